@@ -1,0 +1,109 @@
+//! The `sysfs-rdma-ports` probe: `grep -H .` style lines over
+//! `/sys/class/infiniband/<dev>/ports/<n>/{state,phys_state,rate,link_layer}` plus
+//! `/sys/class/infiniband/<dev>/device/net:<netdev>` lines.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SysfsPort {
+    pub device: String,
+    pub port: u32,
+    /// Normalised to ibstat's words: `Active`, `Down`, `Initializing`, `Armed`.
+    pub state: Option<String>,
+    /// Normalised: `LinkUp`, `Disabled`, `Polling`, ...
+    pub physical_state: Option<String>,
+    pub rate_gbps: Option<f64>,
+    pub link_layer: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RdmaSysfs {
+    pub ports: Vec<SysfsPort>,
+    /// (device, netdev)
+    pub netdevs: Vec<(String, String)>,
+}
+
+fn normalise_state(v: &str) -> String {
+    // sysfs prints "4: ACTIVE"; ibstat prints "Active".
+    let word = v.split_once(':').map_or(v, |(_, w)| w).trim();
+    match word {
+        "ACTIVE" => "Active".into(),
+        "DOWN" => "Down".into(),
+        "INIT" => "Initializing".into(),
+        "ARMED" => "Armed".into(),
+        "ACTIVE_DEFER" => "ActiveDefer".into(),
+        other => other.to_string(),
+    }
+}
+
+pub fn parse(text: &str) -> RdmaSysfs {
+    let mut out = RdmaSysfs::default();
+    for line in text.lines() {
+        if let Some((path, netdev)) = line.split_once("/device/net:") {
+            let dev = path.rsplit('/').next().unwrap_or("").to_string();
+            if !dev.is_empty() && !netdev.trim().is_empty() {
+                out.netdevs.push((dev, netdev.trim().to_string()));
+            }
+            continue;
+        }
+        let Some((path, value)) = line.split_once(":") else {
+            continue;
+        };
+        // The value itself may contain ':' ("4: ACTIVE"); the path never does.
+        let parts: Vec<&str> = path.rsplit('/').take(4).collect();
+        let [attr, port, ports, device] = parts[..] else {
+            continue;
+        };
+        if ports != "ports" {
+            continue;
+        }
+        let Ok(port) = port.parse::<u32>() else { continue };
+        let idx = match out
+            .ports
+            .iter()
+            .position(|p| p.device == device && p.port == port)
+        {
+            Some(i) => i,
+            None => {
+                out.ports.push(SysfsPort {
+                    device: device.to_string(),
+                    port,
+                    ..SysfsPort::default()
+                });
+                out.ports.len() - 1
+            }
+        };
+        let p = &mut out.ports[idx];
+        let value = value.trim();
+        match attr {
+            "state" => p.state = Some(normalise_state(value)),
+            "phys_state" => p.physical_state = Some(normalise_state(value)),
+            "rate" => p.rate_gbps = super::leading_number(value),
+            "link_layer" => p.link_layer = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_and_netdevs() {
+        let text = "/sys/class/infiniband/mlx5_0/ports/1/state:4: ACTIVE\n\
+/sys/class/infiniband/mlx5_0/ports/1/phys_state:5: LinkUp\n\
+/sys/class/infiniband/mlx5_0/ports/1/rate:400 Gb/sec (4X NDR)\n\
+/sys/class/infiniband/mlx5_0/ports/1/link_layer:InfiniBand\n\
+/sys/class/infiniband/mlx5_1/ports/1/state:1: DOWN\n\
+/sys/class/infiniband/mlx5_0/device/net:ibp24s0\n";
+        let s = parse(text);
+        assert_eq!(s.ports.len(), 2);
+        assert_eq!(s.ports[0].state.as_deref(), Some("Active"));
+        assert_eq!(s.ports[0].physical_state.as_deref(), Some("LinkUp"));
+        assert_eq!(s.ports[0].rate_gbps, Some(400.0));
+        assert_eq!(s.ports[1].state.as_deref(), Some("Down"));
+        assert_eq!(s.netdevs, [("mlx5_0".to_string(), "ibp24s0".to_string())]);
+    }
+}

@@ -1,0 +1,231 @@
+//! The catalogue of probes. A probe's `name` is also its file name in a capture directory
+//! (`<name>.txt`, `<name>.status`, ...), so this list is a file-format contract: renaming a
+//! probe breaks every capture and fixture that exists.
+
+use std::path::PathBuf;
+
+/// Fields asked of `nvidia-smi --query-gpu`. Every one exists in drivers from R450 on (checked
+/// against the 590 and 610 field lists in the samples); an unknown field makes nvidia-smi fail
+/// the whole query, which is why `compute_cap` (R510+) is not asked for.
+pub const QUERY_GPU_FIELDS: &str = "index,name,pci.bus_id,uuid,driver_version,memory.total,\
+mig.mode.current,pcie.link.gen.current,pcie.link.width.current";
+
+/// Where a probe reads from. Commands never go through a shell.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A program (looked up on PATH) with its arguments.
+    Command { program: String, args: Vec<String> },
+    /// One file, read whole (e.g. a sysfs or procfs attribute).
+    File(PathBuf),
+    /// The RDMA ports under `root` (normally `/sys/class/infiniband`), printed in the form of
+    /// `grep -H . <root>/*/ports/*/{state,phys_state,rate,link_layer}` plus one
+    /// `<root>/<dev>/device/net:<netdev>` line per network interface of the device, so that a
+    /// node without infiniband-diags still reports its ports.
+    RdmaPorts(PathBuf),
+    /// Files whose name starts with `prefix` in `dirs` (and in the directories of
+    /// `LD_LIBRARY_PATH`), one path per line: how the installed NCCL library is found.
+    LibrarySearch { prefix: String, dirs: Vec<PathBuf> },
+}
+
+/// One named probe.
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    pub name: &'static str,
+    pub source: Source,
+    /// What the probe is for, shown in `--help`-style listings and the README.
+    pub purpose: &'static str,
+}
+
+impl ProbeSpec {
+    pub fn command(name: &'static str, program: &str, args: &[&str], purpose: &'static str) -> Self {
+        ProbeSpec {
+            name,
+            source: Source::Command {
+                program: program.to_string(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+            },
+            purpose,
+        }
+    }
+
+    pub fn file(name: &'static str, path: &str, purpose: &'static str) -> Self {
+        ProbeSpec {
+            name,
+            source: Source::File(PathBuf::from(path)),
+            purpose,
+        }
+    }
+
+    /// A one-line description of what runs: the command line, or the path read.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Source::Command { program, args } => {
+                let mut s = program.clone();
+                for a in args {
+                    s.push(' ');
+                    s.push_str(a);
+                }
+                s
+            }
+            Source::File(path) => format!("read {}", path.display()),
+            Source::RdmaPorts(root) => format!("read {}/*/ports/*", root.display()),
+            Source::LibrarySearch { prefix, dirs } => {
+                let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                format!("list {prefix}* in {} and LD_LIBRARY_PATH", dirs.join(":"))
+            }
+        }
+    }
+}
+
+/// Names of the probes, as constants so that parsers and commands refer to them without typos.
+pub mod names {
+    pub const QUERY_GPU: &str = "nvidia-smi-query-gpu";
+    pub const TOPO: &str = "nvidia-smi-topo";
+    pub const NVLINK: &str = "nvidia-smi-nvlink";
+    pub const IBSTAT: &str = "ibstat";
+    pub const LSMOD: &str = "lsmod";
+    pub const OFED_INFO: &str = "ofed_info";
+    pub const RDMA_PORTS: &str = "sysfs-rdma-ports";
+    pub const NV_MEM: &str = "sysfs-memory-peers-nv_mem";
+    pub const NV_MEM_NC: &str = "sysfs-memory-peers-nv_mem_nc";
+    pub const PEERMEM_MODULE: &str = "sysfs-nvidia_peermem-version";
+    pub const DRIVER_VERSION: &str = "proc-driver-nvidia-version";
+    pub const KERNEL_RELEASE: &str = "proc-kernel-osrelease";
+    pub const KERNEL_CMDLINE: &str = "proc-cmdline";
+    pub const HOSTNAME: &str = "proc-hostname";
+    pub const NCCL_LIBRARY: &str = "nccl-library";
+}
+
+/// Every probe `detect` runs, in report order.
+pub fn core_probes() -> Vec<ProbeSpec> {
+    use names::*;
+    let query = format!("--query-gpu={QUERY_GPU_FIELDS}");
+    vec![
+        ProbeSpec::command(
+            QUERY_GPU,
+            "nvidia-smi",
+            &[&query, "--format=csv"],
+            "GPUs: name, PCI bus id, memory, MIG mode, driver",
+        ),
+        ProbeSpec::command(
+            TOPO,
+            "nvidia-smi",
+            &["topo", "-m"],
+            "GPU-GPU and GPU-NIC connection matrix, CPU/NUMA affinity",
+        ),
+        ProbeSpec::command(
+            NVLINK,
+            "nvidia-smi",
+            &["nvlink", "--status"],
+            "NVLink links per GPU and their speed",
+        ),
+        ProbeSpec::command(
+            IBSTAT,
+            "ibstat",
+            &[],
+            "RDMA adapters and ports: state, rate, link layer",
+        ),
+        ProbeSpec::command(
+            LSMOD,
+            "lsmod",
+            &[],
+            "loaded kernel modules (nvidia_peermem, mlx5_ib, ...)",
+        ),
+        ProbeSpec::command(OFED_INFO, "ofed_info", &["-s"], "MLNX_OFED / DOCA-OFED version"),
+        ProbeSpec {
+            name: RDMA_PORTS,
+            source: Source::RdmaPorts(PathBuf::from("/sys/class/infiniband")),
+            purpose: "RDMA ports from sysfs (works without infiniband-diags)",
+        },
+        ProbeSpec::file(
+            NV_MEM,
+            "/sys/kernel/mm/memory_peers/nv_mem/version",
+            "GPUDirect peer-memory client registered (legacy nv_peer_mem / nvidia_peermem)",
+        ),
+        ProbeSpec::file(
+            NV_MEM_NC,
+            "/sys/kernel/mm/memory_peers/nv_mem_nc/version",
+            "GPUDirect peer-memory client, non-coherent variant",
+        ),
+        ProbeSpec::file(
+            PEERMEM_MODULE,
+            "/sys/module/nvidia_peermem/version",
+            "nvidia_peermem module version",
+        ),
+        ProbeSpec::file(
+            DRIVER_VERSION,
+            "/proc/driver/nvidia/version",
+            "NVIDIA kernel driver version and flavour (open or proprietary)",
+        ),
+        ProbeSpec::file(
+            KERNEL_RELEASE,
+            "/proc/sys/kernel/osrelease",
+            "kernel release (DMA-BUF needs 5.12+)",
+        ),
+        ProbeSpec::file(
+            KERNEL_CMDLINE,
+            "/proc/cmdline",
+            "kernel command line (IOMMU mode)",
+        ),
+        ProbeSpec::file(HOSTNAME, "/proc/sys/kernel/hostname", "host name"),
+        ProbeSpec {
+            name: NCCL_LIBRARY,
+            source: Source::LibrarySearch {
+                prefix: "libnccl.so".to_string(),
+                dirs: [
+                    "/usr/lib/x86_64-linux-gnu",
+                    "/usr/lib/aarch64-linux-gnu",
+                    "/usr/lib64",
+                    "/usr/lib",
+                    "/usr/local/lib",
+                    "/usr/local/cuda/lib64",
+                    "/usr/local/nccl/lib",
+                    "/opt/nccl/lib",
+                ]
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            },
+            purpose: "installed NCCL library files (the version is in the file name)",
+        },
+    ]
+}
+
+/// Looks a probe up by name.
+pub fn find(name: &str) -> Option<ProbeSpec> {
+    core_probes().into_iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_names_are_unique_and_file_safe() {
+        let probes = core_probes();
+        let mut names: Vec<&str> = probes.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), probes.len());
+        for n in names {
+            assert!(
+                n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_six_contract_probes_keep_their_names() {
+        for n in [
+            "nvidia-smi-query-gpu",
+            "nvidia-smi-topo",
+            "nvidia-smi-nvlink",
+            "ibstat",
+            "lsmod",
+            "ofed_info",
+        ] {
+            assert!(find(n).is_some(), "{n}");
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! `SystemRunner`: runs probes on the live node. Programs are resolved on PATH with `which`
+//! and spawned directly (never through a shell), with stdout and stderr drained on their own
+//! threads so that a chatty child cannot fill a pipe and deadlock. At the deadline the child is
+//! killed and reaped. Output beyond a cap is drained and dropped, so memory stays bounded.
+
+use super::{ProbeOutput, ProbeSpec, ProbeStatus, Runner, Source};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most bytes kept per stream of one probe.
+pub const OUTPUT_CAP_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long to wait for the pipe readers after the child has exited: a grandchild that
+/// inherited the pipe could otherwise keep us waiting forever.
+const READER_GRACE: Duration = Duration::from_millis(300);
+
+/// Runs probes against the live system.
+#[derive(Debug, Clone)]
+pub struct SystemRunner {
+    /// Deadline per probe.
+    pub timeout: Duration,
+    /// Bytes kept per stream.
+    pub cap: usize,
+}
+
+impl SystemRunner {
+    pub fn new(timeout: Duration) -> Self {
+        SystemRunner {
+            timeout,
+            cap: OUTPUT_CAP_BYTES,
+        }
+    }
+}
+
+impl Runner for SystemRunner {
+    fn run(&self, spec: &ProbeSpec) -> ProbeOutput {
+        let start = Instant::now();
+        let mut out = match &spec.source {
+            Source::Command { program, args } => self.run_command(program, args),
+            Source::File(path) => read_file(path, self.cap),
+            Source::RdmaPorts(root) => read_rdma_ports(root),
+            Source::LibrarySearch { prefix, dirs } => search_libraries(prefix, dirs),
+        };
+        out.name = spec.name.to_string();
+        out.command = spec.describe();
+        out.duration = start.elapsed();
+        out
+    }
+}
+
+fn output(status: ProbeStatus, stdout: Vec<u8>, stderr: Vec<u8>) -> ProbeOutput {
+    ProbeOutput {
+        name: String::new(),
+        command: String::new(),
+        status,
+        stdout,
+        stderr,
+        duration: Duration::ZERO,
+        truncated: false,
+    }
+}
+
+/// A stream buffer shared between a reader thread and the runner.
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+fn spawn_reader(
+    mut stream: impl Read + Send + 'static,
+    cap: usize,
+    done: mpsc::Sender<()>,
+) -> Arc<Mutex<Capped>> {
+    let buf = Arc::new(Mutex::new(Capped::default()));
+    let shared = Arc::clone(&buf);
+    std::thread::spawn(move || {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let Ok(mut b) = shared.lock() else { break };
+                    let room = cap.saturating_sub(b.bytes.len());
+                    let keep = n.min(room);
+                    b.bytes.extend_from_slice(&chunk[..keep]);
+                    if keep < n {
+                        b.truncated = true;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        let _ = done.send(());
+    });
+    buf
+}
+
+fn take(buf: &Arc<Mutex<Capped>>) -> (Vec<u8>, bool) {
+    match buf.lock() {
+        Ok(mut b) => (std::mem::take(&mut b.bytes), b.truncated),
+        Err(_) => (Vec::new(), true),
+    }
+}
+
+impl SystemRunner {
+    fn run_command(&self, program: &str, args: &[String]) -> ProbeOutput {
+        let Ok(path) = which::which(program) else {
+            return output(
+                ProbeStatus::NotFound,
+                Vec::new(),
+                format!("{program}: not found on PATH").into_bytes(),
+            );
+        };
+        let spawned = Command::new(&path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Tools print numbers and messages in the locale; the parsers expect C.
+            .env("LC_ALL", "C")
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                let status = if e.kind() == std::io::ErrorKind::NotFound {
+                    ProbeStatus::NotFound
+                } else {
+                    ProbeStatus::Exit(126)
+                };
+                let msg = format!("{}: cannot run: {e}", path.display());
+                return output(status, Vec::new(), msg.into_bytes());
+            }
+        };
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut readers = Vec::new();
+        if let Some(s) = child.stdout.take() {
+            readers.push(spawn_reader(s, self.cap, done_tx.clone()));
+        }
+        if let Some(s) = child.stderr.take() {
+            readers.push(spawn_reader(s, self.cap, done_tx.clone()));
+        }
+        drop(done_tx);
+
+        let deadline = Instant::now() + self.timeout;
+        let mut nap = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(exit)) => break exit_status(exit),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break ProbeStatus::Timeout;
+                }
+                Ok(None) => {
+                    std::thread::sleep(nap.min(deadline.saturating_duration_since(Instant::now())));
+                    nap = (nap * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return output(ProbeStatus::Exit(-1), Vec::new(), e.to_string().into_bytes());
+                }
+            }
+        };
+        let grace_end = Instant::now() + READER_GRACE;
+        for _ in 0..readers.len() {
+            let left = grace_end.saturating_duration_since(Instant::now());
+            if done_rx.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+        let (stdout, t1) = readers.first().map(take).unwrap_or_default();
+        let (stderr, t2) = readers.get(1).map(take).unwrap_or_default();
+        let mut out = output(status, stdout, stderr);
+        out.truncated = t1 || t2;
+        out
+    }
+}
+
+fn exit_status(exit: std::process::ExitStatus) -> ProbeStatus {
+    if let Some(0) = exit.code() {
+        return ProbeStatus::Ok;
+    }
+    if let Some(code) = exit.code() {
+        return ProbeStatus::Exit(code);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = exit.signal() {
+            return ProbeStatus::Exit(128 + sig);
+        }
+    }
+    ProbeStatus::Exit(-1)
+}
+
+fn read_file(path: &Path, cap: usize) -> ProbeOutput {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
+        }
+        Err(e) => {
+            let msg = format!("{}: {e}", path.display());
+            return output(ProbeStatus::Exit(1), Vec::new(), msg.into_bytes());
+        }
+    };
+    let mut bytes = Vec::new();
+    // Read one byte past the cap to learn whether anything was cut.
+    match file.take(cap as u64 + 1).read_to_end(&mut bytes) {
+        Ok(_) => {
+            let truncated = bytes.len() > cap;
+            bytes.truncate(cap);
+            let mut out = output(ProbeStatus::Ok, bytes, Vec::new());
+            out.truncated = truncated;
+            out
+        }
+        Err(e) => {
+            let msg = format!("{}: {e}", path.display());
+            output(ProbeStatus::Exit(1), Vec::new(), msg.into_bytes())
+        }
+    }
+}
+
+fn sorted_entries(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    // Natural order, so mlx5_10 sorts after mlx5_9 and port 10 after port 9.
+    names.sort_by_key(|n| natural_key(n));
+    Ok(names)
+}
+
+fn natural_key(s: &str) -> (String, u64, String) {
+    let digits_at = s.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+    let (head, tail) = s.split_at(digits_at);
+    (head.to_string(), tail.parse().unwrap_or(0), s.to_string())
+}
+
+const PORT_ATTRS: [&str; 4] = ["state", "phys_state", "rate", "link_layer"];
+
+fn read_rdma_ports(root: &Path) -> ProbeOutput {
+    let devices = match sorted_entries(root) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
+        }
+        Err(e) => {
+            let msg = format!("{}: {e}", root.display());
+            return output(ProbeStatus::Exit(1), Vec::new(), msg.into_bytes());
+        }
+    };
+    let mut text = String::new();
+    let mut errors = String::new();
+    for dev in devices {
+        let ports_dir = root.join(&dev).join("ports");
+        for port in sorted_entries(&ports_dir).unwrap_or_default() {
+            for attr in PORT_ATTRS {
+                let path = ports_dir.join(&port).join(attr);
+                match std::fs::read_to_string(&path) {
+                    Ok(v) => {
+                        let v = v.lines().next().unwrap_or("").trim_end();
+                        text.push_str(&format!("{}:{v}\n", path.display()));
+                    }
+                    Err(e) => errors.push_str(&format!("{}: {e}\n", path.display())),
+                }
+            }
+        }
+        let net_dir = root.join(&dev).join("device").join("net");
+        for netdev in sorted_entries(&net_dir).unwrap_or_default() {
+            text.push_str(&format!("{}:{netdev}\n", net_dir.display()));
+        }
+    }
+    output(ProbeStatus::Ok, text.into_bytes(), errors.into_bytes())
+}
+
+fn search_libraries(prefix: &str, dirs: &[PathBuf]) -> ProbeOutput {
+    let mut all: Vec<PathBuf> = Vec::new();
+    if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
+        all.extend(std::env::split_paths(&ld).filter(|p| !p.as_os_str().is_empty()));
+    }
+    all.extend(dirs.iter().cloned());
+    let mut found: Vec<String> = Vec::new();
+    for dir in all {
+        for name in sorted_entries(&dir).unwrap_or_default() {
+            if name.starts_with(prefix) {
+                let path = dir.join(&name).display().to_string();
+                if !found.contains(&path) {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    if found.is_empty() {
+        return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
+    }
+    let text: String = found.iter().map(|p| format!("{p}\n")).collect();
+    output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(program: &str, args: &[&str]) -> ProbeSpec {
+        ProbeSpec::command("t", program, args, "test")
+    }
+
+    #[test]
+    fn a_missing_program_is_not_found_without_spawning() {
+        let r = SystemRunner::new(Duration::from_secs(5));
+        let out = r.run(&cmd("nccltune-no-such-program-xyz", &[]));
+        assert_eq!(out.status, ProbeStatus::NotFound);
+        assert!(out.stderr_text().contains("not found on PATH"));
+    }
+
+    #[test]
+    fn a_non_zero_exit_keeps_its_code_and_stderr() {
+        let r = SystemRunner::new(Duration::from_secs(5));
+        let out = r.run(&cmd("sh", &["-c", "echo partial; echo broken >&2; exit 3"]));
+        assert_eq!(out.status, ProbeStatus::Exit(3));
+        assert_eq!(out.text(), "partial\n");
+        assert_eq!(out.stderr_text(), "broken\n");
+    }
+
+    #[test]
+    fn a_hung_program_is_killed_at_the_deadline() {
+        let r = SystemRunner::new(Duration::from_millis(200));
+        let start = Instant::now();
+        let out = r.run(&cmd("sleep", &["30"]));
+        assert_eq!(out.status, ProbeStatus::Timeout);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn output_past_the_cap_is_dropped_and_flagged() {
+        let r = SystemRunner {
+            timeout: Duration::from_secs(20),
+            cap: 1000,
+        };
+        // 1 MB of output: the child must not block on a full pipe, and we keep only 1000 bytes.
+        let out = r.run(&cmd("head", &["-c", "1000000", "/dev/zero"]));
+        assert_eq!(out.status, ProbeStatus::Ok);
+        assert_eq!(out.stdout.len(), 1000);
+        assert!(out.truncated);
+    }
+
+    #[test]
+    fn a_chatty_stderr_does_not_deadlock() {
+        let r = SystemRunner::new(Duration::from_secs(20));
+        let out = r.run(&cmd("sh", &["-c", "head -c 500000 /dev/zero >&2; echo done"]));
+        assert_eq!(out.status, ProbeStatus::Ok);
+        assert_eq!(out.text(), "done\n");
+        assert_eq!(out.stderr.len(), 500_000);
+    }
+
+    #[test]
+    fn files_read_and_missing_files_are_not_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("version");
+        std::fs::write(&path, "2.21.5\n").expect("write");
+        let r = SystemRunner::new(Duration::from_secs(1));
+        let spec = ProbeSpec {
+            name: "v",
+            source: Source::File(path),
+            purpose: "",
+        };
+        let out = r.run(&spec);
+        assert_eq!(
+            (out.status.clone(), out.text()),
+            (ProbeStatus::Ok, "2.21.5\n".to_string())
+        );
+        let spec = ProbeSpec {
+            name: "v",
+            source: Source::File(dir.path().join("nope")),
+            purpose: "",
+        };
+        assert_eq!(r.run(&spec).status, ProbeStatus::NotFound);
+    }
+
+    #[test]
+    fn rdma_ports_are_listed_in_grep_form_in_natural_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for dev in ["mlx5_10", "mlx5_9"] {
+            let port = dir.path().join(dev).join("ports").join("1");
+            std::fs::create_dir_all(&port).expect("mkdir");
+            std::fs::write(port.join("state"), "4: ACTIVE\n").expect("w");
+            std::fs::write(port.join("phys_state"), "5: LinkUp\n").expect("w");
+            std::fs::write(port.join("rate"), "400 Gb/sec (4X NDR)\n").expect("w");
+            std::fs::write(port.join("link_layer"), "InfiniBand\n").expect("w");
+        }
+        std::fs::create_dir_all(dir.path().join("mlx5_9/device/net/ibp1s0")).expect("mkdir");
+        let out = read_rdma_ports(dir.path());
+        let text = out.text();
+        let first = text.lines().next().unwrap_or_default();
+        assert!(first.ends_with("mlx5_9/ports/1/state:4: ACTIVE"), "{first}");
+        assert!(text.contains("mlx5_9/device/net:ibp1s0\n"));
+        assert!(text.contains("mlx5_10/ports/1/rate:400 Gb/sec (4X NDR)\n"));
+        assert_eq!(
+            read_rdma_ports(&dir.path().join("none")).status,
+            ProbeStatus::NotFound
+        );
+    }
+}

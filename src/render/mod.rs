@@ -1,0 +1,79 @@
+//! Renderers. Each command has one report model; the files here turn models into text
+//! (tables, JSON, shell, Prometheus, JUnit). Renderers read only from report models and never
+//! run probes or parse input. Shared helpers live in this file.
+
+pub mod node;
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+/// A plain table with a header row; empty when there are no rows.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut b = Builder::default();
+    b.push_record(headers.iter().map(|h| h.to_string()));
+    for r in rows {
+        b.push_record(r);
+    }
+    let mut t = b.build();
+    t.with(Style::sharp());
+    format!("{t}\n")
+}
+
+/// Pretty JSON with a final newline.
+pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    let mut s = serde_json::to_string_pretty(value)?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// Quotes `value` for POSIX shells: single quotes, with each `'` written as `'\''`. Inside
+/// single quotes nothing is expanded, so sourcing the result can never run a command.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// `Some(x)` as text, `-` for `None`.
+pub fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+/// Findings as a table, or an empty string.
+pub fn findings(findings: &[crate::finding::Finding]) -> String {
+    table(
+        &["severity", "code", "subject", "message", "fix"],
+        findings
+            .iter()
+            .map(|f| {
+                vec![
+                    f.severity.to_string(),
+                    f.code.clone(),
+                    opt(&f.subject),
+                    f.message.clone(),
+                    opt(&f.fix),
+                ]
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_neutralises_everything() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    #[test]
+    fn tables_have_headers_and_rows() {
+        let t = table(&["a", "b"], vec![vec!["1".into(), "2".into()]]);
+        assert!(t.contains('a') && t.contains('2'));
+        assert_eq!(table(&["a"], vec![]), "");
+    }
+}

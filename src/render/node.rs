@@ -1,0 +1,143 @@
+//! The node report (`detect`) as a readable table. JSON goes through `render::json`.
+
+use super::{opt, table};
+use crate::node::NodeReport;
+
+pub fn to_table(r: &NodeReport) -> String {
+    let mut s = String::new();
+    let v = &r.versions;
+    s.push_str(&table(
+        &["node", ""],
+        vec![
+            vec!["host".into(), opt(&r.hostname)],
+            vec!["source".into(), r.source.clone()],
+            vec!["driver".into(), opt(&v.driver)],
+            vec![
+                "OFED".into(),
+                match (&v.ofed_flavor, &v.ofed) {
+                    (Some(f), Some(o)) => format!("{f} {o}"),
+                    _ => "-".into(),
+                },
+            ],
+            vec!["NCCL".into(), opt(&v.nccl)],
+            vec!["kernel".into(), opt(&v.kernel)],
+            vec![
+                "NVSwitch".into(),
+                format!(
+                    "{} ({})",
+                    r.nvswitch
+                        .present
+                        .map_or("unknown", |p| if p { "yes" } else { "no" }),
+                    r.nvswitch.evidence
+                ),
+            ],
+            vec![
+                "GPUDirect RDMA".into(),
+                format!("{} ({})", r.gpudirect.path, r.gpudirect.evidence),
+            ],
+            vec![
+                "IOMMU params".into(),
+                if r.iommu_params.is_empty() {
+                    "-".into()
+                } else {
+                    r.iommu_params.join(" ")
+                },
+            ],
+        ],
+    ));
+    s.push_str(&table(
+        &[
+            "GPU",
+            "name",
+            "PCI bus",
+            "memory MiB",
+            "MIG",
+            "PCIe",
+            "NUMA",
+            "NVLink",
+            "closest NIC",
+        ],
+        r.gpus
+            .iter()
+            .map(|g| {
+                let nv = r.nvlink.iter().find(|l| l.gpu == g.index);
+                let nics: Vec<String> = r
+                    .gpu_nic_affinity
+                    .iter()
+                    .filter(|a| a.gpu == g.index)
+                    .map(|a| format!("{} ({})", a.nic, a.path))
+                    .collect();
+                vec![
+                    g.index.to_string(),
+                    opt(&g.name),
+                    opt(&g.pci_bus_id),
+                    opt(&g.memory_total_mib),
+                    opt(&g.mig_mode),
+                    match (g.pcie_gen, g.pcie_width) {
+                        (Some(gen_), Some(w)) => format!("Gen{gen_} x{w}"),
+                        _ => "-".into(),
+                    },
+                    opt(&g.numa_affinity),
+                    nv.map_or("-".into(), |l| match l.link_gbps {
+                        Some(s) => {
+                            format!("{} x {s} GB/s", l.active_links)
+                                + &if l.inactive_links > 0 {
+                                    format!(", {} inactive", l.inactive_links)
+                                } else {
+                                    String::new()
+                                }
+                        }
+                        None => l.message.clone().unwrap_or_else(|| "none".into()),
+                    }),
+                    if nics.is_empty() {
+                        "-".into()
+                    } else {
+                        nics.join(", ")
+                    },
+                ]
+            })
+            .collect(),
+    ));
+    s.push_str(&table(
+        &[
+            "RDMA port",
+            "state",
+            "physical",
+            "rate Gb/s",
+            "link layer",
+            "adapter",
+            "firmware",
+            "netdev",
+            "from",
+        ],
+        r.nics
+            .iter()
+            .map(|n| {
+                vec![
+                    n.id(),
+                    opt(&n.state),
+                    opt(&n.physical_state),
+                    opt(&n.rate_gbps),
+                    opt(&n.link_layer),
+                    opt(&n.ca_type),
+                    opt(&n.firmware),
+                    if n.netdevs.is_empty() {
+                        "-".into()
+                    } else {
+                        n.netdevs.join(",")
+                    },
+                    n.source.clone(),
+                ]
+            })
+            .collect(),
+    ));
+    s.push_str(&table(
+        &["probe", "status", "ms"],
+        r.probes
+            .iter()
+            .map(|p| vec![p.name.clone(), p.status.clone(), p.duration_ms.to_string()])
+            .collect(),
+    ));
+    s.push_str(&super::findings(&r.findings));
+    s
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real binary on bundled fixtures, and every parser on the real
+//! captures in `../shared/samples` (skipped with a note when that folder is absent).
+
+mod integration {
+    pub mod common;
+    mod conformance;
+    mod detect;
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::PathBuf;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(node: &str) -> PathBuf {
+    repo().join("fixtures/nodes").join(node)
+}
+
+/// Every bundled node fixture.
+pub fn node_fixtures() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(repo().join("fixtures/nodes"))
+        .expect("fixtures/nodes")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn nccltune() -> Command {
+    let mut c = Command::cargo_bin("nccltune").expect("binary");
+    c.env_remove("NCCL_CONF_FILE").env("NO_COLOR", "1");
+    c
+}
+
+/// `../shared/samples/<tool>`, or `None` (with a printed note) when the samples are absent.
+pub fn samples(tool: &str) -> Option<Vec<(String, String)>> {
+    let dir = repo().join("../shared/samples").join(tool);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!(
+            "note: {} not found; skipping the conformance test for {tool}",
+            dir.display()
+        );
+        return None;
+    };
+    let mut files: Vec<(String, String)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(e.path()).expect("read sample");
+            (name, String::from_utf8_lossy(&bytes).into_owned())
+        })
+        .collect();
+    files.sort();
+    Some(files)
+}
+
+/// The sample whose file name starts with `prefix`.
+pub fn sample<'a>(files: &'a [(String, String)], prefix: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|(n, _)| n.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no sample starting with {prefix}"))
+        .1
+}

@@ -1,0 +1,198 @@
+//! `nccltune detect` end to end, on the bundled node fixtures.
+
+use super::common::{fixture, nccltune, node_fixtures};
+use serde_json::Value;
+
+fn detect_json(node: &str) -> Value {
+    let out = nccltune()
+        .args(["detect", "--format", "json", "--replay"])
+        .arg(fixture(node))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn every_fixture_replays_in_both_formats() {
+    for node in node_fixtures() {
+        let v = detect_json(&node);
+        assert_eq!(v["schema"], 1, "{node}");
+        assert!(!v["gpus"].as_array().expect("gpus").is_empty(), "{node}");
+        let table = nccltune()
+            .args(["detect", "--replay"])
+            .arg(fixture(&node))
+            .output()
+            .expect("run");
+        assert_eq!(table.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&table.stdout).contains("GPUDirect RDMA"));
+    }
+}
+
+#[test]
+fn h100_ndr_node_facts() {
+    let v = detect_json("h100-8gpu-ndr400");
+    assert_eq!(v["gpus"].as_array().map(Vec::len), Some(8));
+    assert_eq!(v["gpus"][0]["name"], "NVIDIA H100 80GB HBM3");
+    assert_eq!(v["nvlink"][7]["active_links"], 18);
+    assert_eq!(v["nvlink"][7]["link_gbps"], 26.562);
+    assert_eq!(v["nvswitch"]["present"], true);
+    let nics = v["nics"].as_array().expect("nics");
+    let ib: Vec<&Value> = nics.iter().filter(|n| n["link_layer"] == "InfiniBand").collect();
+    assert_eq!(ib.len(), 8);
+    assert!(
+        ib.iter()
+            .all(|n| n["rate_gbps"] == 400.0 && n["state"] == "Active")
+    );
+    // GPU 1's PIX neighbour is NIC1 in the matrix, which the legend names mlx5_3.
+    let aff: Vec<&Value> = v["gpu_nic_affinity"]
+        .as_array()
+        .expect("aff")
+        .iter()
+        .filter(|a| a["gpu"] == 1)
+        .collect();
+    assert_eq!(aff.len(), 1);
+    assert_eq!(
+        (aff[0]["nic"].as_str(), aff[0]["path"].as_str()),
+        (Some("mlx5_3"), Some("PIX"))
+    );
+    assert_eq!(v["gpudirect"]["path"], "peer-memory");
+    assert_eq!(v["versions"]["nccl"], "2.21.5");
+    assert_eq!(v["versions"]["ofed"], "23.10-2.1.3.1");
+    assert_eq!(
+        v["findings"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        v["findings"]
+    );
+}
+
+#[test]
+fn broken_node_reports_each_failure() {
+    let v = detect_json("broken-h100");
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("f")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    for code in [
+        "probe-timeout",
+        "probe-not-found",
+        "rdma-port-not-active",
+        "nvlink-inactive-links",
+        "gpudirect-rdma-unavailable",
+    ] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    let down = v["nics"]
+        .as_array()
+        .expect("nics")
+        .iter()
+        .find(|n| n["device"] == "mlx5_5")
+        .expect("mlx5_5");
+    assert_eq!(down["state"], "Down");
+    assert_eq!(
+        down["source"], "sysfs",
+        "ibstat timed out, so the port comes from sysfs"
+    );
+    let ibstat = v["probes"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .find(|p| p["name"] == "ibstat")
+        .expect("ibstat");
+    assert_eq!(ibstat["status"], "timeout");
+}
+
+#[test]
+fn roce_node_uses_dma_buf_and_old_drivers_name_nics_directly() {
+    let roce = detect_json("roce-h100-8gpu");
+    assert_eq!(roce["gpudirect"]["path"], "dma-buf");
+    assert_eq!(roce["versions"]["ofed_flavor"], "DOCA-OFED");
+    assert!(
+        roce["nics"]
+            .as_array()
+            .expect("nics")
+            .iter()
+            .all(|n| n["link_layer"] == "Ethernet")
+    );
+    let a100 = detect_json("a100-8gpu-hdr200");
+    let aff: Vec<&str> = a100["gpu_nic_affinity"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .filter(|a| a["gpu"] == 6)
+        .filter_map(|a| a["nic"].as_str())
+        .collect();
+    assert_eq!(aff, ["mlx5_8", "mlx5_9"]);
+    assert_eq!(a100["nvswitch"]["present"], true);
+}
+
+#[test]
+fn workstation_without_nics_is_still_a_valid_report() {
+    let v = detect_json("workstation-2x4090-pcie");
+    assert!(v["nics"].as_array().expect("nics").is_empty());
+    assert_eq!(v["gpu_links"][0]["path"], "PHB");
+    assert_eq!(v["nvswitch"]["present"], false);
+    assert_eq!(v["gpus"][1]["mig_mode"], Value::Null);
+}
+
+#[test]
+fn an_unreadable_replay_directory_exits_2_with_the_path() {
+    let out = nccltune()
+        .args(["detect", "--replay", "/nonexistent/capture"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/capture"));
+    let bad = nccltune()
+        .args(["detect", "--timeout", "-1"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_live_capture_replays_to_the_same_report() {
+    // Live probing on a machine without GPUs: every probe fails or is missing, and detect
+    // still exits 0 and writes a capture that replays to the same facts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = dir.path().join("cap");
+    let live = nccltune()
+        .args(["detect", "--format", "json", "--timeout", "5", "--capture"])
+        .arg(&cap)
+        .output()
+        .expect("run");
+    assert_eq!(
+        live.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    assert!(cap.join("manifest.json").is_file());
+    let replay = nccltune()
+        .args(["detect", "--format", "json", "--replay"])
+        .arg(&cap)
+        .output()
+        .expect("run");
+    assert_eq!(replay.status.code(), Some(0));
+    let a: Value = serde_json::from_slice(&live.stdout).expect("json");
+    let b: Value = serde_json::from_slice(&replay.stdout).expect("json");
+    for key in ["gpus", "nics", "gpudirect", "versions", "findings"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    // A second capture into the same directory is refused and the first one survives.
+    let again = nccltune()
+        .args(["detect", "--capture"])
+        .arg(&cap)
+        .output()
+        .expect("run");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(cap.join("manifest.json").is_file());
+}
