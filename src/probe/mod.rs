@@ -138,6 +138,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn probes_run_concurrently() {
+        let specs: Vec<ProbeSpec> = ["a", "b", "c", "d"]
+            .into_iter()
+            .map(|n| ProbeSpec::command(n, "sleep", &["0.4"], "test"))
+            .collect();
+        let runner = SystemRunner::new(Duration::from_secs(10));
+        let start = std::time::Instant::now();
+        let outs = run_all(&runner, &specs);
+        // Four 0.4 s probes one after another would take 1.6 s.
+        assert!(
+            start.elapsed() < Duration::from_millis(1200),
+            "took {:?}",
+            start.elapsed()
+        );
+        let names: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "d"], "results keep input order");
+        assert!(outs.iter().all(|o| o.status.is_ok()));
+    }
+
+    #[test]
     fn status_lines_round_trip() {
         for s in [
             ProbeStatus::Ok,
