@@ -2,6 +2,7 @@
 //! calls the library, and writes the rendered report. The only module that knows clap.
 
 mod detect;
+mod docs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +27,13 @@ pub enum Command {
     /// Probe this node (or replay a capture) and report GPUs, NVLink, RDMA ports, topology,
     /// GPUDirect RDMA prerequisites and versions.
     Detect(detect::DetectArgs),
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: docs::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
 }
 
 /// Options of every command that reads a node.
@@ -77,6 +85,8 @@ impl NodeArgs {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
     }
 }
 

@@ -57,8 +57,14 @@ fn node_parsers_survive_noise() {
 fn node_parsers_survive_cut_and_mutated_fixtures() {
     let mut rng = Rng::new(42);
     let nodes = repo().join("fixtures/nodes");
-    for node in std::fs::read_dir(&nodes).expect("fixtures").filter_map(|e| e.ok()) {
-        for file in std::fs::read_dir(node.path()).expect("node").filter_map(|e| e.ok()) {
+    for node in std::fs::read_dir(&nodes)
+        .expect("fixtures")
+        .filter_map(|e| e.ok())
+    {
+        for file in std::fs::read_dir(node.path())
+            .expect("node")
+            .filter_map(|e| e.ok())
+        {
             let bytes = std::fs::read(file.path()).expect("read");
             for _ in 0..8 {
                 let mut b = bytes.clone();
