@@ -33,7 +33,9 @@ impl<'a> Outputs<'a> {
 pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<String>) -> NodeReport {
     let out = Outputs { all: outputs };
     let mut findings = Vec::new();
-    probe_findings(outputs, &mut findings);
+    // Without any RDMA device, missing InfiniBand tools are expected, not a gap in the facts.
+    let no_rdma_devices = out.status(names::RDMA_PORTS) == Some(&ProbeStatus::NotFound);
+    probe_findings(outputs, no_rdma_devices, &mut findings);
 
     let topo = out
         .ok_text(names::TOPO)
@@ -122,7 +124,10 @@ fn is_command(name: &str) -> bool {
     probe::find(name).is_some_and(|p| matches!(p.source, Source::Command { .. }))
 }
 
-fn probe_findings(outputs: &[ProbeOutput], findings: &mut Vec<Finding>) {
+/// Probes whose absence only matters on a node with RDMA devices.
+const RDMA_TOOLS: [&str; 2] = [names::IBSTAT, names::OFED_INFO];
+
+fn probe_findings(outputs: &[ProbeOutput], no_rdma_devices: bool, findings: &mut Vec<Finding>) {
     for o in outputs {
         let first_err = o
             .stderr_text()
@@ -135,6 +140,14 @@ fn probe_findings(outputs: &[ProbeOutput], findings: &mut Vec<Finding>) {
             ProbeStatus::Ok => {}
             // A missing file is a fact (no peer-memory client, no NVIDIA driver), not a failure.
             ProbeStatus::NotFound if !is_command(&o.name) => {}
+            ProbeStatus::NotFound if no_rdma_devices && RDMA_TOOLS.contains(&o.name.as_str()) => findings.push(
+                Finding::new(
+                    "probe-not-found",
+                    Severity::Info,
+                    format!("{}: not installed, and the node has no RDMA devices (/sys/class/infiniband is absent)", o.name),
+                )
+                .subject(&o.name),
+            ),
             ProbeStatus::NotFound => findings.push(
                 Finding::new(
                     "probe-not-found",

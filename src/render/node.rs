@@ -21,6 +21,7 @@ pub fn to_table(r: &NodeReport) -> String {
             ],
             vec!["NCCL".into(), opt(&v.nccl)],
             vec!["kernel".into(), opt(&v.kernel)],
+            vec!["GPU links".into(), gpu_link_summary(r)],
             vec![
                 "NVSwitch".into(),
                 format!(
@@ -140,4 +141,23 @@ pub fn to_table(r: &NodeReport) -> String {
     ));
     s.push_str(&super::findings(&r.findings));
     s
+}
+
+/// "28 pairs NV18" or "1 pair PHB, ...": how the GPUs are joined, by kind.
+fn gpu_link_summary(r: &NodeReport) -> String {
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for l in &r.gpu_links {
+        match kinds.iter_mut().find(|(k, _)| *k == l.path) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((l.path.clone(), 1)),
+        }
+    }
+    if kinds.is_empty() {
+        return "-".into();
+    }
+    kinds
+        .iter()
+        .map(|(k, n)| format!("{n} pair{} {k}", if *n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
