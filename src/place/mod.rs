@@ -1,0 +1,932 @@
+//! `place`: assigns GPUs to tensor-parallel (TP) groups and pipeline-parallel (PP) stages of
+//! model replicas on a cluster of nodes in racks, and estimates what each choice costs.
+//!
+//! Plain values in ([`Cluster`], [`Options`]), one [`PlaceReport`] out; renderers live in
+//! `render::place`. Goals, in order:
+//! 1. every TP group inside one node whenever any placement allows it;
+//! 2. then every replica's PP stages inside one rack;
+//! 3. then as few nodes and racks per replica as possible, leaving free GPUs in whole nodes
+//!    and whole racks so that later jobs still fit.
+//!
+//! The search works on "slots" (a node with `f` free GPUs holds `f / tp` whole TP groups):
+//! phase 1 places replicas whose stages all sit in node-local slots of one rack; phase 2 (when
+//! pipelines may cross racks) combines the slots left over in several racks; only then, when
+//! slots run out, phase 3 builds TP groups that span nodes (inside a rack first). Inside a rack
+//! slots are taken from the node that holds the most, and the last one from the node that fits
+//! best, which gives the fewest nodes and keeps untouched nodes whole; among racks, the one
+//! needing the fewest nodes and then the one with the fewest free slots (best fit) goes first,
+//! keeping whole racks free. Each step is a bucket pop or a B-tree update, so the cost grows
+//! about linearly with nodes plus replicas.
+
+pub mod cluster;
+pub mod cost;
+
+use crate::finding::{Finding, Severity};
+pub use cluster::Cluster;
+use cost::{GroupShape, Links};
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
+/// How far a group may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    IntraNode,
+    IntraRack,
+    CrossRack,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::IntraNode => "intra_node",
+            Scope::IntraRack => "intra_rack",
+            Scope::CrossRack => "cross_rack",
+        }
+    }
+    fn flag(self) -> &'static str {
+        match self {
+            Scope::IntraNode => "node",
+            Scope::IntraRack => "rack",
+            Scope::CrossRack => "any",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replicas {
+    Exactly(usize),
+    Max,
+}
+
+/// The latency-budget view: at `tokens_per_s` per replica, what share of each decode step the
+/// TP all-reduces take.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BudgetOptions {
+    pub tokens_per_s: f64,
+    /// Transformer layers of the model (split evenly over the pipeline stages).
+    pub layers: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub tp: u32,
+    pub pp: u32,
+    pub replicas: Replicas,
+    /// The widest scope a TP group may have (`IntraNode` = refuse to split a group).
+    pub tp_within: Scope,
+    /// The widest scope a replica's pipeline may have.
+    pub pp_within: Scope,
+    pub message_bytes: u64,
+    /// How the message size was chosen, for the report.
+    pub message_source: String,
+    pub links: Links,
+    pub budget: Option<BudgetOptions>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report model
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlaceReport {
+    pub schema: u32,
+    pub request: RequestEcho,
+    pub cluster: ClusterSummary,
+    pub message_bytes: u64,
+    pub message_source: String,
+    pub replicas: Vec<ReplicaOut>,
+    /// Requested replicas that could not be placed (0 with `--max-replicas`).
+    pub unplaced_replicas: usize,
+    /// True when every requested replica was placed (with `--max-replicas`: at least one).
+    pub feasible: bool,
+    /// Why the request could not be met, one sentence each.
+    pub reasons: Vec<String>,
+    /// What could be placed instead.
+    pub alternatives: Vec<String>,
+    pub warnings: Vec<Finding>,
+    pub summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetOut>,
+    pub cost_model: CostModel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestEcho {
+    pub tp: u32,
+    pub pp: u32,
+    pub replicas: Replicas,
+    pub tp_within: Scope,
+    pub pp_within: Scope,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterSummary {
+    pub source: String,
+    pub nodes: usize,
+    pub racks: usize,
+    pub gpus: u64,
+    pub free_gpus_before: u64,
+    pub free_gpus_after: u64,
+    pub whole_free_nodes_before: usize,
+    pub whole_free_nodes_after: usize,
+    pub whole_free_racks_before: usize,
+    pub whole_free_racks_after: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub placed_replicas: usize,
+    pub tp_groups_intra_node: usize,
+    pub tp_groups_spanning_nodes: usize,
+    pub replicas_intra_rack: usize,
+    pub replicas_cross_rack: usize,
+    pub max_allreduce_us: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplicaOut {
+    pub replica: usize,
+    pub pp_scope: Scope,
+    pub racks: Vec<String>,
+    pub stages: Vec<StageOut>,
+    /// Per node, in order of first rank: the ranks it runs and the `CUDA_VISIBLE_DEVICES`
+    /// to start them with (local rank i uses the i-th listed GPU).
+    pub hosts: Vec<HostOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allreduce_us_per_token: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageOut {
+    pub stage: usize,
+    pub tp_scope: Scope,
+    /// Estimated time of one all-reduce of the message size over this group (`null` when a
+    /// node in it has no NIC).
+    pub allreduce_us: Option<f64>,
+    pub protocol: String,
+    pub bus_gbytes_per_s: f64,
+    pub gpus: Vec<GpuRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuRef {
+    pub node: String,
+    pub gpu: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostOut {
+    pub node: String,
+    pub rack: String,
+    pub ranks: Vec<u32>,
+    pub cuda_visible_devices: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetOut {
+    pub tokens_per_s: f64,
+    pub layers: u32,
+    pub step_budget_us: f64,
+    pub allreduces_per_layer: u32,
+    pub source: String,
+    pub worst_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostModel {
+    pub note: String,
+    pub links: Links,
+}
+
+const MODEL_NOTE: &str = "Estimates are an alpha-beta ring all-reduce model shaped like NCCL's \
+own (src/graph/tuning.cc), for comparing placements. They do not predict NVLS (NVLink SHARP, \
+NCCL's default all-reduce on NVSwitch H100 nodes), IB SHARP/CollNet, Tree or NVLSTree results; \
+measure with nccl-tests.";
+
+const BUDGET_SOURCE: &str = "two all-reduces per transformer layer in the forward pass with \
+Megatron-style tensor parallelism (Shoeybi et al., Megatron-LM, 2019, section 3; cited from \
+memory); pipeline point-to-point sends and compute are not counted";
+
+// ---------------------------------------------------------------------------------------------
+// The search
+
+/// One placed replica: for each stage, its GPUs `(node index, gpu index)` in rank order.
+type Placed = Vec<Vec<(usize, u32)>>;
+
+/// Node-local TP slots of one rack, bucketed by how many slots a node holds.
+#[derive(Debug, Clone)]
+struct RackSlots {
+    /// `buckets[s]` = nodes holding exactly `s` slots (index 0 unused). Popped from the end;
+    /// filled in reverse file order so that ties go to the first node in the file.
+    buckets: Vec<Vec<usize>>,
+    total: u64,
+}
+
+impl RackSlots {
+    /// How many nodes a replica needing `need` slots would use here (largest first).
+    fn nodes_needed(&self, mut need: u64) -> u32 {
+        let mut k = 0u32;
+        for s in (1..self.buckets.len()).rev() {
+            let n = self.buckets[s].len() as u64;
+            if n == 0 {
+                continue;
+            }
+            let su = s as u64;
+            let want = need.div_ceil(su);
+            if want <= n {
+                return k + want as u32;
+            }
+            k += n as u32;
+            need -= n * su;
+        }
+        u32::MAX
+    }
+
+    /// Takes `need` slots: the best-fitting node if one holds enough, otherwise the node with
+    /// the most slots, repeatedly. Returns `(node, slots taken)`.
+    fn take(&mut self, mut need: u64) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        let max = self.buckets.len();
+        while need > 0 {
+            let fit = (need as usize..max).find(|&s| !self.buckets[s].is_empty());
+            let s = match fit {
+                Some(s) => s,
+                None => match (1..max.min(need as usize))
+                    .rev()
+                    .find(|&s| !self.buckets[s].is_empty())
+                {
+                    Some(s) => s,
+                    None => break, // callers check `total` first; never reached
+                },
+            };
+            let Some(node) = self.buckets[s].pop() else { break };
+            let took = (s as u64).min(need);
+            let left = s - took as usize;
+            if left > 0 {
+                self.buckets[left].push(node);
+            }
+            self.total -= took;
+            need -= took;
+            out.push((node, took));
+        }
+        out
+    }
+}
+
+struct Engine<'a> {
+    c: &'a Cluster,
+    free: Vec<u128>,
+    t: u32,
+    p: u32,
+    rack_nodes: Vec<Vec<usize>>,
+    slots: Vec<RackSlots>,
+    rack_free: Vec<u64>,
+}
+
+impl<'a> Engine<'a> {
+    fn new(c: &'a Cluster, t: u32, p: u32) -> Self {
+        let max_slots = c.nodes.iter().map(|n| n.gpus / t).max().unwrap_or(0) as usize;
+        let mut rack_nodes = vec![Vec::new(); c.racks.len()];
+        for (i, n) in c.nodes.iter().enumerate() {
+            rack_nodes[n.rack].push(i);
+        }
+        let free: Vec<u128> = c.nodes.iter().map(|n| n.free).collect();
+        let mut slots = Vec::with_capacity(c.racks.len());
+        let mut rack_free = Vec::with_capacity(c.racks.len());
+        for nodes in &rack_nodes {
+            let mut rs = RackSlots {
+                buckets: vec![Vec::new(); max_slots + 1],
+                total: 0,
+            };
+            let mut f = 0u64;
+            for &i in nodes.iter().rev() {
+                let cnt = free[i].count_ones();
+                f += u64::from(cnt);
+                let s = (cnt / t) as usize;
+                if s > 0 {
+                    rs.buckets[s].push(i);
+                    rs.total += s as u64;
+                }
+            }
+            slots.push(rs);
+            rack_free.push(f);
+        }
+        Engine {
+            c,
+            free,
+            t,
+            p,
+            rack_nodes,
+            slots,
+            rack_free,
+        }
+    }
+
+    /// Takes `k` free GPUs (lowest indices) from node `i`.
+    fn grab(&mut self, i: usize, k: u32) -> Vec<(usize, u32)> {
+        let mut out = Vec::with_capacity(k as usize);
+        let mut m = self.free[i];
+        for _ in 0..k {
+            if m == 0 {
+                break; // callers ask only for GPUs that are free; never reached
+            }
+            let g = m.trailing_zeros();
+            m &= !(1u128 << g);
+            out.push((i, g));
+        }
+        self.free[i] = m;
+        self.rack_free[self.c.nodes[i].rack] -= out.len() as u64;
+        out
+    }
+
+    /// Moves node `i` to the slot bucket that matches its free GPUs after a spanning group
+    /// took some of them (`before` = its free count then).
+    fn resync_slots(&mut self, i: usize, before: u32) {
+        let old = (before / self.t) as usize;
+        let new = (self.free[i].count_ones() / self.t) as usize;
+        if old == new {
+            return;
+        }
+        let rs = &mut self.slots[self.c.nodes[i].rack];
+        if old > 0
+            && let Some(pos) = rs.buckets[old].iter().position(|&x| x == i)
+        {
+            rs.buckets[old].swap_remove(pos);
+        }
+        if new > 0 {
+            rs.buckets[new].push(i);
+        }
+        rs.total = rs.total + new as u64 - old as u64;
+    }
+
+    /// Stages from node-local slots of rack `r`.
+    fn slot_stages(&mut self, r: usize, need: u64) -> Placed {
+        let taken = self.slots[r].take(need);
+        let mut stages = Vec::with_capacity(need as usize);
+        for (node, k) in taken {
+            for _ in 0..k {
+                let g = self.grab(node, self.t);
+                stages.push(g);
+            }
+        }
+        stages
+    }
+
+    /// A TP group of `need` GPUs from rack `r`'s nodes when no node holds a whole one: most
+    /// free first, the last from the best-fitting node. Returns fewer when the rack runs out.
+    fn span_in_rack(&mut self, r: usize, mut need: u32) -> Vec<(usize, u32)> {
+        let mut cand: Vec<(u32, usize)> = self.rack_nodes[r]
+            .iter()
+            .map(|&i| (self.free[i].count_ones(), i))
+            .filter(|&(f, _)| f > 0)
+            .collect();
+        // Most free first; ties in file order.
+        cand.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut out = Vec::with_capacity(need as usize);
+        let mut used = vec![false; cand.len()];
+        while need > 0 {
+            // Best fit: the fewest free GPUs that still hold the rest; ties in file order.
+            let fit = (0..cand.len())
+                .filter(|&j| !used[j] && cand[j].0 >= need)
+                .min_by_key(|&j| cand[j]);
+            let pick = fit.or_else(|| (0..cand.len()).find(|&j| !used[j]));
+            let Some(j) = pick else { break };
+            used[j] = true;
+            let (f, i) = cand[j];
+            let k = f.min(need);
+            out.extend(self.grab(i, k));
+            self.resync_slots(i, f);
+            need -= k;
+        }
+        out
+    }
+
+    /// One TP stage inside rack `r`: a node-local slot when the rack has one, else spanning.
+    fn stage_in_rack(&mut self, r: usize) -> Vec<(usize, u32)> {
+        if self.slots[r].total > 0 {
+            let mut s = self.slot_stages(r, 1);
+            return s.pop().unwrap_or_default();
+        }
+        self.span_in_rack(r, self.t)
+    }
+
+    fn run(&mut self, target: usize, tp_within: Scope, pp_within: Scope) -> Vec<Placed> {
+        let p = u64::from(self.p);
+        let mut out: Vec<Placed> = Vec::new();
+        let nracks = self.c.racks.len();
+
+        // Phase 1: whole replicas from node-local slots of one rack.
+        let mut set: BTreeSet<(u32, u64, usize)> = BTreeSet::new();
+        for r in 0..nracks {
+            if self.slots[r].total >= p {
+                set.insert((self.slots[r].nodes_needed(p), self.slots[r].total, r));
+            }
+        }
+        while out.len() < target {
+            let Some(&first) = set.first() else { break };
+            if pp_within == Scope::IntraNode && first.0 != 1 {
+                break;
+            }
+            set.remove(&first);
+            let r = first.2;
+            out.push(self.slot_stages(r, p));
+            if self.slots[r].total >= p {
+                set.insert((self.slots[r].nodes_needed(p), self.slots[r].total, r));
+            }
+        }
+        drop(set);
+
+        // Phase 2: node-local slots combined across racks (fewest racks: largest first, the
+        // last one best fit).
+        if pp_within == Scope::CrossRack && out.len() < target {
+            // Keyed (slots, Reverse(rack)) so that among equal racks the first in the file wins.
+            let mut set: BTreeSet<(u64, Reverse<usize>)> = BTreeSet::new();
+            let mut total = 0u64;
+            for r in 0..nracks {
+                if self.slots[r].total > 0 {
+                    set.insert((self.slots[r].total, Reverse(r)));
+                    total += self.slots[r].total;
+                }
+            }
+            while out.len() < target && total >= p {
+                let mut need = p;
+                let mut stages = Vec::with_capacity(self.p as usize);
+                while need > 0 {
+                    let fit = set.range((need, Reverse(usize::MAX))..).next().map(|e| e.0);
+                    let pick = match fit {
+                        Some(s0) => set
+                            .range((s0, Reverse(usize::MAX))..=(s0, Reverse(0)))
+                            .next_back()
+                            .copied(),
+                        None => set.last().copied(),
+                    };
+                    let Some((s, Reverse(r))) = pick else { break };
+                    set.remove(&(s, Reverse(r)));
+                    let take = s.min(need);
+                    stages.extend(self.slot_stages(r, take));
+                    need -= take;
+                    total -= take;
+                    if self.slots[r].total > 0 {
+                        set.insert((self.slots[r].total, Reverse(r)));
+                    }
+                }
+                out.push(stages);
+            }
+        }
+
+        // Phase 3: TP groups that span nodes, once node-local slots cannot make a replica.
+        if tp_within >= Scope::IntraRack && pp_within >= Scope::IntraRack {
+            let need_gpus = u64::from(self.t) * p;
+            while out.len() < target {
+                // 3a: one rack, best fit.
+                let best = (0..nracks)
+                    .filter(|&r| self.rack_free[r] >= need_gpus)
+                    .min_by_key(|&r| (self.rack_free[r], r));
+                if let Some(r) = best {
+                    let stages = (0..self.p).map(|_| self.stage_in_rack(r)).collect();
+                    out.push(stages);
+                    continue;
+                }
+                if pp_within < Scope::CrossRack {
+                    break;
+                }
+                // 3b: stages inside racks, the pipeline across racks.
+                let t = u64::from(self.t);
+                let rack_stages: u64 = self.rack_free.iter().map(|f| f / t).sum();
+                if rack_stages >= p {
+                    let mut stages = Vec::with_capacity(self.p as usize);
+                    let mut cur: Option<usize> = None;
+                    for _ in 0..self.p {
+                        let r = match cur.filter(|&r| self.rack_free[r] >= t) {
+                            Some(r) => r,
+                            None => match (0..nracks)
+                                .filter(|&r| self.rack_free[r] >= t)
+                                .max_by_key(|&r| (self.rack_free[r], Reverse(r)))
+                            {
+                                Some(r) => r,
+                                None => break,
+                            },
+                        };
+                        cur = Some(r);
+                        stages.push(self.stage_in_rack(r));
+                    }
+                    out.push(stages);
+                    continue;
+                }
+                // 3c: groups that straddle racks.
+                let total: u64 = self.rack_free.iter().sum();
+                if tp_within < Scope::CrossRack || total < need_gpus {
+                    break;
+                }
+                let mut order: Vec<usize> = (0..nracks).filter(|&r| self.rack_free[r] > 0).collect();
+                order.sort_by(|&a, &b| self.rack_free[b].cmp(&self.rack_free[a]).then(a.cmp(&b)));
+                let mut stages = Vec::with_capacity(self.p as usize);
+                let mut idx = 0;
+                for _ in 0..self.p {
+                    let mut g = Vec::with_capacity(self.t as usize);
+                    while (g.len() as u32) < self.t && idx < order.len() {
+                        let r = order[idx];
+                        let want = self.t - g.len() as u32;
+                        g.extend(self.span_in_rack(r, want));
+                        if self.rack_free[r] == 0 {
+                            idx += 1;
+                        }
+                    }
+                    stages.push(g);
+                }
+                out.push(stages);
+            }
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+
+/// Places the request on the cluster and builds the report.
+pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
+    let t = o.tp.max(1);
+    let p = o.pp.max(1);
+    let per_replica = u64::from(t) * u64::from(p);
+    let free_before = c.free_gpus();
+    let target = match o.replicas {
+        Replicas::Exactly(n) => n,
+        Replicas::Max => usize::try_from(free_before / per_replica).unwrap_or(usize::MAX),
+    };
+    let mut eng = Engine::new(c, t, p);
+    let placed = eng.run(target, o.tp_within, o.pp_within);
+    let free_after = eng.free.clone();
+
+    let mut warnings = Vec::new();
+    let mut reasons = Vec::new();
+    let mut alternatives = Vec::new();
+    let max_gpus = c.nodes.iter().map(|n| n.gpus).max().unwrap_or(0);
+
+    let replicas: Vec<ReplicaOut> = placed
+        .iter()
+        .enumerate()
+        .map(|(i, stages)| replica_out(c, o, i, stages))
+        .collect();
+
+    let unplaced = match o.replicas {
+        Replicas::Exactly(n) => n.saturating_sub(replicas.len()),
+        Replicas::Max => 0,
+    };
+    let feasible = unplaced == 0 && !replicas.is_empty();
+
+    // Why not, and what instead.
+    if !feasible {
+        let wanted = match o.replicas {
+            Replicas::Exactly(n) => n,
+            Replicas::Max => 1,
+        };
+        let need = per_replica * wanted as u64;
+        if free_before < need {
+            reasons.push(format!(
+                "{wanted} replica(s) of tp {t} x pp {p} need {need} GPUs; {free_before} are free: {} missing",
+                need - free_before
+            ));
+        }
+        if o.tp_within == Scope::IntraNode && t > max_gpus {
+            reasons.push(format!(
+                "tp {t} exceeds every node (the largest has {max_gpus} GPUs), so no TP group can stay inside one node"
+            ));
+        } else if o.tp_within == Scope::IntraNode {
+            let most = c
+                .nodes
+                .iter()
+                .zip(&free_after)
+                .max_by_key(|(_, f)| f.count_ones());
+            if let Some((n, f)) = most
+                && f.count_ones() < t
+            {
+                reasons.push(format!(
+                    "no node has {t} free GPUs left for a TP group (most free: {} on {})",
+                    f.count_ones(),
+                    n.name
+                ));
+            }
+        }
+        if o.pp_within <= Scope::IntraRack && free_before >= need {
+            let best = (0..c.racks.len()).max_by_key(|&r| (eng.rack_free[r], Reverse(r)));
+            if let Some(r) = best {
+                let stages = eng.rack_free[r] / u64::from(t);
+                let local = eng.slots[r].total;
+                reasons.push(format!(
+                    "no rack can hold {} replica: one needs {per_replica} GPUs in a single rack ({p} TP groups of {t}); the roomiest rack, {}, has {} free GPUs ({local} node-local TP groups)",
+                    if replicas.is_empty() { "a" } else { "another" },
+                    c.racks[r].name,
+                    eng.rack_free[r]
+                ));
+                if stages >= 1 && stages < u64::from(p) {
+                    alternatives.push(format!(
+                        "pp {} or less with tp {t} fits in rack {}",
+                        stages, c.racks[r].name
+                    ));
+                }
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push(format!(
+                "only {} of {wanted} replica(s) fit with --tp-within {} --pp-within {}",
+                replicas.len(),
+                o.tp_within.flag(),
+                o.pp_within.flag()
+            ));
+        }
+        if (o.tp_within, o.pp_within) != (Scope::CrossRack, Scope::CrossRack) {
+            let mut relaxed = Engine::new(c, t, p);
+            let k = relaxed
+                .run(target.max(1), Scope::CrossRack, Scope::CrossRack)
+                .len();
+            if k > replicas.len() {
+                alternatives.push(format!(
+                    "{k} replica(s) fit with --tp-within any --pp-within any (groups or pipelines then cross nodes or racks)"
+                ));
+            }
+        }
+        if !replicas.is_empty() && matches!(o.replicas, Replicas::Exactly(_)) {
+            alternatives.push(format!(
+                "{} replica(s) fit as requested; --max-replicas places as many as fit",
+                replicas.len()
+            ));
+        }
+    }
+
+    // Warnings.
+    if t > max_gpus && o.tp_within > Scope::IntraNode {
+        warnings.push(
+            Finding::new(
+                "tp-exceeds-node",
+                Severity::Warn,
+                format!("tp {t} exceeds every node (the largest has {max_gpus} GPUs): every TP all-reduce crosses the network"),
+            )
+            .fix("use a tp that divides the GPUs per node and raise pp instead"),
+        );
+    }
+    let spanning: usize = replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .filter(|s| s.tp_scope != Scope::IntraNode)
+        .count();
+    let intra: usize = replicas.iter().map(|r| r.stages.len()).sum::<usize>() - spanning;
+    if spanning > 0 {
+        warnings.push(
+            Finding::new(
+                "tp-group-spans-nodes",
+                Severity::Warn,
+                format!(
+                    "{spanning} TP group(s) span nodes: their all-reduces run over the network instead of NVLink"
+                ),
+            )
+            .fix("free whole nodes, or lower tp"),
+        );
+    }
+    let cross: usize = replicas.iter().filter(|r| r.pp_scope == Scope::CrossRack).count();
+    if cross > 0 {
+        warnings.push(
+            Finding::new(
+                "pipeline-crosses-racks",
+                Severity::Warn,
+                format!("{cross} replica(s) have pipeline stages in more than one rack"),
+            )
+            .fix("free GPUs inside one rack, or --pp-within rack to refuse this"),
+        );
+    }
+    if replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .any(|s| s.tp_scope == Scope::CrossRack)
+    {
+        warnings.push(Finding::new(
+            "cross-rack-latency-assumed",
+            Severity::Info,
+            format!(
+                "cross-rack all-reduce estimates add {} us per rack-crossing step: {}",
+                o.links.cross_rack.extra_hop_us, o.links.cross_rack.source
+            ),
+        ));
+    }
+    if replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .any(|s| s.allreduce_us.is_none())
+    {
+        warnings.push(Finding::new(
+            "no-nic",
+            Severity::Warn,
+            "a TP group spans a node whose cluster entry says nics = 0: it cannot communicate across nodes",
+        ));
+    }
+
+    let whole_nodes = |free: &[u128]| {
+        c.nodes
+            .iter()
+            .zip(free)
+            .filter(|(n, f)| f.count_ones() == n.gpus)
+            .count()
+    };
+    let whole_racks = |free: &[u128]| {
+        eng.rack_nodes
+            .iter()
+            .filter(|nodes| nodes.iter().all(|&i| free[i].count_ones() == c.nodes[i].gpus))
+            .count()
+    };
+    let before: Vec<u128> = c.nodes.iter().map(|n| n.free).collect();
+    let budget = o.budget.map(|b| BudgetOut {
+        tokens_per_s: b.tokens_per_s,
+        layers: b.layers,
+        step_budget_us: 1e6 / b.tokens_per_s,
+        allreduces_per_layer: 2,
+        source: BUDGET_SOURCE.into(),
+        worst_share: replicas
+            .iter()
+            .filter_map(|r| r.budget_share)
+            .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x)))),
+    });
+    let max_allreduce_us = replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .filter_map(|s| s.allreduce_us)
+        .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+    let summary = Summary {
+        placed_replicas: replicas.len(),
+        tp_groups_intra_node: intra,
+        tp_groups_spanning_nodes: spanning,
+        replicas_intra_rack: replicas.len() - cross,
+        replicas_cross_rack: cross,
+        max_allreduce_us,
+    };
+    PlaceReport {
+        schema: 1,
+        request: RequestEcho {
+            tp: t,
+            pp: p,
+            replicas: o.replicas,
+            tp_within: o.tp_within,
+            pp_within: o.pp_within,
+        },
+        cluster: ClusterSummary {
+            source: c.source.clone(),
+            nodes: c.nodes.len(),
+            racks: c.racks.len(),
+            gpus: c.total_gpus(),
+            free_gpus_before: free_before,
+            free_gpus_after: free_after.iter().map(|f| u64::from(f.count_ones())).sum(),
+            whole_free_nodes_before: whole_nodes(&before),
+            whole_free_nodes_after: whole_nodes(&free_after),
+            whole_free_racks_before: whole_racks(&before),
+            whole_free_racks_after: whole_racks(&free_after),
+        },
+        message_bytes: o.message_bytes,
+        message_source: o.message_source.clone(),
+        replicas,
+        unplaced_replicas: unplaced,
+        feasible,
+        reasons,
+        alternatives,
+        warnings,
+        summary,
+        budget,
+        cost_model: CostModel {
+            note: MODEL_NOTE.into(),
+            links: o.links.clone(),
+        },
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> ReplicaOut {
+    let mut racks: Vec<usize> = Vec::new();
+    let mut hosts: Vec<(usize, Vec<u32>, Vec<u32>)> = Vec::new(); // node, ranks, gpus
+    let mut stage_outs = Vec::with_capacity(stages.len());
+    let mut rank = 0u32;
+    let mut nodes_total: Vec<usize> = Vec::new();
+    for (si, g) in stages.iter().enumerate() {
+        // Per node of this group: how many of its GPUs.
+        let mut per_node: Vec<(usize, u32)> = Vec::new();
+        let mut group_racks: Vec<usize> = Vec::new();
+        for &(n, gpu) in g {
+            match per_node.iter_mut().find(|(x, _)| *x == n) {
+                Some(e) => e.1 += 1,
+                None => per_node.push((n, 1)),
+            }
+            let r = c.nodes[n].rack;
+            if !group_racks.contains(&r) {
+                group_racks.push(r);
+            }
+            if !racks.contains(&r) {
+                racks.push(r);
+            }
+            if !nodes_total.contains(&n) {
+                nodes_total.push(n);
+            }
+            match hosts.iter_mut().find(|h| h.0 == n) {
+                Some(h) => {
+                    h.1.push(rank);
+                    h.2.push(gpu);
+                }
+                None => hosts.push((n, vec![rank], vec![gpu])),
+            }
+            rank += 1;
+        }
+        let tp_scope = scope_of(per_node.len(), group_racks.len());
+        let bus = if per_node.len() <= 1 {
+            o.links.nvlink.bus_gbytes_per_s
+        } else {
+            per_node
+                .iter()
+                .map(|&(n, k)| {
+                    let node = &c.nodes[n];
+                    let nics = node.nics.unwrap_or(o.links.network.nics_per_node);
+                    let rate = node.nic_gbps.unwrap_or(o.links.network.nic_gbps);
+                    // Each GPU drives its own (rail-local) NIC; a node contributes at most
+                    // as many NICs as it has GPUs in the group.
+                    f64::from(nics.min(k)) * rate / 8.0 * o.links.network.efficiency
+                })
+                .fold(o.links.nvlink.bus_gbytes_per_s, f64::min)
+        };
+        let (allreduce_us, protocol) = if bus > 0.0 {
+            let e = cost::allreduce(
+                &o.links,
+                GroupShape {
+                    ranks: g.len() as u32,
+                    nodes: per_node.len() as u32,
+                    racks: group_racks.len() as u32,
+                    bus_gbytes_per_s: bus,
+                },
+                o.message_bytes,
+            );
+            (Some(round2(e.us)), e.protocol)
+        } else {
+            (None, "none".to_string())
+        };
+        stage_outs.push(StageOut {
+            stage: si,
+            tp_scope,
+            allreduce_us,
+            protocol,
+            bus_gbytes_per_s: round2(bus),
+            gpus: g
+                .iter()
+                .map(|&(n, gpu)| GpuRef {
+                    node: c.nodes[n].name.clone(),
+                    gpu,
+                })
+                .collect(),
+        });
+    }
+    let (per_token, share) = match o.budget {
+        Some(b) => {
+            let per_stage_layers = f64::from(b.layers) / f64::from(o.pp.max(1));
+            let total: Option<f64> = stage_outs
+                .iter()
+                .map(|s| s.allreduce_us.map(|us| 2.0 * per_stage_layers * us))
+                .sum();
+            let share = total.map(|t| t / (1e6 / b.tokens_per_s));
+            (
+                total.map(round2),
+                share.map(|s| (s * 10_000.0).round() / 10_000.0),
+            )
+        }
+        None => (None, None),
+    };
+    ReplicaOut {
+        replica: index,
+        pp_scope: scope_of(nodes_total.len(), racks.len()),
+        racks: racks.iter().map(|&r| c.racks[r].name.clone()).collect(),
+        stages: stage_outs,
+        hosts: hosts
+            .into_iter()
+            .map(|(n, ranks, gpus)| HostOut {
+                node: c.nodes[n].name.clone(),
+                rack: c.racks[c.nodes[n].rack].name.clone(),
+                ranks,
+                cuda_visible_devices: gpus.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(","),
+            })
+            .collect(),
+        allreduce_us_per_token: per_token,
+        budget_share: share,
+    }
+}
+
+fn scope_of(nodes: usize, racks: usize) -> Scope {
+    if nodes <= 1 {
+        Scope::IntraNode
+    } else if racks <= 1 {
+        Scope::IntraRack
+    } else {
+        Scope::CrossRack
+    }
+}
+
+#[cfg(test)]
+mod tests;
