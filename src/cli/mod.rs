@@ -2,6 +2,7 @@
 //! calls the library, and writes the rendered report. The only module that knows clap.
 
 mod detect;
+mod place;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +27,9 @@ pub enum Command {
     /// Probe this node (or replay a capture) and report GPUs, NVLink, RDMA ports, topology,
     /// GPUDirect RDMA prerequisites and versions.
     Detect(detect::DetectArgs),
+    /// Place tensor- and pipeline-parallel groups on a cluster's nodes and racks, with the
+    /// estimated all-reduce cost of each group.
+    Place(place::PlaceArgs),
 }
 
 /// Options of every command that reads a node.
@@ -77,6 +81,7 @@ impl NodeArgs {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Place(args) => place::run(args),
     }
 }
 
