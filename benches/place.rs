@@ -51,9 +51,19 @@ fn main() {
         c.racks.len(),
         c.total_gpus()
     );
-    run("full cluster, 4096 replicas of tp 8 x pp 4", &c, &opts(8, 4, Replicas::Exactly(4096)), 5);
+    run(
+        "full cluster, 4096 replicas of tp 8 x pp 4",
+        &c,
+        &opts(8, 4, Replicas::Exactly(4096)),
+        5,
+    );
     run("tp 4 x pp 3, --max-replicas", &c, &opts(4, 3, Replicas::Max), 5);
-    run("tp 16 x pp 2 (groups span nodes), 4096 replicas", &c, &opts(16, 2, Replicas::Exactly(4096)), 3);
+    run(
+        "tp 16 x pp 2 (groups span nodes), 4096 replicas",
+        &c,
+        &opts(16, 2, Replicas::Exactly(4096)),
+        3,
+    );
 
     // A partly used cluster: a deterministic pseudo-random share of GPUs already taken.
     let mut used = c.clone();
@@ -69,7 +79,12 @@ fn main() {
         }
     }
     println!("partly used copy: {} free GPUs", used.free_gpus());
-    run("partly used, tp 4 x pp 4, --max-replicas", &used, &opts(4, 4, Replicas::Max), 3);
+    run(
+        "partly used, tp 4 x pp 4, --max-replicas",
+        &used,
+        &opts(4, 4, Replicas::Max),
+        3,
+    );
 
     match vm_hwm_kib() {
         Some(k) => println!("peak RSS (VmHWM): {:.1} MiB", k as f64 / 1024.0),

@@ -5,4 +5,5 @@ mod integration {
     pub mod common;
     mod conformance;
     mod detect;
+    mod place;
 }

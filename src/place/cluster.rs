@@ -144,10 +144,14 @@ pub fn parse(text: &str, source: &str) -> Result<Cluster> {
     let is_json = source.ends_with(".json") || text.trim_start().starts_with('{');
     let (defaults, nodes): (RawDefaults, Vec<(RawNode, Option<usize>)>) = if is_json {
         let raw: RawCluster<RawNode> = serde_json::from_str(text).map_err(|e| {
+            // serde_json appends " at line L column C"; put the place first, like TOML's.
+            let msg = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
             anyhow::anyhow!(
-                "{source}: line {} column {}: {e}; expected {{\"node\": [{{\"name\": \"n0\", \"rack\": \"r0\", \"gpus\": 8}}]}}",
+                "{source}: line {} column {}: {}; expected {{\"node\": [{{\"name\": \"n0\", \"rack\": \"r0\", \"gpus\": 8}}]}}",
                 e.line(),
-                e.column()
+                e.column(),
+                msg.strip_suffix(&suffix).unwrap_or(&msg)
             )
         })?;
         (
