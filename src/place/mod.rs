@@ -150,6 +150,9 @@ pub struct ReplicaOut {
     pub replica: usize,
     pub pp_scope: Scope,
     pub racks: Vec<String>,
+    /// The pods (or spine groups) of those racks, when the cluster file names them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
     pub stages: Vec<StageOut>,
     /// Per node, in order of first rank: the ranks it runs and the `CUDA_VISIBLE_DEVICES`
     /// to start them with (local rank i uses the i-th listed GPU).
@@ -414,6 +417,45 @@ impl<'a> Engine<'a> {
         self.span_in_rack(r, self.t)
     }
 
+    /// Replicas from the node-local slots left in `racks`, several racks each: fewest racks
+    /// (largest first, the last one best fit).
+    fn combine_slots(&mut self, racks: &[usize], target: usize, out: &mut Vec<Placed>) {
+        let p = u64::from(self.p);
+        // Keyed (slots, Reverse(rack)) so that among equal racks the first in the file wins.
+        let mut set: BTreeSet<(u64, Reverse<usize>)> = BTreeSet::new();
+        let mut total = 0u64;
+        for &r in racks {
+            if self.slots[r].total > 0 {
+                set.insert((self.slots[r].total, Reverse(r)));
+                total += self.slots[r].total;
+            }
+        }
+        while out.len() < target && total >= p {
+            let mut need = p;
+            let mut stages = Vec::with_capacity(self.p as usize);
+            while need > 0 {
+                let fit = set.range((need, Reverse(usize::MAX))..).next().map(|e| e.0);
+                let pick = match fit {
+                    Some(s0) => set
+                        .range((s0, Reverse(usize::MAX))..=(s0, Reverse(0)))
+                        .next_back()
+                        .copied(),
+                    None => set.last().copied(),
+                };
+                let Some((s, Reverse(r))) = pick else { break };
+                set.remove(&(s, Reverse(r)));
+                let take = s.min(need);
+                stages.extend(self.slot_stages(r, take));
+                need -= take;
+                total -= take;
+                if self.slots[r].total > 0 {
+                    set.insert((self.slots[r].total, Reverse(r)));
+                }
+            }
+            out.push(stages);
+        }
+    }
+
     fn run(&mut self, target: usize, tp_within: Scope, pp_within: Scope) -> Vec<Placed> {
         let p = u64::from(self.p);
         let mut out: Vec<Placed> = Vec::new();
@@ -440,42 +482,23 @@ impl<'a> Engine<'a> {
         }
         drop(set);
 
-        // Phase 2: node-local slots combined across racks (fewest racks: largest first, the
-        // last one best fit).
+        // Phase 2: node-local slots combined across racks, inside one pod first when the
+        // cluster names pods, then anywhere.
         if pp_within == Scope::CrossRack && out.len() < target {
-            // Keyed (slots, Reverse(rack)) so that among equal racks the first in the file wins.
-            let mut set: BTreeSet<(u64, Reverse<usize>)> = BTreeSet::new();
-            let mut total = 0u64;
-            for r in 0..nracks {
-                if self.slots[r].total > 0 {
-                    set.insert((self.slots[r].total, Reverse(r)));
-                    total += self.slots[r].total;
-                }
-            }
-            while out.len() < target && total >= p {
-                let mut need = p;
-                let mut stages = Vec::with_capacity(self.p as usize);
-                while need > 0 {
-                    let fit = set.range((need, Reverse(usize::MAX))..).next().map(|e| e.0);
-                    let pick = match fit {
-                        Some(s0) => set
-                            .range((s0, Reverse(usize::MAX))..=(s0, Reverse(0)))
-                            .next_back()
-                            .copied(),
-                        None => set.last().copied(),
-                    };
-                    let Some((s, Reverse(r))) = pick else { break };
-                    set.remove(&(s, Reverse(r)));
-                    let take = s.min(need);
-                    stages.extend(self.slot_stages(r, take));
-                    need -= take;
-                    total -= take;
-                    if self.slots[r].total > 0 {
-                        set.insert((self.slots[r].total, Reverse(r)));
+            let mut pods: Vec<(&str, Vec<usize>)> = Vec::new();
+            for (r, rack) in self.c.racks.iter().enumerate() {
+                if let Some(pod) = rack.pod.as_deref() {
+                    match pods.iter_mut().find(|(name, _)| *name == pod) {
+                        Some((_, v)) => v.push(r),
+                        None => pods.push((pod, vec![r])),
                     }
                 }
-                out.push(stages);
             }
+            for (_, racks) in &pods {
+                self.combine_slots(racks, target, &mut out);
+            }
+            let all: Vec<usize> = (0..nracks).collect();
+            self.combine_slots(&all, target, &mut out);
         }
 
         // Phase 3: TP groups that span nodes, once node-local slots cannot make a replica.
@@ -612,7 +635,12 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
                 ));
             }
         }
-        if o.pp_within <= Scope::IntraRack && free_before >= need {
+        if o.pp_within == Scope::IntraNode && free_before >= need {
+            reasons.push(format!(
+                "no node can hold {} replica: one needs {p} TP groups of {t} in a single node",
+                if replicas.is_empty() { "a" } else { "another" }
+            ));
+        } else if o.pp_within == Scope::IntraRack && free_before >= need {
             let best = (0..c.racks.len()).max_by_key(|&r| (eng.rack_free[r], Reverse(r)));
             if let Some(r) = best {
                 let stages = eng.rack_free[r] / u64::from(t);
@@ -697,6 +725,14 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
             )
             .fix("free GPUs inside one rack, or --pp-within rack to refuse this"),
         );
+    }
+    let cross_pod = replicas.iter().filter(|r| r.pods.len() > 1).count();
+    if cross_pod > 0 {
+        warnings.push(Finding::new(
+            "pipeline-crosses-pods",
+            Severity::Warn,
+            format!("{cross_pod} replica(s) have pipeline stages in more than one pod"),
+        ));
     }
     if replicas
         .iter()
@@ -903,6 +939,17 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
         replica: index,
         pp_scope: scope_of(nodes_total.len(), racks.len()),
         racks: racks.iter().map(|&r| c.racks[r].name.clone()).collect(),
+        pods: {
+            let mut pods: Vec<String> = Vec::new();
+            for &r in &racks {
+                if let Some(p) = &c.racks[r].pod
+                    && !pods.contains(p)
+                {
+                    pods.push(p.clone());
+                }
+            }
+            pods
+        },
         stages: stage_outs,
         hosts: hosts
             .into_iter()

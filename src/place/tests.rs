@@ -470,3 +470,62 @@ fn a_full_synthetic_cluster_is_filled_with_every_group_intra_node() {
     assert_eq!(r.summary.replicas_cross_rack, 0);
     assert_eq!(r.cluster.free_gpus_after, 0);
 }
+
+#[test]
+fn pipelines_that_must_cross_racks_stay_inside_a_pod() {
+    // One node-local group per rack; r0 and r2 share pod p0, r1 is in p1.
+    let c = cl(r#"
+[[node]]
+name = "a"
+rack = "r0"
+pod = "p0"
+gpus = 8
+used = 4
+[[node]]
+name = "b"
+rack = "r1"
+pod = "p1"
+gpus = 8
+used = 4
+[[node]]
+name = "c"
+rack = "r2"
+pod = "p0"
+gpus = 8
+used = 4
+"#);
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["a:0,1,2,3", "c:0,1,2,3"]);
+    assert_eq!(r.replicas[0].pods, ["p0"]);
+    assert!(r.warnings.iter().all(|w| w.code != "pipeline-crosses-pods"));
+    let r = place(&c, &opts(4, 3, Replicas::Exactly(1)));
+    assert_eq!(r.replicas[0].pods, ["p0", "p1"]);
+    assert!(r.warnings.iter().any(|w| w.code == "pipeline-crosses-pods"));
+}
+
+#[test]
+fn pipelines_inside_one_node_when_asked() {
+    let c = cl(r#"
+[[node]]
+name = "n0"
+rack = "r0"
+gpus = 8
+used = 4
+[[node]]
+name = "n1"
+rack = "r0"
+gpus = 8
+used = 4
+"#);
+    let mut o = opts(4, 2, Replicas::Exactly(1));
+    o.pp_within = Scope::IntraNode;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    assert_eq!(
+        r.reasons,
+        ["no node can hold a replica: one needs 2 TP groups of 4 in a single node"]
+    );
+    o.pp_within = Scope::IntraRack;
+    let r = place(&c, &o);
+    assert_eq!(stages(&r.replicas[0]), ["n0:0,1,2,3", "n1:0,1,2,3"]);
+}
