@@ -65,6 +65,16 @@ fn main() {
         3,
     );
 
+    // A flat cluster (every node in one rack) where groups must span nodes: the worst case
+    // of the spanning search, one linear pass over the rack per node taken.
+    let flat = cluster::synthetic(16_384, 8, 16_384, None).expect("flat cluster");
+    run(
+        "flat (one rack), tp 16 x pp 2, 4096 replicas",
+        &flat,
+        &opts(16, 2, Replicas::Exactly(4096)),
+        1,
+    );
+
     // A partly used cluster: a deterministic pseudo-random share of GPUs already taken.
     let mut used = c.clone();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

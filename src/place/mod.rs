@@ -288,11 +288,13 @@ struct Engine<'a> {
     rack_nodes: Vec<Vec<usize>>,
     slots: Vec<RackSlots>,
     rack_free: Vec<u64>,
+    /// Phase 3 only: per rack, `free_buckets[r][f]` = nodes that had `f` free GPUs when
+    /// pushed (stale entries are skipped on pop, as counts only fall). Empty until built.
+    free_buckets: Vec<Vec<Vec<usize>>>,
 }
 
 impl<'a> Engine<'a> {
     fn new(c: &'a Cluster, t: u32, p: u32) -> Self {
-        let max_slots = c.nodes.iter().map(|n| n.gpus / t).max().unwrap_or(0) as usize;
         let mut rack_nodes = vec![Vec::new(); c.racks.len()];
         for (i, n) in c.nodes.iter().enumerate() {
             rack_nodes[n.rack].push(i);
@@ -301,8 +303,11 @@ impl<'a> Engine<'a> {
         let mut slots = Vec::with_capacity(c.racks.len());
         let mut rack_free = Vec::with_capacity(c.racks.len());
         for nodes in &rack_nodes {
+            // Buckets up to the most slots a node of this rack holds: memory stays
+            // proportional to the cluster.
+            let rack_max = nodes.iter().map(|&i| c.nodes[i].gpus / t).max().unwrap_or(0) as usize;
             let mut rs = RackSlots {
-                buckets: vec![Vec::new(); max_slots + 1],
+                buckets: vec![Vec::new(); rack_max + 1],
                 total: 0,
             };
             let mut f = 0u64;
@@ -326,6 +331,7 @@ impl<'a> Engine<'a> {
             rack_nodes,
             slots,
             rack_free,
+            free_buckets: Vec::new(),
         }
     }
 
@@ -343,7 +349,38 @@ impl<'a> Engine<'a> {
         }
         self.free[i] = m;
         self.rack_free[self.c.nodes[i].rack] -= out.len() as u64;
+        if !self.free_buckets.is_empty() && m != 0 {
+            let r = self.c.nodes[i].rack;
+            self.free_buckets[r][m.count_ones() as usize].push(i);
+        }
         out
+    }
+
+    /// Indexes every node by its free GPU count, for the spanning search of phase 3.
+    fn build_free_buckets(&mut self) {
+        let mut fb = Vec::with_capacity(self.rack_nodes.len());
+        for nodes in &self.rack_nodes {
+            let max = nodes.iter().map(|&i| self.c.nodes[i].gpus).max().unwrap_or(0) as usize;
+            let mut b: Vec<Vec<usize>> = vec![Vec::new(); max + 1];
+            for &i in nodes.iter().rev() {
+                let f = self.free[i].count_ones() as usize;
+                if f > 0 {
+                    b[f].push(i);
+                }
+            }
+            fb.push(b);
+        }
+        self.free_buckets = fb;
+    }
+
+    /// A node of rack `r` with exactly `f` free GPUs, removed from its bucket.
+    fn pop_free(&mut self, r: usize, f: usize) -> Option<usize> {
+        while let Some(i) = self.free_buckets[r][f].pop() {
+            if self.free[i].count_ones() as usize == f {
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// Moves node `i` to the slot bucket that matches its free GPUs after a spanning group
@@ -382,24 +419,30 @@ impl<'a> Engine<'a> {
     /// A TP group of `need` GPUs from rack `r`'s nodes when no node holds a whole one: most
     /// free first, the last from the best-fitting node. Returns fewer when the rack runs out.
     fn span_in_rack(&mut self, r: usize, mut need: u32) -> Vec<(usize, u32)> {
-        let mut cand: Vec<(u32, usize)> = self.rack_nodes[r]
-            .iter()
-            .map(|&i| (self.free[i].count_ones(), i))
-            .filter(|&(f, _)| f > 0)
-            .collect();
-        // Most free first; ties in file order.
-        cand.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        if self.free_buckets.is_empty() {
+            self.build_free_buckets();
+        }
         let mut out = Vec::with_capacity(need as usize);
-        let mut used = vec![false; cand.len()];
+        let maxf = self.free_buckets[r].len().saturating_sub(1);
         while need > 0 {
-            // Best fit: the fewest free GPUs that still hold the rest; ties in file order.
-            let fit = (0..cand.len())
-                .filter(|&j| !used[j] && cand[j].0 >= need)
-                .min_by_key(|&j| cand[j]);
-            let pick = fit.or_else(|| (0..cand.len()).find(|&j| !used[j]));
-            let Some(j) = pick else { break };
-            used[j] = true;
-            let (f, i) = cand[j];
+            // Best fit when one node holds the rest, otherwise the node with the most free.
+            let n = need as usize;
+            let mut pick = None;
+            for f in n..=maxf {
+                if let Some(i) = self.pop_free(r, f) {
+                    pick = Some((f as u32, i));
+                    break;
+                }
+            }
+            if pick.is_none() {
+                for f in (1..n.min(maxf + 1)).rev() {
+                    if let Some(i) = self.pop_free(r, f) {
+                        pick = Some((f as u32, i));
+                        break;
+                    }
+                }
+            }
+            let Some((f, i)) = pick else { break };
             let k = f.min(need);
             out.extend(self.grab(i, k));
             self.resync_slots(i, f);

@@ -529,3 +529,56 @@ used = 4
     let r = place(&c, &o);
     assert_eq!(stages(&r.replicas[0]), ["n0:0,1,2,3", "n1:0,1,2,3"]);
 }
+
+/// A partly used cluster from a fixed pseudo-random sequence: `nodes` nodes of 8 GPUs,
+/// `per_rack` to a rack, 0 to 7 GPUs used on about two nodes in three.
+fn random_cluster(nodes: usize, per_rack: usize, seed: u64) -> Cluster {
+    let mut c = cluster::synthetic(nodes, 8, per_rack, None).expect("synthetic");
+    let mut x = seed | 1;
+    for n in &mut c.nodes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x % 3 != 0 {
+            // Used GPUs anywhere in the node, not only the low indices.
+            let used = u128::from((x >> 8) as u8);
+            n.free &= !used;
+        }
+    }
+    c
+}
+
+#[test]
+fn every_assignment_is_a_free_gpu_used_once_and_max_replicas_fills_the_cluster() {
+    for seed in [1u64, 7, 42] {
+        let c = random_cluster(48, 6, seed);
+        let free = c.free_gpus();
+        for (tp, pp) in [(1, 1), (2, 3), (4, 2), (8, 1), (8, 2), (16, 2), (3, 5)] {
+            let r = place(&c, &opts(tp, pp, Replicas::Max));
+            let per = u64::from(tp * pp);
+            // With no limits every free GPU may be used: exactly floor(free / per) replicas.
+            assert_eq!(r.replicas.len() as u64, free / per, "seed {seed} tp {tp} pp {pp}");
+            let mut seen = std::collections::HashSet::new();
+            for rep in &r.replicas {
+                assert_eq!(rep.stages.len(), pp as usize);
+                for st in &rep.stages {
+                    assert_eq!(st.gpus.len(), tp as usize);
+                    for g in &st.gpus {
+                        let n = c.nodes.iter().find(|n| n.name == g.node).expect("node");
+                        assert!(n.free & (1u128 << g.gpu) != 0, "{}:{} was in use", g.node, g.gpu);
+                        assert!(seen.insert((g.node.clone(), g.gpu)), "{}:{} twice", g.node, g.gpu);
+                    }
+                }
+            }
+            assert_eq!(r.cluster.free_gpus_after, free - per * r.replicas.len() as u64);
+            // Goal 1: no more TP groups split than node-local slots force.
+            let slots: u64 = c.nodes.iter().map(|n| u64::from(n.free_count() / tp)).sum();
+            let groups = r.replicas.len() as u64 * u64::from(pp);
+            assert_eq!(
+                r.summary.tp_groups_intra_node as u64,
+                groups.min(slots),
+                "seed {seed} tp {tp} pp {pp}"
+            );
+        }
+    }
+}
