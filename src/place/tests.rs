@@ -539,7 +539,7 @@ fn random_cluster(nodes: usize, per_rack: usize, seed: u64) -> Cluster {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 3 != 0 {
+        if !x.is_multiple_of(3) {
             // Used GPUs anywhere in the node, not only the low indices.
             let used = u128::from((x >> 8) as u8);
             n.free &= !used;
