@@ -199,6 +199,16 @@ pub fn run(args: PlaceArgs) -> Result<Outcome> {
         links,
         budget,
     };
+    if let Some(dir) = &args.hostfile_dir {
+        // Refuse a used directory before placing: files of an earlier placement with more
+        // replicas would otherwise sit beside these and look current.
+        if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+            bail!(
+                "--hostfile-dir {}: directory is not empty; choose a new or empty directory so that host files of an earlier placement are not mixed with these",
+                dir.display()
+            );
+        }
+    }
     let report = place::place(&cluster, &opts);
     if let Some(dir) = &args.hostfile_dir {
         std::fs::create_dir_all(dir)

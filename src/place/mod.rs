@@ -45,7 +45,8 @@ impl Scope {
             Scope::CrossRack => "cross_rack",
         }
     }
-    fn flag(self) -> &'static str {
+    /// The value of `--tp-within` / `--pp-within` that names this scope.
+    pub fn flag(self) -> &'static str {
         match self {
             Scope::IntraNode => "node",
             Scope::IntraRack => "rack",
@@ -277,6 +278,47 @@ impl RackSlots {
             out.push((node, took));
         }
         out
+    }
+}
+
+/// Phase 3's index of racks by free GPUs: best fit, roomiest and the count of whole TP groups
+/// the racks could still make, each in O(log racks).
+struct FreeIndex {
+    set: BTreeSet<(u64, usize)>,
+    /// The value each rack has in `set`.
+    shown: Vec<u64>,
+    /// Sum over racks of `free / tp`.
+    stages: u64,
+    total: u64,
+    t: u64,
+}
+
+impl FreeIndex {
+    fn new(rack_free: &[u64], t: u64) -> Self {
+        let mut ix = FreeIndex {
+            set: BTreeSet::new(),
+            shown: vec![0; rack_free.len()],
+            stages: 0,
+            total: 0,
+            t,
+        };
+        for (r, &f) in rack_free.iter().enumerate() {
+            ix.refresh(r, f);
+        }
+        ix
+    }
+
+    fn refresh(&mut self, r: usize, now: u64) {
+        let old = self.shown[r];
+        if old > 0 {
+            self.set.remove(&(old, r));
+        }
+        if now > 0 {
+            self.set.insert((now, r));
+        }
+        self.stages = self.stages - old / self.t + now / self.t;
+        self.total = self.total - old + now;
+        self.shown[r] = now;
     }
 }
 
@@ -547,60 +589,51 @@ impl<'a> Engine<'a> {
         // Phase 3: TP groups that span nodes, once node-local slots cannot make a replica.
         if tp_within >= Scope::IntraRack && pp_within >= Scope::IntraRack {
             let need_gpus = u64::from(self.t) * p;
+            let t = u64::from(self.t);
+            let mut idx = FreeIndex::new(&self.rack_free, t);
             while out.len() < target {
-                // 3a: one rack, best fit.
-                let best = (0..nracks)
-                    .filter(|&r| self.rack_free[r] >= need_gpus)
-                    .min_by_key(|&r| (self.rack_free[r], r));
-                if let Some(r) = best {
+                // 3a: one rack, best fit (the fewest free GPUs that hold a replica).
+                if let Some(&(_, r)) = idx.set.range((need_gpus, 0)..).next() {
                     let stages = (0..self.p).map(|_| self.stage_in_rack(r)).collect();
+                    idx.refresh(r, self.rack_free[r]);
                     out.push(stages);
                     continue;
                 }
                 if pp_within < Scope::CrossRack {
                     break;
                 }
-                // 3b: stages inside racks, the pipeline across racks.
-                let t = u64::from(self.t);
-                let rack_stages: u64 = self.rack_free.iter().map(|f| f / t).sum();
-                if rack_stages >= p {
+                // 3b: stages inside racks, the pipeline across racks: stay in the current
+                // rack while it holds a stage, else move to the roomiest.
+                if idx.stages >= p {
                     let mut stages = Vec::with_capacity(self.p as usize);
                     let mut cur: Option<usize> = None;
                     for _ in 0..self.p {
                         let r = match cur.filter(|&r| self.rack_free[r] >= t) {
                             Some(r) => r,
-                            None => match (0..nracks)
-                                .filter(|&r| self.rack_free[r] >= t)
-                                .max_by_key(|&r| (self.rack_free[r], Reverse(r)))
-                            {
-                                Some(r) => r,
-                                None => break,
+                            None => match idx.set.last() {
+                                Some(&(f, r)) if f >= t => r,
+                                _ => break, // `idx.stages >= p` rules this out
                             },
                         };
                         cur = Some(r);
                         stages.push(self.stage_in_rack(r));
+                        idx.refresh(r, self.rack_free[r]);
                     }
                     out.push(stages);
                     continue;
                 }
-                // 3c: groups that straddle racks.
-                let total: u64 = self.rack_free.iter().sum();
-                if tp_within < Scope::CrossRack || total < need_gpus {
+                // 3c: groups that straddle racks, roomiest racks first.
+                if tp_within < Scope::CrossRack || idx.total < need_gpus {
                     break;
                 }
-                let mut order: Vec<usize> = (0..nracks).filter(|&r| self.rack_free[r] > 0).collect();
-                order.sort_by(|&a, &b| self.rack_free[b].cmp(&self.rack_free[a]).then(a.cmp(&b)));
                 let mut stages = Vec::with_capacity(self.p as usize);
-                let mut idx = 0;
                 for _ in 0..self.p {
                     let mut g = Vec::with_capacity(self.t as usize);
-                    while (g.len() as u32) < self.t && idx < order.len() {
-                        let r = order[idx];
+                    while (g.len() as u32) < self.t {
+                        let Some(&(_, r)) = idx.set.last() else { break };
                         let want = self.t - g.len() as u32;
                         g.extend(self.span_in_rack(r, want));
-                        if self.rack_free[r] == 0 {
-                            idx += 1;
-                        }
+                        idx.refresh(r, self.rack_free[r]);
                     }
                     stages.push(g);
                 }

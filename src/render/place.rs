@@ -65,11 +65,11 @@ pub fn to_table(r: &PlaceReport) -> String {
     };
     let _ = writeln!(
         s,
-        "Request: tp {} x pp {}, {req} (TP groups within: {}, pipelines within: {})",
+        "Request: tp {} x pp {}, {req} (--tp-within {} --pp-within {})",
         r.request.tp,
         r.request.pp,
-        r.request.tp_within.as_str(),
-        r.request.pp_within.as_str()
+        r.request.tp_within.flag(),
+        r.request.pp_within.flag()
     );
     let c = &r.cluster;
     let _ = writeln!(

@@ -120,6 +120,17 @@ fn hostfile_lists_ranks_in_order_and_writes_one_file_per_replica() {
         &expect[8..]
     );
     assert!(hosts.join("replica-0.hosts").exists());
+    // A second run into the same directory is refused rather than mixed with these files.
+    let (code, _, err) = run(&[
+        "--cluster",
+        c.to_str().expect("utf8"),
+        "--tp",
+        "8",
+        "--hostfile-dir",
+        hosts.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("directory is not empty"), "{err}");
 }
 
 #[test]
