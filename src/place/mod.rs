@@ -662,8 +662,6 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     let free_after = eng.free.clone();
 
     let mut warnings = Vec::new();
-    let mut reasons = Vec::new();
-    let mut alternatives = Vec::new();
     let max_gpus = c.nodes.iter().map(|n| n.gpus).max().unwrap_or(0);
 
     let replicas: Vec<ReplicaOut> = placed
@@ -679,88 +677,11 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     let feasible = unplaced == 0 && !replicas.is_empty();
 
     // Why not, and what instead.
-    if !feasible {
-        let wanted = match o.replicas {
-            Replicas::Exactly(n) => n,
-            Replicas::Max => 1,
-        };
-        let need = per_replica * wanted as u64;
-        if free_before < need {
-            reasons.push(format!(
-                "{wanted} replica(s) of tp {t} x pp {p} need {need} GPUs; {free_before} are free: {} missing",
-                need - free_before
-            ));
-        }
-        if o.tp_within == Scope::IntraNode && t > max_gpus {
-            reasons.push(format!(
-                "tp {t} exceeds every node (the largest has {max_gpus} GPUs), so no TP group can stay inside one node"
-            ));
-        } else if o.tp_within == Scope::IntraNode {
-            let most = c
-                .nodes
-                .iter()
-                .zip(&free_after)
-                .max_by_key(|(_, f)| f.count_ones());
-            if let Some((n, f)) = most
-                && f.count_ones() < t
-            {
-                reasons.push(format!(
-                    "no node has {t} free GPUs left for a TP group (most free: {} on {})",
-                    f.count_ones(),
-                    n.name
-                ));
-            }
-        }
-        if o.pp_within == Scope::IntraNode && free_before >= need {
-            reasons.push(format!(
-                "no node can hold {} replica: one needs {p} TP groups of {t} in a single node",
-                if replicas.is_empty() { "a" } else { "another" }
-            ));
-        } else if o.pp_within == Scope::IntraRack && free_before >= need {
-            let best = (0..c.racks.len()).max_by_key(|&r| (eng.rack_free[r], Reverse(r)));
-            if let Some(r) = best {
-                let stages = eng.rack_free[r] / u64::from(t);
-                let local = eng.slots[r].total;
-                reasons.push(format!(
-                    "no rack can hold {} replica: one needs {per_replica} GPUs in a single rack ({p} TP groups of {t}); the roomiest rack, {}, has {} free GPUs ({local} node-local TP groups)",
-                    if replicas.is_empty() { "a" } else { "another" },
-                    c.racks[r].name,
-                    eng.rack_free[r]
-                ));
-                if stages >= 1 && stages < u64::from(p) {
-                    alternatives.push(format!(
-                        "pp {} or less with tp {t} fits in rack {}",
-                        stages, c.racks[r].name
-                    ));
-                }
-            }
-        }
-        if reasons.is_empty() {
-            reasons.push(format!(
-                "only {} of {wanted} replica(s) fit with --tp-within {} --pp-within {}",
-                replicas.len(),
-                o.tp_within.flag(),
-                o.pp_within.flag()
-            ));
-        }
-        if (o.tp_within, o.pp_within) != (Scope::CrossRack, Scope::CrossRack) {
-            let mut relaxed = Engine::new(c, t, p);
-            let k = relaxed
-                .run(target.max(1), Scope::CrossRack, Scope::CrossRack)
-                .len();
-            if k > replicas.len() {
-                alternatives.push(format!(
-                    "{k} replica(s) fit with --tp-within any --pp-within any (groups or pipelines then cross nodes or racks)"
-                ));
-            }
-        }
-        if !replicas.is_empty() && matches!(o.replicas, Replicas::Exactly(_)) {
-            alternatives.push(format!(
-                "{} replica(s) fit as requested; --max-replicas places as many as fit",
-                replicas.len()
-            ));
-        }
-    }
+    let (reasons, alternatives) = if feasible {
+        (Vec::new(), Vec::new())
+    } else {
+        explain(c, o, &eng, replicas.len(), target)
+    };
 
     // Warnings.
     if t > max_gpus && o.tp_within > Scope::IntraNode {
@@ -910,6 +831,117 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
             links: o.links.clone(),
         },
     }
+}
+
+/// Why a request was not met (one sentence each) and what could be placed instead, from the
+/// engine's state after placing `placed` replicas.
+fn explain(
+    c: &Cluster,
+    o: &Options,
+    eng: &Engine,
+    placed: usize,
+    target: usize,
+) -> (Vec<String>, Vec<String>) {
+    let t = o.tp.max(1);
+    let p = o.pp.max(1);
+    let per_replica = u64::from(t) * u64::from(p);
+    let free_before = c.free_gpus();
+    let free_after = &eng.free;
+    let max_gpus = c.nodes.iter().map(|n| n.gpus).max().unwrap_or(0);
+    let mut reasons = Vec::new();
+    let mut alternatives = Vec::new();
+    let wanted = match o.replicas {
+        Replicas::Exactly(n) => n,
+        Replicas::Max => 1,
+    };
+    let need = per_replica.saturating_mul(wanted as u64);
+    if free_before < need {
+        reasons.push(format!(
+            "{wanted} replica(s) of tp {t} x pp {p} need {need} GPUs; {free_before} are free: {} missing",
+            need - free_before
+        ));
+    }
+    if o.tp_within == Scope::IntraNode && t > max_gpus {
+        reasons.push(format!(
+            "tp {t} exceeds every node (the largest has {max_gpus} GPUs), so no TP group can stay inside one node"
+        ));
+    } else if o.tp_within == Scope::IntraNode {
+        let most = c.nodes.iter().zip(free_after).max_by_key(|(_, f)| f.count_ones());
+        if let Some((n, f)) = most
+            && f.count_ones() < t
+        {
+            reasons.push(format!(
+                "no node has {t} free GPUs left for a TP group (most free: {} on {})",
+                f.count_ones(),
+                n.name
+            ));
+        }
+    }
+    if o.pp_within == Scope::IntraNode && free_before >= need {
+        reasons.push(format!(
+            "no node can hold {} replica: one needs {p} TP groups of {t} in a single node",
+            if placed == 0 { "a" } else { "another" }
+        ));
+    } else if o.pp_within == Scope::IntraRack && free_before >= need {
+        // The roomiest rack by what the limits let it hold: node-local groups when groups
+        // may not span nodes, else free GPUs.
+        let best = (0..c.racks.len()).max_by_key(|&r| {
+            let local = if o.tp_within == Scope::IntraNode {
+                eng.slots[r].total
+            } else {
+                0
+            };
+            (local, eng.rack_free[r], Reverse(r))
+        });
+        if let Some(r) = best {
+            let local = eng.slots[r].total;
+            // Stages the rack could still hold: node-local groups only, when groups may not
+            // span nodes.
+            let stages = if o.tp_within == Scope::IntraNode {
+                local
+            } else {
+                eng.rack_free[r] / u64::from(t)
+            };
+            reasons.push(format!(
+                "no rack can hold {} replica: one needs {per_replica} GPUs in a single rack ({p} TP groups of {t}); the roomiest rack, {}, has {} free GPUs ({local} node-local TP groups)",
+                if placed == 0 { "a" } else { "another" },
+                c.racks[r].name,
+                eng.rack_free[r]
+            ));
+            if stages >= 1 && stages < u64::from(p) {
+                alternatives.push(format!(
+                    "pp {} or less with tp {t} fits in rack {}",
+                    stages, c.racks[r].name
+                ));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push(format!(
+            "only {} of {wanted} replica(s) fit with --tp-within {} --pp-within {}",
+            placed,
+            o.tp_within.flag(),
+            o.pp_within.flag()
+        ));
+    }
+    if (o.tp_within, o.pp_within) != (Scope::CrossRack, Scope::CrossRack) {
+        let mut relaxed = Engine::new(c, t, p);
+        let k = relaxed
+            .run(target.max(1), Scope::CrossRack, Scope::CrossRack)
+            .len();
+        if k > placed {
+            alternatives.push(format!(
+                "{k} replica(s) fit with --tp-within any --pp-within any (groups or pipelines then cross nodes or racks)"
+            ));
+        }
+    }
+    if placed > 0 && matches!(o.replicas, Replicas::Exactly(_)) {
+        alternatives.push(format!(
+            "{} replica(s) fit as requested; --max-replicas places as many as fit",
+            placed
+        ));
+    }
+    (reasons, alternatives)
 }
 
 fn round2(x: f64) -> f64 {
