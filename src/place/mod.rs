@@ -282,9 +282,10 @@ impl RackSlots {
 }
 
 /// Phase 3's index of racks by free GPUs: best fit, roomiest and the count of whole TP groups
-/// the racks could still make, each in O(log racks).
+/// the racks could still make, each in O(log racks). Keyed `(free, Reverse(rack))` so that
+/// ties go to the first rack in the file.
 struct FreeIndex {
-    set: BTreeSet<(u64, usize)>,
+    set: BTreeSet<(u64, Reverse<usize>)>,
     /// The value each rack has in `set`.
     shown: Vec<u64>,
     /// Sum over racks of `free / tp`.
@@ -311,14 +312,29 @@ impl FreeIndex {
     fn refresh(&mut self, r: usize, now: u64) {
         let old = self.shown[r];
         if old > 0 {
-            self.set.remove(&(old, r));
+            self.set.remove(&(old, Reverse(r)));
         }
         if now > 0 {
-            self.set.insert((now, r));
+            self.set.insert((now, Reverse(r)));
         }
         self.stages = self.stages - old / self.t + now / self.t;
         self.total = self.total - old + now;
         self.shown[r] = now;
+    }
+
+    /// The rack with the fewest free GPUs that still has `need`.
+    fn best_fit(&self, need: u64) -> Option<usize> {
+        let (f0, _) = *self.set.range((need, Reverse(usize::MAX))..).next()?;
+        let &(_, Reverse(r)) = self
+            .set
+            .range((f0, Reverse(usize::MAX))..=(f0, Reverse(0)))
+            .next_back()?;
+        Some(r)
+    }
+
+    /// The rack with the most free GPUs, and how many.
+    fn roomiest(&self) -> Option<(u64, usize)> {
+        self.set.last().map(|&(f, Reverse(r))| (f, r))
     }
 }
 
@@ -593,7 +609,7 @@ impl<'a> Engine<'a> {
             let mut idx = FreeIndex::new(&self.rack_free, t);
             while out.len() < target {
                 // 3a: one rack, best fit (the fewest free GPUs that hold a replica).
-                if let Some(&(_, r)) = idx.set.range((need_gpus, 0)..).next() {
+                if let Some(r) = idx.best_fit(need_gpus) {
                     let stages = (0..self.p).map(|_| self.stage_in_rack(r)).collect();
                     idx.refresh(r, self.rack_free[r]);
                     out.push(stages);
@@ -610,8 +626,8 @@ impl<'a> Engine<'a> {
                     for _ in 0..self.p {
                         let r = match cur.filter(|&r| self.rack_free[r] >= t) {
                             Some(r) => r,
-                            None => match idx.set.last() {
-                                Some(&(f, r)) if f >= t => r,
+                            None => match idx.roomiest() {
+                                Some((f, r)) if f >= t => r,
                                 _ => break, // `idx.stages >= p` rules this out
                             },
                         };
@@ -630,7 +646,7 @@ impl<'a> Engine<'a> {
                 for _ in 0..self.p {
                     let mut g = Vec::with_capacity(self.t as usize);
                     while (g.len() as u32) < self.t {
-                        let Some(&(_, r)) = idx.set.last() else { break };
+                        let Some((_, r)) = idx.roomiest() else { break };
                         let want = self.t - g.len() as u32;
                         g.extend(self.span_in_rack(r, want));
                         idx.refresh(r, self.rack_free[r]);

@@ -582,3 +582,41 @@ fn every_assignment_is_a_free_gpu_used_once_and_max_replicas_fills_the_cluster()
         }
     }
 }
+
+#[test]
+fn spanning_groups_stay_inside_racks_before_straddling_them() {
+    // Racks of two 8-GPU nodes; tp 16 fills a rack, so a pp 2 pipeline needs two racks but
+    // each group stays in one.
+    let c = cluster::synthetic(6, 8, 2, None).expect("synthetic");
+    let r = place(&c, &opts(16, 2, Replicas::Exactly(1)));
+    assert_eq!(
+        stages(&r.replicas[0]),
+        [
+            "n0:0,1,2,3,4,5,6,7+n1:0,1,2,3,4,5,6,7",
+            "n2:0,1,2,3,4,5,6,7+n3:0,1,2,3,4,5,6,7"
+        ]
+    );
+    assert_eq!(r.replicas[0].pp_scope, Scope::CrossRack);
+    assert!(
+        r.replicas[0]
+            .stages
+            .iter()
+            .all(|s| s.tp_scope == Scope::IntraRack)
+    );
+    // One node per rack and tp 12: the group has to straddle two racks, unless refused.
+    let c = cluster::synthetic(3, 8, 1, None).expect("synthetic");
+    let r = place(&c, &opts(12, 1, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["n0:0,1,2,3,4,5,6,7+n1:0,1,2,3"]);
+    assert_eq!(r.replicas[0].stages[0].tp_scope, Scope::CrossRack);
+    let mut o = opts(12, 1, Replicas::Exactly(1));
+    o.tp_within = Scope::IntraRack;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    assert!(
+        r.alternatives
+            .iter()
+            .any(|a| a.starts_with("1 replica(s) fit with --tp-within any")),
+        "{:?}",
+        r.alternatives
+    );
+}
