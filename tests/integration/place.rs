@@ -279,3 +279,28 @@ fn link_constants_print_and_override() {
     assert_eq!(code, Some(2));
     assert!(err.contains("bad-links.toml"), "{err}");
 }
+
+#[test]
+fn the_bundled_example_cluster_fills_with_the_fewest_split_groups() {
+    let c = super::common::repo().join("fixtures/clusters/example.toml");
+    let (code, out, err) = run(&[
+        "--cluster",
+        c.to_str().expect("utf8"),
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+        "--max-replicas",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    // 48 free GPUs make 6 replicas; the nodes hold 11 whole groups of 4, so exactly one
+    // of the 12 groups has to span nodes.
+    assert_eq!(v["summary"]["placed_replicas"], 6);
+    assert_eq!(v["summary"]["tp_groups_intra_node"], 11);
+    assert_eq!(v["summary"]["tp_groups_spanning_nodes"], 1);
+    assert_eq!(v["cluster"]["free_gpus_after"], 0);
+    assert_eq!(v["replicas"][4]["pods"], serde_json::json!(["p0"]));
+}
