@@ -10,8 +10,9 @@
 //!
 //! The search works on "slots" (a node with `f` free GPUs holds `f / tp` whole TP groups):
 //! phase 1 places replicas whose stages all sit in node-local slots of one rack; phase 2 (when
-//! pipelines may cross racks) combines the slots left over in several racks; only then, when
-//! slots run out, phase 3 builds TP groups that span nodes (inside a rack first). Inside a rack
+//! pipelines may cross racks) combines the slots left over in several racks, inside one pod
+//! first; only then, when slots run out, phase 3 builds TP groups that span nodes (a replica
+//! in one rack, then groups inside racks, then groups across racks). Inside a rack
 //! slots are taken from the node that holds the most, and the last one from the node that fits
 //! best, which gives the fewest nodes and keeps untouched nodes whole; among racks, the one
 //! needing the fewest nodes and then the one with the fewest free slots (best fit) goes first,
