@@ -505,6 +505,16 @@ nic_gbps = 400
     }
 
     #[test]
+    fn spine_is_another_name_for_the_higher_level() {
+        let c = parse(
+            "[[node]]\nname = \"a\"\nrack = \"r\"\nspine = \"s0\"\ngpus = 8\n",
+            "c.toml",
+        )
+        .expect("ok");
+        assert_eq!(c.racks[0].pod.as_deref(), Some("s0"));
+    }
+
+    #[test]
     fn a_rack_sits_in_one_pod() {
         let t = "[[node]]\nname = \"a\"\nrack = \"r\"\npod = \"p0\"\ngpus = 8\n[[node]]\nname = \"b\"\nrack = \"r\"\npod = \"p1\"\ngpus = 8\n";
         assert!(err(t, "c.toml").contains("rack 'r' is in pod p1 here but in pod p0"));

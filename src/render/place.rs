@@ -212,6 +212,8 @@ pub fn replica_hostfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
         rep.pp_scope.as_str(),
         rep.racks.join(",")
     );
+    let nodes: Vec<&str> = rep.hosts.iter().map(|h| h.node.as_str()).collect();
+    let _ = writeln!(s, "# nodes in first-rank order: {}", nodes.join(","));
     for h in &rep.hosts {
         let _ = writeln!(
             s,

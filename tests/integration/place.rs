@@ -114,6 +114,7 @@ fn hostfile_lists_ranks_in_order_and_writes_one_file_per_replica() {
         .collect();
     assert_eq!(lines, expect);
     assert!(out.contains("# n2 ranks 4-7: CUDA_VISIBLE_DEVICES=4,5,6,7"));
+    assert!(out.contains("# nodes in first-rank order: n0,n2"));
     let r1 = std::fs::read_to_string(hosts.join("replica-1.hosts")).expect("replica-1.hosts");
     assert_eq!(
         r1.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
