@@ -620,3 +620,43 @@ fn spanning_groups_stay_inside_racks_before_straddling_them() {
         r.alternatives
     );
 }
+
+#[test]
+fn limits_are_never_exceeded() {
+    let scopes = [Scope::IntraNode, Scope::IntraRack, Scope::CrossRack];
+    for seed in [3u64, 11] {
+        let c = random_cluster(40, 5, seed);
+        for (tp, pp) in [(2, 3), (4, 2), (8, 2), (16, 1), (3, 3)] {
+            let mut last = 0;
+            for &tw in &scopes {
+                for &pw in &scopes {
+                    let mut o = opts(tp, pp, Replicas::Max);
+                    o.tp_within = tw;
+                    o.pp_within = pw;
+                    let r = place(&c, &o);
+                    for rep in &r.replicas {
+                        assert!(rep.pp_scope <= pw, "seed {seed} tp {tp} pp {pp} {tw:?}/{pw:?}");
+                        assert!(
+                            rep.stages
+                                .iter()
+                                .all(|s| s.tp_scope <= tw && s.gpus.len() == tp as usize)
+                        );
+                    }
+                    let mut seen = std::collections::HashSet::new();
+                    assert!(
+                        r.replicas
+                            .iter()
+                            .flat_map(|x| &x.stages)
+                            .flat_map(|s| &s.gpus)
+                            .all(|g| seen.insert((g.node.clone(), g.gpu)))
+                    );
+                    if (tw, pw) == (Scope::CrossRack, Scope::CrossRack) {
+                        // The loosest limits place the most.
+                        assert!(r.replicas.len() >= last);
+                    }
+                    last = last.max(r.replicas.len());
+                }
+            }
+        }
+    }
+}

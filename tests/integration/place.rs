@@ -305,3 +305,32 @@ fn the_bundled_example_cluster_fills_with_the_fewest_split_groups() {
     assert_eq!(v["cluster"]["free_gpus_after"], 0);
     assert_eq!(v["replicas"][4]["pods"], serde_json::json!(["p0"]));
 }
+
+#[test]
+fn the_table_shows_groups_hosts_budget_and_the_model_caveat() {
+    let (code, out, err) = run(&[
+        "--nodes",
+        "4",
+        "--nodes-per-rack",
+        "2",
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+        "--replicas",
+        "3",
+        "--tokens-per-s",
+        "30",
+        "--layers",
+        "80",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("n0:0-3"), "{out}");
+    assert!(out.contains("CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7"), "{out}");
+    assert!(
+        out.contains("Latency budget at 30 tokens/s: 33333 us per decode step"),
+        "{out}"
+    );
+    assert!(out.contains("do not predict NVLS"), "{out}");
+    assert!(err.is_empty(), "{err}");
+}
