@@ -11,5 +11,6 @@ pub mod node;
 pub mod outcome;
 pub mod output;
 pub mod parse;
+pub mod place;
 pub mod probe;
 pub mod render;

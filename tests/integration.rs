@@ -6,5 +6,6 @@ mod integration {
     pub mod common;
     mod conformance;
     mod detect;
+    mod place;
     mod robustness;
 }

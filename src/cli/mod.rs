@@ -3,6 +3,7 @@
 
 mod detect;
 mod docs;
+mod place;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +28,9 @@ pub enum Command {
     /// Probe this node (or replay a capture) and report GPUs, NVLink, RDMA ports, topology,
     /// GPUDirect RDMA prerequisites and versions.
     Detect(detect::DetectArgs),
+    /// Place tensor- and pipeline-parallel groups on a cluster's nodes and racks, with the
+    /// estimated all-reduce cost of each group.
+    Place(place::PlaceArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     Completions {
         #[arg(value_enum)]
@@ -85,6 +89,7 @@ impl NodeArgs {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Place(args) => place::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man => docs::man(),
     }

@@ -17,7 +17,7 @@ fn completions_for_each_shell_name_every_subcommand() {
         let out = nccltune().args(["completions", shell]).output().expect("run");
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let text = String::from_utf8_lossy(&out.stdout);
-        for sub in ["detect", "completions", "man"] {
+        for sub in ["detect", "place", "completions", "man"] {
             assert!(text.contains(sub), "{shell} completions lack {sub}");
         }
     }

@@ -1,0 +1,103 @@
+//! `cargo bench --bench place`: wall time and peak memory of `nccltune place` at cluster
+//! scale. No benchmark framework: each scenario runs a few times and reports the fastest and
+//! the median run; peak resident memory comes from `/proc/self/status` (VmHWM) where present.
+
+use nccltune::place::{self, Options, Replicas, Scope, cluster, cost};
+use std::time::{Duration, Instant};
+
+fn opts(tp: u32, pp: u32, replicas: Replicas) -> Options {
+    Options {
+        tp,
+        pp,
+        replicas,
+        tp_within: Scope::CrossRack,
+        pp_within: Scope::CrossRack,
+        message_bytes: 16 << 20,
+        message_source: "bench".into(),
+        links: cost::Links::builtin().expect("built-in links"),
+        budget: None,
+    }
+}
+
+fn vm_hwm_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn run(name: &str, c: &cluster::Cluster, o: &Options, runs: usize) {
+    let mut times: Vec<Duration> = Vec::with_capacity(runs);
+    let mut placed = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = place::place(c, o);
+        times.push(t.elapsed());
+        placed = r.summary.placed_replicas;
+        std::hint::black_box(&r);
+    }
+    times.sort();
+    println!(
+        "{name}: {placed} replicas placed; fastest {:.1} ms, median {:.1} ms over {runs} runs",
+        times[0].as_secs_f64() * 1e3,
+        times[runs / 2].as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    let c = cluster::synthetic(16_384, 8, 32, None).expect("synthetic cluster");
+    println!(
+        "cluster: {} nodes x 8 GPUs in {} racks ({} GPUs)",
+        c.nodes.len(),
+        c.racks.len(),
+        c.total_gpus()
+    );
+    run(
+        "full cluster, 4096 replicas of tp 8 x pp 4",
+        &c,
+        &opts(8, 4, Replicas::Exactly(4096)),
+        5,
+    );
+    run("tp 4 x pp 3, --max-replicas", &c, &opts(4, 3, Replicas::Max), 5);
+    run(
+        "tp 16 x pp 2 (groups span nodes), 4096 replicas",
+        &c,
+        &opts(16, 2, Replicas::Exactly(4096)),
+        3,
+    );
+
+    // A flat cluster (every node in one rack) where groups must span nodes: the worst case
+    // of the spanning search, one linear pass over the rack per node taken.
+    let flat = cluster::synthetic(16_384, 8, 16_384, None).expect("flat cluster");
+    run(
+        "flat (one rack), tp 16 x pp 2, 4096 replicas",
+        &flat,
+        &opts(16, 2, Replicas::Exactly(4096)),
+        1,
+    );
+
+    // A partly used cluster: a deterministic pseudo-random share of GPUs already taken.
+    let mut used = c.clone();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for n in &mut used.nodes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // 0..=3 used GPUs on about half the nodes.
+        if x & 1 == 0 {
+            let k = ((x >> 1) % 4) as u32;
+            n.free &= !((1u128 << k) - 1);
+        }
+    }
+    println!("partly used copy: {} free GPUs", used.free_gpus());
+    run(
+        "partly used, tp 4 x pp 4, --max-replicas",
+        &used,
+        &opts(4, 4, Replicas::Max),
+        3,
+    );
+
+    match vm_hwm_kib() {
+        Some(k) => println!("peak RSS (VmHWM): {:.1} MiB", k as f64 / 1024.0),
+        None => println!("peak RSS: /proc/self/status not available"),
+    }
+}

@@ -1,0 +1,544 @@
+//! The cluster description `place` works on: nodes with their rack (and optional pod), GPU
+//! count, GPUs already in use and NICs. Read from a TOML or JSON file (`[[node]]` tables, the
+//! same shape in JSON) or built synthetically; validated here so that the algorithm can trust
+//! every value. Errors name the file, the line (TOML) or the node, and the field.
+
+use anyhow::{Context, Result, bail};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+/// The most GPUs one node may have: free GPUs are kept in a 128-bit mask.
+pub const MAX_GPUS_PER_NODE: u32 = 128;
+
+/// One validated node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    pub name: String,
+    /// Index into [`Cluster::racks`].
+    pub rack: usize,
+    pub gpus: u32,
+    /// Bit `i` set = GPU `i` is free.
+    #[serde(skip)]
+    pub free: u128,
+    /// NIC count and per-NIC line rate in Gb/s; `None` = the links file's default.
+    pub nics: Option<u32>,
+    pub nic_gbps: Option<f64>,
+}
+
+impl Node {
+    pub fn free_count(&self) -> u32 {
+        self.free.count_ones()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rack {
+    pub name: String,
+    /// The higher level (pod, spine group) the rack belongs to, when the file names one.
+    pub pod: Option<String>,
+}
+
+/// A validated cluster: nodes in file order, racks in order of first appearance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cluster {
+    pub source: String,
+    pub nodes: Vec<Node>,
+    pub racks: Vec<Rack>,
+}
+
+impl Cluster {
+    pub fn total_gpus(&self) -> u64 {
+        self.nodes.iter().map(|n| u64::from(n.gpus)).sum()
+    }
+    pub fn free_gpus(&self) -> u64 {
+        self.nodes.iter().map(|n| u64::from(n.free_count())).sum()
+    }
+}
+
+/// `used = [0, 1]` or `used = 2`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Used {
+    Indices(Vec<i64>),
+    Count(i64),
+}
+
+impl<'de> Deserialize<'de> for Used {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Used;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a count of used GPUs (e.g. 2) or a list of used GPU indices (e.g. [0, 1])")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Used, E> {
+                Ok(Used::Count(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Used, E> {
+                Ok(Used::Count(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Used, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = seq.next_element::<i64>()? {
+                    v.push(x);
+                }
+                Ok(Used::Indices(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One `[[node]]` table as written. Integers are signed so that `-1` gets our message, not
+/// the deserializer's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: String,
+    rack: String,
+    #[serde(default, alias = "spine")]
+    pod: Option<String>,
+    gpus: Option<i64>,
+    used: Option<Used>,
+    nics: Option<i64>,
+    nic_gbps: Option<f64>,
+}
+
+/// Values every node inherits unless it sets its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    gpus: Option<i64>,
+    nics: Option<i64>,
+    nic_gbps: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster<N> {
+    #[serde(default)]
+    defaults: Option<RawDefaults>,
+    #[serde(default = "Vec::new")]
+    node: Vec<N>,
+}
+
+/// Reads and validates a cluster file; JSON when the name ends in `.json` or the text starts
+/// with `{`, TOML otherwise.
+pub fn load(path: &Path) -> Result<Cluster> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read cluster file {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (invalid byte at offset {}); expected a TOML or JSON cluster file",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses cluster text; `source` names it in errors.
+pub fn parse(text: &str, source: &str) -> Result<Cluster> {
+    let is_json = source.ends_with(".json") || text.trim_start().starts_with('{');
+    let (defaults, nodes): (RawDefaults, Vec<(RawNode, Option<usize>)>) = if is_json {
+        let raw: RawCluster<RawNode> = serde_json::from_str(text).map_err(|e| {
+            // serde_json appends " at line L column C"; put the place first, like TOML's.
+            let msg = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            anyhow::anyhow!(
+                "{source}: line {} column {}: {}; expected {{\"node\": [{{\"name\": \"n0\", \"rack\": \"r0\", \"gpus\": 8}}]}}",
+                e.line(),
+                e.column(),
+                msg.strip_suffix(&suffix).unwrap_or(&msg)
+            )
+        })?;
+        (
+            raw.defaults.unwrap_or_default(),
+            raw.node.into_iter().map(|n| (n, None)).collect(),
+        )
+    } else {
+        let raw: RawCluster<toml::Spanned<RawNode>> = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|s| format!(" line {}:", line_of(text, s.start))).unwrap_or_default();
+            anyhow::anyhow!(
+                "{source}:{at} {}; expected [[node]] tables with name, rack, gpus (and optional used, pod, nics, nic_gbps)",
+                e.message().trim_end()
+            )
+        })?;
+        let nodes = raw
+            .node
+            .into_iter()
+            .map(|s| {
+                let line = line_of(text, s.span().start);
+                (s.into_inner(), Some(line))
+            })
+            .collect();
+        (raw.defaults.unwrap_or_default(), nodes)
+    };
+    build(source, &defaults, nodes)
+}
+
+/// 1-based line of byte offset `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes().iter().take(at).filter(|&&b| b == b'\n').count() + 1
+}
+
+fn build(source: &str, defaults: &RawDefaults, raw: Vec<(RawNode, Option<usize>)>) -> Result<Cluster> {
+    if raw.is_empty() {
+        bail!(
+            "{source}: no nodes; add [[node]] tables (name, rack, gpus), or use --nodes for a synthetic cluster"
+        );
+    }
+    check_defaults(source, defaults)?;
+    let mut nodes = Vec::with_capacity(raw.len());
+    let mut racks: Vec<Rack> = Vec::new();
+    let mut rack_index: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (i, (n, line)) in raw.into_iter().enumerate() {
+        let at = match line {
+            Some(l) => format!("{source}: line {l}: node '{}'", n.name),
+            None => format!("{source}: node #{} '{}'", i + 1, n.name),
+        };
+        if n.name.trim().is_empty() {
+            bail!("{at}: name is empty; give every node a unique host name");
+        }
+        if n.rack.trim().is_empty() {
+            bail!("{at}: rack is empty; give the rack (switch) the node hangs off");
+        }
+        let here = line.map_or_else(|| format!("node #{}", i + 1), |l| format!("line {l}"));
+        if let Some(first) = seen.insert(n.name.clone(), here) {
+            bail!("{at}: duplicate node name (first defined at {first}); node names must be unique");
+        }
+        let gpus = match n.gpus.or(defaults.gpus) {
+            Some(g) => g,
+            None => bail!("{at}: gpus is missing; set gpus = 8 (or [defaults] gpus = 8)"),
+        };
+        if gpus < 1 || gpus > i64::from(MAX_GPUS_PER_NODE) {
+            bail!("{at}: gpus = {gpus}: expected 1 to {MAX_GPUS_PER_NODE}");
+        }
+        let gpus = gpus as u32; // in 1..=128, checked above
+        let all: u128 = if gpus == 128 {
+            u128::MAX
+        } else {
+            (1u128 << gpus) - 1
+        };
+        let free = match &n.used {
+            None => all,
+            Some(Used::Count(c)) => {
+                if *c < 0 || *c > i64::from(gpus) {
+                    bail!("{at}: used = {c}: expected a count from 0 to gpus ({gpus})");
+                }
+                // A count says how many, not which: the highest indices are taken as used, so
+                // that the free ones are 0.. (what a scheduler hands out first is unknown).
+                let c = *c as u32;
+                if c == gpus {
+                    0
+                } else {
+                    all & ((1u128 << (gpus - c)) - 1)
+                }
+            }
+            Some(Used::Indices(v)) => {
+                let mut mask = all;
+                for &g in v {
+                    if g < 0 || g >= i64::from(gpus) {
+                        bail!(
+                            "{at}: used contains {g}: GPU indices run from 0 to {} (gpus = {gpus})",
+                            gpus - 1
+                        );
+                    }
+                    let bit = 1u128 << g;
+                    if mask & bit == 0 {
+                        bail!("{at}: used lists GPU {g} twice");
+                    }
+                    mask &= !bit;
+                }
+                mask
+            }
+        };
+        let nics = match n.nics.or(defaults.nics) {
+            Some(x) if !(0..=1024).contains(&x) => bail!("{at}: nics = {x}: expected 0 to 1024"),
+            Some(x) => Some(x as u32),
+            None => None,
+        };
+        let nic_gbps = match n.nic_gbps.or(defaults.nic_gbps) {
+            Some(x) if !(x.is_finite() && x > 0.0 && x <= 100_000.0) => {
+                bail!("{at}: nic_gbps = {x}: expected a line rate in Gb/s such as 400")
+            }
+            other => other,
+        };
+        let pod = n.pod.filter(|p| !p.trim().is_empty());
+        let rack = match rack_index.get(&n.rack) {
+            Some(&r) => {
+                if racks[r].pod != pod {
+                    bail!(
+                        "{at}: rack '{}' is in pod {} here but in pod {} on an earlier node; a rack belongs to one pod",
+                        n.rack,
+                        pod.as_deref().unwrap_or("(none)"),
+                        racks[r].pod.as_deref().unwrap_or("(none)")
+                    );
+                }
+                r
+            }
+            None => {
+                racks.push(Rack {
+                    name: n.rack.clone(),
+                    pod,
+                });
+                rack_index.insert(n.rack.clone(), racks.len() - 1);
+                racks.len() - 1
+            }
+        };
+        nodes.push(Node {
+            name: n.name,
+            rack,
+            gpus,
+            free,
+            nics,
+            nic_gbps,
+        });
+    }
+    Ok(Cluster {
+        source: source.to_string(),
+        nodes,
+        racks,
+    })
+}
+
+fn check_defaults(source: &str, d: &RawDefaults) -> Result<()> {
+    if let Some(g) = d.gpus
+        && (g < 1 || g > i64::from(MAX_GPUS_PER_NODE))
+    {
+        bail!("{source}: [defaults] gpus = {g}: expected 1 to {MAX_GPUS_PER_NODE}");
+    }
+    if let Some(x) = d.nics
+        && !(0..=1024).contains(&x)
+    {
+        bail!("{source}: [defaults] nics = {x}: expected 0 to 1024");
+    }
+    if let Some(x) = d.nic_gbps
+        && !(x.is_finite() && x > 0.0 && x <= 100_000.0)
+    {
+        bail!("{source}: [defaults] nic_gbps = {x}: expected a line rate in Gb/s such as 400");
+    }
+    Ok(())
+}
+
+/// A synthetic cluster: `nodes` nodes of `gpus_per_node` free GPUs, `nodes_per_rack` to a rack
+/// (the last rack may be short), optionally `racks_per_pod` racks to a pod. Names are `n0…`,
+/// `r0…`, `p0…`.
+pub fn synthetic(
+    nodes: usize,
+    gpus_per_node: u32,
+    nodes_per_rack: usize,
+    racks_per_pod: Option<usize>,
+) -> Result<Cluster> {
+    if nodes == 0 || nodes > 10_000_000 {
+        bail!("--nodes {nodes}: expected 1 to 10000000");
+    }
+    if gpus_per_node == 0 || gpus_per_node > MAX_GPUS_PER_NODE {
+        bail!("--gpus-per-node {gpus_per_node}: expected 1 to {MAX_GPUS_PER_NODE}");
+    }
+    if nodes_per_rack == 0 {
+        bail!("--nodes-per-rack 0: expected at least 1");
+    }
+    if racks_per_pod == Some(0) {
+        bail!("--racks-per-pod 0: expected at least 1");
+    }
+    let all: u128 = if gpus_per_node == 128 {
+        u128::MAX
+    } else {
+        (1u128 << gpus_per_node) - 1
+    };
+    let nracks = nodes.div_ceil(nodes_per_rack);
+    let racks = (0..nracks)
+        .map(|r| Rack {
+            name: format!("r{r}"),
+            pod: racks_per_pod.map(|k| format!("p{}", r / k)),
+        })
+        .collect();
+    let source = format!("synthetic: {nodes} nodes × {gpus_per_node} GPUs, {nodes_per_rack} nodes per rack");
+    let nodes = (0..nodes)
+        .map(|i| Node {
+            name: format!("n{i}"),
+            rack: i / nodes_per_rack,
+            gpus: gpus_per_node,
+            free: all,
+            nics: None,
+            nic_gbps: None,
+        })
+        .collect();
+    Ok(Cluster { source, nodes, racks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str, source: &str) -> String {
+        format!("{:#}", parse(text, source).expect_err("must fail"))
+    }
+
+    #[test]
+    fn a_toml_cluster_with_defaults_used_lists_and_counts() {
+        let c = parse(
+            r#"
+[defaults]
+gpus = 8
+nics = 4
+nic_gbps = 200
+
+[[node]]
+name = "n0"
+rack = "r0"
+pod = "p0"
+used = [0, 1]
+
+[[node]]
+name = "n1"
+rack = "r0"
+pod = "p0"
+gpus = 4
+used = 3
+nic_gbps = 400
+"#,
+            "c.toml",
+        )
+        .expect("parses");
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(
+            c.racks,
+            [Rack {
+                name: "r0".into(),
+                pod: Some("p0".into())
+            }]
+        );
+        assert_eq!(c.nodes[0].free, 0b1111_1100);
+        assert_eq!((c.nodes[0].nics, c.nodes[0].nic_gbps), (Some(4), Some(200.0)));
+        // A count marks the highest indices used: GPU 0 stays free.
+        assert_eq!(c.nodes[1].free, 0b0001);
+        assert_eq!(c.nodes[1].nic_gbps, Some(400.0));
+        assert_eq!(c.free_gpus(), 7);
+    }
+
+    #[test]
+    fn the_same_shape_in_json() {
+        let c = parse(
+            r#"{"node": [{"name": "a", "rack": "r", "gpus": 8, "used": 8}, {"name": "b", "rack": "s", "gpus": 2}]}"#,
+            "c.json",
+        )
+        .expect("parses");
+        assert_eq!(c.free_gpus(), 2);
+        assert_eq!(c.racks.len(), 2);
+        let e = err(r#"{"node": [{"name": "a", "rack": "r", "gpus": -8}]}"#, "c.json");
+        assert!(
+            e.contains("c.json: node #1 'a': gpus = -8: expected 1 to 128"),
+            "{e}"
+        );
+        let e = err("{\"node\": [\n{\"name\": \"a\", \"rack\": 3}]}", "c.json");
+        assert!(e.starts_with("c.json: line 2 column"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_file_line_node_and_field() {
+        let dup = "[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = 8\n\n[[node]]\nname = \"n0\"\nrack = \"r1\"\ngpus = 8\n";
+        let e = err(dup, "c.toml");
+        assert!(
+            e.contains("c.toml: line 6: node 'n0': duplicate node name (first defined at line 1)"),
+            "{e}"
+        );
+
+        let e = err(
+            "[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = 8\nused = [1, 8]\n",
+            "c.toml",
+        );
+        assert!(
+            e.contains("line 1: node 'n0': used contains 8: GPU indices run from 0 to 7"),
+            "{e}"
+        );
+
+        let e = err(
+            "[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = 8\nused = 9\n",
+            "c.toml",
+        );
+        assert!(e.contains("used = 9: expected a count from 0 to gpus (8)"), "{e}");
+
+        let e = err("[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = -1\n", "c.toml");
+        assert!(e.contains("gpus = -1: expected 1 to 128"), "{e}");
+
+        let e = err(
+            "[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = 8\nused = [2, 2]\n",
+            "c.toml",
+        );
+        assert!(e.contains("used lists GPU 2 twice"), "{e}");
+
+        let e = err("[[node]]\nname = \"n0\"\nrack = \"r0\"\n", "c.toml");
+        assert!(e.contains("gpus is missing"), "{e}");
+
+        // A typo is not silently ignored: `use` would leave the GPUs looking free.
+        let e = err(
+            "[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = 8\nuse = [0]\n",
+            "c.toml",
+        );
+        assert!(
+            e.contains("c.toml: line 5:") && e.contains("unknown field `use`"),
+            "{e}"
+        );
+
+        let e = err(
+            "[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = 8\nused = \"all\"\n",
+            "c.toml",
+        );
+        assert!(e.contains("a count of used GPUs"), "{e}");
+
+        let e = err(
+            "[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = 8\nnic_gbps = -400\n",
+            "c.toml",
+        );
+        assert!(e.contains("nic_gbps = -400"), "{e}");
+
+        let e = err("title = 'x'\n", "c.toml");
+        assert!(e.contains("unknown field `title`"), "{e}");
+        assert!(err("", "c.toml").contains("no nodes"));
+        let e = err("[[node]\nname = ", "c.toml");
+        assert!(e.starts_with("c.toml: line 1:"), "{e}");
+    }
+
+    #[test]
+    fn spine_is_another_name_for_the_higher_level() {
+        let c = parse(
+            "[[node]]\nname = \"a\"\nrack = \"r\"\nspine = \"s0\"\ngpus = 8\n",
+            "c.toml",
+        )
+        .expect("ok");
+        assert_eq!(c.racks[0].pod.as_deref(), Some("s0"));
+    }
+
+    #[test]
+    fn a_rack_sits_in_one_pod() {
+        let t = "[[node]]\nname = \"a\"\nrack = \"r\"\npod = \"p0\"\ngpus = 8\n[[node]]\nname = \"b\"\nrack = \"r\"\npod = \"p1\"\ngpus = 8\n";
+        assert!(err(t, "c.toml").contains("rack 'r' is in pod p1 here but in pod p0"));
+    }
+
+    #[test]
+    fn binary_junk_is_refused_with_the_file_name() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("junk.toml");
+        std::fs::write(&p, [0xff, 0xfe, 0x00, 0x13]).expect("write");
+        let e = format!("{:#}", load(&p).expect_err("must fail"));
+        assert!(e.contains("junk.toml: not UTF-8"), "{e}");
+        assert!(load(&dir.path().join("missing.toml")).is_err());
+    }
+
+    #[test]
+    fn synthetic_clusters_fill_racks_in_order() {
+        let c = synthetic(10, 8, 4, Some(2)).expect("ok");
+        assert_eq!(c.racks.len(), 3);
+        assert_eq!(c.nodes[9].rack, 2);
+        assert_eq!(c.racks[2].pod.as_deref(), Some("p1"));
+        assert_eq!(c.free_gpus(), 80);
+        assert!(synthetic(0, 8, 4, None).is_err());
+        assert!(synthetic(4, 0, 4, None).is_err());
+        assert!(synthetic(4, 8, 0, None).is_err());
+    }
+}

@@ -1,0 +1,660 @@
+//! `place`: assigns GPUs to tensor-parallel (TP) groups and pipeline-parallel (PP) stages of
+//! model replicas on a cluster of nodes in racks, and estimates what each choice costs.
+//!
+//! Plain values in ([`Cluster`], [`Options`]), one [`PlaceReport`] out; renderers live in
+//! `render::place`. Goals, in order:
+//! 1. every TP group inside one node whenever any placement allows it;
+//! 2. then every replica's PP stages inside one rack;
+//! 3. then as few nodes and racks per replica as possible, leaving free GPUs in whole nodes
+//!    and whole racks so that later jobs still fit.
+//!
+//! The search works on "slots" (a node with `f` free GPUs holds `f / tp` whole TP groups):
+//! phase 1 places replicas whose stages all sit in node-local slots of one rack; phase 2 (when
+//! pipelines may cross racks) combines the slots left over in several racks, inside one pod
+//! first; only then, when slots run out, phase 3 builds TP groups that span nodes (a replica
+//! in one rack, then groups inside racks, then groups across racks). Inside a rack
+//! slots are taken from the node that holds the most, and the last one from the node that fits
+//! best, which gives the fewest nodes and keeps untouched nodes whole; among racks, the one
+//! needing the fewest nodes and then the one with the fewest free slots (best fit) goes first,
+//! keeping whole racks free. Each step is a bucket pop or a B-tree update, so the cost grows
+//! about linearly with nodes plus replicas.
+
+pub mod cluster;
+pub mod cost;
+mod search;
+
+use crate::finding::{Finding, Severity};
+pub use cluster::Cluster;
+use cost::{GroupShape, Links};
+use search::{Engine, Placed};
+use serde::Serialize;
+use std::cmp::Reverse;
+
+/// How far a group may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    IntraNode,
+    IntraRack,
+    CrossRack,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::IntraNode => "intra_node",
+            Scope::IntraRack => "intra_rack",
+            Scope::CrossRack => "cross_rack",
+        }
+    }
+    /// The value of `--tp-within` / `--pp-within` that names this scope.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Scope::IntraNode => "node",
+            Scope::IntraRack => "rack",
+            Scope::CrossRack => "any",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replicas {
+    Exactly(usize),
+    Max,
+}
+
+/// The latency-budget view: at `tokens_per_s` per replica, what share of each decode step the
+/// TP all-reduces take.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BudgetOptions {
+    pub tokens_per_s: f64,
+    /// Transformer layers of the model (split evenly over the pipeline stages).
+    pub layers: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub tp: u32,
+    pub pp: u32,
+    pub replicas: Replicas,
+    /// The widest scope a TP group may have (`IntraNode` = refuse to split a group).
+    pub tp_within: Scope,
+    /// The widest scope a replica's pipeline may have.
+    pub pp_within: Scope,
+    pub message_bytes: u64,
+    /// How the message size was chosen, for the report.
+    pub message_source: String,
+    pub links: Links,
+    pub budget: Option<BudgetOptions>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report model
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlaceReport {
+    pub schema: u32,
+    pub request: RequestEcho,
+    pub cluster: ClusterSummary,
+    pub message_bytes: u64,
+    pub message_source: String,
+    pub replicas: Vec<ReplicaOut>,
+    /// Requested replicas that could not be placed (0 with `--max-replicas`).
+    pub unplaced_replicas: usize,
+    /// True when every requested replica was placed (with `--max-replicas`: at least one).
+    pub feasible: bool,
+    /// Why the request could not be met, one sentence each.
+    pub reasons: Vec<String>,
+    /// What could be placed instead.
+    pub alternatives: Vec<String>,
+    pub warnings: Vec<Finding>,
+    pub summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetOut>,
+    pub cost_model: CostModel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestEcho {
+    pub tp: u32,
+    pub pp: u32,
+    pub replicas: Replicas,
+    pub tp_within: Scope,
+    pub pp_within: Scope,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterSummary {
+    pub source: String,
+    pub nodes: usize,
+    pub racks: usize,
+    pub gpus: u64,
+    pub free_gpus_before: u64,
+    pub free_gpus_after: u64,
+    pub whole_free_nodes_before: usize,
+    pub whole_free_nodes_after: usize,
+    pub whole_free_racks_before: usize,
+    pub whole_free_racks_after: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub placed_replicas: usize,
+    pub tp_groups_intra_node: usize,
+    pub tp_groups_spanning_nodes: usize,
+    pub replicas_intra_rack: usize,
+    pub replicas_cross_rack: usize,
+    pub max_allreduce_us: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplicaOut {
+    pub replica: usize,
+    pub pp_scope: Scope,
+    pub racks: Vec<String>,
+    /// The pods (or spine groups) of those racks, when the cluster file names them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
+    pub stages: Vec<StageOut>,
+    /// Per node, in order of first rank: the ranks it runs and the `CUDA_VISIBLE_DEVICES`
+    /// to start them with (local rank i uses the i-th listed GPU).
+    pub hosts: Vec<HostOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allreduce_us_per_token: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageOut {
+    pub stage: usize,
+    pub tp_scope: Scope,
+    /// Estimated time of one all-reduce of the message size over this group (`null` when a
+    /// node in it has no NIC).
+    pub allreduce_us: Option<f64>,
+    pub protocol: String,
+    pub bus_gbytes_per_s: f64,
+    pub gpus: Vec<GpuRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuRef {
+    pub node: String,
+    pub gpu: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostOut {
+    pub node: String,
+    pub rack: String,
+    pub ranks: Vec<u32>,
+    pub cuda_visible_devices: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetOut {
+    pub tokens_per_s: f64,
+    pub layers: u32,
+    pub step_budget_us: f64,
+    pub allreduces_per_layer: u32,
+    pub source: String,
+    pub worst_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostModel {
+    pub note: String,
+    pub links: Links,
+}
+
+const MODEL_NOTE: &str = "Estimates are an alpha-beta ring all-reduce model shaped like NCCL's \
+own (src/graph/tuning.cc), for comparing placements. They do not predict NVLS (NVLink SHARP, \
+NCCL's default all-reduce on NVSwitch H100 nodes), IB SHARP/CollNet, Tree or NVLSTree results; \
+measure with nccl-tests.";
+
+const BUDGET_SOURCE: &str = "two all-reduces per transformer layer in the forward pass with \
+Megatron-style tensor parallelism (Shoeybi et al., Megatron-LM, 2019, section 3; cited from \
+memory); pipeline point-to-point sends and compute are not counted";
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+
+/// Places the request on the cluster and builds the report.
+pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
+    let t = o.tp.max(1);
+    let p = o.pp.max(1);
+    let per_replica = u64::from(t) * u64::from(p);
+    let free_before = c.free_gpus();
+    let target = match o.replicas {
+        Replicas::Exactly(n) => n,
+        Replicas::Max => usize::try_from(free_before / per_replica).unwrap_or(usize::MAX),
+    };
+    let mut eng = Engine::new(c, t, p);
+    let placed = eng.run(target, o.tp_within, o.pp_within);
+    let free_after = eng.free.clone();
+
+    let mut warnings = Vec::new();
+    let max_gpus = c.nodes.iter().map(|n| n.gpus).max().unwrap_or(0);
+
+    let replicas: Vec<ReplicaOut> = placed
+        .iter()
+        .enumerate()
+        .map(|(i, stages)| replica_out(c, o, i, stages))
+        .collect();
+
+    let unplaced = match o.replicas {
+        Replicas::Exactly(n) => n.saturating_sub(replicas.len()),
+        Replicas::Max => 0,
+    };
+    let feasible = unplaced == 0 && !replicas.is_empty();
+
+    // Why not, and what instead.
+    let (reasons, alternatives) = if feasible {
+        (Vec::new(), Vec::new())
+    } else {
+        explain(c, o, &eng, replicas.len(), target)
+    };
+
+    // Warnings.
+    if t > max_gpus && o.tp_within > Scope::IntraNode {
+        warnings.push(
+            Finding::new(
+                "tp-exceeds-node",
+                Severity::Warn,
+                format!("tp {t} exceeds every node (the largest has {max_gpus} GPUs): every TP all-reduce crosses the network"),
+            )
+            .fix("use a tp that divides the GPUs per node and raise pp instead"),
+        );
+    }
+    let spanning: usize = replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .filter(|s| s.tp_scope != Scope::IntraNode)
+        .count();
+    let intra: usize = replicas.iter().map(|r| r.stages.len()).sum::<usize>() - spanning;
+    if spanning > 0 {
+        warnings.push(
+            Finding::new(
+                "tp-group-spans-nodes",
+                Severity::Warn,
+                format!(
+                    "{spanning} TP group(s) span nodes: their all-reduces run over the network instead of NVLink"
+                ),
+            )
+            .fix("free whole nodes, or lower tp"),
+        );
+    }
+    let cross: usize = replicas.iter().filter(|r| r.pp_scope == Scope::CrossRack).count();
+    if cross > 0 {
+        warnings.push(
+            Finding::new(
+                "pipeline-crosses-racks",
+                Severity::Warn,
+                format!("{cross} replica(s) have pipeline stages in more than one rack"),
+            )
+            .fix("free GPUs inside one rack, or --pp-within rack to refuse this"),
+        );
+    }
+    let cross_pod = replicas.iter().filter(|r| r.pods.len() > 1).count();
+    if cross_pod > 0 {
+        warnings.push(Finding::new(
+            "pipeline-crosses-pods",
+            Severity::Warn,
+            format!("{cross_pod} replica(s) have pipeline stages in more than one pod"),
+        ));
+    }
+    if replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .any(|s| s.tp_scope == Scope::CrossRack)
+    {
+        warnings.push(Finding::new(
+            "cross-rack-latency-assumed",
+            Severity::Info,
+            format!(
+                "cross-rack all-reduce estimates add {} us per rack-crossing step: {}",
+                o.links.cross_rack.extra_hop_us, o.links.cross_rack.source
+            ),
+        ));
+    }
+    if replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .any(|s| s.allreduce_us.is_none())
+    {
+        warnings.push(Finding::new(
+            "no-nic",
+            Severity::Warn,
+            "a TP group spans a node whose cluster entry says nics = 0: it cannot communicate across nodes",
+        ));
+    }
+
+    let whole_nodes = |free: &[u128]| {
+        c.nodes
+            .iter()
+            .zip(free)
+            .filter(|(n, f)| f.count_ones() == n.gpus)
+            .count()
+    };
+    let whole_racks = |free: &[u128]| {
+        eng.rack_nodes
+            .iter()
+            .filter(|nodes| nodes.iter().all(|&i| free[i].count_ones() == c.nodes[i].gpus))
+            .count()
+    };
+    let before: Vec<u128> = c.nodes.iter().map(|n| n.free).collect();
+    let budget = o.budget.map(|b| BudgetOut {
+        tokens_per_s: b.tokens_per_s,
+        layers: b.layers,
+        step_budget_us: 1e6 / b.tokens_per_s,
+        allreduces_per_layer: 2,
+        source: BUDGET_SOURCE.into(),
+        worst_share: replicas
+            .iter()
+            .filter_map(|r| r.budget_share)
+            .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x)))),
+    });
+    let max_allreduce_us = replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .filter_map(|s| s.allreduce_us)
+        .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+    let summary = Summary {
+        placed_replicas: replicas.len(),
+        tp_groups_intra_node: intra,
+        tp_groups_spanning_nodes: spanning,
+        replicas_intra_rack: replicas.len() - cross,
+        replicas_cross_rack: cross,
+        max_allreduce_us,
+    };
+    PlaceReport {
+        schema: 1,
+        request: RequestEcho {
+            tp: t,
+            pp: p,
+            replicas: o.replicas,
+            tp_within: o.tp_within,
+            pp_within: o.pp_within,
+        },
+        cluster: ClusterSummary {
+            source: c.source.clone(),
+            nodes: c.nodes.len(),
+            racks: c.racks.len(),
+            gpus: c.total_gpus(),
+            free_gpus_before: free_before,
+            free_gpus_after: free_after.iter().map(|f| u64::from(f.count_ones())).sum(),
+            whole_free_nodes_before: whole_nodes(&before),
+            whole_free_nodes_after: whole_nodes(&free_after),
+            whole_free_racks_before: whole_racks(&before),
+            whole_free_racks_after: whole_racks(&free_after),
+        },
+        message_bytes: o.message_bytes,
+        message_source: o.message_source.clone(),
+        replicas,
+        unplaced_replicas: unplaced,
+        feasible,
+        reasons,
+        alternatives,
+        warnings,
+        summary,
+        budget,
+        cost_model: CostModel {
+            note: MODEL_NOTE.into(),
+            links: o.links.clone(),
+        },
+    }
+}
+
+/// Why a request was not met (one sentence each) and what could be placed instead, from the
+/// engine's state after placing `placed` replicas.
+fn explain(
+    c: &Cluster,
+    o: &Options,
+    eng: &Engine,
+    placed: usize,
+    target: usize,
+) -> (Vec<String>, Vec<String>) {
+    let t = o.tp.max(1);
+    let p = o.pp.max(1);
+    let per_replica = u64::from(t) * u64::from(p);
+    let free_before = c.free_gpus();
+    let free_after = &eng.free;
+    let max_gpus = c.nodes.iter().map(|n| n.gpus).max().unwrap_or(0);
+    let mut reasons = Vec::new();
+    let mut alternatives = Vec::new();
+    let wanted = match o.replicas {
+        Replicas::Exactly(n) => n,
+        Replicas::Max => 1,
+    };
+    let need = per_replica.saturating_mul(wanted as u64);
+    if free_before < need {
+        reasons.push(format!(
+            "{wanted} replica(s) of tp {t} x pp {p} need {need} GPUs; {free_before} are free: {} missing",
+            need - free_before
+        ));
+    }
+    if o.tp_within == Scope::IntraNode && t > max_gpus {
+        reasons.push(format!(
+            "tp {t} exceeds every node (the largest has {max_gpus} GPUs), so no TP group can stay inside one node"
+        ));
+    } else if o.tp_within == Scope::IntraNode {
+        let most = c.nodes.iter().zip(free_after).max_by_key(|(_, f)| f.count_ones());
+        if let Some((n, f)) = most
+            && f.count_ones() < t
+        {
+            reasons.push(format!(
+                "no node has {t} free GPUs left for a TP group (most free: {} on {})",
+                f.count_ones(),
+                n.name
+            ));
+        }
+    }
+    if o.pp_within == Scope::IntraNode && free_before >= need {
+        reasons.push(format!(
+            "no node can hold {} replica: one needs {p} TP groups of {t} in a single node",
+            if placed == 0 { "a" } else { "another" }
+        ));
+    } else if o.pp_within == Scope::IntraRack && free_before >= need {
+        // The roomiest rack by what the limits let it hold: node-local groups when groups
+        // may not span nodes, else free GPUs.
+        let best = (0..c.racks.len()).max_by_key(|&r| {
+            let local = if o.tp_within == Scope::IntraNode {
+                eng.slots[r].total
+            } else {
+                0
+            };
+            (local, eng.rack_free[r], Reverse(r))
+        });
+        if let Some(r) = best {
+            let local = eng.slots[r].total;
+            // Stages the rack could still hold: node-local groups only, when groups may not
+            // span nodes.
+            let stages = if o.tp_within == Scope::IntraNode {
+                local
+            } else {
+                eng.rack_free[r] / u64::from(t)
+            };
+            reasons.push(format!(
+                "no rack can hold {} replica: one needs {per_replica} GPUs in a single rack ({p} TP groups of {t}); the roomiest rack, {}, has {} free GPUs ({local} node-local TP groups)",
+                if placed == 0 { "a" } else { "another" },
+                c.racks[r].name,
+                eng.rack_free[r]
+            ));
+            if stages >= 1 && stages < u64::from(p) {
+                alternatives.push(format!(
+                    "pp {} or less with tp {t} fits in rack {}",
+                    stages, c.racks[r].name
+                ));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push(format!(
+            "only {} of {wanted} replica(s) fit with --tp-within {} --pp-within {}",
+            placed,
+            o.tp_within.flag(),
+            o.pp_within.flag()
+        ));
+    }
+    if (o.tp_within, o.pp_within) != (Scope::CrossRack, Scope::CrossRack) {
+        let mut relaxed = Engine::new(c, t, p);
+        let k = relaxed
+            .run(target.max(1), Scope::CrossRack, Scope::CrossRack)
+            .len();
+        if k > placed {
+            alternatives.push(format!(
+                "{k} replica(s) fit with --tp-within any --pp-within any (groups or pipelines then cross nodes or racks)"
+            ));
+        }
+    }
+    if placed > 0 && matches!(o.replicas, Replicas::Exactly(_)) {
+        alternatives.push(format!(
+            "{} replica(s) fit as requested; --max-replicas places as many as fit",
+            placed
+        ));
+    }
+    (reasons, alternatives)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> ReplicaOut {
+    let mut racks: Vec<usize> = Vec::new();
+    let mut hosts: Vec<(usize, Vec<u32>, Vec<u32>)> = Vec::new(); // node, ranks, gpus
+    let mut stage_outs = Vec::with_capacity(stages.len());
+    let mut rank = 0u32;
+    let mut nodes_total: Vec<usize> = Vec::new();
+    for (si, g) in stages.iter().enumerate() {
+        // Per node of this group: how many of its GPUs.
+        let mut per_node: Vec<(usize, u32)> = Vec::new();
+        let mut group_racks: Vec<usize> = Vec::new();
+        for &(n, gpu) in g {
+            match per_node.iter_mut().find(|(x, _)| *x == n) {
+                Some(e) => e.1 += 1,
+                None => per_node.push((n, 1)),
+            }
+            let r = c.nodes[n].rack;
+            if !group_racks.contains(&r) {
+                group_racks.push(r);
+            }
+            if !racks.contains(&r) {
+                racks.push(r);
+            }
+            if !nodes_total.contains(&n) {
+                nodes_total.push(n);
+            }
+            match hosts.iter_mut().find(|h| h.0 == n) {
+                Some(h) => {
+                    h.1.push(rank);
+                    h.2.push(gpu);
+                }
+                None => hosts.push((n, vec![rank], vec![gpu])),
+            }
+            rank += 1;
+        }
+        let tp_scope = scope_of(per_node.len(), group_racks.len());
+        let bus = if per_node.len() <= 1 {
+            o.links.nvlink.bus_gbytes_per_s
+        } else {
+            per_node
+                .iter()
+                .map(|&(n, k)| {
+                    let node = &c.nodes[n];
+                    let nics = node.nics.unwrap_or(o.links.network.nics_per_node);
+                    let rate = node.nic_gbps.unwrap_or(o.links.network.nic_gbps);
+                    // Each GPU drives its own (rail-local) NIC; a node contributes at most
+                    // as many NICs as it has GPUs in the group.
+                    f64::from(nics.min(k)) * rate / 8.0 * o.links.network.efficiency
+                })
+                .fold(o.links.nvlink.bus_gbytes_per_s, f64::min)
+        };
+        let (allreduce_us, protocol) = if bus > 0.0 {
+            let e = cost::allreduce(
+                &o.links,
+                GroupShape {
+                    ranks: g.len() as u32,
+                    nodes: per_node.len() as u32,
+                    racks: group_racks.len() as u32,
+                    bus_gbytes_per_s: bus,
+                },
+                o.message_bytes,
+            );
+            (Some(round2(e.us)), e.protocol)
+        } else {
+            (None, "none".to_string())
+        };
+        stage_outs.push(StageOut {
+            stage: si,
+            tp_scope,
+            allreduce_us,
+            protocol,
+            bus_gbytes_per_s: round2(bus),
+            gpus: g
+                .iter()
+                .map(|&(n, gpu)| GpuRef {
+                    node: c.nodes[n].name.clone(),
+                    gpu,
+                })
+                .collect(),
+        });
+    }
+    let (per_token, share) = match o.budget {
+        Some(b) => {
+            let per_stage_layers = f64::from(b.layers) / f64::from(o.pp.max(1));
+            let total: Option<f64> = stage_outs
+                .iter()
+                .map(|s| s.allreduce_us.map(|us| 2.0 * per_stage_layers * us))
+                .sum();
+            let share = total.map(|t| t / (1e6 / b.tokens_per_s));
+            (
+                total.map(round2),
+                share.map(|s| (s * 10_000.0).round() / 10_000.0),
+            )
+        }
+        None => (None, None),
+    };
+    ReplicaOut {
+        replica: index,
+        pp_scope: scope_of(nodes_total.len(), racks.len()),
+        racks: racks.iter().map(|&r| c.racks[r].name.clone()).collect(),
+        pods: {
+            let mut pods: Vec<String> = Vec::new();
+            for &r in &racks {
+                if let Some(p) = &c.racks[r].pod
+                    && !pods.contains(p)
+                {
+                    pods.push(p.clone());
+                }
+            }
+            pods
+        },
+        stages: stage_outs,
+        hosts: hosts
+            .into_iter()
+            .map(|(n, ranks, gpus)| HostOut {
+                node: c.nodes[n].name.clone(),
+                rack: c.racks[c.nodes[n].rack].name.clone(),
+                ranks,
+                cuda_visible_devices: gpus.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(","),
+            })
+            .collect(),
+        allreduce_us_per_token: per_token,
+        budget_share: share,
+    }
+}
+
+fn scope_of(nodes: usize, racks: usize) -> Scope {
+    if nodes <= 1 {
+        Scope::IntraNode
+    } else if racks <= 1 {
+        Scope::IntraRack
+    } else {
+        Scope::CrossRack
+    }
+}
+
+#[cfg(test)]
+mod tests;

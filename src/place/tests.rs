@@ -1,0 +1,662 @@
+//! Placement tests on small hand-built clusters: exact assignments, partly used clusters
+//! where the article's first-fit does worse, and requests that cannot be met.
+
+use super::cluster::{self, Cluster};
+use super::*;
+
+fn cl(toml: &str) -> Cluster {
+    cluster::parse(toml, "test.toml").expect("test cluster parses")
+}
+
+fn opts(tp: u32, pp: u32, replicas: Replicas) -> Options {
+    Options {
+        tp,
+        pp,
+        replicas,
+        tp_within: Scope::CrossRack,
+        pp_within: Scope::CrossRack,
+        message_bytes: 16 << 20,
+        message_source: "test".into(),
+        links: cost::Links::builtin().expect("links"),
+        budget: None,
+    }
+}
+
+/// `node:gpu,gpu` per stage, e.g. `["n0:0,1,2,3", "n1:0,1,2,3"]`; a spanning stage joins its
+/// nodes with `+`.
+fn stages(r: &ReplicaOut) -> Vec<String> {
+    r.stages
+        .iter()
+        .map(|s| {
+            let mut parts: Vec<(String, Vec<String>)> = Vec::new();
+            for g in &s.gpus {
+                match parts.iter_mut().find(|(n, _)| *n == g.node) {
+                    Some(p) => p.1.push(g.gpu.to_string()),
+                    None => parts.push((g.node.clone(), vec![g.gpu.to_string()])),
+                }
+            }
+            parts
+                .iter()
+                .map(|(n, g)| format!("{n}:{}", g.join(",")))
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect()
+}
+
+/// The article's `TopologyAwarePlacement`, as the baseline to beat: for each replica, stage
+/// by stage, the first node (file order) with `tp` free GPUs, else the first rack with `tp`
+/// free GPUs spread over its nodes. It ignores which GPUs are in use, so we only count.
+/// Returns, per replica, the (node, count) pieces of each stage.
+/// Per replica, per stage, the `(node, GPU count)` pieces.
+type FirstFit = Vec<Vec<Vec<(usize, u32)>>>;
+
+fn first_fit(c: &Cluster, tp: u32, pp: u32, n: usize) -> Option<FirstFit> {
+    let mut free: Vec<u32> = c.nodes.iter().map(|n| n.free_count()).collect();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let mut rep = Vec::new();
+        for _ in 0..pp {
+            if let Some(i) = (0..free.len()).find(|&i| free[i] >= tp) {
+                free[i] -= tp;
+                rep.push(vec![(i, tp)]);
+                continue;
+            }
+            let mut placed = None;
+            for r in 0..c.racks.len() {
+                let nodes: Vec<usize> = (0..free.len()).filter(|&i| c.nodes[i].rack == r).collect();
+                if nodes.iter().map(|&i| free[i]).sum::<u32>() >= tp {
+                    let mut need = tp;
+                    let mut g = Vec::new();
+                    for i in nodes {
+                        let k = free[i].min(need);
+                        if k > 0 {
+                            free[i] -= k;
+                            need -= k;
+                            g.push((i, k));
+                        }
+                    }
+                    placed = Some(g);
+                    break;
+                }
+            }
+            rep.push(placed?);
+        }
+        out.push(rep);
+    }
+    Some(out)
+}
+
+fn ff_racks(c: &Cluster, rep: &[Vec<(usize, u32)>]) -> usize {
+    let mut r: Vec<usize> = rep.iter().flatten().map(|&(i, _)| c.nodes[i].rack).collect();
+    r.sort();
+    r.dedup();
+    r.len()
+}
+
+fn whole_nodes_after_ff(c: &Cluster, ff: &[Vec<Vec<(usize, u32)>>]) -> usize {
+    let mut free: Vec<u32> = c.nodes.iter().map(|n| n.free_count()).collect();
+    for &(i, k) in ff.iter().flatten().flatten() {
+        free[i] -= k;
+    }
+    c.nodes.iter().zip(free).filter(|(n, f)| *f == n.gpus).count()
+}
+
+#[test]
+fn one_replica_fits_in_one_node_with_exact_gpus() {
+    let c = cl(r#"
+[[node]]
+name = "n0"
+rack = "r0"
+gpus = 8
+[[node]]
+name = "n1"
+rack = "r0"
+gpus = 8
+"#);
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert_eq!(stages(&r.replicas[0]), ["n0:0,1,2,3", "n0:4,5,6,7"]);
+    assert_eq!(r.replicas[0].pp_scope, Scope::IntraNode);
+    assert_eq!(r.replicas[0].stages[0].tp_scope, Scope::IntraNode);
+    assert_eq!(r.cluster.whole_free_nodes_after, 1);
+}
+
+#[test]
+fn used_gpus_are_never_assigned() {
+    let c = cl(r#"
+[[node]]
+name = "n0"
+rack = "r0"
+gpus = 8
+used = [0, 3]
+"#);
+    let r = place(&c, &opts(2, 3, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["n0:1,2", "n0:4,5", "n0:6,7"]);
+    // The article's algorithm would hand out GPUs 0..5 here (it counts, it does not look).
+}
+
+#[test]
+fn partly_used_rack_first_fit_crosses_racks_we_do_not() {
+    // r0 holds one partly used node (4 free); r1 two whole nodes. tp 4, pp 2.
+    let c = cl(r#"
+[[node]]
+name = "n0"
+rack = "r0"
+gpus = 8
+used = 4
+[[node]]
+name = "n1"
+rack = "r1"
+gpus = 8
+[[node]]
+name = "n2"
+rack = "r1"
+gpus = 8
+"#);
+    let ff = first_fit(&c, 4, 2, 1).expect("first fit places");
+    assert_eq!(
+        ff_racks(&c, &ff[0]),
+        2,
+        "the baseline splits the pipeline over r0 and r1"
+    );
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["n1:0,1,2,3", "n1:4,5,6,7"]);
+    assert_eq!(r.replicas[0].pp_scope, Scope::IntraNode);
+    assert_eq!(r.summary.replicas_cross_rack, 0);
+    assert!(r.warnings.iter().all(|w| w.code != "pipeline-crosses-racks"));
+}
+
+#[test]
+fn fragmented_racks_keep_more_pipelines_rack_local_than_first_fit() {
+    // Whole 8-GPU nodes, tp 8, pp 2, 4 replicas: r0 has 3 nodes, r1 4, r2 1.
+    // First fit: r0,r0 | r0,r1 | r1,r1 | r1,r2 -> 2 pipelines cross racks.
+    // Best: 3 rack-local pipelines, and the leftover r0 + r2 nodes make the fourth.
+    let mut t = String::new();
+    for (i, rack) in ["r0", "r0", "r0", "r1", "r1", "r1", "r1", "r2"]
+        .iter()
+        .enumerate()
+    {
+        t += &format!("[[node]]\nname = \"n{i}\"\nrack = \"{rack}\"\ngpus = 8\n");
+    }
+    let c = cl(&t);
+    let ff = first_fit(&c, 8, 2, 4).expect("first fit places");
+    assert_eq!(ff.iter().filter(|rep| ff_racks(&c, rep) > 1).count(), 2);
+    let r = place(&c, &opts(8, 2, Replicas::Exactly(4)));
+    assert!(r.feasible);
+    assert_eq!(r.summary.replicas_cross_rack, 1);
+    assert_eq!(r.summary.replicas_intra_rack, 3);
+    let all: Vec<Vec<String>> = r.replicas.iter().map(stages).collect();
+    assert_eq!(
+        all,
+        [
+            vec!["n0:0,1,2,3,4,5,6,7", "n1:0,1,2,3,4,5,6,7"],
+            vec!["n3:0,1,2,3,4,5,6,7", "n4:0,1,2,3,4,5,6,7"],
+            vec!["n5:0,1,2,3,4,5,6,7", "n6:0,1,2,3,4,5,6,7"],
+            vec!["n2:0,1,2,3,4,5,6,7", "n7:0,1,2,3,4,5,6,7"],
+        ]
+    );
+    assert_eq!(r.replicas[3].racks, ["r0", "r2"]);
+}
+
+#[test]
+fn partly_used_nodes_are_filled_before_whole_ones() {
+    // First fit takes the whole n0; best fit takes the half-used n1 and keeps n0 whole.
+    let c = cl(r#"
+[[node]]
+name = "n0"
+rack = "r0"
+gpus = 8
+[[node]]
+name = "n1"
+rack = "r0"
+gpus = 8
+used = [4, 5, 6, 7]
+"#);
+    let ff = first_fit(&c, 4, 1, 1).expect("ff");
+    assert_eq!(whole_nodes_after_ff(&c, &ff), 1 - 1);
+    let r = place(&c, &opts(4, 1, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["n1:0,1,2,3"]);
+    assert_eq!(r.cluster.whole_free_nodes_after, 1);
+}
+
+#[test]
+fn partly_used_racks_are_filled_before_whole_racks() {
+    // r0 is whole, r1 partly used but roomy enough: the replica goes to r1, r0 stays whole.
+    let c = cl(r#"
+[[node]]
+name = "a0"
+rack = "r0"
+gpus = 8
+[[node]]
+name = "a1"
+rack = "r0"
+gpus = 8
+[[node]]
+name = "b0"
+rack = "r1"
+gpus = 8
+used = 8
+[[node]]
+name = "b1"
+rack = "r1"
+gpus = 8
+"#);
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["b1:0,1,2,3", "b1:4,5,6,7"]);
+    assert_eq!(r.cluster.whole_free_racks_after, 1);
+    let ff = first_fit(&c, 4, 2, 1).expect("ff");
+    assert_eq!(ff[0][0][0].0, 0, "first fit breaks the whole rack r0");
+}
+
+#[test]
+fn intra_node_tp_comes_before_rack_local_pipelines() {
+    // tp 4, pp 2. r0: n0 has 6 free (one node-local group), n1 2 free; r1: n2 has 4 free.
+    // Keeping both TP groups on NVLink needs n0 + n2 (pipeline across racks); keeping the
+    // pipeline in r0 would split a TP group over n0 and n1.
+    let toml = r#"
+[[node]]
+name = "n0"
+rack = "r0"
+gpus = 8
+used = [6, 7]
+[[node]]
+name = "n1"
+rack = "r0"
+gpus = 8
+used = 6
+[[node]]
+name = "n2"
+rack = "r1"
+gpus = 8
+used = [0, 1, 2, 3]
+"#;
+    let c = cl(toml);
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["n0:0,1,2,3", "n2:4,5,6,7"]);
+    assert_eq!(r.replicas[0].pp_scope, Scope::CrossRack);
+    assert!(
+        r.replicas[0]
+            .stages
+            .iter()
+            .all(|s| s.tp_scope == Scope::IntraNode)
+    );
+    // Refusing pipelines across racks: the second group has to span n0 and n1.
+    let mut o = opts(4, 2, Replicas::Exactly(1));
+    o.pp_within = Scope::IntraRack;
+    let r = place(&c, &o);
+    assert!(r.feasible);
+    assert_eq!(stages(&r.replicas[0]), ["n0:0,1,2,3", "n0:4,5+n1:0,1"]);
+    assert_eq!(r.replicas[0].stages[1].tp_scope, Scope::IntraRack);
+    assert!(r.warnings.iter().any(|w| w.code == "tp-group-spans-nodes"));
+    // And refusing split groups too: nothing fits, and the report says what would.
+    o.tp_within = Scope::IntraNode;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    assert_eq!(r.unplaced_replicas, 1);
+    assert!(
+        r.reasons.iter().any(|m| m.contains("no rack can hold a replica")),
+        "{:?}",
+        r.reasons
+    );
+    assert!(
+        r.alternatives
+            .iter()
+            .any(|m| m.contains("1 replica(s) fit with --tp-within any")),
+        "{:?}",
+        r.alternatives
+    );
+}
+
+#[test]
+fn tp_larger_than_a_node_spans_whole_nodes_in_one_rack() {
+    let c = cluster::synthetic(8, 8, 4, None).expect("synthetic");
+    let r = place(&c, &opts(16, 2, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert_eq!(
+        stages(&r.replicas[0]),
+        [
+            "n0:0,1,2,3,4,5,6,7+n1:0,1,2,3,4,5,6,7",
+            "n2:0,1,2,3,4,5,6,7+n3:0,1,2,3,4,5,6,7"
+        ]
+    );
+    assert_eq!(r.replicas[0].pp_scope, Scope::IntraRack);
+    assert!(r.warnings.iter().any(|w| w.code == "tp-exceeds-node"));
+    let mut o = opts(16, 2, Replicas::Exactly(1));
+    o.tp_within = Scope::IntraNode;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    assert!(
+        r.reasons
+            .iter()
+            .any(|m| m.contains("tp 16 exceeds every node (the largest has 8 GPUs)")),
+        "{:?}",
+        r.reasons
+    );
+}
+
+#[test]
+fn missing_gpus_are_counted() {
+    let c = cluster::synthetic(2, 8, 2, None).expect("synthetic");
+    let r = place(&c, &opts(8, 4, Replicas::Exactly(1)));
+    assert!(!r.feasible);
+    assert!(r.replicas.is_empty());
+    assert_eq!(
+        r.reasons[0],
+        "1 replica(s) of tp 8 x pp 4 need 32 GPUs; 16 are free: 16 missing"
+    );
+}
+
+#[test]
+fn no_rack_holds_a_replica_and_the_report_says_what_fits() {
+    let c = cluster::synthetic(4, 8, 2, None).expect("synthetic");
+    let mut o = opts(8, 3, Replicas::Exactly(1));
+    o.pp_within = Scope::IntraRack;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    assert_eq!(
+        r.reasons,
+        [
+            "no rack can hold a replica: one needs 24 GPUs in a single rack (3 TP groups of 8); the roomiest rack, r0, has 16 free GPUs (2 node-local TP groups)"
+        ]
+    );
+    assert!(
+        r.alternatives
+            .contains(&"pp 2 or less with tp 8 fits in rack r0".to_string())
+    );
+    assert!(
+        r.alternatives
+            .iter()
+            .any(|a| a.starts_with("1 replica(s) fit with --tp-within any"))
+    );
+    // Allowed to cross racks, the same request fits.
+    let r = place(&c, &opts(8, 3, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert_eq!(r.replicas[0].pp_scope, Scope::CrossRack);
+}
+
+#[test]
+fn max_replicas_places_as_many_as_fit_and_partial_requests_report_the_rest() {
+    let c = cluster::synthetic(4, 8, 2, None).expect("synthetic");
+    let r = place(&c, &opts(4, 2, Replicas::Max));
+    assert!(r.feasible);
+    assert_eq!(r.replicas.len(), 4);
+    assert_eq!(r.summary.tp_groups_intra_node, 8);
+    assert_eq!(r.cluster.free_gpus_after, 0);
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(5)));
+    assert!(!r.feasible);
+    assert_eq!(r.replicas.len(), 4);
+    assert_eq!(r.unplaced_replicas, 1);
+    assert!(
+        r.alternatives
+            .iter()
+            .any(|a| a.contains("4 replica(s) fit as requested"))
+    );
+}
+
+#[test]
+fn hosts_list_ranks_and_cuda_visible_devices_in_rank_order() {
+    let c = cl(r#"
+[[node]]
+name = "n0"
+rack = "r0"
+gpus = 4
+used = [0]
+[[node]]
+name = "n1"
+rack = "r0"
+gpus = 4
+used = [0, 1]
+"#);
+    // tp 2, pp 2: n0 holds one group (GPUs 1,2), n1 one (2,3).
+    let r = place(&c, &opts(2, 2, Replicas::Exactly(1)));
+    let rep = &r.replicas[0];
+    assert_eq!(stages(rep), ["n0:1,2", "n1:2,3"]);
+    assert_eq!(rep.hosts.len(), 2);
+    assert_eq!(
+        (rep.hosts[0].node.as_str(), rep.hosts[0].ranks.clone()),
+        ("n0", vec![0, 1])
+    );
+    assert_eq!(rep.hosts[0].cuda_visible_devices, "1,2");
+    assert_eq!(rep.hosts[1].cuda_visible_devices, "2,3");
+    assert_eq!(rep.hosts[1].ranks, [2, 3]);
+}
+
+#[test]
+fn cost_grows_from_nvlink_to_rack_to_cross_rack() {
+    let c = cluster::synthetic(4, 4, 2, None).expect("synthetic");
+    // tp 8 over 4-GPU nodes: rack-local spanning group; tp 16: spans racks.
+    let a = place(&c, &opts(4, 1, Replicas::Exactly(1)));
+    let b = place(&c, &opts(8, 1, Replicas::Exactly(1)));
+    let d = place(&c, &opts(16, 1, Replicas::Exactly(1)));
+    let us = |r: &PlaceReport| r.replicas[0].stages[0].allreduce_us.expect("cost");
+    assert_eq!(b.replicas[0].stages[0].tp_scope, Scope::IntraRack);
+    assert_eq!(d.replicas[0].stages[0].tp_scope, Scope::CrossRack);
+    assert!(
+        us(&a) < us(&b) && us(&b) < us(&d),
+        "{} {} {}",
+        us(&a),
+        us(&b),
+        us(&d)
+    );
+    // Four GPUs per node over 4 of 8 NICs: 4 × 400/8 × 0.96 = 192 GB/s.
+    assert_eq!(b.replicas[0].stages[0].bus_gbytes_per_s, 192.0);
+    assert!(d.warnings.iter().any(|w| w.code == "cross-rack-latency-assumed"));
+}
+
+#[test]
+fn latency_budget_share_per_replica() {
+    let c = cluster::synthetic(1, 8, 1, None).expect("synthetic");
+    let mut o = opts(8, 1, Replicas::Exactly(1));
+    o.budget = Some(BudgetOptions {
+        tokens_per_s: 30.0,
+        layers: 80,
+    });
+    let r = place(&c, &o);
+    let us = r.replicas[0].stages[0].allreduce_us.expect("cost");
+    let per_token = r.replicas[0].allreduce_us_per_token.expect("budget");
+    assert!((per_token - 160.0 * us).abs() < 0.5, "{per_token} vs {us}");
+    let share = r.replicas[0].budget_share.expect("share");
+    assert!((share - per_token / 33_333.333).abs() < 1e-3);
+    assert_eq!(r.budget.as_ref().map(|b| b.allreduces_per_layer), Some(2));
+}
+
+#[test]
+fn a_full_synthetic_cluster_is_filled_with_every_group_intra_node() {
+    let c = cluster::synthetic(256, 8, 32, None).expect("synthetic");
+    let r = place(&c, &opts(8, 4, Replicas::Exactly(64)));
+    assert!(r.feasible);
+    assert_eq!(r.summary.tp_groups_spanning_nodes, 0);
+    assert_eq!(r.summary.replicas_cross_rack, 0);
+    assert_eq!(r.cluster.free_gpus_after, 0);
+}
+
+#[test]
+fn pipelines_that_must_cross_racks_stay_inside_a_pod() {
+    // One node-local group per rack; r0 and r2 share pod p0, r1 is in p1.
+    let c = cl(r#"
+[[node]]
+name = "a"
+rack = "r0"
+pod = "p0"
+gpus = 8
+used = 4
+[[node]]
+name = "b"
+rack = "r1"
+pod = "p1"
+gpus = 8
+used = 4
+[[node]]
+name = "c"
+rack = "r2"
+pod = "p0"
+gpus = 8
+used = 4
+"#);
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["a:0,1,2,3", "c:0,1,2,3"]);
+    assert_eq!(r.replicas[0].pods, ["p0"]);
+    assert!(r.warnings.iter().all(|w| w.code != "pipeline-crosses-pods"));
+    let r = place(&c, &opts(4, 3, Replicas::Exactly(1)));
+    assert_eq!(r.replicas[0].pods, ["p0", "p1"]);
+    assert!(r.warnings.iter().any(|w| w.code == "pipeline-crosses-pods"));
+}
+
+#[test]
+fn pipelines_inside_one_node_when_asked() {
+    let c = cl(r#"
+[[node]]
+name = "n0"
+rack = "r0"
+gpus = 8
+used = 4
+[[node]]
+name = "n1"
+rack = "r0"
+gpus = 8
+used = 4
+"#);
+    let mut o = opts(4, 2, Replicas::Exactly(1));
+    o.pp_within = Scope::IntraNode;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    assert_eq!(
+        r.reasons,
+        ["no node can hold a replica: one needs 2 TP groups of 4 in a single node"]
+    );
+    o.pp_within = Scope::IntraRack;
+    let r = place(&c, &o);
+    assert_eq!(stages(&r.replicas[0]), ["n0:0,1,2,3", "n1:0,1,2,3"]);
+}
+
+/// A partly used cluster from a fixed pseudo-random sequence: `nodes` nodes of 8 GPUs,
+/// `per_rack` to a rack, 0 to 7 GPUs used on about two nodes in three.
+fn random_cluster(nodes: usize, per_rack: usize, seed: u64) -> Cluster {
+    let mut c = cluster::synthetic(nodes, 8, per_rack, None).expect("synthetic");
+    let mut x = seed | 1;
+    for n in &mut c.nodes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if !x.is_multiple_of(3) {
+            // Used GPUs anywhere in the node, not only the low indices.
+            let used = u128::from((x >> 8) as u8);
+            n.free &= !used;
+        }
+    }
+    c
+}
+
+#[test]
+fn every_assignment_is_a_free_gpu_used_once_and_max_replicas_fills_the_cluster() {
+    for seed in [1u64, 7, 42] {
+        let c = random_cluster(48, 6, seed);
+        let free = c.free_gpus();
+        for (tp, pp) in [(1, 1), (2, 3), (4, 2), (8, 1), (8, 2), (16, 2), (3, 5)] {
+            let r = place(&c, &opts(tp, pp, Replicas::Max));
+            let per = u64::from(tp * pp);
+            // With no limits every free GPU may be used: exactly floor(free / per) replicas.
+            assert_eq!(r.replicas.len() as u64, free / per, "seed {seed} tp {tp} pp {pp}");
+            let mut seen = std::collections::HashSet::new();
+            for rep in &r.replicas {
+                assert_eq!(rep.stages.len(), pp as usize);
+                for st in &rep.stages {
+                    assert_eq!(st.gpus.len(), tp as usize);
+                    for g in &st.gpus {
+                        let n = c.nodes.iter().find(|n| n.name == g.node).expect("node");
+                        assert!(n.free & (1u128 << g.gpu) != 0, "{}:{} was in use", g.node, g.gpu);
+                        assert!(seen.insert((g.node.clone(), g.gpu)), "{}:{} twice", g.node, g.gpu);
+                    }
+                }
+            }
+            assert_eq!(r.cluster.free_gpus_after, free - per * r.replicas.len() as u64);
+            // Goal 1: no more TP groups split than node-local slots force.
+            let slots: u64 = c.nodes.iter().map(|n| u64::from(n.free_count() / tp)).sum();
+            let groups = r.replicas.len() as u64 * u64::from(pp);
+            assert_eq!(
+                r.summary.tp_groups_intra_node as u64,
+                groups.min(slots),
+                "seed {seed} tp {tp} pp {pp}"
+            );
+        }
+    }
+}
+
+#[test]
+fn spanning_groups_stay_inside_racks_before_straddling_them() {
+    // Racks of two 8-GPU nodes; tp 16 fills a rack, so a pp 2 pipeline needs two racks but
+    // each group stays in one.
+    let c = cluster::synthetic(6, 8, 2, None).expect("synthetic");
+    let r = place(&c, &opts(16, 2, Replicas::Exactly(1)));
+    assert_eq!(
+        stages(&r.replicas[0]),
+        [
+            "n0:0,1,2,3,4,5,6,7+n1:0,1,2,3,4,5,6,7",
+            "n2:0,1,2,3,4,5,6,7+n3:0,1,2,3,4,5,6,7"
+        ]
+    );
+    assert_eq!(r.replicas[0].pp_scope, Scope::CrossRack);
+    assert!(
+        r.replicas[0]
+            .stages
+            .iter()
+            .all(|s| s.tp_scope == Scope::IntraRack)
+    );
+    // One node per rack and tp 12: the group has to straddle two racks, unless refused.
+    let c = cluster::synthetic(3, 8, 1, None).expect("synthetic");
+    let r = place(&c, &opts(12, 1, Replicas::Exactly(1)));
+    assert_eq!(stages(&r.replicas[0]), ["n0:0,1,2,3,4,5,6,7+n1:0,1,2,3"]);
+    assert_eq!(r.replicas[0].stages[0].tp_scope, Scope::CrossRack);
+    let mut o = opts(12, 1, Replicas::Exactly(1));
+    o.tp_within = Scope::IntraRack;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    assert!(
+        r.alternatives
+            .iter()
+            .any(|a| a.starts_with("1 replica(s) fit with --tp-within any")),
+        "{:?}",
+        r.alternatives
+    );
+}
+
+#[test]
+fn limits_are_never_exceeded() {
+    let scopes = [Scope::IntraNode, Scope::IntraRack, Scope::CrossRack];
+    for seed in [3u64, 11] {
+        let c = random_cluster(40, 5, seed);
+        for (tp, pp) in [(2, 3), (4, 2), (8, 2), (16, 1), (3, 3)] {
+            let mut last = 0;
+            for &tw in &scopes {
+                for &pw in &scopes {
+                    let mut o = opts(tp, pp, Replicas::Max);
+                    o.tp_within = tw;
+                    o.pp_within = pw;
+                    let r = place(&c, &o);
+                    for rep in &r.replicas {
+                        assert!(rep.pp_scope <= pw, "seed {seed} tp {tp} pp {pp} {tw:?}/{pw:?}");
+                        assert!(
+                            rep.stages
+                                .iter()
+                                .all(|s| s.tp_scope <= tw && s.gpus.len() == tp as usize)
+                        );
+                    }
+                    let mut seen = std::collections::HashSet::new();
+                    assert!(
+                        r.replicas
+                            .iter()
+                            .flat_map(|x| &x.stages)
+                            .flat_map(|s| &s.gpus)
+                            .all(|g| seen.insert((g.node.clone(), g.gpu)))
+                    );
+                    if (tw, pw) == (Scope::CrossRack, Scope::CrossRack) {
+                        // The loosest limits place the most.
+                        assert!(r.replicas.len() >= last);
+                    }
+                    last = last.max(r.replicas.len());
+                }
+            }
+        }
+    }
+}

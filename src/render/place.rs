@@ -1,0 +1,264 @@
+//! Renderers of the placement report: a readable table, and per-replica host files (one line
+//! per rank, TP ranks adjacent) with the `CUDA_VISIBLE_DEVICES` each node needs. JSON is the
+//! shared `render::json` of the same model.
+
+use super::{findings, table};
+use crate::place::{PlaceReport, ReplicaOut, Replicas, StageOut};
+use std::fmt::Write;
+
+/// `n0:0-3,6` for a group's GPUs, nodes in rank order, `+` between nodes.
+pub fn gpu_list(stage: &StageOut) -> String {
+    let mut parts: Vec<(String, Vec<u32>)> = Vec::new();
+    for g in &stage.gpus {
+        match parts.last_mut() {
+            Some((n, v)) if *n == g.node => v.push(g.gpu),
+            _ => parts.push((g.node.clone(), vec![g.gpu])),
+        }
+    }
+    parts
+        .iter()
+        .map(|(n, v)| format!("{n}:{}", ranges(v)))
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// `0-3,6` from `[0,1,2,3,6]` (runs of consecutive numbers).
+fn ranges(v: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        out.push(if j > i {
+            format!("{}-{}", v[i], v[j])
+        } else {
+            v[i].to_string()
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+fn us(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+fn size(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    const KIB: u64 = 1 << 10;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+pub fn to_table(r: &PlaceReport) -> String {
+    let mut s = String::new();
+    let req = match r.request.replicas {
+        Replicas::Exactly(n) => format!("{n} replica(s)"),
+        Replicas::Max => "as many replicas as fit".into(),
+    };
+    let _ = writeln!(
+        s,
+        "Request: tp {} x pp {}, {req} (--tp-within {} --pp-within {})",
+        r.request.tp,
+        r.request.pp,
+        r.request.tp_within.flag(),
+        r.request.pp_within.flag()
+    );
+    let c = &r.cluster;
+    let _ = writeln!(
+        s,
+        "Cluster: {} ({} nodes, {} racks, {} GPUs, {} free)",
+        c.source, c.nodes, c.racks, c.gpus, c.free_gpus_before
+    );
+    let _ = writeln!(
+        s,
+        "All-reduce message: {} ({})",
+        size(r.message_bytes),
+        r.message_source
+    );
+    let m = &r.summary;
+    let _ = writeln!(
+        s,
+        "Placed {} replica(s): {} TP group(s) inside a node, {} spanning nodes; {} pipeline(s) inside a rack, {} across racks; {} unplaced",
+        m.placed_replicas,
+        m.tp_groups_intra_node,
+        m.tp_groups_spanning_nodes,
+        m.replicas_intra_rack,
+        m.replicas_cross_rack,
+        r.unplaced_replicas
+    );
+    let _ = writeln!(
+        s,
+        "Free after: {} GPUs, {} whole nodes (before {}), {} whole racks (before {})\n",
+        c.free_gpus_after,
+        c.whole_free_nodes_after,
+        c.whole_free_nodes_before,
+        c.whole_free_racks_after,
+        c.whole_free_racks_before
+    );
+    let mut rows = Vec::new();
+    for rep in &r.replicas {
+        for st in &rep.stages {
+            let first = st.stage == 0;
+            rows.push(vec![
+                if first {
+                    rep.replica.to_string()
+                } else {
+                    String::new()
+                },
+                if first {
+                    rep.pp_scope.as_str().to_string()
+                } else {
+                    String::new()
+                },
+                if first { rep.racks.join(",") } else { String::new() },
+                st.stage.to_string(),
+                st.tp_scope.as_str().to_string(),
+                us(st.allreduce_us),
+                st.protocol.clone(),
+                gpu_list(st),
+            ]);
+        }
+    }
+    s += &table(
+        &[
+            "replica",
+            "pp_scope",
+            "racks",
+            "stage",
+            "tp_scope",
+            "allreduce_us",
+            "protocol",
+            "gpus",
+        ],
+        rows,
+    );
+    let mut hosts = Vec::new();
+    for rep in &r.replicas {
+        for h in &rep.hosts {
+            hosts.push(vec![
+                rep.replica.to_string(),
+                h.node.clone(),
+                ranges(&h.ranks),
+                format!("CUDA_VISIBLE_DEVICES={}", h.cuda_visible_devices),
+            ]);
+        }
+    }
+    if !hosts.is_empty() {
+        s += "\nPer node, in rank order (local rank i uses the i-th listed GPU):\n";
+        s += &table(&["replica", "node", "ranks", "environment"], hosts);
+    }
+    if let Some(b) = &r.budget {
+        let _ = writeln!(
+            s,
+            "\nLatency budget at {} tokens/s: {:.0} us per decode step; {} layers, {} all-reduces per layer ({})",
+            b.tokens_per_s, b.step_budget_us, b.layers, b.allreduces_per_layer, b.source
+        );
+        let rows = r
+            .replicas
+            .iter()
+            .map(|rep| {
+                vec![
+                    rep.replica.to_string(),
+                    us(rep.allreduce_us_per_token),
+                    rep.budget_share
+                        .map_or_else(|| "-".into(), |x| format!("{:.1}%", x * 100.0)),
+                ]
+            })
+            .collect();
+        s += &table(&["replica", "allreduce_us_per_token", "share_of_step"], rows);
+    }
+    if !r.reasons.is_empty() {
+        s += "\nThe request cannot be met:\n";
+        for x in &r.reasons {
+            let _ = writeln!(s, "  - {x}");
+        }
+    }
+    if !r.alternatives.is_empty() {
+        s += "Instead:\n";
+        for x in &r.alternatives {
+            let _ = writeln!(s, "  - {x}");
+        }
+    }
+    let f = findings(&r.warnings);
+    if !f.is_empty() {
+        s += "\n";
+        s += &f;
+    }
+    let _ = writeln!(s, "\nNote: {}", r.cost_model.note);
+    s
+}
+
+/// One host file per replica: comment lines, then one host name per rank in rank order
+/// (stage-major, the TP ranks of a stage adjacent). Usable as an MPI host file (a host
+/// listed k times gets k slots, filled in order) or as `SLURM_HOSTFILE` with
+/// `srun --distribution=arbitrary`.
+pub fn replica_hostfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
+    let mut s = String::new();
+    let ranks: usize = rep.stages.iter().map(|st| st.gpus.len()).sum();
+    let _ = writeln!(
+        s,
+        "# replica {}: tp {} x pp {}, {ranks} ranks, {} ({})",
+        rep.replica,
+        r.request.tp,
+        r.request.pp,
+        rep.pp_scope.as_str(),
+        rep.racks.join(",")
+    );
+    let nodes: Vec<&str> = rep.hosts.iter().map(|h| h.node.as_str()).collect();
+    let _ = writeln!(s, "# nodes in first-rank order: {}", nodes.join(","));
+    for h in &rep.hosts {
+        let _ = writeln!(
+            s,
+            "# {} ranks {}: CUDA_VISIBLE_DEVICES={}",
+            h.node,
+            ranges(&h.ranks),
+            h.cuda_visible_devices
+        );
+    }
+    for st in &rep.stages {
+        for g in &st.gpus {
+            let _ = writeln!(s, "{}", g.node);
+        }
+    }
+    s
+}
+
+/// Every replica's host file, one after another.
+pub fn to_hostfile(r: &PlaceReport) -> String {
+    let mut s = String::from(
+        "# nccltune place: one line per rank, TP ranks adjacent; one block per replica.\n\
+         # Use a block as an MPI host file or as SLURM_HOSTFILE with srun --distribution=arbitrary\n\
+         # (--hostfile-dir DIR writes one file per replica).\n",
+    );
+    for rep in &r.replicas {
+        s += &replica_hostfile(r, rep);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_compress_runs() {
+        assert_eq!(ranges(&[0, 1, 2, 3, 6]), "0-3,6");
+        assert_eq!(ranges(&[5]), "5");
+        assert_eq!(ranges(&[]), "");
+    }
+
+    #[test]
+    fn sizes_are_readable() {
+        assert_eq!(size(16 << 20), "16 MiB");
+        assert_eq!(size(3 << 10), "3 KiB");
+        assert_eq!(size(1000), "1000 B");
+    }
+}

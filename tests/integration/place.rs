@@ -1,0 +1,336 @@
+//! `nccltune place` end to end: the real binary on small cluster files written here.
+
+use super::common::nccltune;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const CLUSTER: &str = r#"
+[defaults]
+gpus = 8
+
+[[node]]
+name = "n0"
+rack = "r0"
+used = [6, 7]
+
+[[node]]
+name = "n1"
+rack = "r0"
+used = 6
+
+[[node]]
+name = "n2"
+rack = "r1"
+used = [0, 1, 2, 3]
+
+[[node]]
+name = "n3"
+rack = "r1"
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = nccltune().arg("place").args(args).output().expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn json_follows_the_contract_and_parses_back() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = write(dir.path(), "c.toml", CLUSTER);
+    let (code, out, err) = run(&[
+        "--cluster",
+        c.to_str().expect("utf8"),
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+        "--replicas",
+        "2",
+        "--format",
+        "json",
+        "--message-size",
+        "1MiB",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["unplaced_replicas"], 0);
+    assert!(v["warnings"].is_array());
+    let reps = v["replicas"].as_array().expect("replicas");
+    assert_eq!(reps.len(), 2);
+    assert_eq!(reps[0]["replica"], 0);
+    assert_eq!(reps[0]["pp_scope"], "intra_node");
+    assert_eq!(reps[1]["pp_scope"], "cross_rack");
+    let st = &reps[1]["stages"][0];
+    assert_eq!(st["stage"], 0);
+    assert_eq!(st["tp_scope"], "intra_node");
+    assert!(st["allreduce_us"].as_f64().expect("number") > 0.0);
+    assert_eq!(st["gpus"][0], serde_json::json!({"node": "n0", "gpu": 0}));
+    assert_eq!(reps[1]["hosts"][1]["cuda_visible_devices"], "4,5,6,7");
+    assert_eq!(v["message_bytes"], 1 << 20);
+    assert!(
+        v["cost_model"]["note"]
+            .as_str()
+            .expect("note")
+            .contains("do not predict NVLS")
+    );
+}
+
+#[test]
+fn hostfile_lists_ranks_in_order_and_writes_one_file_per_replica() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = write(dir.path(), "c.toml", CLUSTER);
+    let hosts = dir.path().join("hosts");
+    let (code, out, err) = run(&[
+        "--cluster",
+        c.to_str().expect("utf8"),
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+        "--replicas",
+        "2",
+        "--format",
+        "hostfile",
+        "--hostfile-dir",
+        hosts.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+    // Replica 0: 8 ranks on n3; replica 1: TP ranks 0-3 on n0, 4-7 on n2.
+    let expect: Vec<&str> = std::iter::repeat_n("n3", 8)
+        .chain(std::iter::repeat_n("n0", 4))
+        .chain(std::iter::repeat_n("n2", 4))
+        .collect();
+    assert_eq!(lines, expect);
+    assert!(out.contains("# n2 ranks 4-7: CUDA_VISIBLE_DEVICES=4,5,6,7"));
+    assert!(out.contains("# nodes in first-rank order: n0,n2"));
+    let r1 = std::fs::read_to_string(hosts.join("replica-1.hosts")).expect("replica-1.hosts");
+    assert_eq!(
+        r1.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
+        &expect[8..]
+    );
+    assert!(hosts.join("replica-0.hosts").exists());
+    // A second run into the same directory is refused rather than mixed with these files.
+    let (code, _, err) = run(&[
+        "--cluster",
+        c.to_str().expect("utf8"),
+        "--tp",
+        "8",
+        "--hostfile-dir",
+        hosts.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("directory is not empty"), "{err}");
+}
+
+#[test]
+fn impossible_requests_exit_1_and_say_why() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = write(dir.path(), "c.toml", CLUSTER);
+    let c = c.to_str().expect("utf8");
+    let (code, out, err) = run(&["--cluster", c, "--tp", "8", "--pp", "4"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("need 32 GPUs; 20 are free: 12 missing"), "{err}");
+    assert!(out.contains("The request cannot be met"), "{out}");
+
+    let (code, _, err) = run(&["--cluster", c, "--tp", "16", "--strict"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("tp 16 exceeds every node"), "{err}");
+
+    let (code, _, err) = run(&[
+        "--cluster",
+        c,
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+        "--replicas",
+        "2",
+        "--strict",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no rack can hold another replica"), "{err}");
+    assert!(
+        err.contains("instead: 2 replica(s) fit with --tp-within any"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[[node]]\nname = \"n0\"\nrack = \"r0\"\ngpus = 8\nused = [8]\n",
+    );
+    let (code, out, err) = run(&["--cluster", bad.to_str().expect("utf8"), "--tp", "8"]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(
+        err.contains("bad.toml: line 1: node 'n0': used contains 8"),
+        "{err}"
+    );
+
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, b"\x00\x01{garbage").expect("write");
+    let (code, _, err) = run(&["--cluster", junk.to_str().expect("utf8"), "--tp", "8"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("junk.json"), "{err}");
+
+    let (code, _, err) = run(&["--nodes", "4", "--tp", "8", "--message-size", "16 parsecs"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown unit"), "{err}");
+    let (code, _, _) = run(&["--nodes", "4", "--tp", "0"]);
+    assert_eq!(code, Some(2));
+    let (code, _, _) = run(&["--tp", "8"]);
+    assert_eq!(code, Some(2), "a cluster is required");
+}
+
+#[test]
+fn synthetic_cluster_max_replicas_and_budget() {
+    let (code, out, err) = run(&[
+        "--nodes",
+        "64",
+        "--gpus-per-node",
+        "8",
+        "--nodes-per-rack",
+        "16",
+        "--tp",
+        "8",
+        "--pp",
+        "2",
+        "--max-replicas",
+        "--hidden-size",
+        "8192",
+        "--tokens",
+        "64",
+        "--tokens-per-s",
+        "30",
+        "--layers",
+        "80",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["replicas"].as_array().map(Vec::len), Some(32));
+    assert_eq!(v["summary"]["replicas_cross_rack"], 0);
+    assert_eq!(v["message_bytes"], 8192 * 64 * 2);
+    assert!(v["replicas"][0]["budget_share"].as_f64().expect("share") > 0.0);
+    assert_eq!(
+        v["budget"]["step_budget_us"].as_f64().map(|x| x.round()),
+        Some(33333.0)
+    );
+}
+
+#[test]
+fn link_constants_print_and_override() {
+    let (code, out, _) = run(&["--print-links"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("[nvlink]") && out.contains("source ="));
+    let dir = tempfile::tempdir().expect("tmp");
+    let slow = write(
+        dir.path(),
+        "links.toml",
+        &out.replace("bus_gbytes_per_s = 370.0", "bus_gbytes_per_s = 37.0"),
+    );
+    let cost = |extra: &[&str]| {
+        let mut a = vec![
+            "--nodes",
+            "1",
+            "--tp",
+            "8",
+            "--message-size",
+            "256MiB",
+            "--format",
+            "json",
+        ];
+        a.extend_from_slice(extra);
+        let (code, out, err) = run(&a);
+        assert_eq!(code, Some(0), "{err}");
+        let v: Value = serde_json::from_str(&out).expect("json");
+        v["replicas"][0]["stages"][0]["allreduce_us"]
+            .as_f64()
+            .expect("us")
+    };
+    let fast = cost(&[]);
+    let slowed = cost(&["--links", slow.to_str().expect("utf8")]);
+    assert!(slowed > 5.0 * fast, "{fast} {slowed}");
+    let bad = write(dir.path(), "bad-links.toml", "[nvlink]\n");
+    let (code, _, err) = run(&[
+        "--nodes",
+        "1",
+        "--tp",
+        "8",
+        "--links",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("bad-links.toml"), "{err}");
+}
+
+#[test]
+fn the_bundled_example_cluster_fills_with_the_fewest_split_groups() {
+    let c = super::common::repo().join("fixtures/clusters/example.toml");
+    let (code, out, err) = run(&[
+        "--cluster",
+        c.to_str().expect("utf8"),
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+        "--max-replicas",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    // 48 free GPUs make 6 replicas; the nodes hold 11 whole groups of 4, so exactly one
+    // of the 12 groups has to span nodes.
+    assert_eq!(v["summary"]["placed_replicas"], 6);
+    assert_eq!(v["summary"]["tp_groups_intra_node"], 11);
+    assert_eq!(v["summary"]["tp_groups_spanning_nodes"], 1);
+    assert_eq!(v["cluster"]["free_gpus_after"], 0);
+    assert_eq!(v["replicas"][4]["pods"], serde_json::json!(["p0"]));
+}
+
+#[test]
+fn the_table_shows_groups_hosts_budget_and_the_model_caveat() {
+    let (code, out, err) = run(&[
+        "--nodes",
+        "4",
+        "--nodes-per-rack",
+        "2",
+        "--tp",
+        "4",
+        "--pp",
+        "2",
+        "--replicas",
+        "3",
+        "--tokens-per-s",
+        "30",
+        "--layers",
+        "80",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("n0:0-3"), "{out}");
+    assert!(out.contains("CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7"), "{out}");
+    assert!(
+        out.contains("Latency budget at 30 tokens/s: 33333 us per decode step"),
+        "{out}"
+    );
+    assert!(out.contains("do not predict NVLS"), "{out}");
+    assert!(err.is_empty(), "{err}");
+}
