@@ -14,3 +14,4 @@ pub mod parse;
 pub mod place;
 pub mod probe;
 pub mod render;
+pub mod verify;

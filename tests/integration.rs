@@ -8,4 +8,5 @@ mod integration {
     mod detect;
     mod place;
     mod robustness;
+    mod verify;
 }

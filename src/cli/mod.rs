@@ -4,6 +4,7 @@
 mod detect;
 mod docs;
 mod place;
+mod verify;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +32,9 @@ pub enum Command {
     /// Place tensor- and pipeline-parallel groups on a cluster's nodes and racks, with the
     /// estimated all-reduce cost of each group.
     Place(place::PlaceArgs),
+    /// Health-check this node (or a capture): GPUs, NVLink, RDMA ports, GPUDirect RDMA, PCIe,
+    /// versions, and optionally what an NCCL debug log says NCCL did. Exit 1 when a check fails.
+    Verify(verify::VerifyArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     Completions {
         #[arg(value_enum)]
@@ -78,7 +82,6 @@ impl NodeArgs {
     }
 
     /// Probes the node (or replays the capture) and builds its report.
-    #[allow(dead_code)] // for the commands that judge a node (configure, lint, verify)
     pub fn node_report(&self) -> Result<nccltune::node::NodeReport> {
         let (runner, source, host) = self.runner()?;
         let outputs = nccltune::node::collect(runner.as_ref());
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Place(args) => place::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man => docs::man(),
     }

@@ -4,6 +4,7 @@
 
 pub mod node;
 pub mod place;
+pub mod verify;
 
 use tabled::builder::Builder;
 use tabled::settings::Style;
