@@ -6,6 +6,7 @@
 //! a report model per command, rendered by `render` as table, JSON, env, Prometheus or JUnit.
 //! Only `src/cli` and `main.rs` know the argument parser; everything here takes plain values.
 
+pub mod bench;
 pub mod finding;
 pub mod node;
 pub mod outcome;

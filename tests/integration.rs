@@ -2,6 +2,7 @@
 //! captures in `../shared/samples` (skipped with a note when that folder is absent).
 
 mod integration {
+    mod bench;
     mod cli;
     pub mod common;
     mod conformance;

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and the glue that turns arguments into plain options,
 //! calls the library, and writes the rendered report. The only module that knows clap.
 
+mod bench;
 mod detect;
 mod docs;
 mod place;
@@ -32,6 +33,9 @@ pub enum Command {
     /// Place tensor- and pipeline-parallel groups on a cluster's nodes and racks, with the
     /// estimated all-reduce cost of each group.
     Place(place::PlaceArgs),
+    /// Parse nccl-tests output and judge it against bandwidth targets; `plan` writes the runs,
+    /// `tune` turns a sweep into nccl_tuner.conf.
+    Bench(bench::BenchArgs),
     /// Health-check this node (or a capture): GPUs, NVLink, RDMA ports, GPUDirect RDMA, PCIe,
     /// versions, and optionally what an NCCL debug log says NCCL did. Exit 1 when a check fails.
     Verify(verify::VerifyArgs),
@@ -94,6 +98,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Detect(args) => detect::run(args),
         Command::Place(args) => place::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man => docs::man(),
     }

@@ -8,6 +8,7 @@ pub mod ibstat;
 pub mod lsmod;
 pub mod nccl_library;
 pub mod nccl_log;
+pub mod nccl_tests;
 pub mod nvlink;
 pub mod ofed_info;
 pub mod query_gpu;

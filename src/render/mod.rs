@@ -2,6 +2,7 @@
 //! (tables, JSON, shell, Prometheus, JUnit). Renderers read only from report models and never
 //! run probes or parse input. Shared helpers live in this file.
 
+pub mod bench;
 pub mod node;
 pub mod place;
 pub mod verify;

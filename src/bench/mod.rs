@@ -1,0 +1,477 @@
+//! `bench`: judges nccl-tests runs against bandwidth targets (a targets file, a built-in
+//! profile, or targets derived from a node report), per size, with the usual causes of a
+//! shortfall; compares runs against a baseline. Pure functions over parsed runs.
+
+pub mod plan;
+pub mod targets;
+pub mod tune;
+
+use crate::finding::{Finding, Severity};
+use crate::parse::nccl_tests::{Metrics, Row, Run};
+use serde::Serialize;
+pub use targets::{Target, Targets};
+
+pub const SCHEMA: u32 = 1;
+
+/// The verdict on one size of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeVerdict {
+    pub size_bytes: u64,
+    pub busbw_gbps: Option<f64>,
+    pub expected_gbps: Option<f64>,
+    pub minimum_gbps: Option<f64>,
+    /// busbw / expected.
+    pub efficiency: Option<f64>,
+    /// `pass`, `fail`, `small` (below the targets' `min_bytes`: not judged on bandwidth, tiny sizes
+    /// measure latency), `wrong` (bad data), `unjudged` (no target).
+    pub status: String,
+    /// For a shortfall: what usually causes one at this size.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    #[serde(flatten)]
+    pub run: Run,
+    pub sizes: Vec<SizeVerdict>,
+    /// Where the targets came from.
+    pub targets_from: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub comparison: Vec<SizeChange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeChange {
+    pub size_bytes: u64,
+    /// `busbw` for sizes that move data, `time` for latency-bound sizes.
+    pub metric: String,
+    pub base: f64,
+    pub now: f64,
+    /// Relative change in the good direction: positive is better.
+    pub change_pct: f64,
+    pub regression: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub schema: u32,
+    pub runs: Vec<RunReport>,
+    /// `pass`, `fail` or `unknown` (nothing to judge against).
+    pub verdict: String,
+    pub findings: Vec<Finding>,
+}
+
+/// Options of a judgement.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub targets: Option<Targets>,
+    /// Collective to assume when the output does not say (`--collective`).
+    pub collective: Option<String>,
+    pub baseline: Option<Vec<Run>>,
+    /// Regression tolerance for `--compare`, as a fraction (0.05 = 5 %).
+    pub tolerance: f64,
+}
+
+/// Sizes below this measure latency, not bandwidth, unless the targets say otherwise.
+pub const DEFAULT_MIN_BYTES: u64 = 1 << 30;
+
+/// busbw/algbw factor per collective for n ranks (nccl-tests-format.md §3).
+pub fn busbw_factor(collective: &str, n: u32) -> Option<f64> {
+    let n = f64::from(n.max(1));
+    Some(match collective {
+        "all_reduce" => 2.0 * (n - 1.0) / n,
+        "all_gather" | "reduce_scatter" | "alltoall" | "alltoallv" | "gather" | "scatter" => (n - 1.0) / n,
+        "broadcast" | "reduce" | "sendrecv" | "hypercube" => 1.0,
+        _ => return None,
+    })
+}
+
+/// The collective from the file name (`all_reduce_perf.log`, `results-allgather.txt`).
+fn collective_from_name(source: &str) -> Option<String> {
+    let name = source
+        .rsplit('/')
+        .next()
+        .unwrap_or(source)
+        .to_lowercase()
+        .replace('-', "_");
+    let flat = name.replace('_', "");
+    [
+        ("reducescatter", "reduce_scatter"),
+        ("allreduce", "all_reduce"),
+        ("allgather", "all_gather"),
+        ("alltoallv", "alltoallv"),
+        ("alltoall", "alltoall"),
+        ("broadcast", "broadcast"),
+        ("sendrecv", "sendrecv"),
+        ("hypercube", "hypercube"),
+        ("scatter", "scatter"),
+        ("gather", "gather"),
+        ("reduce", "reduce"),
+    ]
+    .iter()
+    .find(|(k, _)| flat.contains(k))
+    .map(|(_, v)| v.to_string())
+}
+
+/// Infers the collective from busbw/algbw, the rank count and the columns.
+fn infer_collective(run: &Run) -> Option<String> {
+    let row = run
+        .rows
+        .iter()
+        .rev()
+        .find(|r| r.out_of_place.algbw_gbps.is_some_and(|a| a > 0.5))?;
+    let ratio = row.out_of_place.busbw_gbps? / row.out_of_place.algbw_gbps?;
+    let reducing = !matches!(row.redop.as_str(), "" | "none");
+    if row.root >= 0 {
+        return Some(if reducing { "reduce" } else { "broadcast" }.into());
+    }
+    if ratio > 1.02 {
+        return Some("all_reduce".into());
+    }
+    if ratio < 0.98 {
+        // all_reduce and reduce_scatter both print `sum -1`; the ratio tells them apart.
+        return Some(if reducing { "reduce_scatter" } else { "all_gather" }.into());
+    }
+    // Factor 1 with no root: sendrecv (it prints its op name although it reduces nothing).
+    Some("sendrecv".into())
+}
+
+/// Largest deviation nccl-tests tolerated before v2.13 (nccl-tests-format.md §5).
+fn tolerance(dtype: &str, copy: bool) -> f64 {
+    if copy {
+        return 1e-200;
+    }
+    match dtype {
+        "half" | "bfloat16" => 1e-2,
+        "float" => 1e-5,
+        "double" => 1e-12,
+        _ => 1e-200,
+    }
+}
+
+fn bad_data(m: &Metrics, row: &Row, collective: &str) -> bool {
+    let copy = matches!(
+        collective,
+        "all_gather" | "broadcast" | "sendrecv" | "alltoall" | "alltoallv" | "gather" | "scatter"
+    );
+    m.wrong.is_some_and(|w| w > 0) || m.max_error.is_some_and(|e| e > tolerance(&row.dtype, copy))
+}
+
+/// What usually causes a shortfall at this size (the article's table, corrected by
+/// article-factcheck.md).
+fn causes(size: u64, multi_node: bool) -> Vec<String> {
+    let mut c = Vec::new();
+    if size < 256 << 20 {
+        c.push("algorithm/protocol forced (NCCL_ALGO/NCCL_PROTO set): NCCL's tuner picks per size; forcing belongs to measured tuning (factcheck (a)-(c))".into());
+        c.push("too few channels/CTAs (NCCL_MAX_CTAS or legacy NCCL_MAX_NCHANNELS capped, NCCL_NTHREADS lowered; factcheck (e))".into());
+    }
+    if multi_node {
+        c.push("GPUDirect RDMA not used for some NICs (run `nccltune verify --nccl-log`; GPU-NIC distance beyond PXB, nvidia_peermem/DMA-BUF missing; factcheck (g), (k))".into());
+        c.push("a NIC down, slower than its peers, or left out of NCCL_IB_HCA (`nccltune verify`)".into());
+        c.push("PCIe ACS redirection or IOMMU translation on the GPU-NIC path".into());
+    } else {
+        c.push("inactive NVLinks or a missing NVSwitch fabric (Fabric Manager) (`nccltune verify`)".into());
+        c.push("NVLS disabled or unavailable on NVSwitch Hopper nodes (factcheck (i))".into());
+    }
+    c
+}
+
+/// Judges every run.
+pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
+    let mut findings = Vec::new();
+    let mut failed = false;
+    let mut judged_any = false;
+    let mut reports = Vec::new();
+    for mut run in runs {
+        if run.collective.is_none() {
+            if let Some(c) = opts
+                .collective
+                .clone()
+                .or_else(|| collective_from_name(&run.source))
+            {
+                run.collective = Some(c);
+            } else if let Some(c) = infer_collective(&run) {
+                run.collective = Some(c);
+                run.collective_inferred = true;
+            }
+        }
+        let collective = run.collective.clone().unwrap_or_default();
+        let hosts = {
+            let mut h: Vec<&str> = run.devices.iter().map(|d| d.host.as_str()).collect();
+            h.sort_unstable();
+            h.dedup();
+            h.len()
+        };
+        let target = opts.targets.as_ref().and_then(|t| t.for_collective(&collective));
+        let multi_node = opts
+            .targets
+            .as_ref()
+            .map_or(hosts > 1, |t| t.multi_node || hosts > 1);
+        if !run.errors.is_empty() {
+            failed = true;
+            findings.push(
+                Finding::new(
+                    "run-failed",
+                    Severity::Error,
+                    format!("{}: {}", run.source, run.errors[0]),
+                )
+                .subject(&run.source),
+            );
+        }
+        if run.truncated {
+            failed = true;
+            findings.push(
+                Finding::new(
+                    "run-truncated",
+                    Severity::Error,
+                    format!(
+                        "{}: the run ended before its footer (`Out of bounds values` / `Avg bus bandwidth`)",
+                        run.source
+                    ),
+                )
+                .subject(&run.source)
+                .fix("the job was killed, timed out or the log was cut: rerun and keep the whole output"),
+            );
+        }
+        if run.out_of_bounds.is_some_and(|n| n > 0) {
+            failed = true;
+            findings.push(
+                Finding::new(
+                    "wrong-data",
+                    Severity::Error,
+                    format!(
+                        "{}: nccl-tests reported {} out-of-bounds values",
+                        run.source,
+                        run.out_of_bounds.unwrap_or(0)
+                    ),
+                )
+                .subject(&run.source),
+            );
+        }
+        if hosts == 2 && collective == "all_reduce" {
+            findings.push(Finding::new("two-node-tree", Severity::Info, "on exactly 2 nodes the default Tree/NVLSTree busbw can exceed the NIC limit and is not wire bandwidth; test the network with NCCL_ALGO=Ring (factcheck (j))").subject(&run.source));
+        }
+        if let Some(t) = target
+            && t.in_switch_reduction
+        {
+            findings.push(Finding::new("in-switch-reduction", Severity::Info, format!("{collective} on NVSwitch uses NVLS by default: its busbw does not correspond to bandwidth on the wire (nccl-tests #212)")).subject(&run.source));
+        }
+        let min_bytes = opts.targets.as_ref().map_or(DEFAULT_MIN_BYTES, |t| t.min_bytes);
+        let fraction = opts.targets.as_ref().map_or(0.9, |t| t.acceptable_fraction);
+        let mut sizes = Vec::new();
+        for row in &run.rows {
+            let m = &row.out_of_place;
+            let busbw = m.busbw_gbps;
+            let wrong = bad_data(m, row, &collective)
+                || row
+                    .in_place
+                    .as_ref()
+                    .is_some_and(|ip| bad_data(ip, row, &collective));
+            let expected = target.map(|t| t.busbw_gbps);
+            let minimum = expected.map(|e| e * fraction);
+            let efficiency = match (busbw, expected) {
+                (Some(b), Some(e)) if e > 0.0 => Some((b / e * 1000.0).round() / 1000.0),
+                _ => None,
+            };
+            let status = if wrong {
+                failed = true;
+                "wrong"
+            } else if row.size_bytes < min_bytes {
+                "small"
+            } else if let (Some(b), Some(min)) = (busbw, minimum) {
+                judged_any = true;
+                if b >= min {
+                    "pass"
+                } else {
+                    failed = true;
+                    "fail"
+                }
+            } else {
+                "unjudged"
+            };
+            sizes.push(SizeVerdict {
+                size_bytes: row.size_bytes,
+                busbw_gbps: busbw,
+                expected_gbps: if row.size_bytes >= min_bytes {
+                    expected
+                } else {
+                    None
+                },
+                minimum_gbps: if row.size_bytes >= min_bytes {
+                    minimum
+                } else {
+                    None
+                },
+                efficiency: if row.size_bytes >= min_bytes {
+                    efficiency
+                } else {
+                    None
+                },
+                status: status.to_string(),
+                causes: if status == "fail" {
+                    causes(row.size_bytes, multi_node)
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        if wrong_rows(&sizes) > 0 {
+            findings.push(Finding::new("wrong-data", Severity::Error, format!("{}: {} size(s) with wrong data (#wrong > 0, or a deviation beyond the type's tolerance)", run.source, wrong_rows(&sizes))).subject(&run.source));
+        }
+        if target.is_none() && opts.targets.is_some() {
+            findings.push(
+                Finding::new(
+                    "no-target",
+                    Severity::Info,
+                    format!(
+                        "{}: no target for {}",
+                        run.source,
+                        if collective.is_empty() {
+                            "an unknown collective"
+                        } else {
+                            &collective
+                        }
+                    ),
+                )
+                .subject(&run.source),
+            );
+        }
+        let comparison = opts
+            .baseline
+            .as_ref()
+            .and_then(|b| b.iter().find(|r| r.collective == run.collective || b.len() == 1))
+            .map(|base| compare(base, &run, opts.tolerance))
+            .unwrap_or_default();
+        let regressions = comparison.iter().filter(|c| c.regression).count();
+        if regressions > 0 {
+            failed = true;
+            judged_any = true;
+            findings.push(
+                Finding::new(
+                    "regression",
+                    Severity::Error,
+                    format!(
+                        "{}: {regressions} size(s) regressed beyond {:.1}% against the baseline",
+                        run.source,
+                        opts.tolerance * 100.0
+                    ),
+                )
+                .subject(&run.source),
+            );
+        } else if !comparison.is_empty() {
+            judged_any = true;
+        }
+        reports.push(RunReport {
+            targets_from: opts.targets.as_ref().map(|t| t.from.clone()),
+            run,
+            sizes,
+            comparison,
+        });
+    }
+    let verdict = if failed {
+        "fail"
+    } else if judged_any {
+        "pass"
+    } else {
+        "unknown"
+    };
+    BenchReport {
+        schema: SCHEMA,
+        runs: reports,
+        verdict: verdict.to_string(),
+        findings,
+    }
+}
+
+fn wrong_rows(sizes: &[SizeVerdict]) -> usize {
+    sizes.iter().filter(|s| s.status == "wrong").count()
+}
+
+/// Busbw below this is noise (tiny sizes print 0.00): compare time there instead.
+const BANDWIDTH_FLOOR_GBPS: f64 = 1.0;
+
+/// Per size: the change against the baseline. Regressions: busbw lower, or latency higher,
+/// by more than `tolerance`.
+pub fn compare(base: &Run, now: &Run, tolerance: f64) -> Vec<SizeChange> {
+    let mut out = Vec::new();
+    for row in &now.rows {
+        let Some(b) = base
+            .rows
+            .iter()
+            .find(|r| r.size_bytes == row.size_bytes && r.dtype == row.dtype)
+        else {
+            continue;
+        };
+        let (bm, nm) = (&b.out_of_place, &row.out_of_place);
+        let change = match (bm.busbw_gbps, nm.busbw_gbps, bm.time_us, nm.time_us) {
+            (Some(x), Some(y), _, _) if x >= BANDWIDTH_FLOOR_GBPS => Some(("busbw", x, y, (y - x) / x)),
+            (_, _, Some(x), Some(y)) if x > 0.0 => Some(("time", x, y, (x - y) / x)),
+            _ => None,
+        };
+        if let Some((metric, base, now, rel)) = change {
+            out.push(SizeChange {
+                size_bytes: row.size_bytes,
+                metric: metric.into(),
+                base,
+                now,
+                change_pct: (rel * 1000.0).round() / 10.0,
+                regression: rel < -tolerance,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busbw_factors_follow_the_reference() {
+        assert_eq!(busbw_factor("all_reduce", 8), Some(1.75));
+        assert_eq!(busbw_factor("all_gather", 4), Some(0.75));
+        assert_eq!(busbw_factor("broadcast", 8), Some(1.0));
+        assert_eq!(busbw_factor("nope", 8), None);
+    }
+
+    #[test]
+    fn old_error_column_is_judged_against_the_type_tolerance() {
+        let row = Row {
+            dtype: "float".into(),
+            redop: "sum".into(),
+            ..Row::default()
+        };
+        let ok = Metrics {
+            max_error: Some(7e-7),
+            ..Metrics::default()
+        };
+        let bad = Metrics {
+            max_error: Some(3e2),
+            ..Metrics::default()
+        };
+        assert!(!bad_data(&ok, &row, "all_reduce"));
+        assert!(bad_data(&bad, &row, "all_reduce"));
+        let copy = Metrics {
+            max_error: Some(1e-7),
+            ..Metrics::default()
+        };
+        assert!(
+            bad_data(&copy, &row, "all_gather"),
+            "copies tolerate no deviation"
+        );
+    }
+
+    #[test]
+    fn names_give_the_collective() {
+        assert_eq!(
+            collective_from_name("out/all_reduce_perf.log").as_deref(),
+            Some("all_reduce")
+        );
+        assert_eq!(
+            collective_from_name("rs-reduce-scatter.txt").as_deref(),
+            Some("reduce_scatter")
+        );
+        assert_eq!(collective_from_name("results.txt"), None);
+    }
+}

@@ -1,0 +1,705 @@
+//! nccl-tests output (`all_reduce_perf` and friends), every version: streamed line by line, so
+//! memory grows only with the rows kept. Handles the old per-collective headers whose last group
+//! column is `error` (a maximum deviation, not a count), the unified header with `#wrong`, `N/A`
+//! cells, exponent numbers, per-iteration and timestamp columns, launcher prefixes, NCCL INFO/WARN
+//! lines interleaved (also inside a row), duplicated headers from several processes, several runs
+//! in one file, runs cut off, and failure lines. Format reference: nccl-tests-format.md §1–§2.
+//! The `-J` JSON output is parsed by `parse_json`.
+
+use serde::Serialize;
+use std::io::BufRead;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Average time per operation, microseconds.
+    pub time_us: Option<f64>,
+    pub algbw_gbps: Option<f64>,
+    pub busbw_gbps: Option<f64>,
+    /// `#wrong` count (unified header); `None` when `N/A` or in the old format.
+    pub wrong: Option<u64>,
+    /// The old format's `error` column: the largest deviation found by validation.
+    pub max_error: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Row {
+    pub size_bytes: u64,
+    pub count: u64,
+    #[serde(rename = "type")]
+    pub dtype: String,
+    pub redop: String,
+    pub root: i64,
+    pub out_of_place: Metrics,
+    pub in_place: Option<Metrics>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Device {
+    pub rank: u32,
+    pub host: String,
+    pub device: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Run {
+    pub source: String,
+    pub collective: Option<String>,
+    pub collective_inferred: bool,
+    pub nranks: Option<u32>,
+    pub nccl_version: Option<String>,
+    pub nccl_tests_version: Option<String>,
+    pub devices: Vec<Device>,
+    /// `unified` (`#wrong`), `old` (`error` column), `v1` (time in ms, `res` column).
+    pub format: String,
+    pub rows: Vec<Row>,
+    pub avg_busbw_gbps: Option<f64>,
+    pub out_of_bounds: Option<u64>,
+    /// Failure lines (`Test NCCL failure ...`, `Test CUDA failure ...`, `Test timeout ...`, `# error: ...`).
+    pub errors: Vec<String>,
+    /// The column header was seen but the run ended before its footer.
+    pub truncated: bool,
+    /// Lines that looked like data rows but could not be read (line number, reason).
+    pub skipped_lines: Vec<(usize, String)>,
+}
+
+/// Where each column group sits, learnt from the column header.
+#[derive(Debug, Clone, PartialEq)]
+struct Layout {
+    has_redop: bool,
+    has_root: bool,
+    /// Columns per out-of-place / in-place group (4, or 8 with per-iteration columns).
+    group: usize,
+    /// Last column is `error`/`res` (old format) instead of `#wrong`.
+    old_error: bool,
+    /// v1: time in milliseconds.
+    time_ms: bool,
+    timestamp: bool,
+}
+
+/// Streaming parser: feed lines, then `finish`.
+#[derive(Debug, Default)]
+pub struct Parser {
+    source: String,
+    runs: Vec<Run>,
+    cur: Run,
+    layout: Option<Layout>,
+    line_no: usize,
+    /// First part of a row that an interleaved NCCL line cut in two.
+    pending: Option<String>,
+    /// A footer was seen for the current run.
+    concluded: bool,
+    /// A run header (`nThread ...` or `Collective test starting`) was seen for the current run.
+    started: bool,
+    versions: (Option<String>, Option<String>),
+}
+
+const TYPES: [&str; 13] = [
+    "int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float", "double", "bfloat16", "f8e4m3",
+    "f8e5m2", "char",
+];
+
+/// Strips launcher prefixes: `[1,0]<stdout>:` (Open MPI), `0: ` (srun --label), `[0] `.
+fn strip_prefix(line: &str) -> &str {
+    let mut s = line;
+    loop {
+        let t = s;
+        if let Some(rest) = s.strip_prefix('[')
+            && let Some(close) = rest.find(']')
+            && rest[..close].chars().all(|c| c.is_ascii_digit() || c == ',')
+            && close > 0
+        {
+            s = &rest[close + 1..];
+            if let Some(r) = s
+                .strip_prefix("<stdout>:")
+                .or_else(|| s.strip_prefix("<stderr>:"))
+            {
+                s = r;
+            }
+        } else if let Some((n, rest)) = s.split_once(": ")
+            && !n.is_empty()
+            && n.len() <= 6
+            && n.chars().all(|c| c.is_ascii_digit())
+        {
+            s = rest;
+        }
+        if s.len() == t.len() {
+            return s;
+        }
+    }
+}
+
+/// Position of an interleaved NCCL log line (`host:pid:tid [dev] NCCL INFO`) in `line`.
+fn nccl_marker(line: &str) -> Option<usize> {
+    let at = line.find(" NCCL INFO").or_else(|| line.find(" NCCL WARN"))?;
+    // Walk back over "[dev]" and "host:pid:tid" (and a launcher's "[0]" glued in front).
+    let head = &line[..at];
+    let dev_start = head.rfind('[')?;
+    let before = head[..dev_start].trim_end();
+    let host_start = before.rfind(|c: char| c.is_whitespace()).map_or(0, |i| i + 1);
+    let mut start = host_start;
+    // A launcher prefix such as "[0]" glued to the host name.
+    if let Some(rest) = before[host_start..].strip_prefix('[')
+        && let Some(close) = rest.find(']')
+        && rest[..close].chars().all(|c| c.is_ascii_digit())
+    {
+        start = host_start;
+    }
+    Some(start)
+}
+
+fn num(tok: &str) -> Option<f64> {
+    if tok == "N/A" {
+        return None;
+    }
+    tok.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+impl Parser {
+    pub fn new(source: &str) -> Parser {
+        Parser {
+            source: source.to_string(),
+            cur: Run {
+                source: source.to_string(),
+                ..Run::default()
+            },
+            ..Parser::default()
+        }
+    }
+
+    fn start_run(&mut self) {
+        let done = std::mem::replace(
+            &mut self.cur,
+            Run {
+                source: self.source.clone(),
+                ..Run::default()
+            },
+        );
+        self.push(done);
+        self.layout = None;
+        self.pending = None;
+        self.concluded = false;
+        self.started = false;
+    }
+
+    fn push(&mut self, mut run: Run) {
+        if run.rows.is_empty()
+            && run.errors.is_empty()
+            && run.devices.is_empty()
+            && self.layout.is_none()
+            && !self.started
+        {
+            return;
+        }
+        if (self.layout.is_some() || self.started) && !self.concluded {
+            run.truncated = true;
+        }
+        run.nccl_tests_version = run.nccl_tests_version.or(self.versions.0.clone());
+        run.nccl_version = run.nccl_version.or(self.versions.1.clone());
+        self.runs.push(run);
+    }
+
+    pub fn feed(&mut self, raw: &str) {
+        self.line_no += 1;
+        let line = strip_prefix(raw.trim_end_matches(['\r', '\n']));
+        // Fast path for the common case, a data row with nothing interleaved.
+        let lead = line.trim_start();
+        if lead.starts_with(|c: char| c.is_ascii_digit())
+            && !line.contains(" NCCL ")
+            && !line.contains("Test ")
+        {
+            self.data_line(lead.trim_end());
+            return;
+        }
+        if let Some(at) = nccl_marker(line) {
+            if let Some(pos) = line.find("NCCL version ") {
+                let v = line[pos + 13..].split_whitespace().next().unwrap_or("");
+                if v.starts_with(|c: char| c.is_ascii_digit()) {
+                    self.cur.nccl_version.get_or_insert_with(|| v.to_string());
+                }
+            }
+            let fragment = line[..at].trim();
+            if !fragment.is_empty() && fragment.starts_with(|c: char| c.is_ascii_digit()) {
+                self.pending = Some(fragment.to_string());
+            }
+            return;
+        }
+        let t = line.trim();
+        if t.is_empty() {
+            return;
+        }
+        if t.contains("Test NCCL failure")
+            || t.contains("Test CUDA failure")
+            || t.contains("Test timeout")
+            || (t.contains(": Test failure ") && !t.starts_with(".."))
+        {
+            self.cur.errors.push(t.to_string());
+            return;
+        }
+        if let Some(v) = t.strip_prefix("NCCL version ") {
+            self.cur
+                .nccl_version
+                .get_or_insert_with(|| v.split_whitespace().next().unwrap_or("").to_string());
+            return;
+        }
+        let body = t.strip_prefix('#').map(str::trim);
+        let hashless = body.unwrap_or(t);
+        if hashless.starts_with("nThread ") {
+            if self.layout.is_some() || !self.cur.rows.is_empty() {
+                self.start_run();
+            }
+            self.started = true;
+            return;
+        }
+        if let Some(rest) = hashless.strip_prefix("Out of bounds values") {
+            let n = rest
+                .trim_start_matches([' ', ':'])
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok());
+            self.cur.out_of_bounds = n;
+            self.concluded = true;
+            return;
+        }
+        if let Some(rest) = hashless.strip_prefix("Avg bus bandwidth") {
+            self.cur.avg_busbw_gbps = rest
+                .trim_start_matches([' ', ':'])
+                .split_whitespace()
+                .next()
+                .and_then(num);
+            self.concluded = true;
+            return;
+        }
+        let Some(body) = body else {
+            if let Some(bin) = t
+                .split_whitespace()
+                .find(|w| w.ends_with("_perf") || w.ends_with("_perf_mpi"))
+                && !t.starts_with(|c: char| c.is_ascii_digit())
+            {
+                // The command line of the next test (a shell transcript): a new run.
+                self.start_run();
+                let name = bin.rsplit('/').next().unwrap_or(bin);
+                self.cur.collective = Some(
+                    name.trim_end_matches("_mpi")
+                        .trim_end_matches("_perf")
+                        .to_string(),
+                );
+                return;
+            }
+            self.data_line(t);
+            return;
+        };
+        if let Some(rest) = body.strip_prefix("nccl-tests version ") {
+            self.versions.0 = rest.split_whitespace().next().map(str::to_string);
+            if let Some(code) = rest
+                .split("nccl-library=")
+                .nth(1)
+                .and_then(|c| c.split_whitespace().next())
+                .and_then(|c| c.parse::<u64>().ok())
+            {
+                // NCCL >= 2.9 encodes major*10000 + minor*100 + patch.
+                self.versions.1 = Some(format!("{}.{}.{}", code / 10000, (code / 100) % 100, code % 100));
+            }
+        } else if let Some(rest) = body.strip_prefix("Collective test starting:") {
+            if self.layout.is_some() || !self.cur.rows.is_empty() {
+                self.start_run();
+            }
+            let name = rest.trim().trim_end_matches("_mpi").trim_end_matches("_perf");
+            self.cur.collective = Some(name.to_string());
+            self.started = true;
+        } else if body.starts_with("Collective test concluded") {
+            self.concluded = true;
+        } else if let Some(rest) = body.strip_prefix("error:") {
+            if !rest.trim().is_empty() {
+                self.cur.errors.push(format!("error: {}", rest.trim()));
+            }
+        } else if body.starts_with("Rank ") {
+            self.device_line(body);
+        } else {
+            let toks: Vec<&str> = body.split_whitespace().collect();
+            let is_header = matches!(toks.first(), Some(&"size") | Some(&"bytes")) && toks.contains(&"busbw");
+            if is_header {
+                let layout = layout_from(&toks);
+                if self
+                    .layout
+                    .as_ref()
+                    .is_some_and(|l| !self.cur.rows.is_empty() && *l == layout)
+                {
+                    // The same header again from another process: one run.
+                    return;
+                }
+                if !self.cur.rows.is_empty() {
+                    self.start_run();
+                }
+                self.cur.format = if layout.time_ms {
+                    "v1"
+                } else if layout.old_error {
+                    "old"
+                } else {
+                    "unified"
+                }
+                .to_string();
+                self.layout = Some(layout);
+            }
+        }
+    }
+
+    fn device_line(&mut self, body: &str) {
+        // "Rank  0 Group  0 Pid 1234 on host device  0 [0000:18:00] NVIDIA H100 80GB HBM3"
+        let toks: Vec<&str> = body.split_whitespace().collect();
+        let Some(rank) = toks.get(1).and_then(|r| r.parse::<u32>().ok()) else {
+            return;
+        };
+        let pos = |k: &str| toks.iter().position(|t| *t == k);
+        let host = pos("on").and_then(|i| toks.get(i + 1)).unwrap_or(&"").to_string();
+        let device = pos("device")
+            .and_then(|i| toks.get(i + 1))
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        let name = body.split_once(']').map_or("", |(_, n)| n).trim().to_string();
+        if !self.cur.devices.iter().any(|d| d.rank == rank) {
+            self.cur.devices.push(Device {
+                rank,
+                host,
+                device,
+                name,
+            });
+        }
+        self.cur.nranks = Some(self.cur.devices.len() as u32);
+    }
+
+    fn data_line(&mut self, t: &str) {
+        let mut toks: Vec<&str> = Vec::with_capacity(24);
+        toks.extend(t.split_ascii_whitespace());
+        if self.layout.is_none() && toks.len() >= 11 && TYPES.contains(&toks[2]) {
+            // An excerpt that starts below the column header: infer the layout from the row.
+            let layout = guess_layout(&toks);
+            self.cur.format = if layout.old_error { "old" } else { "unified" }.to_string();
+            self.layout = Some(layout);
+        }
+        let Some(layout) = self.layout.clone() else { return };
+        let joined;
+        if toks.len() < 3 || !TYPES.contains(&toks[2]) {
+            // The rest of a row that an NCCL line interrupted.
+            match self.pending.take() {
+                Some(first) => {
+                    joined = format!("{first} {t}");
+                    toks = joined.split_whitespace().collect();
+                }
+                None => {
+                    if t.starts_with(|c: char| c.is_ascii_digit()) {
+                        self.cur
+                            .skipped_lines
+                            .push((self.line_no, "numbers without a size/count/type preamble".into()));
+                    }
+                    return;
+                }
+            }
+        }
+        self.pending = None;
+        match parse_row(&toks, &layout) {
+            Ok(row) => self.cur.rows.push(row),
+            Err(why) => self.cur.skipped_lines.push((self.line_no, why)),
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<Run> {
+        let last = std::mem::take(&mut self.cur);
+        self.push(last);
+        self.runs
+    }
+}
+
+fn layout_from(toks: &[&str]) -> Layout {
+    let v1 = toks.first() == Some(&"bytes");
+    let per_iter = toks.contains(&"i_min");
+    Layout {
+        has_redop: toks.contains(&"redop") || toks.contains(&"op"),
+        has_root: toks.contains(&"root"),
+        group: if per_iter { 8 } else { 4 },
+        old_error: toks.contains(&"error") || toks.contains(&"res"),
+        time_ms: v1,
+        timestamp: toks.contains(&"timestamp"),
+    }
+}
+
+/// A layout from a data row alone: two groups of four value columns at the end, the preamble
+/// before them; an `error` column prints deviations like `0e+00`, a `#wrong` column integers.
+fn guess_layout(toks: &[&str]) -> Layout {
+    let rest = &toks[3..];
+    let preamble = rest.len().saturating_sub(8);
+    let last = rest.last().copied().unwrap_or("");
+    Layout {
+        has_redop: preamble >= 1,
+        has_root: preamble >= 2
+            || rest
+                .first()
+                .is_some_and(|t| t.parse::<i64>().is_ok() && preamble == 1),
+        group: 4,
+        old_error: last.contains('e') || last.contains('.'),
+        time_ms: false,
+        timestamp: false,
+    }
+}
+
+fn metrics(g: &[&str], layout: &Layout) -> Metrics {
+    let scale = if layout.time_ms { 1000.0 } else { 1.0 };
+    let last = g.get(3).copied().unwrap_or("N/A");
+    Metrics {
+        time_us: g.first().and_then(|v| num(v)).map(|v| v * scale),
+        algbw_gbps: g.get(1).and_then(|v| num(v)),
+        busbw_gbps: g.get(2).and_then(|v| num(v)),
+        wrong: if layout.old_error {
+            None
+        } else {
+            num(last).map(|v| v as u64)
+        },
+        max_error: if layout.old_error { num(last) } else { None },
+    }
+}
+
+fn parse_row(toks: &[&str], layout: &Layout) -> Result<Row, String> {
+    let size = toks
+        .first()
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or("size is not a whole number")?;
+    let count = toks
+        .get(1)
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or("count is not a whole number")?;
+    let dtype = toks.get(2).ok_or("no type")?.to_string();
+    let mut rest = &toks[3..];
+    if layout.timestamp && rest.len() >= 2 && rest[rest.len() - 2].contains('-') {
+        rest = &rest[..rest.len() - 2];
+    }
+    let metric_cols = 2 * layout.group;
+    let (preamble, metric) = if rest.len() >= metric_cols {
+        rest.split_at(rest.len() - metric_cols)
+    } else if rest.len() >= layout.group {
+        // Only the out-of-place group (a cut line).
+        let p = rest.len() - layout.group;
+        rest.split_at(p)
+    } else {
+        return Err(format!(
+            "{} value columns where {metric_cols} are expected",
+            rest.len()
+        ));
+    };
+    let (mut redop, mut root) = (String::new(), -1);
+    for tok in preamble {
+        match tok.parse::<i64>() {
+            Ok(r) if layout.has_root => root = r,
+            _ => redop = tok.to_string(),
+        }
+    }
+    let out_of_place = metrics(&metric[..layout.group.min(metric.len())], layout);
+    let in_place = (metric.len() >= 2 * layout.group).then(|| metrics(&metric[layout.group..], layout));
+    Ok(Row {
+        size_bytes: size,
+        count,
+        dtype,
+        redop,
+        root,
+        out_of_place,
+        in_place,
+    })
+}
+
+/// Parses a whole text stream.
+pub fn parse_reader(reader: impl BufRead, source: &str) -> std::io::Result<Vec<Run>> {
+    let mut p = Parser::new(source);
+    let mut reader = reader;
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        p.feed(&String::from_utf8_lossy(&buf));
+    }
+    Ok(p.finish())
+}
+
+pub fn parse(text: &str, source: &str) -> Vec<Run> {
+    let mut p = Parser::new(source);
+    for line in text.lines() {
+        p.feed(line);
+    }
+    p.finish()
+}
+
+/// The `-J` JSON output (file versions 1 to 3, nccl-tests-format.md §1).
+pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
+    use serde_json::Value;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{source}: not nccl-tests JSON: {e}"))?;
+    let results = v
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow::anyhow!("{source}: no `results` array: not nccl-tests -J output"))?;
+    let f = |m: &Value, k: &str| m.get(k).and_then(Value::as_f64);
+    let metrics = |m: Option<&Value>| {
+        m.map(|m| Metrics {
+            time_us: f(m, "time").or_else(|| f(m, "cpu_time")),
+            algbw_gbps: f(m, "alg_bw"),
+            busbw_gbps: f(m, "bus_bw"),
+            wrong: m.get("nwrong").and_then(Value::as_u64),
+            max_error: None,
+        })
+    };
+    let mut rows = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        let size = r
+            .get("size")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| anyhow::anyhow!("{source}: results[{i}].size missing"))?;
+        let root = match r.get("root") {
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(-1),
+            Some(x) => x.as_i64().unwrap_or(-1),
+            None => -1,
+        };
+        rows.push(Row {
+            size_bytes: size,
+            count: r.get("count").and_then(Value::as_u64).unwrap_or(0),
+            dtype: r.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
+            redop: r.get("redop").and_then(Value::as_str).unwrap_or("").to_string(),
+            root,
+            out_of_place: metrics(r.get("out_of_place")).unwrap_or_default(),
+            in_place: metrics(r.get("in_place")),
+        });
+    }
+    let devices: Vec<Device> = v
+        .pointer("/config/devices")
+        .and_then(Value::as_array)
+        .map(|d| {
+            d.iter()
+                .map(|x| Device {
+                    rank: x.get("rank").and_then(Value::as_u64).unwrap_or(0) as u32,
+                    host: x
+                        .get("hostname")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    device: x.get("device").and_then(Value::as_u64).unwrap_or(0) as u32,
+                    name: x
+                        .get("device_info")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let binary = v
+        .get("args")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let collective = binary
+        .rsplit('/')
+        .next()
+        .map(|b| b.trim_end_matches("_mpi").trim_end_matches("_perf").to_string())
+        .filter(|c| !c.is_empty());
+    Ok(Run {
+        source: source.to_string(),
+        collective,
+        nranks: (!devices.is_empty()).then_some(devices.len() as u32),
+        nccl_version: v
+            .get("nccl_version")
+            .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string)),
+        nccl_tests_version: v
+            .get("version")
+            .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string)),
+        devices,
+        format: "json".into(),
+        rows,
+        avg_busbw_gbps: v
+            .pointer("/average_bus_bandwidth/bandwidth")
+            .and_then(Value::as_f64),
+        out_of_bounds: v.pointer("/out_of_bounds/count").and_then(Value::as_u64),
+        errors: v
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|e| e.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        truncated: v.get("end_time").is_none(),
+        ..Run::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNIFIED: &str = "\
+# nccl-tests version 2.17.6 nccl-headers=22105 nccl-library=22105
+# Collective test starting: all_reduce_perf
+# nThread 1 nGpus 1 minBytes 8 maxBytes 134217728 step: 2(factor) warmup iters: 1 iters: 20 agg iters: 1 validation: 1 graph: 0
+#
+# Using devices
+#  Rank  0 Group  0 Pid  41001 on gpu-h100-017 device  0 [0000:18:00] NVIDIA H100 80GB HBM3
+#  Rank  1 Group  0 Pid  41002 on gpu-h100-018 device  0 [0000:18:00] NVIDIA H100 80GB HBM3
+#
+#                                                              out-of-place                       in-place
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+           8             2     float     sum      -1    28.51    0.00    0.00      0    27.90    0.00    0.00      0
+   134217728      33554432     float     sum      -1   1520.3   88.28   88.28      0   1.5e+03   88.40   88.40    N/A
+# Out of bounds values : 0 OK
+# Avg bus bandwidth    : 44.17
+#
+# Collective test concluded: all_reduce_perf
+";
+
+    #[test]
+    fn unified_header_rows_devices_and_footer() {
+        let runs = parse(UNIFIED, "x");
+        assert_eq!(runs.len(), 1);
+        let r = &runs[0];
+        assert_eq!(r.collective.as_deref(), Some("all_reduce"));
+        assert_eq!((r.nranks, r.nccl_version.as_deref()), (Some(2), Some("2.21.5")));
+        assert_eq!(r.rows.len(), 2);
+        assert_eq!(r.rows[1].size_bytes, 134_217_728);
+        assert_eq!(r.rows[1].out_of_place.busbw_gbps, Some(88.28));
+        let ip = r.rows[1].in_place.clone().expect("in-place");
+        assert_eq!((ip.time_us, ip.wrong), (Some(1500.0), None));
+        assert_eq!(
+            (r.avg_busbw_gbps, r.out_of_bounds, r.truncated),
+            (Some(44.17), Some(0), false)
+        );
+    }
+
+    #[test]
+    fn prefixes_and_rows_split_by_nccl_lines() {
+        let text = "[0] #       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong\n\
+[0]   1073741824     268435456     float     sum      -1[0] host-1:4978:4978 [0] NCCL INFO 1073741824 Bytes -> Algo 1 proto 2 time 11038.5\n\
+[0] host-1:4978:4978 [0] NCCL INFO 1073741824 Bytes -> Algo 1 proto 2 time 11038.5\n\
+[0]    189960    5.65    9.89      0    189000    5.68    9.94      0\n";
+        let runs = parse(text, "x");
+        assert_eq!(runs[0].rows.len(), 1, "{:?}", runs[0].skipped_lines);
+        assert_eq!(runs[0].rows[0].out_of_place.time_us, Some(189960.0));
+        assert!(runs[0].truncated);
+        assert_eq!(strip_prefix("[1,0]<stdout>:#  Rank"), "#  Rank");
+        assert_eq!(strip_prefix("0: #  Rank"), "#  Rank");
+    }
+
+    #[test]
+    fn old_error_column_and_missing_redop() {
+        let text = "#       size         count    type     time   algbw   busbw  error     time   algbw   busbw  error\n\
+        1024           32   float    35.4    0.03    0.03  2e-07    35.1    0.03    0.03  0e+00\n";
+        let runs = parse(text, "x");
+        let m = &runs[0].rows[0].out_of_place;
+        assert_eq!((m.wrong, m.max_error), (None, Some(2e-7)));
+        assert_eq!(runs[0].format, "old");
+    }
+
+    #[test]
+    fn failures_are_kept() {
+        let runs = parse(
+            "node1: Test NCCL failure common.cu:1204 'unhandled cuda error / '\n .. node1 pid 5: Test failure common.cu:915\n",
+            "x",
+        );
+        assert_eq!(runs[0].errors.len(), 1);
+    }
+}

@@ -1,0 +1,399 @@
+//! `nccltune bench` end to end: parsing every nccl-tests sample, verdicts against targets,
+//! comparisons, plan and tune, exit codes, the JSON contract.
+
+use super::common::{fixture, nccltune, repo, sample, samples};
+use nccltune::parse::nccl_tests::{self, Run};
+use serde_json::Value;
+use std::io::Read;
+use std::path::PathBuf;
+
+fn nt(name: &str) -> PathBuf {
+    repo().join("fixtures/nccl-tests").join(name)
+}
+
+fn bench(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = nccltune().arg("bench").args(args).output().expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(args: &[&str]) -> (Option<i32>, Value) {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let (code, out, err) = bench(&a);
+    (
+        code,
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}")),
+    )
+}
+
+fn p(path: &std::path::Path) -> &str {
+    path.to_str().expect("utf8")
+}
+
+#[test]
+fn a_healthy_two_node_run_passes_its_profile_and_the_json_contract_holds() {
+    let f = nt("h100-2node-allreduce-ring.txt");
+    let (code, v) = json(&["--parse", p(&f), "--profile", "h100x8-ndr400"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["verdict"], "pass");
+    let run = &v["runs"][0];
+    for key in [
+        "source",
+        "collective",
+        "collective_inferred",
+        "nranks",
+        "nccl_version",
+        "devices",
+        "rows",
+        "avg_busbw_gbps",
+        "out_of_bounds",
+        "errors",
+    ] {
+        assert!(run.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(
+        (run["collective"].as_str(), run["collective_inferred"].as_bool()),
+        (Some("all_reduce"), Some(false))
+    );
+    assert_eq!(
+        (run["nranks"].as_u64(), run["nccl_version"].as_str()),
+        (Some(16), Some("2.21.5"))
+    );
+    let row = &run["rows"][0];
+    assert_eq!(
+        (
+            row["size_bytes"].as_u64(),
+            row["count"].as_u64(),
+            row["type"].as_str(),
+            row["redop"].as_str(),
+            row["root"].as_i64()
+        ),
+        (Some(8), Some(2), Some("float"), Some("sum"), Some(-1))
+    );
+    assert_eq!(row["out_of_place"]["wrong"], 0);
+    assert!(row["out_of_place"]["max_error"].is_null());
+    let big = run["sizes"]
+        .as_array()
+        .expect("sizes")
+        .iter()
+        .filter(|s| s["status"] == "pass")
+        .count();
+    assert_eq!(big, 4, "1, 2, 4 and 8 GiB are judged");
+    assert!(
+        v["findings"]
+            .as_array()
+            .expect("f")
+            .iter()
+            .any(|f| f["code"] == "two-node-tree")
+    );
+}
+
+#[test]
+fn a_slow_run_fails_with_causes_and_a_baseline_shows_the_regression() {
+    let slow = nt("h100-2node-allreduce-slow.txt");
+    let (code, out, _) = bench(&["--parse", p(&slow), "--profile", "h100x8-ndr400"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("Usual causes of a shortfall") && out.contains("GPUDirect RDMA"),
+        "{out}"
+    );
+    assert!(out.contains("verdict: fail"));
+    let ring = nt("h100-2node-allreduce-ring.txt");
+    let (code, v) = json(&["--parse", p(&slow), "--compare", p(&ring)]);
+    assert_eq!(code, Some(1));
+    let cmp = v["runs"][0]["comparison"].as_array().expect("comparison");
+    let gib = cmp
+        .iter()
+        .find(|c| c["size_bytes"] == 1_073_741_824u64)
+        .expect("1 GiB");
+    assert_eq!(gib["metric"], "busbw");
+    assert!(
+        gib["change_pct"].as_f64().is_some_and(|c| c < -20.0) && gib["regression"] == true,
+        "{gib}"
+    );
+    let (code, _) = json(&["--parse", p(&ring), "--compare", p(&ring)]);
+    assert_eq!(code, Some(0));
+    let (code, _) = json(&["--parse", p(&slow), "--compare", p(&ring), "--tolerance", "50"]);
+    assert_eq!(code, Some(0), "within a 50 % tolerance");
+}
+
+#[test]
+fn targets_derived_from_the_node_report() {
+    let ring = nt("h100-2node-allreduce-ring.txt");
+    let node = fixture("h100-8gpu-ndr400");
+    let (code, v) = json(&["--parse", p(&ring), "--from-node", "--replay", p(&node)]);
+    assert_eq!(code, Some(0), "{v}");
+    let size = v["runs"][0]["sizes"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .find(|s| s["size_bytes"] == 8_589_934_592u64)
+        .expect("8G")
+        .clone();
+    assert_eq!(size["expected_gbps"], 384.0, "8 rails x 400 Gb/s / 8 x 0.96");
+    assert!(
+        v["runs"][0]["targets_from"]
+            .as_str()
+            .is_some_and(|t| t.contains("derived"))
+    );
+    let slow = nt("h100-2node-allreduce-slow.txt");
+    let (code, _) = json(&["--parse", p(&slow), "--from-node", "--replay", p(&node)]);
+    assert_eq!(code, Some(1));
+    let json_run = nt("h100-1node-allreduce.json");
+    let (code, v) = json(&["--parse", p(&json_run), "--from-node", "--replay", p(&node)]);
+    assert_eq!(code, Some(0), "{v}");
+    assert!(
+        v["runs"][0]["targets_from"]
+            .as_str()
+            .is_some_and(|t| t.contains("h100x8-nvswitch"))
+    );
+    assert!(
+        v["findings"]
+            .as_array()
+            .expect("f")
+            .iter()
+            .any(|f| f["code"] == "in-switch-reduction")
+    );
+}
+
+#[test]
+fn wrong_data_and_failed_or_cut_runs_exit_1() {
+    let (code, v) = json(&["--parse", p(&nt("h100-2node-allreduce-wrong.txt"))]);
+    assert_eq!(code, Some(1));
+    let wrong: Vec<&Value> = v["runs"][0]["sizes"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .filter(|s| s["status"] == "wrong")
+        .collect();
+    assert_eq!(wrong.len(), 1);
+    assert_eq!(wrong[0]["size_bytes"], 1_048_576);
+    let (code, v) = json(&["--parse", p(&nt("h100-2node-allreduce-cut.txt"))]);
+    assert_eq!(code, Some(1));
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("f")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(
+        codes.contains(&"run-failed") && codes.contains(&"run-truncated"),
+        "{codes:?}"
+    );
+    assert_eq!(v["runs"][0]["errors"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn json_output_of_nccl_tests_is_read() {
+    let (code, v) = json(&[
+        "--parse",
+        p(&nt("h100-1node-allreduce.json")),
+        "--profile",
+        "h100x8-nvswitch",
+    ]);
+    assert_eq!(code, Some(0), "{v}");
+    let run = &v["runs"][0];
+    assert_eq!(
+        (
+            run["collective"].as_str(),
+            run["nranks"].as_u64(),
+            run["format"].as_str()
+        ),
+        (Some("all_reduce"), Some(8), Some("json"))
+    );
+    assert_eq!(run["rows"][0]["root"], -1);
+}
+
+#[test]
+fn input_that_is_not_nccl_tests_output_exits_2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let junk = dir.path().join("junk.txt");
+    std::fs::write(&junk, b"\x00\x01hello\xff\nnot a benchmark\n").expect("write");
+    let (code, _, err) = bench(&["--parse", p(&junk)]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("junk.txt"), "{err}");
+    let (code, _, _) = bench(&["--parse", "/nonexistent.txt"]);
+    assert_eq!(code, Some(2));
+    let (code, _, err) = bench(&[
+        "--parse",
+        p(&nt("h100-2node-allreduce-ring.txt")),
+        "--profile",
+        "b300x72",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("h100x8-ndr400"), "lists the profiles: {err}");
+}
+
+#[test]
+fn standard_input_and_several_files() {
+    let text = std::fs::read(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let out = nccltune()
+        .args(["bench", "--parse", "-", "--format", "json"])
+        .write_stdin(text)
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["runs"][0]["source"], "-");
+    let (_, v) = json(&[
+        "--parse",
+        p(&nt("h100-2node-allreduce-ring.txt")),
+        p(&nt("h100-2node-allreduce-slow.txt")),
+    ]);
+    assert_eq!(v["runs"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn plan_writes_a_script_and_tune_a_tuner_file() {
+    let (code, out, _) = bench(&["plan", "--nodes", "2", "--launcher", "mpirun", "--sweep"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("#!/usr/bin/env bash")
+            && out.contains("NCCL_ALGO='Ring'")
+            && out.contains("all_reduce.Tree.LL.txt")
+    );
+    let (code, _, err) = bench(&["plan", "--nodes", "2"]);
+    assert_eq!(code, Some(2), "local launcher on two nodes: {err}");
+
+    let sweep = repo().join("fixtures/nccl-tests/sweep");
+    let mut files: Vec<String> = std::fs::read_dir(&sweep)
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    files.sort();
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = dir.path().join("nccl_tuner.conf");
+    let mut args = vec!["tune".to_string()];
+    args.extend(files);
+    args.extend(["-o".to_string(), conf.display().to_string()]);
+    let out = nccltune().arg("bench").args(&args).output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&conf).expect("conf");
+    let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    // The Tree/LL run has the lowest latency, so it wins the smallest bin; Ring/Simple the largest.
+    assert_eq!(rows.first().copied(), Some("allreduce,0,1024,tree,ll,-1,2,16"));
+    assert_eq!(
+        rows.last().copied(),
+        Some("allreduce,16777216,4294967296,ring,simple,-1,2,16")
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("against the default"));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    // A large input whose table does not fit a pipe buffer.
+    let dir = tempfile::tempdir().expect("tmp");
+    let big = dir.path().join("big.txt");
+    let one = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    std::fs::write(&big, one.repeat(300)).expect("write");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nccltune"))
+        .args(["bench", "--profile", "h100x8-ndr400", "--parse"])
+        .arg(&big)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 64];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("read");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn parse(files: &[(String, String)], prefix: &str) -> Vec<Run> {
+    nccl_tests::parse(sample(files, prefix), prefix)
+}
+
+#[test]
+fn nccl_tests_samples() {
+    let Some(files) = samples("nccl-tests") else {
+        return;
+    };
+    for (name, text) in &files {
+        let _ = nccl_tests::parse(text, name);
+    }
+    let ar = &parse(&files, "superbench-a100x8-allreduce")[0];
+    assert_eq!(
+        (ar.rows.len(), ar.nranks, ar.format.as_str()),
+        (34, Some(8), "old")
+    );
+    assert_eq!((ar.rows[0].size_bytes, ar.rows[1].size_bytes), (0, 0));
+    assert!(
+        ar.rows
+            .iter()
+            .all(|r| r.out_of_place.max_error.is_none() && r.out_of_place.wrong.is_none()),
+        "N/A"
+    );
+    assert_eq!((ar.avg_busbw_gbps, ar.out_of_bounds), (Some(68.4048), Some(0)));
+    let ag = &parse(&files, "superbench-a100x8-allgather")[0];
+    assert!(ag.rows.iter().all(|r| r.redop.is_empty()));
+    let a2a = &parse(&files, "superbench-a100x8-alltoall")[0];
+    assert_eq!(a2a.rows.len(), 34);
+    let rs = &parse(&files, "superbench-a100x8-reducescatter")[0];
+    assert!(rs.rows.iter().all(|r| r.root == -1 && r.redop == "sum"));
+    let deepops = &parse(&files, "deepops")[0];
+    assert!(
+        deepops
+            .rows
+            .iter()
+            .any(|r| r.out_of_place.max_error == Some(2e-7))
+    );
+    let gb200 = &parse(&files, "coreweave")[0];
+    assert_eq!(gb200.rows.last().map(|r| r.size_bytes), Some(17_179_869_184));
+    assert_eq!(gb200.avg_busbw_gbps, Some(688.487));
+    let srun = &parse(&files, "awsome-p4de")[0];
+    assert_eq!(srun.rows.len(), 29);
+    let efa = &parse(&files, "awsdoeks")[0];
+    assert_eq!(
+        (efa.nranks, efa.nccl_version.as_deref(), efa.out_of_bounds),
+        (Some(2), Some("2.12.7+cuda11.4"), Some(0))
+    );
+    let dup = &parse(&files, "issue-nccltests107")[0];
+    assert!(dup.truncated && dup.rows.is_empty());
+    let fp = &parse(&files, "issue-npkit19")[0];
+    assert!(fp.rows.iter().any(|r| r.out_of_place.max_error == Some(1e-7)));
+    let zero = &parse(&files, "issue-nccltests128")[0];
+    assert_eq!(zero.rows.iter().filter(|r| r.size_bytes == 0).count(), 5);
+    let sr = &parse(&files, "issue-nccltests214")[0];
+    assert!(
+        sr.rows
+            .iter()
+            .all(|r| r.in_place.as_ref().is_some_and(|m| m.wrong.is_none())),
+        "in-place #wrong is N/A"
+    );
+    let a2a_none = &parse(&files, "issue-deepep303")[0];
+    assert!(a2a_none.rows.iter().all(|r| r.redop == "none"));
+    let tagged = &parse(&files, "issue-awsk8stester503")[0];
+    assert_eq!(tagged.rows.len(), 3);
+    let rccl = &parse(&files, "issue-hpcaienvs30")[0];
+    assert_eq!(rccl.rows.len(), 1);
+    let ag_old = &parse(&files, "issue-nccl340")[0];
+    assert_eq!(ag_old.rows.len(), 12);
+    assert!(ag_old.rows.iter().all(|r| r.out_of_place.max_error == Some(0.0)));
+    let abort = parse(&files, "issue-nccltests322");
+    assert!(abort[0].errors.iter().all(|e| e.contains("Test NCCL failure")) && !abort[0].errors.is_empty());
+    let shm = parse(&files, "issue-nccltests166");
+    assert_eq!(shm[0].errors.len(), 1);
+    let old = parse(&files, "issue-nccl257");
+    assert_eq!(old[0].nccl_version.as_deref(), Some("2.4.8+cuda10.0"));
+    let v1 = parse(&files, "issue-nccltests7");
+    assert!(
+        v1[0].truncated,
+        "the 2018 header without `#` starts a run that the excerpt cuts off"
+    );
+}
