@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod finding;
+pub mod nccl;
 pub mod node;
 pub mod outcome;
 pub mod output;
