@@ -13,3 +13,4 @@ pub mod output;
 pub mod parse;
 pub mod probe;
 pub mod render;
+pub mod verify;

@@ -2,6 +2,7 @@
 //! calls the library, and writes the rendered report. The only module that knows clap.
 
 mod detect;
+mod verify;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +27,10 @@ pub enum Command {
     /// Probe this node (or replay a capture) and report GPUs, NVLink, RDMA ports, topology,
     /// GPUDirect RDMA prerequisites and versions.
     Detect(detect::DetectArgs),
+    /// Check this node (or a capture) for NCCL health: GPUs, NVLink, RDMA ports, GPUDirect
+    /// RDMA, PCIe, versions, and optionally an NCCL_DEBUG=INFO log. Exit 0 ok, 1 a check
+    /// failed, 2 could not run.
+    Verify(verify::VerifyArgs),
 }
 
 /// Options of every command that reads a node.
@@ -77,6 +82,7 @@ impl NodeArgs {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }
 

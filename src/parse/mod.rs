@@ -7,6 +7,7 @@ pub mod driver;
 pub mod ibstat;
 pub mod lsmod;
 pub mod nccl_library;
+pub mod nccl_log;
 pub mod nvlink;
 pub mod ofed_info;
 pub mod query_gpu;

@@ -3,6 +3,7 @@
 //! run probes or parse input. Shared helpers live in this file.
 
 pub mod node;
+pub mod verify;
 
 use tabled::builder::Builder;
 use tabled::settings::Style;
