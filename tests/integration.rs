@@ -4,5 +4,7 @@
 mod integration {
     pub mod common;
     mod conformance;
+    mod conformance_nccl_log;
     mod detect;
+    mod verify;
 }

@@ -26,6 +26,8 @@ pub struct NcclLog {
     pub warnings: Vec<LogLine>,
     /// Lines saying a test or call failed (`Test NCCL failure ...`).
     pub failures: Vec<LogLine>,
+    /// `NVLS multicast support is available` (true) / `is not available` (false), nccl-env.md §7.
+    pub nvls_multicast: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,7 +139,11 @@ pub fn parse(text: &str) -> NcclLog {
             continue;
         }
         let Some(msg) = info else { continue };
-        if let Some(net) = msg.strip_prefix("Using network ") {
+        if msg.starts_with("NVLS multicast support is") {
+            let available = !msg.contains("not available");
+            // Any rank without multicast makes NVLS unusable for the communicator.
+            log.nvls_multicast = Some(log.nvls_multicast.unwrap_or(true) && available);
+        } else if let Some(net) = msg.strip_prefix("Using network ") {
             let net = net.trim().to_string();
             if !net.is_empty() && !log.networks.contains(&net) {
                 log.networks.push(net);
@@ -288,6 +294,11 @@ h: Test NCCL failure common.cu:958 'remote process exited or there was a network
         assert_eq!(log.warnings[0].line, 5);
         assert!(is_ib_completion_error(&log.warnings[0].text));
         assert_eq!(log.failures.len(), 1);
+        assert_eq!(log.nvls_multicast, None);
+        let nvls = parse(
+            "h:1:1 [0] NCCL INFO NVLS multicast support is available on dev 0\nh:1:2 [1] NCCL INFO NVLS multicast support is not available on dev 1\n",
+        );
+        assert_eq!(nvls.nvls_multicast, Some(false));
     }
 
     #[test]

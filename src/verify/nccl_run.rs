@@ -27,6 +27,7 @@ pub fn checks(cx: &Context) -> Vec<Check> {
     v.push(sockets(cx, name, log));
     v.extend(gdr(name, log));
     v.push(nics(name, log));
+    v.extend(nvls(cx, name, log));
     v.push(completion_errors(name, log));
     v.push(warnings(name, log));
     v.push(failures(name, log));
@@ -198,12 +199,20 @@ fn gdr(name: &str, log: &NcclLog) -> Vec<Check> {
                 .fix("see gpudirect.path and pcie.gpu-nic-distance: NCCL needs a peer-memory client or DMA-BUF, and the NIC within NCCL_NET_GDR_LEVEL (default PXB) of the GPU")
         });
     }
+    // Every rank prints its own line; one check per HCA, failing if any rank had GDR off.
+    let mut hcas: Vec<(&str, bool)> = Vec::new();
     for (hca, enabled) in &log.gdr_hcas {
-        v.push(if *enabled {
+        match hcas.iter_mut().find(|(h, _)| h == hca) {
+            Some(e) => e.1 &= *enabled,
+            None => hcas.push((hca, *enabled)),
+        }
+    }
+    for (hca, enabled) in hcas {
+        v.push(if enabled {
             Check::new(
                 "nccl.gdr-hca",
                 Status::Pass,
-                hca.clone(),
+                hca,
                 "NCCL reports GPU Direct RDMA Enabled",
             )
             .evidence(name.to_string())
@@ -211,7 +220,7 @@ fn gdr(name: &str, log: &NcclLog) -> Vec<Check> {
             Check::new(
                 "nccl.gdr-hca",
                 Status::Fail,
-                hca.clone(),
+                hca,
                 "NCCL reports GPU Direct RDMA Disabled for this HCA",
             )
             .evidence(format!("{name}: `GPU Direct RDMA Disabled for HCA ... '{hca}'`"))
@@ -248,6 +257,37 @@ fn nics(name: &str, log: &NcclLog) -> Check {
         ),
     )
     .evidence(format!("{name}: NET/IB : Using ..."))
+}
+
+/// `NVLS multicast support is (not) available` (nccl-env.md §7) on an NVSwitch node.
+fn nvls(cx: &Context, name: &str, log: &NcclLog) -> Option<Check> {
+    let id = "nccl.nvls";
+    let available = log.nvls_multicast?;
+    let ev = format!(
+        "{name}: `NVLS multicast support is {}available`",
+        if available { "" } else { "not " }
+    );
+    Some(if available {
+        Check::new(
+            id,
+            Status::Pass,
+            "log",
+            "NVLS multicast available: NCCL can use NVLink SHARP",
+        )
+        .evidence(ev)
+    } else if cx.node.nvswitch.present == Some(true) {
+        Check::new(id, Status::Warn, "log", "NCCL reports NVLS multicast not available on an NVSwitch node: no NVLink SHARP")
+            .evidence(ev)
+            .fix("check that nvidia-fabricmanager runs and matches the driver version, and that the driver is CUDA 12.1+ (article-factcheck.md (i))")
+    } else {
+        Check::new(
+            id,
+            Status::Pass,
+            "log",
+            "NVLS multicast not available (expected without NVSwitch)",
+        )
+        .evidence(ev)
+    })
 }
 
 fn completion_errors(name: &str, log: &NcclLog) -> Check {
