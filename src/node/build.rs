@@ -94,6 +94,7 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
                 .collect()
         })
         .unwrap_or_default();
+    report.pcie_acs = pcie_acs(&out);
     report.probes = outputs
         .iter()
         .map(|o| ProbeSummary {
@@ -530,6 +531,59 @@ fn gpudirect(out: &Outputs, versions: &Versions) -> GpuDirect {
     g.path = path.to_string();
     g.evidence = evidence;
     g
+}
+
+fn pcie_acs(out: &Outputs) -> PcieAcs {
+    let Some(text) = out.ok_text(names::LSPCI) else {
+        return PcieAcs {
+            status: out
+                .status(names::LSPCI)
+                .map_or("not-captured".to_string(), ToString::to_string),
+            ..PcieAcs::default()
+        };
+    };
+    let l = parse::lspci::parse(&text);
+    let endpoints: Vec<(u32, String)> = l
+        .devices
+        .iter()
+        .filter(|d| d.is_nvidia_gpu() || d.is_rdma_nic())
+        .filter_map(|d| {
+            let kind = if d.is_nvidia_gpu() { "GPU" } else { "NIC" };
+            Some((d.bus()?, format!("{kind} {}", d.address)))
+        })
+        .collect();
+    let mut acs = PcieAcs {
+        status: "read".into(),
+        ..PcieAcs::default()
+    };
+    let mut denied = false;
+    for b in l.devices.iter().filter(|d| d.is_bridge()) {
+        let above: Vec<String> = endpoints
+            .iter()
+            .filter(|(bus, _)| b.covers(*bus))
+            .map(|(_, n)| n.clone())
+            .collect();
+        if above.is_empty() {
+            continue;
+        }
+        match &b.acs_ctl_on {
+            Some(flags) => {
+                acs.bridges_checked += 1;
+                if b.acs_redirects() {
+                    acs.redirecting.push(AcsBridge {
+                        address: b.address.clone(),
+                        flags: flags.clone(),
+                        above,
+                    });
+                }
+            }
+            None => denied |= l.access_denied,
+        }
+    }
+    if acs.bridges_checked == 0 && denied {
+        acs.status = "access-denied".into();
+    }
+    acs
 }
 
 fn fact_findings(r: &NodeReport, findings: &mut Vec<Finding>) {

@@ -6,6 +6,7 @@
 pub mod driver;
 pub mod ibstat;
 pub mod lsmod;
+pub mod lspci;
 pub mod nccl_library;
 pub mod nccl_log;
 pub mod nvlink;

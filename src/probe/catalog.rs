@@ -94,6 +94,7 @@ pub mod names {
     pub const KERNEL_CMDLINE: &str = "proc-cmdline";
     pub const HOSTNAME: &str = "proc-hostname";
     pub const NCCL_LIBRARY: &str = "nccl-library";
+    pub const LSPCI: &str = "lspci-vvv";
 }
 
 /// Every probe `detect` runs, in report order.
@@ -188,6 +189,12 @@ pub fn core_probes() -> Vec<ProbeSpec> {
             },
             purpose: "installed NCCL library files (the version is in the file name)",
         },
+        ProbeSpec::command(
+            LSPCI,
+            "lspci",
+            &["-vvv"],
+            "PCI bridges and their ACS control (readable as root only)",
+        ),
     ]
 }
 

@@ -119,16 +119,7 @@ fn fmt_opt_bool(b: Option<bool>) -> &'static str {
 
 pub fn pcie(cx: &Context) -> Vec<Check> {
     let mut v = distance(cx);
-    v.push(
-        Check::new(
-            "pcie.acs",
-            Status::Skip,
-            "node",
-            "not captured: ACS redirect on the bridges between GPUs and NICs needs `lspci -vvv` run as root, which nccltune does not probe",
-        )
-        .evidence("nccl-env.md §5: PCIe ACS/IOMMU redirection can break or slow GPUDirect RDMA")
-        .fix("as root: `lspci -vvv | grep -i acsctl` and look for `SrcValid+ ... ReqRedir+ CmpltRedir+` on PCIe switch ports"),
-    );
+    v.extend(acs(cx));
     v.push(iommu(cx));
     v
 }
@@ -203,6 +194,56 @@ fn distance(cx: &Context) -> Vec<Check> {
         });
     }
     v
+}
+
+/// ACS redirection on the bridges above GPUs and RDMA NICs, from `lspci -vvv` (root only).
+fn acs(cx: &Context) -> Vec<Check> {
+    let id = "pcie.acs";
+    let a = &cx.node.pcie_acs;
+    let src = "nccl-env.md §5 ([GPU-DOC]): PCIe ACS/IOMMU redirection can break or slow GPUDirect RDMA";
+    let root_fix =
+        "as root: `nccltune verify` (or `lspci -vvv | grep -i acsctl`) to read the ACS control registers";
+    let skip = |why: String| {
+        vec![
+            Check::new(id, Status::Skip, "node", why)
+                .evidence(src)
+                .fix(root_fix),
+        ]
+    };
+    match a.status.as_str() {
+        "read" => {}
+        "access-denied" => return skip("ACS control unreadable: lspci did not run as root".into()),
+        "not-captured" => return skip("not captured: this capture has no `lspci -vvv` output".into()),
+        "not-found" => return skip("lspci is not installed (pciutils)".into()),
+        other => return skip(format!("`lspci -vvv` did not succeed ({other})")),
+    }
+    if a.redirecting.is_empty() {
+        return vec![
+            Check::new(
+                id,
+                Status::Pass,
+                "node",
+                format!(
+                    "no ACS redirection on the {} bridge(s) above GPUs and RDMA NICs",
+                    a.bridges_checked
+                ),
+            )
+            .evidence(src),
+        ];
+    }
+    a.redirecting
+        .iter()
+        .map(|b| {
+            Check::new(
+                id,
+                Status::Warn,
+                b.address.clone(),
+                format!("ACS redirects peer-to-peer traffic above {}: GPU-NIC and GPU-GPU PCIe transfers detour through the root complex", b.above.join(", ")),
+            )
+            .evidence(format!("ACSCtl on: {}; {src}", b.flags.join(" ")))
+            .fix("on bare metal, disable ACS redirect on PCIe switch ports (BIOS option, or `setpci -s <bridge> ECAP_ACS+0x6.w=0000` at boot); in VMs with passthrough it is needed")
+        })
+        .collect()
 }
 
 fn iommu(cx: &Context) -> Check {

@@ -44,7 +44,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 fn healthy_h100_has_no_fail_or_warn() {
     let (code, r) = report("h100-8gpu-ndr400", &["--expect-gpus", "8"]);
     assert_eq!(code, Some(0));
-    assert_eq!(non_pass(&r), set(&["skip pcie.acs node"]));
+    assert_eq!(non_pass(&r), set(&[]));
     assert!(r.ok);
     // The checks that matter all ran and passed.
     for id in [
@@ -57,6 +57,7 @@ fn healthy_h100_has_no_fail_or_warn() {
         "rdma.link-layer",
         "gpudirect.path",
         "pcie.gpu-nic-distance",
+        "pcie.acs",
         "pcie.iommu",
         "software.driver",
         "software.ofed",
@@ -85,11 +86,17 @@ fn broken_h100_fails_the_right_checks() {
             "fail rdma.port-state mlx5_5:1",
             "fail gpudirect.path node",
             "warn pcie.gpu-nic-distance GPU3",
-            "skip pcie.acs node",
+            "warn pcie.acs 5a:00.0",
+            "warn pcie.acs 5a:01.0",
             "skip software.ofed node",
         ])
     );
-    assert_eq!((r.summary.fail, r.summary.warn, r.summary.skip), (3, 2, 2));
+    assert_eq!((r.summary.fail, r.summary.warn, r.summary.skip), (3, 4, 1));
+    let acs = r.checks.iter().find(|c| c.subject == "5a:00.0").expect("acs");
+    assert!(
+        acs.message.contains("GPU 5d:00.0") && acs.evidence.contains("ReqRedir"),
+        "{acs:?}"
+    );
     let down = r.checks.iter().find(|c| c.subject == "mlx5_5:1").expect("port");
     assert!(down.message.starts_with("Down"), "{}", down.message);
     assert!(!down.fix.is_empty() && !down.evidence.is_empty());
@@ -272,12 +279,12 @@ fn junit_output_is_well_formed_with_counts() {
     let (_, r) = report("broken-h100", &[]);
     assert_eq!(out.matches("<testcase ").count(), r.checks.len());
     assert_eq!(out.matches("<failure ").count(), 3);
-    assert_eq!(out.matches("<skipped ").count(), 2);
+    assert_eq!(out.matches("<skipped ").count(), 1);
     assert!(out.contains(&format!(
-        r#"tests="{}" failures="3" errors="0" skipped="2""#,
+        r#"tests="{}" failures="3" errors="0" skipped="1""#,
         r.checks.len()
     )));
-    // --strict turns the two warnings into failures.
+    // --strict turns the four warnings into failures.
     let (_, strict, _) = verify(&[
         "--strict",
         "--format",
@@ -286,7 +293,7 @@ fn junit_output_is_well_formed_with_counts() {
         fixture("broken-h100").to_str().expect("p"),
     ]);
     assert_well_formed_xml(&strict);
-    assert_eq!(strict.matches("<failure ").count(), 5);
+    assert_eq!(strict.matches("<failure ").count(), 7);
     // Log text with markup characters is escaped.
     let (_, with_log, _) = verify(&[
         "--format",
@@ -404,7 +411,7 @@ fn written_expectations_judge_other_nodes() {
     // The same node passes; the broken one additionally misses OFED; the RoCE node differs.
     let (code, r) = report("h100-8gpu-ndr400", &["--expect", f]);
     assert_eq!(code, Some(0));
-    assert_eq!(non_pass(&r), set(&["skip pcie.acs node"]));
+    assert_eq!(non_pass(&r), set(&[]));
     let (_, r) = report("broken-h100", &["--expect", f]);
     let np = non_pass(&r);
     assert!(np.contains("warn software.ofed node"), "{np:?}");
