@@ -30,14 +30,46 @@ fn count(cx: &Context) -> Check {
     );
     let id = "gpu.count";
     if !seen {
-        return Check::new(
-            id,
-            Status::Skip,
-            "node",
-            "nvidia-smi did not run, so the GPUs are unknown",
-        )
-        .evidence("probes nvidia-smi-query-gpu and nvidia-smi-topo did not succeed")
-        .fix("install the NVIDIA driver (nvidia-smi) or check why it fails");
+        // nvidia-smi that runs and fails (driver not loaded, GPU fallen off the bus) or hangs
+        // is evidence of a sick node; nvidia-smi that is not installed is only missing evidence.
+        let status_of = |name: &str| {
+            cx.node
+                .probes
+                .iter()
+                .find(|p| p.name == name)
+                .map_or("not-captured", |p| p.status.as_str())
+        };
+        let st = status_of(names::QUERY_GPU);
+        let ran_and_failed = st == "timeout" || st.starts_with("exit");
+        let ev = format!(
+            "nvidia-smi-query-gpu: {st}; nvidia-smi-topo: {}",
+            status_of(names::TOPO)
+        );
+        let fix = "check the driver: `dmesg | grep -i -e nvrm -e xid`, `systemctl status nvidia-persistenced`; reload the driver or reboot";
+        // The kernel module is loaded (/proc/driver/nvidia/version): this is a GPU node.
+        let driver_loaded = cx.node.versions.driver.as_deref();
+        return match (ran_and_failed, expected) {
+            (true, Some(e)) => Check::new(id, Status::Fail, "node", format!("nvidia-smi failed ({st}) where {e} GPUs are expected: the driver is not answering"))
+                .evidence(ev)
+                .fix(fix),
+            (true, None) if driver_loaded.is_some() => Check::new(
+                id,
+                Status::Fail,
+                "node",
+                format!("nvidia-smi failed ({st}) although the NVIDIA kernel module {} is loaded: the driver is not answering", driver_loaded.unwrap_or_default()),
+            )
+            .evidence(ev)
+            .fix(fix),
+            (true, None) => Check::new(id, Status::Warn, "node", format!("nvidia-smi failed ({st}): the GPUs cannot be listed"))
+                .evidence(ev)
+                .fix(fix),
+            (false, Some(e)) => Check::new(id, Status::Warn, "node", format!("nvidia-smi is not available, so the {e} expected GPUs cannot be confirmed"))
+                .evidence(ev)
+                .fix("install the NVIDIA driver utilities (nvidia-smi) or run where they are on PATH"),
+            (false, None) => Check::new(id, Status::Skip, "node", "nvidia-smi is not available, so the GPUs are unknown")
+                .evidence(ev)
+                .fix("install the NVIDIA driver (nvidia-smi) or run where it is on PATH"),
+        };
     }
     match expected {
         Some(e) if e == n => Check::new(id, Status::Pass, "node", format!("{n} GPUs, as expected")).evidence(evidence),

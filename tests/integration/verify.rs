@@ -522,3 +522,44 @@ fn output_file_is_written_atomically() {
             .contains("nccltune_verify_ok 1")
     );
 }
+
+#[test]
+fn a_failing_nvidia_smi_fails_an_expected_gpu_count() {
+    // A copy of the healthy capture where the driver stopped answering.
+    let dir = tempfile::tempdir().expect("tmp");
+    for e in std::fs::read_dir(fixture("h100-8gpu-ndr400")).expect("ls") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
+    }
+    for probe in ["nvidia-smi-query-gpu", "nvidia-smi-topo", "nvidia-smi-nvlink"] {
+        std::fs::remove_file(dir.path().join(format!("{probe}.txt"))).expect("rm");
+        std::fs::write(dir.path().join(format!("{probe}.status")), "exit 9\n").expect("w");
+        std::fs::write(
+            dir.path().join(format!("{probe}.stderr")),
+            "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n",
+        )
+        .expect("w");
+    }
+    let d = dir.path().to_str().expect("p");
+    let (code, out, _) = verify(&["--format", "json", "--replay", d, "--expect-gpus", "8"]);
+    assert_eq!(code, Some(1));
+    let r: VerifyReport = serde_json::from_str(&out).expect("json");
+    let c = r.checks.iter().find(|c| c.id == "gpu.count").expect("count");
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.message.contains("exit 9"), "{}", c.message);
+    // Without an expected count: the loaded kernel module says this is a GPU node, so it
+    // still fails; without the module it only warns.
+    let (code, _, _) = verify(&["--replay", d]);
+    assert_eq!(code, Some(1));
+    std::fs::remove_file(dir.path().join("proc-driver-nvidia-version.txt")).expect("rm");
+    std::fs::write(
+        dir.path().join("proc-driver-nvidia-version.status"),
+        "not-found\n",
+    )
+    .expect("w");
+    let (code, out, _) = verify(&["--format", "json", "--replay", d]);
+    assert_eq!(code, Some(0));
+    let r: VerifyReport = serde_json::from_str(&out).expect("json");
+    let c = r.checks.iter().find(|c| c.id == "gpu.count").expect("count");
+    assert_eq!(c.status, Status::Warn);
+}
