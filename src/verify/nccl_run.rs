@@ -47,15 +47,16 @@ fn version(cx: &Context, name: &str, log: &NcclLog) -> Check {
     };
     let run = version_key(ver);
     match cx.node.versions.nccl.as_deref() {
+        // Jobs often bring their own NCCL (containers, framework wheels): worth saying, not a fault.
         Some(node) if version_key(node) != run => Check::new(
             id,
-            Status::Warn,
+            Status::Pass,
             "log",
-            format!("the run used NCCL {ver}, but this node's library is {node}"),
+            format!("NCCL {ver} (this node's libnccl is {node}: the job brought its own)"),
         )
-        .evidence(format!("{name}: NCCL version {ver}; node libnccl {node}"))
-        .fix("the job bundles its own NCCL (container, pip wheel): make sure that is the version you tuned for"),
-        _ => Check::new(id, Status::Pass, "log", format!("NCCL {ver}")).evidence(format!("{name}: NCCL version {ver}")),
+        .evidence(format!("{name}: NCCL version {ver}; node libnccl {node}")),
+        _ => Check::new(id, Status::Pass, "log", format!("NCCL {ver}"))
+            .evidence(format!("{name}: NCCL version {ver}")),
     }
 }
 

@@ -114,11 +114,7 @@ fn state(n: &Nic, important: bool) -> Check {
             "check the port with `ibstat` and the cable/switch port",
         ),
     };
-    let status = if important || st == "Initializing" && n.is_infiniband() {
-        Status::Fail
-    } else {
-        Status::Warn
-    };
+    let status = if important { Status::Fail } else { Status::Warn };
     let msg = if important {
         msg
     } else {

@@ -456,11 +456,7 @@ fn nccl_log_checks_on_own_fixtures() {
         (
             "no-gdr-mlx5_3.log",
             1,
-            &[
-                "warn nccl.version log",
-                "fail nccl.gdr NET/IB/3 (mlx5_3)",
-                "fail nccl.gdr-hca mlx5_3",
-            ],
+            &["fail nccl.gdr NET/IB/3 (mlx5_3)", "fail nccl.gdr-hca mlx5_3"],
         ),
         (
             "ib-completion-error.log",
@@ -489,6 +485,16 @@ fn nccl_log_checks_on_own_fixtures() {
             .collect();
         assert_eq!(got, set(want), "{file}");
     }
+    let (_, r) = report(
+        "h100-8gpu-ndr400",
+        &["--nccl-log", log("no-gdr-mlx5_3.log").to_str().expect("p")],
+    );
+    let v = r.checks.iter().find(|c| c.id == "nccl.version").expect("version");
+    assert!(
+        v.message.contains("2.19.3") && v.message.contains("2.21.5"),
+        "{}",
+        v.message
+    );
     // On a node without RDMA, a socket run is only a warning.
     let (_, r) = report(
         "workstation-2x4090-pcie",
