@@ -11,6 +11,8 @@ mod host;
 mod nccl_run;
 mod rdma;
 mod rules;
+#[cfg(test)]
+mod tests;
 
 pub use expect::Expectations;
 
