@@ -185,6 +185,11 @@ impl Expectations {
     /// TOML text with a header saying where it came from.
     pub fn to_toml(&self, origin: &str) -> Result<String> {
         let body = toml::to_string(self)?;
+        // The origin goes into a comment line: a line break in it would start TOML content.
+        let origin: String = origin
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         Ok(format!(
             "# nccltune verify expectations, written from {origin}.\n\
 # Check other nodes against it: nccltune verify --expect THIS_FILE\n\
@@ -240,7 +245,7 @@ mod tests {
             }),
             thresholds: None,
         };
-        let text = e.to_toml("test").expect("toml");
+        let text = e.to_toml("test\n[gpus]").expect("toml");
         assert_eq!(Expectations::parse(&text, "t").expect("parse"), e);
     }
 }
