@@ -68,7 +68,7 @@ fn transports(name: &str, log: &NcclLog) -> Check {
             id,
             Status::Skip,
             "log",
-            "no `Channel ... via ...` lines (they are INIT/NET INFO lines of a communicator's setup)",
+            "no `Channel ... via ...` lines: NCCL prints them at communicator setup (INIT subsystem, on by default); an excerpt may have cut them",
         )
         .evidence(format!("{name}: {} NCCL lines", log.nccl_lines));
     }
