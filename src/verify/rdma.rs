@@ -46,9 +46,20 @@ pub fn checks(cx: &Context) -> Vec<Check> {
             );
         }
     }
+    // Without GPU-NIC topology, a down port is only known to matter when it leaves the node
+    // with no usable RDMA port at all.
+    let none_active = node.active_nics().next().is_none();
     for n in &node.nics {
-        let important = rails.contains(n.device.as_str()) || expected.iter().any(|e| e.port == n.id());
-        v.push(state(n, important));
+        let role = if rails.contains(n.device.as_str()) || expected.iter().any(|e| e.port == n.id()) {
+            Role::Needed
+        } else if rails.is_empty() && none_active {
+            Role::Only
+        } else if rails.is_empty() {
+            Role::Unknown
+        } else {
+            Role::Spare
+        };
+        v.push(state(n, role));
     }
     for n in node.active_nics() {
         v.push(rate(cx, n, &rails));
@@ -84,7 +95,20 @@ fn nic_evidence(n: &Nic) -> String {
     )
 }
 
-fn state(n: &Nic, important: bool) -> Check {
+/// Why a port matters to NCCL.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// Some GPU's nearest NIC, or listed in the expectations.
+    Needed,
+    /// Topology unknown, and no port on the node is Active.
+    Only,
+    /// Topology unknown; other ports are Active.
+    Unknown,
+    /// Not a GPU's nearest NIC.
+    Spare,
+}
+
+fn state(n: &Nic, role: Role) -> Check {
     let id = "rdma.port-state";
     let st = n.state.as_deref().unwrap_or("unknown");
     if n.is_active() {
@@ -114,11 +138,20 @@ fn state(n: &Nic, important: bool) -> Check {
             "check the port with `ibstat` and the cable/switch port",
         ),
     };
-    let status = if important { Status::Fail } else { Status::Warn };
-    let msg = if important {
-        msg
-    } else {
-        format!("{msg} (not a GPU's nearest NIC, so NCCL rails may not need it)")
+    let (status, msg) = match role {
+        Role::Needed => (Status::Fail, msg),
+        Role::Only => (
+            Status::Fail,
+            format!("{msg}; no RDMA port on this node is Active"),
+        ),
+        Role::Unknown => (
+            Status::Warn,
+            format!("{msg} (GPU-NIC topology unknown, other ports are Active)"),
+        ),
+        Role::Spare => (
+            Status::Warn,
+            format!("{msg} (not a GPU's nearest NIC, so NCCL rails may not need it)"),
+        ),
     };
     Check::new(id, status, n.id(), msg)
         .evidence(nic_evidence(n))

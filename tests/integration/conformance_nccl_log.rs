@@ -145,3 +145,59 @@ fn verify_runs_on_every_sample_log() {
         }
     }
 }
+
+/// `verify`'s port checks on ports parsed from real `ibstat` captures: a port stuck in
+/// `Initializing` (no subnet manager) and a Down port beside an Active one.
+#[test]
+fn port_checks_on_real_ibstat_captures() {
+    use nccltune::node::{Nic, NodeReport};
+    use nccltune::verify::{Status, VerifyOptions, run};
+    let Some(files) = samples("ibstat") else { return };
+    let node_from = |prefix: &str| {
+        let s = nccltune::parse::ibstat::parse(sample(&files, prefix));
+        let mut node = NodeReport::default();
+        for ca in s.cas {
+            for p in ca.ports {
+                node.nics.push(Nic {
+                    device: ca.name.clone(),
+                    port: p.number,
+                    state: p.state,
+                    physical_state: p.physical_state,
+                    rate_gbps: p.rate_gbps,
+                    link_layer: p.link_layer,
+                    source: "ibstat".into(),
+                    ..Nic::default()
+                });
+            }
+        }
+        node
+    };
+    let r = run(
+        &node_from("issue-azhpcdiag59-azure-mlx5_ib0-initializing"),
+        &VerifyOptions::default(),
+    )
+    .expect("run");
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "rdma.port-state")
+        .expect("state");
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert!(c.message.contains("no subnet manager"), "{}", c.message);
+
+    let r = run(&node_from("issue-nccltests128"), &VerifyOptions::default()).expect("run");
+    let states: Vec<Status> = r
+        .checks
+        .iter()
+        .filter(|c| c.id == "rdma.port-state")
+        .map(|c| c.status)
+        .collect();
+    assert!(
+        states.contains(&Status::Pass) && states.contains(&Status::Warn),
+        "{states:?}"
+    );
+    assert!(
+        !states.contains(&Status::Fail),
+        "a spare Down port beside Active ones is not a failure"
+    );
+}
