@@ -533,6 +533,10 @@ fn gpudirect(out: &Outputs, versions: &Versions) -> GpuDirect {
     g
 }
 
+/// ACS redirection that matters to GPUDirect RDMA: on the bridges a GPU-to-NIC transfer
+/// crosses below the pair's nearest common bridge (a PCIe switch). A redirecting port there
+/// sends the transfer up to the root complex instead of across the switch. Pairs under
+/// different root ports cross the root complex anyway and are not considered.
 fn pcie_acs(out: &Outputs) -> PcieAcs {
     let Some(text) = out.ok_text(names::LSPCI) else {
         return PcieAcs {
@@ -543,29 +547,63 @@ fn pcie_acs(out: &Outputs) -> PcieAcs {
         };
     };
     let l = parse::lspci::parse(&text);
-    let endpoints: Vec<(u32, String)> = l
+    let bus_of = |pred: fn(&parse::lspci::PciDevice) -> bool, kind: &str| -> Vec<(u32, String)> {
+        l.devices
+            .iter()
+            .filter(|d| pred(d))
+            .filter_map(|d| Some((d.bus()?, format!("{kind} {}", d.address))))
+            .collect()
+    };
+    let gpus = bus_of(parse::lspci::PciDevice::is_nvidia_gpu, "GPU");
+    let nics = bus_of(parse::lspci::PciDevice::is_rdma_nic, "NIC");
+    let bridges: Vec<&parse::lspci::PciDevice> = l
         .devices
         .iter()
-        .filter(|d| d.is_nvidia_gpu() || d.is_rdma_nic())
-        .filter_map(|d| {
-            let kind = if d.is_nvidia_gpu() { "GPU" } else { "NIC" };
-            Some((d.bus()?, format!("{kind} {}", d.address)))
-        })
+        .filter(|d| d.is_bridge() && d.secondary.is_some() && d.subordinate.is_some())
         .collect();
+    let span = |b: &parse::lspci::PciDevice| {
+        b.subordinate
+            .unwrap_or(0)
+            .saturating_sub(b.secondary.unwrap_or(0))
+    };
+    // Bridge index -> the devices behind it that a GPU-NIC transfer would carry past it.
+    let mut relevant: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    for (gbus, gname) in &gpus {
+        for (nbus, nname) in &nics {
+            let Some(ancestor) = bridges
+                .iter()
+                .filter(|b| b.covers(*gbus) && b.covers(*nbus))
+                .min_by_key(|b| span(b))
+            else {
+                continue;
+            };
+            // Root ports do not forward peer traffic between their own children upward, so
+            // only a common bridge that is itself below another bridge (a switch port) counts.
+            if !bridges
+                .iter()
+                .any(|b| b.address != ancestor.address && ancestor.bus().is_some_and(|bus| b.covers(bus)))
+            {
+                continue;
+            }
+            for (i, b) in bridges.iter().enumerate() {
+                let below = ancestor.covers(b.secondary.unwrap_or(0)) && b.address != ancestor.address;
+                if below && (b.covers(*gbus) != b.covers(*nbus)) {
+                    let e = relevant.entry(i).or_default();
+                    let who = if b.covers(*gbus) { gname } else { nname };
+                    if !e.contains(who) {
+                        e.push(who.clone());
+                    }
+                }
+            }
+        }
+    }
     let mut acs = PcieAcs {
         status: "read".into(),
         ..PcieAcs::default()
     };
     let mut denied = false;
-    for b in l.devices.iter().filter(|d| d.is_bridge()) {
-        let above: Vec<String> = endpoints
-            .iter()
-            .filter(|(bus, _)| b.covers(*bus))
-            .map(|(_, n)| n.clone())
-            .collect();
-        if above.is_empty() {
-            continue;
-        }
+    for (i, above) in relevant {
+        let b = bridges[i];
         match &b.acs_ctl_on {
             Some(flags) => {
                 acs.bridges_checked += 1;
@@ -580,7 +618,7 @@ fn pcie_acs(out: &Outputs) -> PcieAcs {
             None => denied |= l.access_denied,
         }
     }
-    if acs.bridges_checked == 0 && denied {
+    if l.access_denied && acs.bridges_checked == 0 && (denied || gpus.is_empty() || nics.is_empty()) {
         acs.status = "access-denied".into();
     }
     acs

@@ -238,7 +238,7 @@ fn acs(cx: &Context) -> Vec<Check> {
                 id,
                 Status::Warn,
                 b.address.clone(),
-                format!("ACS redirects peer-to-peer traffic above {}: GPU-NIC and GPU-GPU PCIe transfers detour through the root complex", b.above.join(", ")),
+                format!("ACS redirect on the switch port above {}: GPU-NIC transfers through this switch detour through the root complex", b.above.join(", ")),
             )
             .evidence(format!("ACSCtl on: {}; {src}", b.flags.join(" ")))
             .fix("on bare metal, disable ACS redirect on PCIe switch ports (BIOS option, or `setpci -s <bridge> ECAP_ACS+0x6.w=0000` at boot); in VMs with passthrough it is needed")
