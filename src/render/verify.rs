@@ -23,7 +23,7 @@ pub fn to_table(r: &VerifyReport) -> String {
         r.hostname.as_deref().unwrap_or("unknown host"),
         r.source
     );
-    out.push_str(&super::table(&["status", "check", "subject", "result"], rows));
+    out.push_str(&result_table(rows));
     let fixes: Vec<&Check> = r
         .checks
         .iter()
@@ -47,6 +47,22 @@ pub fn to_table(r: &VerifyReport) -> String {
         if r.strict { " (strict: warnings fail)" } else { "" }
     );
     out
+}
+
+/// The checks table, with the result column wrapped so that it fits a terminal.
+fn result_table(rows: Vec<Vec<String>>) -> String {
+    use tabled::builder::Builder;
+    use tabled::settings::object::Columns;
+    use tabled::settings::{Modify, Style, Width};
+    let mut b = Builder::default();
+    b.push_record(["status", "check", "subject", "result"].map(String::from));
+    for r in rows {
+        b.push_record(r);
+    }
+    let mut t = b.build();
+    t.with(Style::sharp())
+        .with(Modify::new(Columns::one(3)).with(Width::wrap(90).keep_words(true)));
+    format!("{t}\n")
 }
 
 /// Escapes a label value for the Prometheus text exposition format: backslash, double quote
