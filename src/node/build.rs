@@ -69,6 +69,19 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
         ..NodeReport::default()
     };
     report.gpus = gpus(query_rows.as_deref(), topo.as_ref(), &nvlink);
+    if let Some(text) = out.ok_text(names::SMI_Q) {
+        for q in parse::nvidia_smi_q::parse(&text) {
+            let same = |id: &Option<String>| {
+                id.as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(&q.pci_bus_id))
+            };
+            if let Some(g) = report.gpus.iter_mut().find(|g| same(&g.pci_bus_id)) {
+                g.architecture = q.architecture;
+                g.fabric_state = q.fabric_state;
+                g.fabric_status = q.fabric_status;
+            }
+        }
+    }
     report.nvlink = nvlink_summary(&nvlink, &mut findings);
     if let Some(t) = &topo {
         report.gpu_links = gpu_links(t);

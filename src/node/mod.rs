@@ -52,6 +52,15 @@ pub struct Gpu {
     pub numa_affinity: Option<String>,
     /// Which probe the GPU is known from: `nvidia-smi-query-gpu` or `nvidia-smi-topo`.
     pub source: String,
+    /// `Hopper`, `Ampere`, ... from `nvidia-smi -q`.
+    #[serde(default)]
+    pub architecture: Option<String>,
+    /// NVLink fabric registration from `nvidia-smi -q` (`Completed`, `In Progress`,
+    /// `Not Started`, `N/A`) and its status (`Success`, ...).
+    #[serde(default)]
+    pub fabric_state: Option<String>,
+    #[serde(default)]
+    pub fabric_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ pub mod lsmod;
 pub mod lspci;
 pub mod nccl_library;
 pub mod nccl_log;
+pub mod nvidia_smi_q;
 pub mod nvlink;
 pub mod ofed_info;
 pub mod query_gpu;

@@ -95,6 +95,7 @@ pub mod names {
     pub const HOSTNAME: &str = "proc-hostname";
     pub const NCCL_LIBRARY: &str = "nccl-library";
     pub const LSPCI: &str = "lspci-vvv";
+    pub const SMI_Q: &str = "nvidia-smi-q";
 }
 
 /// Every probe `detect` runs, in report order.
@@ -189,6 +190,12 @@ pub fn core_probes() -> Vec<ProbeSpec> {
             },
             purpose: "installed NCCL library files (the version is in the file name)",
         },
+        ProbeSpec::command(
+            SMI_Q,
+            "nvidia-smi",
+            &["-q"],
+            "GPU architecture and NVLink fabric registration (Fabric Manager on NVSwitch systems)",
+        ),
         ProbeSpec::command(
             LSPCI,
             "lspci",

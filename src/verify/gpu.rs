@@ -8,8 +8,77 @@ pub fn checks(cx: &Context) -> Vec<Check> {
     let mut v = vec![count(cx)];
     v.extend(nvlink_links(cx));
     v.push(nvlink_speed(cx));
+    v.push(fabric(cx));
     v.push(nvls(cx));
     v
+}
+
+/// NVSwitch systems: every GPU registered with the NVLink fabric by Fabric Manager.
+fn fabric(cx: &Context) -> Check {
+    let id = "gpu.fabric";
+    let node = cx.node;
+    let src = format!("source: {}", cx.rules.fabric.source);
+    if node.nvswitch.present != Some(true) {
+        return Check::new(id, Status::Skip, "node", "not applicable: no NVSwitch fabric").evidence(src);
+    }
+    let reported: Vec<&crate::node::Gpu> = node
+        .gpus
+        .iter()
+        .filter(|g| g.fabric_state.as_deref().is_some_and(|s| s != "N/A"))
+        .collect();
+    if reported.is_empty() {
+        let why = if node.probe_ok(names::SMI_Q) {
+            "the driver reports no NVLink fabric state (N/A or absent: older driver or NVSwitch generation)"
+        } else {
+            "fabric state unknown: `nvidia-smi -q` was not captured or did not run"
+        };
+        return Check::new(id, Status::Skip, "node", why)
+            .evidence(src)
+            .fix("check `systemctl status nvidia-fabricmanager` by hand");
+    }
+    let ev = format!(
+        "{}; {src}",
+        reported
+            .iter()
+            .map(|g| format!(
+                "GPU{}: {}/{}",
+                g.index,
+                g.fabric_state.as_deref().unwrap_or("?"),
+                g.fabric_status.as_deref().unwrap_or("?")
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let bad: Vec<String> = reported
+        .iter()
+        .filter(|g| {
+            g.fabric_state.as_deref() != Some("Completed") || g.fabric_status.as_deref() != Some("Success")
+        })
+        .map(|g| {
+            format!(
+                "GPU{} ({}{})",
+                g.index,
+                g.fabric_state.as_deref().unwrap_or("?"),
+                match g.fabric_status.as_deref() {
+                    Some(s) if g.fabric_state.as_deref() == Some("Completed") => format!(", {s}"),
+                    _ => String::new(),
+                }
+            )
+        })
+        .collect();
+    if bad.is_empty() {
+        Check::new(
+            id,
+            Status::Pass,
+            "node",
+            format!("all {} GPUs registered with the NVLink fabric", reported.len()),
+        )
+        .evidence(ev)
+    } else {
+        Check::new(id, Status::Fail, "node", format!("not registered with the NVLink fabric: {}; NVLink through the NVSwitches is not set up for them", bad.join(", ")))
+            .evidence(ev)
+            .fix("start nvidia-fabricmanager (`systemctl enable --now nvidia-fabricmanager`; its version must equal the driver's) and check its log")
+    }
 }
 
 fn count(cx: &Context) -> Check {
@@ -223,9 +292,17 @@ fn nvls(cx: &Context) -> Check {
         .evidence(format!("NVSwitch: {}; {src}", node.nvswitch.evidence));
     }
     let names: Vec<&str> = node.gpus.iter().filter_map(|g| g.name.as_deref()).collect();
-    let hopper = |n: &str| {
+    let by_name = |n: &str| {
         n.split(|c: char| !c.is_ascii_alphanumeric())
             .any(|w| r.hopper_or_newer_names.iter().any(|h| h == w))
+    };
+    // The architecture `nvidia-smi -q` prints decides; the product name is the fallback.
+    let hopper = |g: &crate::node::Gpu| match &g.architecture {
+        Some(a) => r
+            .hopper_or_newer_architectures
+            .iter()
+            .any(|h| a.starts_with(h.as_str())),
+        None => g.name.as_deref().is_some_and(by_name),
     };
     if names.is_empty() {
         return Check::new(
@@ -236,11 +313,11 @@ fn nvls(cx: &Context) -> Check {
         )
         .evidence(src);
     }
-    if !names.iter().all(|n| hopper(n)) {
+    if !node.gpus.iter().all(hopper) {
         return Check::new(id, Status::Skip, "node", format!("not applicable: {} is older than Hopper; NCCL builds NVLS graphs only for compute capability 9.0+", names[0]))
             .evidence(format!("NVSwitch present; {src}"));
     }
-    let cannot = "not checkable from this node's probes: Fabric Manager running and the driver's multicast support (NCCL logs `NVLS multicast support is available` at init; use --nccl-log)";
+    let cannot = "Fabric Manager: see gpu.fabric; not checkable from this node's probes: the driver's multicast support (NCCL logs `NVLS multicast support is available` at init; use --nccl-log)";
     let driver = node.versions.driver.as_deref();
     match driver {
         Some(d) if version_key(d) < version_key(&r.min_driver) => Check::new(

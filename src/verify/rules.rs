@@ -7,6 +7,13 @@ use serde::Deserialize;
 pub struct Rules {
     pub gdr: Gdr,
     pub nvls: Nvls,
+    pub fabric: Fabric,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fabric {
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +26,7 @@ pub struct Gdr {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Nvls {
+    pub hopper_or_newer_architectures: Vec<String>,
     pub hopper_or_newer_names: Vec<String>,
     pub min_driver: String,
     pub source: String,

@@ -216,3 +216,31 @@ fn strict_turns_warnings_into_a_no() {
     assert!(!strict.ok);
     assert!(strict.summary_line().contains("pcie.iommu node"));
 }
+
+#[test]
+fn fabric_registration_on_nvswitch() {
+    let mut n = node();
+    n.nvswitch.present = Some(true);
+    for g in &mut n.gpus {
+        g.architecture = Some("Hopper".into());
+        g.fabric_state = Some("Completed".into());
+        g.fabric_status = Some("Success".into());
+    }
+    assert_eq!(status(&run_on(&n), "gpu.fabric", "node"), Status::Pass);
+    n.gpus[2].fabric_state = Some("In Progress".into());
+    n.gpus[3].fabric_status = Some("Failure".into());
+    let r = run_on(&n);
+    let c = r.checks.iter().find(|c| c.id == "gpu.fabric").expect("fabric");
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.message.contains("GPU2 (In Progress)") && c.message.contains("GPU3 (Completed, Failure)"),
+        "{}",
+        c.message
+    );
+    assert!(c.fix.contains("nvidia-fabricmanager"));
+    // The architecture decides NVLS eligibility over the product name.
+    for g in &mut n.gpus {
+        g.architecture = Some("Ampere".into());
+    }
+    assert_eq!(status(&run_on(&n), "gpu.nvls", "node"), Status::Skip);
+}

@@ -201,3 +201,28 @@ fn port_checks_on_real_ibstat_captures() {
         "a spare Down port beside Active ones is not a failure"
     );
 }
+
+/// `nvidia-smi -q` captures: architecture and the NVLink fabric state per GPU.
+#[test]
+fn nvidia_smi_q_samples() {
+    use nccltune::parse::nvidia_smi_q::parse as parse_q;
+    let Some(files) = samples("nvidia-smi-q") else {
+        return;
+    };
+    let h100 = parse_q(sample(&files, "gpud-8xh100"));
+    assert_eq!(h100.len(), 8);
+    assert!(h100.iter().all(|g| g.architecture.as_deref() == Some("Hopper")));
+    assert!(
+        h100.iter().all(|g| g.fabric_state.as_deref() == Some("Completed")
+            && g.fabric_status.as_deref() == Some("Success"))
+    );
+    let rtx = parse_q(sample(&files, "gpud-8xrtx4090"));
+    assert_eq!(rtx.len(), 8);
+    assert!(rtx.iter().all(|g| g.fabric_state.as_deref() == Some("N/A")));
+    let h200 = parse_q(sample(&files, "exporter-h200-mig"));
+    assert_eq!(h200.len(), 1);
+    assert_eq!(h200[0].fabric_state.as_deref(), Some("Completed"));
+    for (name, text) in &files {
+        assert!(!parse_q(text).is_empty(), "{name}");
+    }
+}

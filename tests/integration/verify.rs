@@ -51,6 +51,7 @@ fn healthy_h100_has_no_fail_or_warn() {
         "gpu.count",
         "gpu.nvlink-links",
         "gpu.nvlink-speed",
+        "gpu.fabric",
         "gpu.nvls",
         "rdma.port-state",
         "rdma.port-rate",
@@ -109,7 +110,10 @@ fn broken_h100_fails_the_right_checks() {
 fn other_fixtures_have_exact_statuses() {
     let (code, r) = report("a100-8gpu-hdr200", &[]);
     assert_eq!(code, Some(0));
-    assert_eq!(non_pass(&r), set(&["skip gpu.nvls node", "skip pcie.acs node"]));
+    assert_eq!(
+        non_pass(&r),
+        set(&["skip gpu.fabric node", "skip gpu.nvls node", "skip pcie.acs node"])
+    );
     // The 100 Gb/s Ethernet port is not a GPU rail, so it is not compared with the 200s.
     let eth = r
         .checks
@@ -120,7 +124,7 @@ fn other_fixtures_have_exact_statuses() {
 
     let (code, r) = report("roce-h100-8gpu", &[]);
     assert_eq!(code, Some(0));
-    assert_eq!(non_pass(&r), set(&["skip pcie.acs node"]));
+    assert_eq!(non_pass(&r), set(&["skip gpu.fabric node", "skip pcie.acs node"]));
     let gdr = r.checks.iter().find(|c| c.id == "gpudirect.path").expect("gdr");
     assert!(
         gdr.message.contains("DMA-BUF") && gdr.message.contains("not needed"),
@@ -137,6 +141,7 @@ fn other_fixtures_have_exact_statuses() {
         set(&[
             "skip gpu.nvlink-links node",
             "skip gpu.nvlink-speed node",
+            "skip gpu.fabric node",
             "skip gpu.nvls node",
             "skip rdma.port-state node",
             "skip gpudirect.path node",
