@@ -4,7 +4,7 @@
 mod integration {
     pub mod common;
     mod conformance;
-    mod conformance_nccl_log;
+    mod conformance_verify;
     mod detect;
     mod verify;
 }

@@ -1,4 +1,4 @@
-//! The NCCL debug-log parser over every real log in `../shared/samples/nccl-debug/` and the
+//! What `verify` reads, over real captures: the NCCL debug-log parser on every log in `../shared/samples/nccl-debug/` and the
 //! nccl-tests captures that carry NCCL INFO lines, asserting what `samples/INDEX.md` states.
 //! Skipped with a note when the samples are absent.
 
