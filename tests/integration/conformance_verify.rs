@@ -1,6 +1,7 @@
-//! What `verify` reads, over real captures: the NCCL debug-log parser on every log in `../shared/samples/nccl-debug/` and the
-//! nccl-tests captures that carry NCCL INFO lines, asserting what `samples/INDEX.md` states.
-//! Skipped with a note when the samples are absent.
+//! What `verify` reads, over the real captures in `../shared/samples`: the NCCL debug-log
+//! parser on every log in `nccl-debug/` and the nccl-tests captures that carry NCCL INFO lines,
+//! `nvidia-smi -q` (fabric state), and the port checks on real `ibstat` output; each asserts
+//! what `samples/INDEX.md` states. Skipped with a note when the samples are absent.
 
 use super::common::{fixture, nccltune, repo, sample, samples};
 use nccltune::parse::nccl_log::{NcclLog, parse};
