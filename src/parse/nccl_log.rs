@@ -113,8 +113,10 @@ pub fn parse(text: &str) -> NcclLog {
         let line = raw.trim_end();
         let info = line.find("NCCL INFO ").map(|p| &line[p + "NCCL INFO ".len()..]);
         let warn = line.find("NCCL WARN ").map(|p| &line[p + "NCCL WARN ".len()..]);
+        // Cheap substring tests first: a run's log can hold millions of lines.
         let version = VERSION
             .as_ref()
+            .filter(|_| line.contains("NCCL version"))
             .and_then(|r| r.captures(line))
             .and_then(|c| c.get(1))
             .map(|m| m.as_str().to_string());
@@ -176,14 +178,22 @@ pub fn parse(text: &str) -> NcclLog {
                     log.ib_devices.push(dev);
                 }
             }
-        } else if let Some(c) = GDR_HCA.as_ref().and_then(|r| r.captures(msg)) {
+        } else if let Some(c) = GDR_HCA
+            .as_ref()
+            .filter(|_| msg.contains("GPU Direct RDMA"))
+            .and_then(|r| r.captures(msg))
+        {
             if let (Some(state), Some(name)) = (c.get(1), c.get(2)) {
                 let entry = (name.as_str().to_string(), state.as_str() == "Enabled");
                 if !log.gdr_hcas.contains(&entry) {
                     log.gdr_hcas.push(entry);
                 }
             }
-        } else if let Some(c) = CHANNEL.as_ref().and_then(|r| r.captures(msg)) {
+        } else if let Some(c) = CHANNEL
+            .as_ref()
+            .filter(|_| msg.starts_with("Channel"))
+            .and_then(|r| r.captures(msg))
+        {
             let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
             if let (Some(channel), Some(from_rank), Some(to_rank), Some(t)) =
                 (num(1), num(2), num(3), c.get(5))
