@@ -6,6 +6,7 @@ mod integration {
     mod cli;
     pub mod common;
     mod conformance;
+    mod conformance_verify;
     mod detect;
     mod place;
     mod robustness;

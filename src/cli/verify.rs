@@ -1,26 +1,27 @@
-//! `nccltune verify`: the node health check, for Slurm/NHC, Kubernetes probes, cron and dashboards.
+//! `nccltune verify`: judge this node (or a capture) and optionally an NCCL debug log; print
+//! the checks as a table, JSON, Prometheus text or JUnit XML; exit 0/1/2.
 
 use super::{NodeArgs, emit};
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use nccltune::outcome::Outcome;
-use nccltune::verify::{self, Options, expect};
-use nccltune::{output, render};
+use nccltune::render;
+use nccltune::verify::{self, Expectations, VerifyOptions};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum VerifyFormat {
     Table,
     Json,
+    /// Text exposition for node_exporter's textfile collector.
     Prometheus,
+    /// JUnit XML, one test case per check.
     Junit,
 }
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Exit codes: 0 nothing failed (warnings allowed unless --strict); 1 a check failed; \
-2 verify could not run (bad arguments, unreadable --expect, --nccl-log or --replay input).\n\
-A one-line summary always goes to standard error."
+    after_help = "Exit codes:\n  0  no check failed (warnings allowed unless --strict)\n  1  a check failed (or, with --strict, warned)\n  2  verify could not run (bad flag, unreadable --expect/--nccl-log file, bad capture)\n\nA one-line summary goes to stderr; stdout carries only the report."
 )]
 pub struct VerifyArgs {
     #[command(flatten)]
@@ -30,60 +31,84 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t = VerifyFormat::Table)]
     pub format: VerifyFormat,
 
-    /// Expected number of GPUs (overrides the expectations file).
+    /// Expected GPU count (overrides the expectations file).
     #[arg(long, value_name = "N")]
     pub expect_gpus: Option<u32>,
 
-    /// Expectations file (TOML): GPU count, RDMA ports with rate and link layer, versions.
+    /// Expectations file (TOML): GPU count and NVLink, RDMA ports with rate and link layer,
+    /// golden versions, thresholds.
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
 
-    /// Write the expectations this node meets to FILE (for checking a fleet against it), then verify.
-    #[arg(long, value_name = "FILE")]
+    /// Write expectations from this node to FILE (atomically), then verify against them.
+    #[arg(long, value_name = "FILE", conflicts_with = "expect")]
     pub write_expect: Option<PathBuf>,
 
-    /// Output of a run with NCCL_DEBUG=INFO: checks what NCCL actually used.
+    /// Output of an NCCL run with NCCL_DEBUG=INFO (any launcher prefix): adds the "NCCL run
+    /// evidence" checks.
     #[arg(long, value_name = "FILE")]
     pub nccl_log: Option<PathBuf>,
 
-    /// Treat warnings as failures (exit 1).
+    /// Warnings fail too (exit 1).
     #[arg(long)]
     pub strict: bool,
+
+    /// Write the report to FILE atomically instead of stdout (for the textfile collector).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn run(args: VerifyArgs) -> Result<Outcome> {
-    let expect = args.expect.as_deref().map(expect::load).transpose()?;
+    // Read the inputs first: a bad file is exit 2 before any probe runs.
+    let mut expectations = match &args.expect {
+        Some(p) => {
+            let text = std::fs::read(p).with_context(|| format!("--expect {}: cannot read", p.display()))?;
+            let text = String::from_utf8(text).map_err(|_| {
+                anyhow::anyhow!("--expect {}: not UTF-8 text; expected a TOML file", p.display())
+            })?;
+            Some(Expectations::parse(&text, &p.display().to_string())?)
+        }
+        None => None,
+    };
     let nccl_log = match &args.nccl_log {
-        Some(path) => {
+        Some(p) => {
             let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read --nccl-log {}", path.display()))?;
+                std::fs::read(p).with_context(|| format!("--nccl-log {}: cannot read", p.display()))?;
             let text = String::from_utf8_lossy(&bytes);
-            Some((
-                path.display().to_string(),
-                nccltune::parse::nccl_log::parse(&text),
-            ))
+            Some((p.display().to_string(), nccltune::parse::nccl_log::parse(&text)))
         }
         None => None,
     };
     let node = args.node.node_report()?;
     if let Some(path) = &args.write_expect {
-        let text = expect::to_toml(&expect::from_node(&node))?;
-        output::write_atomic(path, text.as_bytes())?;
+        let e = Expectations::from_node(&node);
+        let origin = format!(
+            "{} ({}) at {}",
+            node.hostname.as_deref().unwrap_or("unknown host"),
+            node.source,
+            nccltune::output::utc_now_rfc3339()
+        );
+        nccltune::output::write_atomic(path, e.to_toml(&origin)?.as_bytes())?;
         eprintln!("nccltune: wrote expectations to {}", path.display());
+        expectations = Some(e);
     }
-    let opts = Options {
-        expect,
+    let opts = VerifyOptions {
         expect_gpus: args.expect_gpus,
+        expectations,
         nccl_log,
+        strict: args.strict,
     };
-    let report = verify::run(&node, &opts);
+    let report = verify::run(&node, &opts)?;
     let text = match args.format {
         VerifyFormat::Table => render::verify::to_table(&report),
         VerifyFormat::Json => render::json(&report)?,
         VerifyFormat::Prometheus => render::verify::to_prometheus(&report),
-        VerifyFormat::Junit => render::verify::to_junit(&report, args.strict),
+        VerifyFormat::Junit => render::verify::to_junit(&report),
     };
-    emit(&text)?;
-    eprintln!("{}", report.one_line(args.strict));
-    Ok(Outcome::from_failed(report.failed(args.strict)))
+    match &args.output {
+        Some(p) => nccltune::output::write_atomic(p, text.as_bytes())?,
+        None => emit(&text)?,
+    }
+    eprintln!("{}", report.summary_line());
+    Ok(Outcome::from_failed(!report.ok))
 }

@@ -75,7 +75,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -102,8 +104,18 @@ pub struct Problem {
     pub fix: String,
 }
 
-fn problem(code: &'static str, severity: Severity, message: impl Into<String>, fix: impl Into<String>) -> Problem {
-    Problem { code, severity, message: message.into(), fix: fix.into() }
+fn problem(
+    code: &'static str,
+    severity: Severity,
+    message: impl Into<String>,
+    fix: impl Into<String>,
+) -> Problem {
+    Problem {
+        code,
+        severity,
+        message: message.into(),
+        fix: fix.into(),
+    }
 }
 
 /// How `strtoll(value, NULL, 0)` reads a value: the number, and what it ignored or reinterpreted.
@@ -123,7 +135,8 @@ pub fn strtoll(s: &str) -> CInt {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let (radix, digits, octal) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+    let (radix, digits, octal) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X"))
+    {
         (16, h, false)
     } else if body.len() > 1 && body.starts_with('0') && body.as_bytes()[1].is_ascii_digit() {
         (8, &body[1..], true)
@@ -132,10 +145,22 @@ pub fn strtoll(s: &str) -> CInt {
     };
     let end = digits.find(|c: char| !c.is_digit(radix)).unwrap_or(digits.len());
     let value = i64::from_str_radix(&digits[..end], radix).unwrap_or(0);
-    CInt { value: if neg { -value } else { value }, trailing: digits[end..].to_string(), octal: octal && end > 0 }
+    CInt {
+        value: if neg { -value } else { value },
+        trailing: digits[end..].to_string(),
+        octal: octal && end > 0,
+    }
 }
 
-const ALGOS: [&str; 7] = ["ring", "tree", "collnetdirect", "collnetchain", "nvls", "nvlstree", "pat"];
+const ALGOS: [&str; 7] = [
+    "ring",
+    "tree",
+    "collnetdirect",
+    "collnetchain",
+    "nvls",
+    "nvlstree",
+    "pat",
+];
 const PROTOS: [&str; 3] = ["ll", "ll128", "simple"];
 const FUNCS: [&str; 5] = ["broadcast", "reduce", "allgather", "reducescatter", "allreduce"];
 
@@ -175,43 +200,80 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
         Kind::Int | Kind::Bool => {
             let n = strtoll(value);
             if value.trim().is_empty() {
-                out.push(problem("misread-value", Severity::Error, format!("{name} is empty: read as 0"), format!("give a number or unset {name}")));
+                out.push(problem(
+                    "misread-value",
+                    Severity::Error,
+                    format!("{name} is empty: read as 0"),
+                    format!("give a number or unset {name}"),
+                ));
             } else if !n.trailing.is_empty() {
                 out.push(problem(
                     "misread-value",
                     Severity::Error,
-                    format!("{name}={value}: strtoll stops at {:?}, so NCCL reads {}", n.trailing, n.value),
+                    format!(
+                        "{name}={value}: strtoll stops at {:?}, so NCCL reads {}",
+                        n.trailing, n.value
+                    ),
                     "write a plain integer in bytes/units, e.g. 4194304 rather than 4MB",
                 ));
             } else if n.octal {
                 out.push(problem(
                     "octal-value",
                     Severity::Error,
-                    format!("{name}={value}: a leading 0 makes it octal, so NCCL reads {}", n.value),
+                    format!(
+                        "{name}={value}: a leading 0 makes it octal, so NCCL reads {}",
+                        n.value
+                    ),
                     "drop the leading zero",
                 ));
             }
             if var.kind == Kind::Bool && n.trailing.is_empty() && !matches!(n.value, 0 | 1) {
-                out.push(problem("bad-value", Severity::Warn, format!("{name}={value}: expected 0 or 1"), "use 0 or 1"));
+                out.push(problem(
+                    "bad-value",
+                    Severity::Warn,
+                    format!("{name}={value}: expected 0 or 1"),
+                    "use 0 or 1",
+                ));
             }
             if let Some(min) = var.min
                 && n.value < min
             {
-                out.push(problem("out-of-range", Severity::Warn, format!("{name}={value}: below the minimum {min}"), format!("use at least {min}")));
+                out.push(problem(
+                    "out-of-range",
+                    Severity::Warn,
+                    format!("{name}={value}: below the minimum {min}"),
+                    format!("use at least {min}"),
+                ));
             }
             if let Some(max) = var.max
                 && n.value > max
             {
-                out.push(problem("out-of-range", Severity::Warn, format!("{name}={value}: above the maximum {max}"), format!("use at most {max}")));
+                out.push(problem(
+                    "out-of-range",
+                    Severity::Warn,
+                    format!("{name}={value}: above the maximum {max}"),
+                    format!("use at most {max}"),
+                ));
             }
             if let Some(m) = var.multiple_of
                 && n.value % m != 0
             {
-                out.push(problem("out-of-range", Severity::Warn, format!("{name}={value}: not a multiple of {m}; NCCL replaces it"), format!("use a multiple of {m}")));
+                out.push(problem(
+                    "out-of-range",
+                    Severity::Warn,
+                    format!("{name}={value}: not a multiple of {m}; NCCL replaces it"),
+                    format!("use a multiple of {m}"),
+                ));
             }
         }
         Kind::Enum | Kind::EnumCi => {
-            let ok = var.values.iter().any(|v| if var.kind == Kind::EnumCi { v.eq_ignore_ascii_case(value) } else { v == value });
+            let ok = var.values.iter().any(|v| {
+                if var.kind == Kind::EnumCi {
+                    v.eq_ignore_ascii_case(value)
+                } else {
+                    v == value
+                }
+            });
             if !ok {
                 out.push(problem(
                     "bad-value",
@@ -232,7 +294,10 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                 ));
             } else if value.chars().all(|c| c.is_ascii_digit()) && !value.is_empty() {
                 let n = strtoll(value).value;
-                let level = ["LOC", "PIX", "PXB", "PHB", "SYS"].get(n as usize).copied().unwrap_or("SYS");
+                let level = ["LOC", "PIX", "PXB", "PHB", "SYS"]
+                    .get(n as usize)
+                    .copied()
+                    .unwrap_or("SYS");
                 out.push(problem(
                     "legacy-int-level",
                     Severity::Warn,
@@ -240,11 +305,20 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                     format!("write the name: {name}={level}"),
                 ));
             } else {
-                out.push(problem("bad-value", Severity::Error, format!("{name}={value}: not a level ({})", var.values.join(", ")), "use a level name"));
+                out.push(problem(
+                    "bad-value",
+                    Severity::Error,
+                    format!("{name}={value}: not a level ({})", var.values.join(", ")),
+                    "use a level name",
+                ));
             }
         }
         Kind::AlgoList | Kind::ProtoList => {
-            let known: &[&str] = if var.kind == Kind::AlgoList { &ALGOS } else { &PROTOS };
+            let known: &[&str] = if var.kind == Kind::AlgoList {
+                &ALGOS
+            } else {
+                &PROTOS
+            };
             let new_syntax = at_least(version, "2.24");
             for part in value.split(';') {
                 let list = match part.split_once(':') {
@@ -253,7 +327,12 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                             out.push(problem("unknown-token", Severity::Error, format!("{name}: unknown function {func:?} (expected Broadcast, Reduce, AllGather, ReduceScatter, AllReduce)"), "fix the function name"));
                         }
                         if new_syntax == Some(false) {
-                            out.push(problem("not-in-version", Severity::Error, format!("{name}: the `func:list` form needs NCCL 2.24"), "use a plain comma list"));
+                            out.push(problem(
+                                "not-in-version",
+                                Severity::Error,
+                                format!("{name}: the `func:list` form needs NCCL 2.24"),
+                                "use a plain comma list",
+                            ));
                         }
                         list
                     }
@@ -264,10 +343,17 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                     let legacy_collnet = t == "collnet" && at_least(version, "2.14") == Some(false);
                     if !known.contains(&t.as_str()) && !legacy_collnet {
                         let effect = match new_syntax {
-                            Some(false) => "NCCL before 2.24 drops it silently, which can leave no choice enabled",
+                            Some(false) => {
+                                "NCCL before 2.24 drops it silently, which can leave no choice enabled"
+                            }
                             _ => "NCCL 2.24+ fails communicator init (ncclInvalidUsage)",
                         };
-                        out.push(problem("unknown-token", Severity::Error, format!("{name}: unknown token {tok:?}: {effect}"), format!("use only {}", known.join(", "))));
+                        out.push(problem(
+                            "unknown-token",
+                            Severity::Error,
+                            format!("{name}: unknown token {tok:?}: {effect}"),
+                            format!("use only {}", known.join(", ")),
+                        ));
                     }
                 }
             }
@@ -275,26 +361,51 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
         Kind::HcaList | Kind::IfaceList => {
             let body = value.trim_start_matches('^').trim_start_matches('=');
             if value.contains(' ') {
-                out.push(problem("bad-value", Severity::Error, format!("{name}={value}: spaces are not trimmed; they become part of a name"), "remove the spaces"));
+                out.push(problem(
+                    "bad-value",
+                    Severity::Error,
+                    format!("{name}={value}: spaces are not trimmed; they become part of a name"),
+                    "remove the spaces",
+                ));
             }
             let entries: Vec<&str> = body.split(',').collect();
             if entries.iter().any(|e| e.is_empty()) {
-                out.push(problem("bad-value", Severity::Error, format!("{name}={value}: an empty entry"), "remove the stray comma"));
+                out.push(problem(
+                    "bad-value",
+                    Severity::Error,
+                    format!("{name}={value}: an empty entry"),
+                    "remove the stray comma",
+                ));
             }
             if var.kind == Kind::HcaList {
                 if entries.len() > 32 {
-                    out.push(problem("out-of-range", Severity::Warn, format!("{name}: {} devices; NCCL uses at most 32", entries.len()), "list fewer devices"));
+                    out.push(problem(
+                        "out-of-range",
+                        Severity::Warn,
+                        format!("{name}: {} devices; NCCL uses at most 32", entries.len()),
+                        "list fewer devices",
+                    ));
                 }
                 for e in &entries {
                     let fields: Vec<&str> = e.split(':').collect();
                     if fields.len() > 2 && at_least(version, "2.30.7") == Some(false) {
-                        out.push(problem("not-in-version", Severity::Error, format!("{name}: {e}: rail/plane fields need NCCL 2.30.7"), "use device[:port]"));
+                        out.push(problem(
+                            "not-in-version",
+                            Severity::Error,
+                            format!("{name}: {e}: rail/plane fields need NCCL 2.30.7"),
+                            "use device[:port]",
+                        ));
                     }
                     if let Some(port) = fields.get(1)
                         && !port.is_empty()
                         && !port.chars().all(|c| c.is_ascii_digit())
                     {
-                        out.push(problem("bad-value", Severity::Error, format!("{name}: {e}: port {port:?} is not a number"), "write device:port, e.g. mlx5_0:1"));
+                        out.push(problem(
+                            "bad-value",
+                            Severity::Error,
+                            format!("{name}: {e}: port {port:?} is not a number"),
+                            "write device:port, e.g. mlx5_0:1",
+                        ));
                     }
                 }
             }
@@ -308,18 +419,36 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
 pub fn lifecycle(var: &Var, version: Option<&[u64]>) -> Vec<Problem> {
     let mut out = Vec::new();
     let name = &var.name;
-    let instead = var.replaced_by.as_ref().map_or(String::new(), |r| format!("; use {r}"));
+    let instead = var
+        .replaced_by
+        .as_ref()
+        .map_or(String::new(), |r| format!("; use {r}"));
     if let Some(r) = &var.removed {
-        out.push(problem("removed-variable", Severity::Warn, format!("{name} was removed in NCCL {r}: it is silently ignored{instead}"), format!("delete {name}{instead}")));
+        out.push(problem(
+            "removed-variable",
+            Severity::Warn,
+            format!("{name} was removed in NCCL {r}: it is silently ignored{instead}"),
+            format!("delete {name}{instead}"),
+        ));
     } else if let Some(d) = &var.deprecated
         && at_least(version, d) != Some(false)
     {
-        out.push(problem("deprecated-variable", Severity::Warn, format!("{name} is deprecated since NCCL {d}{instead}"), format!("replace it{instead}")));
+        out.push(problem(
+            "deprecated-variable",
+            Severity::Warn,
+            format!("{name} is deprecated since NCCL {d}{instead}"),
+            format!("replace it{instead}"),
+        ));
     }
     if let Some(a) = &var.added
         && at_least(version, a) == Some(false)
     {
-        out.push(problem("not-in-version", Severity::Warn, format!("{name} needs NCCL {a}; this NCCL ignores it"), format!("upgrade NCCL or drop {name}")));
+        out.push(problem(
+            "not-in-version",
+            Severity::Warn,
+            format!("{name} needs NCCL {a}; this NCCL ignores it"),
+            format!("upgrade NCCL or drop {name}"),
+        ));
     }
     out
 }
@@ -340,12 +469,22 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), cat.len());
-        assert!(cat.iter().all(|v| v.name.starts_with("NCCL_") && v.source.contains("nccl-env.md")));
+        assert!(
+            cat.iter()
+                .all(|v| v.name.starts_with("NCCL_") && v.source.contains("nccl-env.md"))
+        );
     }
 
     #[test]
     fn strtoll_pitfalls() {
-        assert_eq!(strtoll("4MB"), CInt { value: 4, trailing: "MB".into(), octal: false });
+        assert_eq!(
+            strtoll("4MB"),
+            CInt {
+                value: 4,
+                trailing: "MB".into(),
+                octal: false
+            }
+        );
         assert_eq!(strtoll("010").value, 8);
         assert!(strtoll("010").octal);
         assert_eq!(strtoll("0x10").value, 16);
@@ -355,14 +494,23 @@ mod tests {
 
     #[test]
     fn misread_values_are_errors() {
-        let codes = |n: &str, v: &str| validate(var(n), v, Some(&[2, 21, 5])).into_iter().map(|p| p.code).collect::<Vec<_>>();
+        let codes = |n: &str, v: &str| {
+            validate(var(n), v, Some(&[2, 21, 5]))
+                .into_iter()
+                .map(|p| p.code)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(codes("NCCL_BUFFSIZE", "4MB"), ["misread-value"]);
         assert_eq!(codes("NCCL_BUFFSIZE", "010"), ["octal-value"]);
         assert_eq!(codes("NCCL_ALGO", "auto"), ["auto-value"]);
         assert_eq!(codes("NCCL_NET_GDR_LEVEL", "sys"), ["level-case"]);
         assert_eq!(codes("NCCL_NET_GDR_LEVEL", "5"), ["legacy-int-level"]);
         assert_eq!(codes("NCCL_ALGO", "Ring,Treee"), ["unknown-token"]);
-        assert_eq!(codes("NCCL_ALGO", "ring;allreduce:tree,ring"), ["not-in-version"], "2.24 syntax on 2.21");
+        assert_eq!(
+            codes("NCCL_ALGO", "ring;allreduce:tree,ring"),
+            ["not-in-version"],
+            "2.24 syntax on 2.21"
+        );
         assert!(validate(var("NCCL_ALGO"), "ring;allreduce:tree,ring", Some(&[2, 24, 3])).is_empty());
         assert!(codes("NCCL_PROTO", "^LL128").is_empty());
         assert!(codes("NCCL_IB_HCA", "=mlx5_0:1,mlx5_3:1").is_empty());
@@ -374,8 +522,16 @@ mod tests {
 
     #[test]
     fn lifecycle_by_version() {
-        let codes = |n: &str, v: Option<&[u64]>| lifecycle(var(n), v).into_iter().map(|p| p.code).collect::<Vec<_>>();
-        assert_eq!(codes("NCCL_MAX_NCHANNELS", Some(&[2, 21, 5])), ["deprecated-variable"]);
+        let codes = |n: &str, v: Option<&[u64]>| {
+            lifecycle(var(n), v)
+                .into_iter()
+                .map(|p| p.code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            codes("NCCL_MAX_NCHANNELS", Some(&[2, 21, 5])),
+            ["deprecated-variable"]
+        );
         assert!(codes("NCCL_MAX_NCHANNELS", Some(&[2, 16, 2])).is_empty());
         assert_eq!(codes("NCCL_MAX_CTAS", Some(&[2, 16, 2])), ["not-in-version"]);
         assert_eq!(codes("NCCL_LL_THRESHOLD", None), ["removed-variable"]);

@@ -71,6 +71,19 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
         ..NodeReport::default()
     };
     report.gpus = gpus(query_rows.as_deref(), topo.as_ref(), &nvlink);
+    if let Some(text) = out.ok_text(names::SMI_Q) {
+        for q in parse::nvidia_smi_q::parse(&text) {
+            let same = |id: &Option<String>| {
+                id.as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(&q.pci_bus_id))
+            };
+            if let Some(g) = report.gpus.iter_mut().find(|g| same(&g.pci_bus_id)) {
+                g.architecture = q.architecture;
+                g.fabric_state = q.fabric_state;
+                g.fabric_status = q.fabric_status;
+            }
+        }
+    }
     report.nvlink = nvlink_summary(&nvlink, &mut findings);
     if let Some(t) = &topo {
         report.gpu_links = gpu_links(t);
@@ -96,6 +109,7 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
                 .collect()
         })
         .unwrap_or_default();
+    report.pcie_acs = pcie_acs(&out);
     report.probes = outputs
         .iter()
         .map(|o| ProbeSummary {
@@ -543,6 +557,97 @@ fn gpudirect(out: &Outputs, versions: &Versions) -> GpuDirect {
     g.path = path.to_string();
     g.evidence = evidence;
     g
+}
+
+/// ACS redirection that matters to GPUDirect RDMA: on the bridges a GPU-to-NIC transfer
+/// crosses below the pair's nearest common bridge (a PCIe switch). A redirecting port there
+/// sends the transfer up to the root complex instead of across the switch. Pairs under
+/// different root ports cross the root complex anyway and are not considered.
+fn pcie_acs(out: &Outputs) -> PcieAcs {
+    let Some(text) = out.ok_text(names::LSPCI) else {
+        return PcieAcs {
+            status: out
+                .status(names::LSPCI)
+                .map_or("not-captured".to_string(), ToString::to_string),
+            ..PcieAcs::default()
+        };
+    };
+    let l = parse::lspci::parse(&text);
+    let bus_of = |pred: fn(&parse::lspci::PciDevice) -> bool, kind: &str| -> Vec<(u32, String)> {
+        l.devices
+            .iter()
+            .filter(|d| pred(d))
+            .filter_map(|d| Some((d.bus()?, format!("{kind} {}", d.address))))
+            .collect()
+    };
+    let gpus = bus_of(parse::lspci::PciDevice::is_nvidia_gpu, "GPU");
+    let nics = bus_of(parse::lspci::PciDevice::is_rdma_nic, "NIC");
+    let bridges: Vec<&parse::lspci::PciDevice> = l
+        .devices
+        .iter()
+        .filter(|d| d.is_bridge() && d.secondary.is_some() && d.subordinate.is_some())
+        .collect();
+    let span = |b: &parse::lspci::PciDevice| {
+        b.subordinate
+            .unwrap_or(0)
+            .saturating_sub(b.secondary.unwrap_or(0))
+    };
+    // Bridge index -> the devices behind it that a GPU-NIC transfer would carry past it.
+    let mut relevant: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    for (gbus, gname) in &gpus {
+        for (nbus, nname) in &nics {
+            let Some(ancestor) = bridges
+                .iter()
+                .filter(|b| b.covers(*gbus) && b.covers(*nbus))
+                .min_by_key(|b| span(b))
+            else {
+                continue;
+            };
+            // Root ports do not forward peer traffic between their own children upward, so
+            // only a common bridge that is itself below another bridge (a switch port) counts.
+            if !bridges
+                .iter()
+                .any(|b| b.address != ancestor.address && ancestor.bus().is_some_and(|bus| b.covers(bus)))
+            {
+                continue;
+            }
+            for (i, b) in bridges.iter().enumerate() {
+                let below = ancestor.covers(b.secondary.unwrap_or(0)) && b.address != ancestor.address;
+                if below && (b.covers(*gbus) != b.covers(*nbus)) {
+                    let e = relevant.entry(i).or_default();
+                    let who = if b.covers(*gbus) { gname } else { nname };
+                    if !e.contains(who) {
+                        e.push(who.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut acs = PcieAcs {
+        status: "read".into(),
+        ..PcieAcs::default()
+    };
+    let mut denied = false;
+    for (i, above) in relevant {
+        let b = bridges[i];
+        match &b.acs_ctl_on {
+            Some(flags) => {
+                acs.bridges_checked += 1;
+                if b.acs_redirects() {
+                    acs.redirecting.push(AcsBridge {
+                        address: b.address.clone(),
+                        flags: flags.clone(),
+                        above,
+                    });
+                }
+            }
+            None => denied |= l.access_denied,
+        }
+    }
+    if l.access_denied && acs.bridges_checked == 0 && (denied || gpus.is_empty() || nics.is_empty()) {
+        acs.status = "access-denied".into();
+    }
+    acs
 }
 
 fn fact_findings(r: &NodeReport, findings: &mut Vec<Finding>) {

@@ -30,6 +30,9 @@ pub struct NodeReport {
     pub versions: Versions,
     /// IOMMU-related kernel parameters (`intel_iommu=on`, `iommu=pt`, ...).
     pub iommu_params: Vec<String>,
+    /// PCIe ACS on the bridges above GPUs and RDMA NICs (`lspci -vvv`, root only).
+    #[serde(default)]
+    pub pcie_acs: PcieAcs,
     pub probes: Vec<ProbeSummary>,
     pub findings: Vec<Finding>,
 }
@@ -49,6 +52,15 @@ pub struct Gpu {
     pub numa_affinity: Option<String>,
     /// Which probe the GPU is known from: `nvidia-smi-query-gpu` or `nvidia-smi-topo`.
     pub source: String,
+    /// `Hopper`, `Ampere`, ... from `nvidia-smi -q`.
+    #[serde(default)]
+    pub architecture: Option<String>,
+    /// NVLink fabric registration from `nvidia-smi -q` (`Completed`, `In Progress`,
+    /// `Not Started`, `N/A`) and its status (`Success`, ...).
+    #[serde(default)]
+    pub fabric_state: Option<String>,
+    #[serde(default)]
+    pub fabric_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -141,6 +153,26 @@ pub struct GpuDirect {
     /// The path NCCL will find: `peer-memory`, `dma-buf`, `none`, or `unknown`.
     pub path: String,
     pub evidence: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PcieAcs {
+    /// `read`; `access-denied` (lspci not run as root); or the probe's status (`not-found`,
+    /// `not-captured`, `timeout`, ...).
+    pub status: String,
+    /// Bridges above a GPU or an RDMA NIC whose ACS control register was read.
+    pub bridges_checked: u32,
+    /// Those of them whose ACS control redirects peer-to-peer requests or completions.
+    pub redirecting: Vec<AcsBridge>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AcsBridge {
+    pub address: String,
+    /// `ACSCtl` flags that are on.
+    pub flags: Vec<String>,
+    /// The GPUs and NICs behind it, by PCI address.
+    pub above: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -6,9 +6,11 @@
 pub mod driver;
 pub mod ibstat;
 pub mod lsmod;
+pub mod lspci;
 pub mod nccl_library;
 pub mod nccl_log;
 pub mod nccl_tests;
+pub mod nvidia_smi_q;
 pub mod nvlink;
 pub mod ofed_info;
 pub mod query_gpu;

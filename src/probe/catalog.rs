@@ -94,6 +94,8 @@ pub mod names {
     pub const KERNEL_CMDLINE: &str = "proc-cmdline";
     pub const HOSTNAME: &str = "proc-hostname";
     pub const NCCL_LIBRARY: &str = "nccl-library";
+    pub const LSPCI: &str = "lspci-vvv";
+    pub const SMI_Q: &str = "nvidia-smi-q";
 }
 
 /// Every probe `detect` runs, in report order.
@@ -188,6 +190,18 @@ pub fn core_probes() -> Vec<ProbeSpec> {
             },
             purpose: "installed NCCL library files (the version is in the file name)",
         },
+        ProbeSpec::command(
+            SMI_Q,
+            "nvidia-smi",
+            &["-q"],
+            "GPU architecture and NVLink fabric registration (Fabric Manager on NVSwitch systems)",
+        ),
+        ProbeSpec::command(
+            LSPCI,
+            "lspci",
+            &["-vvv"],
+            "PCI bridges and their ACS control (readable as root only)",
+        ),
     ]
 }
 

@@ -1,7 +1,8 @@
-//! The verify report as a table, Prometheus text exposition (for node_exporter's textfile
-//! collector) and JUnit XML (one test case per check). JSON goes through `render::json`.
+//! Renderers for `verify`: table (people), Prometheus text exposition (node_exporter's
+//! textfile collector), JUnit XML (CI dashboards). JSON is `render::json` of the model.
 
-use crate::verify::{Status, VerifyReport};
+use crate::verify::{Check, Status, VerifyReport};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub fn to_table(r: &VerifyReport) -> String {
@@ -14,186 +15,212 @@ pub fn to_table(r: &VerifyReport) -> String {
                 c.id.clone(),
                 c.subject.clone(),
                 c.message.clone(),
-                c.fix.clone(),
             ]
         })
         .collect();
-    let mut s = super::table(&["status", "check", "subject", "result", "fix"], rows);
-    let m = &r.summary;
-    let _ = writeln!(
-        s,
-        "{} pass, {} warn, {} fail, {} skip",
-        m.pass, m.warn, m.fail, m.skip
+    let mut out = format!(
+        "nccltune verify: {} ({})\n",
+        r.hostname.as_deref().unwrap_or("unknown host"),
+        r.source
     );
-    s
-}
-
-/// Escapes a Prometheus label value: backslash, double quote and newline.
-fn label(v: &str) -> String {
-    v.replace('\\', r"\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-pub fn to_prometheus(r: &VerifyReport) -> String {
-    let mut s = String::new();
-    s.push_str(
-        "# HELP nccltune_verify_check Result of one nccltune verify check: 0 pass, 1 warn, 2 fail, 3 skip.\n",
-    );
-    s.push_str("# TYPE nccltune_verify_check gauge\n");
-    for c in &r.checks {
-        let code = match c.status {
-            Status::Pass => 0,
-            Status::Warn => 1,
-            Status::Fail => 2,
-            Status::Skip => 3,
-        };
-        let _ = writeln!(
-            s,
-            "nccltune_verify_check{{id=\"{}\",group=\"{}\",subject=\"{}\"}} {code}",
-            label(&c.id),
-            label(&c.group),
-            label(&c.subject)
-        );
-    }
-    s.push_str("# HELP nccltune_verify_checks Number of nccltune verify checks by status.\n");
-    s.push_str("# TYPE nccltune_verify_checks gauge\n");
-    let m = &r.summary;
-    for (status, n) in [
-        ("pass", m.pass),
-        ("warn", m.warn),
-        ("fail", m.fail),
-        ("skip", m.skip),
-    ] {
-        let _ = writeln!(s, "nccltune_verify_checks{{status=\"{status}\"}} {n}");
-    }
-    s
-}
-
-fn xml(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 forbids are dropped rather than written.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
+    out.push_str(&result_table(rows));
+    let fixes: Vec<&Check> = r
+        .checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Warn) && !c.fix.is_empty())
+        .collect();
+    if !fixes.is_empty() {
+        out.push_str("\nFixes:\n");
+        for c in fixes {
+            let _ = writeln!(out, "  {} {} {}: {}", c.status, c.id, c.subject, c.fix);
         }
     }
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "\n{}: {} pass, {} warn, {} fail, {} skip{}",
+        if r.ok { "OK" } else { "FAIL" },
+        s.pass,
+        s.warn,
+        s.fail,
+        s.skip,
+        if r.strict { " (strict: warnings fail)" } else { "" }
+    );
     out
 }
 
-/// JUnit XML: warnings pass (their text goes to system-out) unless `strict`, where they fail.
-pub fn to_junit(r: &VerifyReport, strict: bool) -> String {
-    let failures = r
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Fail || (strict && c.status == Status::Warn))
-        .count();
-    let skipped = r.summary.skip;
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let host = r.hostname.as_deref().unwrap_or("node");
-    let _ = writeln!(
-        s,
-        "<testsuites name=\"nccltune verify\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
-        r.checks.len()
-    );
-    let _ = writeln!(
-        s,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
-        xml(host),
-        r.checks.len()
-    );
-    for c in &r.checks {
-        let name = if c.subject.is_empty() {
-            c.id.clone()
-        } else {
-            format!("{} {}", c.id, c.subject)
-        };
-        let _ = write!(
-            s,
-            "    <testcase classname=\"{}\" name=\"{}\"",
-            xml(&c.group),
-            xml(&name)
-        );
-        let detail = format!("{}\nevidence: {}\nfix: {}", c.message, c.evidence, c.fix);
-        match c.status {
-            Status::Pass => s.push_str("/>\n"),
-            Status::Skip => {
-                let _ = writeln!(
-                    s,
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                    xml(&c.message)
-                );
-            }
-            Status::Warn if !strict => {
-                let _ = writeln!(
-                    s,
-                    ">\n      <system-out>warn: {}</system-out>\n    </testcase>",
-                    xml(&detail)
-                );
-            }
-            Status::Warn | Status::Fail => {
-                let _ = writeln!(
-                    s,
-                    ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
-                    xml(&c.message),
-                    c.status.as_str(),
-                    xml(&detail)
-                );
-            }
+/// The checks table, with the result column wrapped so that it fits a terminal.
+fn result_table(rows: Vec<Vec<String>>) -> String {
+    use tabled::builder::Builder;
+    use tabled::settings::object::Columns;
+    use tabled::settings::{Modify, Style, Width};
+    let mut b = Builder::default();
+    b.push_record(["status", "check", "subject", "result"].map(String::from));
+    for r in rows {
+        b.push_record(r);
+    }
+    let mut t = b.build();
+    t.with(Style::sharp())
+        .with(Modify::new(Columns::one(3)).with(Width::wrap(90).keep_words(true)));
+    format!("{t}\n")
+}
+
+/// Escapes a label value for the Prometheus text exposition format: backslash, double quote
+/// and line feed are the three characters that must be escaped.
+pub fn prom_escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for ch in v.chars() {
+        match ch {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
         }
     }
-    s.push_str("  </testsuite>\n</testsuites>\n");
     s
+}
+
+fn status_value(s: Status) -> u8 {
+    match s {
+        Status::Pass => 0,
+        Status::Warn => 1,
+        Status::Fail => 2,
+        Status::Skip => 3,
+    }
+}
+
+/// Makes `(id, subject)` unique so that no two samples share a label set (which Prometheus
+/// rejects): a repeated subject gets `#2`, `#3`, ...
+fn unique_subjects(checks: &[Check]) -> Vec<String> {
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    checks
+        .iter()
+        .map(|c| {
+            let n = seen.entry((c.id.clone(), c.subject.clone())).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                c.subject.clone()
+            } else {
+                format!("{}#{n}", c.subject)
+            }
+        })
+        .collect()
+}
+
+pub fn to_prometheus(r: &VerifyReport) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP nccltune_verify_check Result of one nccltune verify check: 0 pass, 1 warn, 2 fail, 3 skip.\n",
+    );
+    out.push_str("# TYPE nccltune_verify_check gauge\n");
+    for (c, subject) in r.checks.iter().zip(unique_subjects(&r.checks)) {
+        let _ = writeln!(
+            out,
+            "nccltune_verify_check{{id=\"{}\",group=\"{}\",subject=\"{}\"}} {}",
+            prom_escape(&c.id),
+            prom_escape(&c.group),
+            prom_escape(&subject),
+            status_value(c.status)
+        );
+    }
+    out.push_str("# HELP nccltune_verify_checks Number of nccltune verify checks by status.\n");
+    out.push_str("# TYPE nccltune_verify_checks gauge\n");
+    let s = &r.summary;
+    for (name, n) in [
+        ("pass", s.pass),
+        ("warn", s.warn),
+        ("fail", s.fail),
+        ("skip", s.skip),
+    ] {
+        let _ = writeln!(out, "nccltune_verify_checks{{status=\"{name}\"}} {n}");
+    }
+    out.push_str(
+        "# HELP nccltune_verify_ok 1 when no check failed (with --strict: and none warned), else 0.\n",
+    );
+    out.push_str("# TYPE nccltune_verify_ok gauge\n");
+    let _ = writeln!(out, "nccltune_verify_ok {}", u8::from(r.ok));
+    out
+}
+
+/// Escapes text for XML 1.0 content and attribute values; drops the control characters XML
+/// 1.0 cannot carry at all.
+pub fn xml_escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for ch in v.chars() {
+        match ch {
+            '&' => s.push_str("&amp;"),
+            '<' => s.push_str("&lt;"),
+            '>' => s.push_str("&gt;"),
+            '"' => s.push_str("&quot;"),
+            '\'' => s.push_str("&apos;"),
+            '\t' | '\n' | '\r' => s.push(ch),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+pub fn to_junit(r: &VerifyReport) -> String {
+    let failed = |c: &Check| c.status == Status::Fail || (r.strict && c.status == Status::Warn);
+    let failures = r.checks.iter().filter(|c| failed(c)).count();
+    let skipped = r.summary.skip;
+    let tests = r.checks.len();
+    let host = r.hostname.as_deref().unwrap_or("unknown host");
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"nccltune verify\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">"
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"nccltune verify {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
+        xml_escape(host)
+    );
+    for c in &r.checks {
+        let _ = write!(
+            out,
+            "    <testcase classname=\"nccltune.verify.{}\" name=\"{} {}\"",
+            xml_escape(&c.group),
+            xml_escape(&c.id),
+            xml_escape(&c.subject)
+        );
+        let body = format!("{}\nevidence: {}\nfix: {}", c.message, c.evidence, c.fix);
+        if failed(c) {
+            let _ = writeln!(
+                out,
+                ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                c.status,
+                xml_escape(&c.message),
+                xml_escape(&body)
+            );
+        } else if c.status == Status::Skip {
+            let _ = writeln!(
+                out,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                xml_escape(&c.message)
+            );
+        } else if c.status == Status::Warn {
+            let _ = writeln!(
+                out,
+                ">\n      <system-out>warn: {}</system-out>\n    </testcase>",
+                xml_escape(&body)
+            );
+        } else {
+            out.push_str("/>\n");
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{Check, Summary};
-
-    fn report() -> VerifyReport {
-        VerifyReport {
-            schema: 1,
-            hostname: Some("n<1>".into()),
-            source: "test".into(),
-            checks: vec![
-                Check::new("rdma.port-state", Status::Fail, "mlx5_\"3\":1", "Down & out").fix("a\nb"),
-                Check::new("gpu.count", Status::Pass, "", "8 GPUs"),
-                Check::new("pcie.acs-redirect", Status::Skip, "", "not read"),
-            ],
-            summary: Summary {
-                pass: 1,
-                warn: 0,
-                fail: 1,
-                skip: 1,
-            },
-        }
-    }
 
     #[test]
-    fn prometheus_labels_are_escaped_and_every_sample_line_is_well_formed() {
-        let text = to_prometheus(&report());
-        assert!(text.contains(r#"subject="mlx5_\"3\":1""#), "{text}");
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (series, value) = line.rsplit_once(' ').expect("value");
-            assert!(value.parse::<f64>().is_ok(), "{line}");
-            assert!(
-                series.starts_with("nccltune_verify_check") && series.ends_with('}'),
-                "{line}"
-            );
-        }
-        assert!(text.contains("nccltune_verify_checks{status=\"fail\"} 1"));
-    }
-
-    #[test]
-    fn junit_escapes_and_counts() {
-        let x = to_junit(&report(), false);
-        assert!(x.contains("failures=\"1\"") && x.contains("skipped=\"1\""));
-        assert!(x.contains("Down &amp; out") && x.contains("n&lt;1&gt;"));
-        assert_eq!(x.matches("<testcase").count(), 3);
+    fn escaping() {
+        assert_eq!(prom_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(xml_escape("<a & 'b'>\u{1}"), "&lt;a &amp; &apos;b&apos;&gt;");
     }
 }

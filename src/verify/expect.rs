@@ -1,50 +1,42 @@
-//! Expectations: what a known-good node looks like (GPU count, RDMA ports with rate and link
-//! layer, versions), as TOML. `from_node` writes one from the node verify runs on, so a fleet
-//! can be checked against a golden node.
+//! Expectations (`--expect FILE`): what a known-good node of this kind looks like, so a fleet
+//! can be judged against it. TOML; `--write-expect FILE` writes one from the node it runs on.
+//! Every field is optional: a check without an expectation compares the node with itself.
 
 use crate::node::NodeReport;
-use anyhow::{Context, Result};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectations {
-    /// Number of GPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpus: Option<u32>,
-    #[serde(default, skip_serializing_if = "Versions::is_empty")]
-    pub versions: Versions,
-    /// RDMA ports that must be present.
-    #[serde(default, rename = "port", skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<PortExpectation>,
+    pub gpus: Option<GpuExpect>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortExpect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<VersionExpect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Versions {
+pub struct GpuExpect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub driver: Option<String>,
+    pub count: Option<u32>,
+    /// Active NVLinks per GPU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ofed: Option<String>,
+    pub nvlink_links: Option<u32>,
+    /// Per-link NVLink speed, GB/s, as `nvidia-smi nvlink --status` prints it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nccl: Option<String>,
+    pub nvlink_gbps: Option<f64>,
 }
 
-impl Versions {
-    fn is_empty(&self) -> bool {
-        self.driver.is_none() && self.ofed.is_none() && self.nccl.is_none()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PortExpectation {
-    /// RDMA device, e.g. `mlx5_0`.
-    pub device: String,
-    /// Port number (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u32>,
+pub struct PortExpect {
+    /// `mlx5_0:1`.
+    pub port: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_gbps: Option<f64>,
     /// `InfiniBand` or `Ethernet`.
@@ -52,69 +44,158 @@ pub struct PortExpectation {
     pub link_layer: Option<String>,
 }
 
-/// Parses expectations; `source` names the file in errors.
-pub fn parse(text: &str, source: &str) -> Result<Expectations> {
-    let e: Expectations = toml::from_str(text).map_err(|err| {
-        anyhow::anyhow!(
-            "{source}: {}\nexpected keys: gpus, [versions] driver/ofed/nccl, [[port]] device/port/rate_gbps/link_layer \
-             (write a template with `nccltune verify --write-expect FILE` on a good node)",
-            err.to_string().trim_end()
-        )
-    })?;
-    for (i, p) in e.ports.iter().enumerate() {
-        if let Some(ll) = &p.link_layer
-            && ll != "InfiniBand"
-            && ll != "Ethernet"
-        {
-            anyhow::bail!(
-                "{source}: port #{} ({}): link_layer {ll:?}: expected \"InfiniBand\" or \"Ethernet\"",
-                i + 1,
-                p.device
-            );
-        }
-        if p.rate_gbps.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            anyhow::bail!(
-                "{source}: port #{} ({}): rate_gbps must be a positive number of Gb/s, e.g. 400",
-                i + 1,
-                p.device
-            );
-        }
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionExpect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ofed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ofed_min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nccl: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nccl_min: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Farthest acceptable GPU-to-nearest-NIC path (`PIX`, `PXB`, `PHB`, `NODE`, `SYS`);
+    /// default `PXB`, NCCL's default GDR level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gpu_nic_path: Option<String>,
+}
+
+/// Rank of a GPU-NIC path label, nearest first; `None` for labels that are not PCIe paths.
+pub fn path_rank(label: &str) -> Option<u8> {
+    match label {
+        "PIX" => Some(1),
+        "PXB" => Some(2),
+        "PHB" => Some(3),
+        "NODE" => Some(4),
+        "SYS" => Some(5),
+        _ => None,
     }
-    Ok(e)
 }
 
-pub fn load(path: &Path) -> Result<Expectations> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read --expect {}", path.display()))?;
-    parse(&text, &path.display().to_string())
-}
+impl Expectations {
+    /// Parses an expectations file; `name` (the path) prefixes every error.
+    pub fn parse(text: &str, name: &str) -> Result<Expectations> {
+        let e: Expectations = toml::from_str(text).map_err(|err| {
+            anyhow::anyhow!(
+                "{name}: {}\nfix: correct the file, or write a fresh one with `nccltune verify --write-expect FILE` on a known-good node",
+                err.to_string().trim_end()
+            )
+        })?;
+        e.validate(name)?;
+        Ok(e)
+    }
 
-/// Expectations that the given node meets: its GPU count, its active RDMA ports, its versions.
-pub fn from_node(node: &NodeReport) -> Expectations {
-    Expectations {
-        gpus: Some(node.gpus.len() as u32),
-        versions: Versions {
-            driver: node.versions.driver.clone(),
-            ofed: node.versions.ofed.clone(),
-            nccl: node.versions.nccl.clone(),
-        },
-        ports: node
+    fn validate(&self, name: &str) -> Result<()> {
+        for (i, p) in self.ports.iter().enumerate() {
+            let ok = p
+                .port
+                .rsplit_once(':')
+                .is_some_and(|(d, n)| !d.is_empty() && n.parse::<u32>().is_ok());
+            if !ok {
+                bail!(
+                    "{name}: ports[{i}].port = {:?}: expected DEVICE:PORT, e.g. \"mlx5_0:1\"",
+                    p.port
+                );
+            }
+            if let Some(ll) = &p.link_layer
+                && ll != "InfiniBand"
+                && ll != "Ethernet"
+            {
+                bail!(
+                    "{name}: ports[{i}].link_layer = {ll:?}: expected \"InfiniBand\" or \"Ethernet\" (RoCE)"
+                );
+            }
+            if let Some(r) = p.rate_gbps
+                && !(r.is_finite() && r > 0.0)
+            {
+                bail!("{name}: ports[{i}].rate_gbps = {r}: expected a positive rate in Gb/s, e.g. 400");
+            }
+        }
+        if let Some(t) = &self.thresholds
+            && let Some(p) = &t.max_gpu_nic_path
+            && path_rank(p).is_none()
+        {
+            bail!("{name}: thresholds.max_gpu_nic_path = {p:?}: expected one of PIX, PXB, PHB, NODE, SYS");
+        }
+        if let Some(v) = &self.versions {
+            for (field, val) in [
+                ("driver_min", &v.driver_min),
+                ("ofed_min", &v.ofed_min),
+                ("nccl_min", &v.nccl_min),
+            ] {
+                if let Some(val) = val
+                    && crate::parse::version_key(val).is_empty()
+                {
+                    bail!("{name}: versions.{field} = {val:?}: expected a dotted version, e.g. \"2.21.5\"");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The expectations a known-good `node` sets: its GPU count and NVLink, its active RDMA
+    /// ports with rate and link layer, its versions.
+    pub fn from_node(node: &NodeReport) -> Expectations {
+        let links: Vec<u32> = node.nvlink.iter().map(|l| l.active_links).collect();
+        let speeds: Vec<f64> = node.nvlink.iter().filter_map(|l| l.link_gbps).collect();
+        let gpus = GpuExpect {
+            count: (!node.gpus.is_empty()).then_some(node.gpus.len() as u32),
+            nvlink_links: links
+                .first()
+                .copied()
+                .filter(|&f| f > 0 && links.iter().all(|&l| l == f)),
+            nvlink_gbps: speeds
+                .first()
+                .copied()
+                .filter(|&f| speeds.iter().all(|&s| s == f)),
+        };
+        let ports = node
             .active_nics()
-            .map(|n| PortExpectation {
-                device: n.device.clone(),
-                port: Some(n.port),
+            .map(|n| PortExpect {
+                port: n.id(),
                 rate_gbps: n.rate_gbps,
                 link_layer: n.link_layer.clone(),
             })
-            .collect(),
+            .collect();
+        let v = &node.versions;
+        let versions = VersionExpect {
+            driver: v.driver.clone(),
+            ofed: v.ofed.clone(),
+            nccl: v.nccl.clone(),
+            ..VersionExpect::default()
+        };
+        Expectations {
+            gpus: Some(gpus),
+            ports,
+            versions: (versions != VersionExpect::default()).then_some(versions),
+            thresholds: None,
+        }
     }
-}
 
-pub fn to_toml(e: &Expectations) -> Result<String> {
-    let body = toml::to_string(e).context("serialising expectations")?;
-    Ok(format!(
-        "# nccltune verify expectations, written from a known-good node.\n# Check other nodes with: nccltune verify --expect THIS_FILE\n\n{body}"
-    ))
+    /// TOML text with a header saying where it came from.
+    pub fn to_toml(&self, origin: &str) -> Result<String> {
+        let body = toml::to_string(self)?;
+        // The origin goes into a comment line: a line break in it would start TOML content.
+        let origin: String = origin
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        Ok(format!(
+            "# nccltune verify expectations, written from {origin}.\n\
+# Check other nodes against it: nccltune verify --expect THIS_FILE\n\
+# Optional: [versions] driver_min/ofed_min/nccl_min, [thresholds] max_gpu_nic_path = \"PXB\".\n\n{body}"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -122,34 +203,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_written_file_parses_back() {
-        let e = Expectations {
-            gpus: Some(8),
-            versions: Versions {
-                driver: Some("550.90.07".into()),
-                ofed: None,
-                nccl: Some("2.21.5".into()),
-            },
-            ports: vec![PortExpectation {
-                device: "mlx5_0".into(),
-                port: Some(1),
-                rate_gbps: Some(400.0),
-                link_layer: Some("InfiniBand".into()),
-            }],
-        };
-        let text = to_toml(&e).expect("toml");
-        assert_eq!(parse(&text, "x.toml").expect("parse"), e);
+    fn errors_name_the_file_line_and_field() {
+        let err = Expectations::parse("[gpus]\ncount = \"eight\"\n", "site.toml")
+            .expect_err("bad type")
+            .to_string();
+        assert!(err.contains("site.toml") && err.contains("line 2"), "{err}");
+        let err = Expectations::parse("[gpus]\ncuont = 8\n", "site.toml")
+            .expect_err("unknown field")
+            .to_string();
+        assert!(err.contains("cuont") && err.contains("line 2"), "{err}");
+        let err = Expectations::parse("[[ports]]\nport = \"mlx5_0\"\n", "x.toml")
+            .expect_err("port syntax")
+            .to_string();
+        assert!(err.contains("ports[0].port"), "{err}");
+        let err = Expectations::parse("[[ports]]\nport = \"mlx5_0:1\"\nlink_layer = \"IB\"\n", "x.toml")
+            .expect_err("link layer")
+            .to_string();
+        assert!(err.contains("ports[0].link_layer"), "{err}");
+        let err = Expectations::parse("[thresholds]\nmax_gpu_nic_path = \"FAR\"\n", "x.toml")
+            .expect_err("path")
+            .to_string();
+        assert!(err.contains("max_gpu_nic_path"), "{err}");
     }
 
     #[test]
-    fn typos_and_bad_values_name_the_file_and_field() {
-        let err = parse("gpu = 8\n", "golden.toml").expect_err("typo");
-        let msg = format!("{err:#}");
-        assert!(msg.contains("golden.toml") && msg.contains("gpu"), "{msg}");
-        assert!(msg.contains("line 1"), "{msg}");
-        let err =
-            parse("[[port]]\ndevice = \"mlx5_0\"\nlink_layer = \"IB\"\n", "g.toml").expect_err("bad ll");
-        assert!(format!("{err:#}").contains("link_layer"));
-        assert!(parse("[[port]]\ndevice = \"mlx5_0\"\nrate_gbps = -4\n", "g.toml").is_err());
+    fn written_expectations_read_back() {
+        let e = Expectations {
+            gpus: Some(GpuExpect {
+                count: Some(8),
+                nvlink_links: Some(18),
+                nvlink_gbps: Some(26.562),
+            }),
+            ports: vec![PortExpect {
+                port: "mlx5_0:1".into(),
+                rate_gbps: Some(400.0),
+                link_layer: Some("InfiniBand".into()),
+            }],
+            versions: Some(VersionExpect {
+                nccl: Some("2.21.5".into()),
+                ..VersionExpect::default()
+            }),
+            thresholds: None,
+        };
+        let text = e.to_toml("test\n[gpus]").expect("toml");
+        assert_eq!(Expectations::parse(&text, "t").expect("parse"), e);
     }
 }

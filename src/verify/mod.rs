@@ -1,11 +1,18 @@
-//! `verify`: a node health check. Checks are plain functions over the node report (and, when
-//! given, an NCCL debug log and an expectations file); each yields `Check`s with a stable id,
-//! a status, the evidence looked at and a one-line fix. The report model here is rendered as
-//! table, JSON, Prometheus text or JUnit XML by `render::verify`.
+//! `verify`: judges a node (and optionally the log of an NCCL run) and returns a list of
+//! checks, each `pass`, `warn`, `fail` or `skip` with the evidence it looked at and a fix.
+//! Plain values in (`NodeReport`, `VerifyOptions`), one serde model out (`VerifyReport`);
+//! rendering lives in `render::verify`, argument parsing in `cli::verify`.
+//!
+//! Adding a check group is one line in `run`: a function `fn(&Context) -> Vec<Check>`.
 
-mod checks;
 pub mod expect;
-mod nccl_log;
+mod gpu;
+mod host;
+mod nccl_run;
+mod rdma;
+mod rules;
+#[cfg(test)]
+mod tests;
 
 pub use expect::Expectations;
 
@@ -16,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// Version of the JSON document `verify --format json` writes.
 pub const SCHEMA: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -36,18 +43,24 @@ impl Status {
     }
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One check result. `id` is stable (documented in the README); `subject` names what was
+/// checked (`mlx5_3:1`, `GPU5`, `node`), so `(id, subject)` is unique within a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
-    /// Stable id, `group.name` (documented in the README).
     pub id: String,
     pub group: String,
     pub status: Status,
-    /// What the check is about: a GPU, a port (`mlx5_3:1`), a channel; empty for the node.
     pub subject: String,
     pub message: String,
-    /// The facts the verdict rests on.
+    /// What the check looked at (values, probe names, log lines).
     pub evidence: String,
-    /// One line on how to fix a warning or failure (empty on pass).
+    /// One line on how to fix it; empty for a pass.
     pub fix: String,
 }
 
@@ -73,7 +86,8 @@ impl Check {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub pass: usize,
     pub warn: usize,
@@ -81,84 +95,121 @@ pub struct Summary {
     pub skip: usize,
 }
 
+impl Summary {
+    pub fn of(checks: &[Check]) -> Summary {
+        let mut s = Summary::default();
+        for c in checks {
+            match c.status {
+                Status::Pass => s.pass += 1,
+                Status::Warn => s.warn += 1,
+                Status::Fail => s.fail += 1,
+                Status::Skip => s.skip += 1,
+            }
+        }
+        s
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub schema: u32,
     pub hostname: Option<String>,
+    /// `live` or the replayed capture directory.
     pub source: String,
+    /// The NCCL log that was judged, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nccl_log: Option<String>,
+    pub strict: bool,
     pub checks: Vec<Check>,
     pub summary: Summary,
+    /// `true` when no check failed (and, with `strict`, none warned): the exit code is 0.
+    pub ok: bool,
 }
 
 impl VerifyReport {
-    /// True when a check failed, or (with `strict`) warned.
-    pub fn failed(&self, strict: bool) -> bool {
-        self.summary.fail > 0 || (strict && self.summary.warn > 0)
-    }
-
-    /// The one-line summary for NHC-style callers.
-    pub fn one_line(&self, strict: bool) -> String {
-        let verdict = if self.failed(strict) { "FAIL" } else { "OK" };
+    /// The one-line summary for NHC-style callers (stderr).
+    pub fn summary_line(&self) -> String {
         let s = &self.summary;
-        let mut line = format!(
-            "nccltune verify: {verdict} ({} pass, {} warn, {} fail, {} skip)",
-            s.pass, s.warn, s.fail, s.skip
-        );
-        let bad: Vec<String> = self
+        let failed: Vec<String> = self
             .checks
             .iter()
-            .filter(|c| c.status == Status::Fail || (strict && c.status == Status::Warn))
-            .map(|c| {
-                if c.subject.is_empty() {
-                    c.id.clone()
-                } else {
-                    format!("{} {}", c.id, c.subject)
-                }
-            })
+            .filter(|c| c.status == Status::Fail || (self.strict && c.status == Status::Warn))
+            .map(|c| format!("{} {}", c.id, c.subject))
             .collect();
-        if !bad.is_empty() {
-            line.push_str(": ");
-            line.push_str(&bad.join(", "));
-        }
-        line
+        format!(
+            "nccltune verify: {} on {}: {} pass, {} warn, {} fail, {} skip{}",
+            if self.ok { "OK" } else { "FAIL" },
+            self.hostname.as_deref().unwrap_or("unknown host"),
+            s.pass,
+            s.warn,
+            s.fail,
+            s.skip,
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", failed.join(", "))
+            }
+        )
     }
 }
 
-/// What verify checks against, beyond the node itself.
+/// Everything `run` needs besides the node.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub expect: Option<Expectations>,
+pub struct VerifyOptions {
     /// `--expect-gpus N` (overrides the expectations file's count).
     pub expect_gpus: Option<u32>,
-    /// A parsed `NCCL_DEBUG=INFO` log with its file name.
+    pub expectations: Option<Expectations>,
+    /// A parsed `NCCL_DEBUG=INFO` log and the name it is reported under.
     pub nccl_log: Option<(String, NcclLog)>,
+    /// Warnings make the run fail too.
+    pub strict: bool,
 }
 
-/// Runs every check group. A new group is one more `extend` here.
-pub fn run(node: &NodeReport, opts: &Options) -> VerifyReport {
-    let mut all = Vec::new();
-    all.extend(checks::gpu(node, opts));
-    all.extend(checks::rdma(node, opts));
-    all.extend(checks::gpudirect(node));
-    all.extend(checks::pcie(node));
-    all.extend(checks::software(node, opts));
-    if let Some((file, log)) = &opts.nccl_log {
-        all.extend(nccl_log::checks(file, log, node));
+/// What each check function sees.
+pub struct Context<'a> {
+    pub node: &'a NodeReport,
+    pub opts: &'a VerifyOptions,
+    pub rules: &'a rules::Rules,
+}
+
+impl Context<'_> {
+    pub fn expect(&self) -> Option<&Expectations> {
+        self.opts.expectations.as_ref()
     }
-    let mut summary = Summary::default();
-    for c in &all {
-        match c.status {
-            Status::Pass => summary.pass += 1,
-            Status::Warn => summary.warn += 1,
-            Status::Fail => summary.fail += 1,
-            Status::Skip => summary.skip += 1,
-        }
-    }
+}
+
+/// Runs every check group over `node`.
+pub fn run(node: &NodeReport, opts: &VerifyOptions) -> anyhow::Result<VerifyReport> {
+    let rules = rules::Rules::load()?;
+    let cx = Context {
+        node,
+        opts,
+        rules: &rules,
+    };
+    let mut checks = Vec::new();
+    // One line per group; a new group (e.g. `lint`) is one more `extend`.
+    checks.extend(host::probes(&cx));
+    checks.extend(gpu::checks(&cx));
+    checks.extend(rdma::checks(&cx));
+    checks.extend(host::gpudirect(&cx));
+    checks.extend(host::pcie(&cx));
+    checks.extend(host::software(&cx));
+    checks.extend(nccl_run::checks(&cx));
+    Ok(finish(node, opts, checks))
+}
+
+/// Builds the report from a finished list of checks.
+pub fn finish(node: &NodeReport, opts: &VerifyOptions, checks: Vec<Check>) -> VerifyReport {
+    let summary = Summary::of(&checks);
+    let ok = summary.fail == 0 && !(opts.strict && summary.warn > 0);
     VerifyReport {
         schema: SCHEMA,
         hostname: node.hostname.clone(),
         source: node.source.clone(),
-        checks: all,
+        nccl_log: opts.nccl_log.as_ref().map(|(name, _)| name.clone()),
+        strict: opts.strict,
+        checks,
         summary,
+        ok,
     }
 }

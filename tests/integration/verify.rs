@@ -1,323 +1,579 @@
-//! `nccltune verify` end to end: every node fixture with its exact failing checks, each output
-//! format checked structurally, expectations, NCCL logs, exit codes.
+//! `nccltune verify` end to end: exact statuses per node fixture, every output format parsed
+//! back or checked against its grammar, exit codes, `--strict`, expectations, NCCL logs.
 
-use super::common::{fixture, nccltune, node_fixtures, repo, sample, samples};
-use nccltune::parse::nccl_log::{self, Transport};
-use serde_json::Value;
-use std::path::Path;
+use super::common::{fixture, nccltune, node_fixtures, repo};
+use nccltune::verify::{Status, VerifyReport};
+use std::collections::BTreeSet;
 
-fn verify(args: &[&str], node: &Path) -> (Option<i32>, Value, String) {
-    let out = nccltune()
-        .arg("verify")
-        .args(args)
-        .arg("--format")
-        .arg("json")
-        .arg("--replay")
-        .arg(node)
-        .output()
-        .expect("run");
-    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+fn log(name: &str) -> std::path::PathBuf {
+    repo().join("fixtures/logs").join(name)
+}
+
+fn verify(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = nccltune().arg("verify").args(args).output().expect("run");
     (
         out.status.code(),
-        json,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
-/// (status, id, subject) of every check that is not `pass`/`skip`.
-fn problems(v: &Value) -> Vec<(String, String, String)> {
-    v["checks"]
-        .as_array()
-        .expect("checks")
+fn report(node: &str, extra: &[&str]) -> (Option<i32>, VerifyReport) {
+    let dir = fixture(node);
+    let mut args = vec!["--format", "json", "--replay", dir.to_str().expect("utf8")];
+    args.extend_from_slice(extra);
+    let (code, out, err) = verify(&args);
+    let r: VerifyReport = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{node}: {e}\n{err}"));
+    (code, r)
+}
+
+/// The checks that did not pass, as `status id subject`.
+fn non_pass(r: &VerifyReport) -> BTreeSet<String> {
+    r.checks
         .iter()
-        .filter(|c| c["status"] == "fail" || c["status"] == "warn")
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or("").into(),
-                c["id"].as_str().unwrap_or("").into(),
-                c["subject"].as_str().unwrap_or("").into(),
-            )
-        })
+        .filter(|c| c.status != Status::Pass)
+        .map(|c| format!("{} {} {}", c.status, c.id, c.subject))
         .collect()
 }
 
-fn p(s: &str, id: &str, subject: &str) -> (String, String, String) {
-    (s.into(), id.into(), subject.into())
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
-fn healthy_fixtures_pass_with_no_warning() {
-    for node in [
-        "h100-8gpu-ndr400",
-        "a100-8gpu-hdr200",
-        "roce-h100-8gpu",
-        "workstation-2x4090-pcie",
-    ] {
-        let (code, v, stderr) = verify(&[], &fixture(node));
-        assert_eq!(code, Some(0), "{node}: {stderr}");
-        assert_eq!(problems(&v), [], "{node}");
-        assert_eq!(v["schema"], 1);
-        assert!(stderr.starts_with("nccltune verify: OK"), "{stderr}");
-    }
-}
-
-#[test]
-fn the_broken_node_fails_exactly_what_is_broken() {
-    let (code, v, stderr) = verify(&[], &fixture("broken-h100"));
-    assert_eq!(code, Some(1));
-    assert_eq!(
-        problems(&v),
-        [
-            p("fail", "gpu.nvlink-active", "GPU5"),
-            p("fail", "rdma.port-state", "mlx5_5:1"),
-            p("fail", "gpudirect.path", ""),
-            p("warn", "software.probes-responsive", ""),
-        ]
-    );
-    assert_eq!(v["summary"]["fail"], 3);
-    assert!(stderr.contains("FAIL") && stderr.contains("mlx5_5:1"), "{stderr}");
-}
-
-#[test]
-fn a_slow_port_among_fast_peers_fails_and_initializing_is_told_apart() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let copy = dir.path().join("node");
-    std::fs::create_dir(&copy).expect("mkdir");
-    for e in std::fs::read_dir(fixture("h100-8gpu-ndr400"))
-        .expect("ls")
-        .filter_map(|e| e.ok())
-    {
-        std::fs::copy(e.path(), copy.join(e.file_name())).expect("cp");
-    }
-    let ibstat = std::fs::read_to_string(copy.join("ibstat.txt")).expect("read");
-    let at = ibstat.find("CA 'mlx5_4'").expect("mlx5_4");
-    let (head, tail) = ibstat.split_at(at);
-    let tail = tail.replacen("Rate: 400", "Rate: 200", 1);
-    let at = tail.find("CA 'mlx5_6'").expect("mlx5_6");
-    let (mid, rest) = tail.split_at(at);
-    let rest = rest.replacen("State: Active", "State: Initializing", 1);
-    std::fs::write(copy.join("ibstat.txt"), format!("{head}{mid}{rest}")).expect("write");
-    let (code, v, _) = verify(&[], &copy);
-    assert_eq!(code, Some(1));
-    assert_eq!(
-        problems(&v),
-        [
-            p("fail", "rdma.port-rate", "mlx5_4:1"),
-            p("fail", "rdma.port-state", "mlx5_6:1")
-        ]
-    );
-    let init = v["checks"]
-        .as_array()
-        .expect("c")
-        .iter()
-        .find(|c| c["subject"] == "mlx5_6:1")
-        .expect("mlx5_6");
-    assert!(
-        init["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("subnet manager"))
-    );
-}
-
-#[test]
-fn strict_turns_warnings_into_failures() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let copy = dir.path().join("node");
-    std::fs::create_dir(&copy).expect("mkdir");
-    for e in std::fs::read_dir(fixture("h100-8gpu-ndr400"))
-        .expect("ls")
-        .filter_map(|e| e.ok())
-    {
-        std::fs::copy(e.path(), copy.join(e.file_name())).expect("cp");
-    }
-    std::fs::write(
-        copy.join("proc-cmdline.txt"),
-        "BOOT_IMAGE=/vmlinuz ro intel_iommu=on\n",
-    )
-    .expect("write");
-    let (code, v, _) = verify(&[], &copy);
-    assert_eq!((code, problems(&v)), (Some(0), vec![p("warn", "pcie.iommu", "")]));
-    let (code, _, stderr) = verify(&["--strict"], &copy);
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("pcie.iommu"));
-}
-
-#[test]
-fn expectations_round_trip_and_catch_a_different_node() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let golden = dir.path().join("golden.toml");
-    let (code, _, _) = verify(
-        &["--write-expect", golden.to_str().expect("utf8")],
-        &fixture("h100-8gpu-ndr400"),
-    );
+fn healthy_h100_has_no_fail_or_warn() {
+    let (code, r) = report("h100-8gpu-ndr400", &["--expect-gpus", "8"]);
     assert_eq!(code, Some(0));
-    let text = std::fs::read_to_string(&golden).expect("golden");
-    assert!(
-        text.contains("gpus = 8") && text.contains("rate_gbps = 400.0"),
-        "{text}"
-    );
-    let (code, v, _) = verify(
-        &["--expect", golden.to_str().expect("utf8")],
-        &fixture("h100-8gpu-ndr400"),
-    );
-    assert_eq!((code, problems(&v)), (Some(0), vec![]));
-    let (code, v, _) = verify(
-        &["--expect", golden.to_str().expect("utf8")],
-        &fixture("a100-8gpu-hdr200"),
-    );
-    assert_eq!(code, Some(1));
-    let ids: Vec<String> = problems(&v)
-        .into_iter()
-        .map(|(_, id, subject)| format!("{id} {subject}"))
-        .collect();
-    for want in [
-        "rdma.port-present mlx5_11:1",
-        "rdma.port-rate mlx5_0:1",
-        "rdma.link-layer mlx5_1:1",
-        "software.driver ",
-        "software.nccl ",
+    assert_eq!(non_pass(&r), set(&[]));
+    assert!(r.ok);
+    // The checks that matter all ran and passed.
+    for id in [
+        "gpu.count",
+        "gpu.nvlink-links",
+        "gpu.nvlink-speed",
+        "gpu.fabric",
+        "gpu.nvls",
+        "rdma.port-state",
+        "rdma.port-rate",
+        "rdma.link-layer",
+        "gpudirect.path",
+        "pcie.gpu-nic-distance",
+        "pcie.acs",
+        "pcie.iommu",
+        "software.driver",
+        "software.ofed",
+        "software.nccl",
     ] {
-        assert!(ids.iter().any(|i| i == want), "{want} missing from {ids:?}");
+        assert!(
+            r.checks.iter().any(|c| c.id == id && c.status == Status::Pass),
+            "{id}"
+        );
     }
-    let (code, _, _) = verify(&["--expect-gpus", "4"], &fixture("h100-8gpu-ndr400"));
-    assert_eq!(code, Some(1));
+    let gdr = r.checks.iter().find(|c| c.id == "gpudirect.path").expect("gdr");
+    assert!(gdr.message.contains("peer-memory"), "{}", gdr.message);
+    // 10 ports (8 rail IB + 2 Ethernet): one state check each.
+    assert_eq!(r.checks.iter().filter(|c| c.id == "rdma.port-state").count(), 10);
 }
 
 #[test]
-fn bad_inputs_exit_2_naming_the_file() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "gpus = \"eight\"\n").expect("write");
-    let (code, _, stderr) = verify(
-        &["--expect", bad.to_str().expect("utf8")],
-        &fixture("h100-8gpu-ndr400"),
-    );
-    assert_eq!(code, Some(2));
-    assert!(
-        stderr.contains("bad.toml") && stderr.contains("line 1"),
-        "{stderr}"
-    );
-    let (code, _, stderr) = verify(&["--nccl-log", "/nonexistent.log"], &fixture("h100-8gpu-ndr400"));
-    assert_eq!(code, Some(2));
-    assert!(stderr.contains("/nonexistent.log"));
-}
-
-#[test]
-fn nccl_logs_show_what_nccl_did() {
-    let logs = repo().join("fixtures/logs");
-    let good = logs.join("h100-2node-ib-gdr.log");
-    let (code, v, _) = verify(
-        &["--nccl-log", good.to_str().expect("utf8")],
-        &fixture("h100-8gpu-ndr400"),
-    );
-    assert_eq!((code, problems(&v)), (Some(0), vec![]));
-    let gdr: Vec<&Value> = v["checks"]
-        .as_array()
-        .expect("c")
-        .iter()
-        .filter(|c| c["id"] == "nccl-log.gdrdma")
-        .collect();
-    assert_eq!(gdr.len(), 4);
-    assert_eq!(gdr[0]["subject"], "mlx5_0:1");
-
-    let bad = logs.join("h100-broken-socket-nogdr-ibfail.log");
-    let (code, v, _) = verify(
-        &["--nccl-log", bad.to_str().expect("utf8")],
-        &fixture("h100-8gpu-ndr400"),
-    );
+fn broken_h100_fails_the_right_checks() {
+    let (code, r) = report("broken-h100", &["--expect-gpus", "8"]);
     assert_eq!(code, Some(1));
-    let probs: Vec<(String, String, String)> = problems(&v)
-        .into_iter()
-        .map(|(s, id, subj)| (s, id, subj.replace(&*bad.to_string_lossy(), "LOG")))
-        .collect();
     assert_eq!(
-        probs,
-        [
-            p("fail", "nccl-log.network", "LOG"),
-            p("fail", "nccl-log.gdrdma", "mlx5_5:1"),
-            p("fail", "nccl-log.fabric-errors", "LOG"),
-            p("warn", "nccl-log.warnings", "LOG"),
-        ]
+        non_pass(&r),
+        set(&[
+            "warn node.probes node",
+            "fail gpu.nvlink-links GPU5",
+            "fail rdma.port-state mlx5_5:1",
+            "fail gpudirect.path node",
+            "warn pcie.gpu-nic-distance GPU3",
+            "warn pcie.acs 5a:00.0",
+            "warn pcie.acs 5a:01.0",
+            "skip software.ofed node",
+        ])
+    );
+    assert_eq!((r.summary.fail, r.summary.warn, r.summary.skip), (3, 4, 1));
+    let acs = r.checks.iter().find(|c| c.subject == "5a:00.0").expect("acs");
+    assert!(
+        acs.message.contains("GPU 5d:00.0") && acs.evidence.contains("ReqRedir"),
+        "{acs:?}"
+    );
+    // The root port above the switch also redirects (the kernel enables ACS with an IOMMU),
+    // but transfers inside the switch never reach it: not reported.
+    assert!(!r.checks.iter().any(|c| c.subject == "58:01.0"));
+    let down = r.checks.iter().find(|c| c.subject == "mlx5_5:1").expect("port");
+    assert!(down.message.starts_with("Down"), "{}", down.message);
+    assert!(!down.fix.is_empty() && !down.evidence.is_empty());
+}
+
+#[test]
+fn other_fixtures_have_exact_statuses() {
+    let (code, r) = report("a100-8gpu-hdr200", &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        non_pass(&r),
+        set(&["skip gpu.fabric node", "skip gpu.nvls node", "skip pcie.acs node"])
+    );
+    // The 100 Gb/s Ethernet port is not a GPU rail, so it is not compared with the 200s.
+    let eth = r
+        .checks
+        .iter()
+        .find(|c| c.id == "rdma.port-rate" && c.subject == "mlx5_4:1")
+        .expect("eth");
+    assert_eq!(eth.status, Status::Pass);
+
+    let (code, r) = report("roce-h100-8gpu", &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(non_pass(&r), set(&["skip gpu.fabric node", "skip pcie.acs node"]));
+    let gdr = r.checks.iter().find(|c| c.id == "gpudirect.path").expect("gdr");
+    assert!(
+        gdr.message.contains("DMA-BUF") && gdr.message.contains("not needed"),
+        "{}",
+        gdr.message
+    );
+    let ll = r.checks.iter().find(|c| c.id == "rdma.link-layer").expect("ll");
+    assert!(ll.message.contains("RoCE"), "{}", ll.message);
+
+    let (code, r) = report("workstation-2x4090-pcie", &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        non_pass(&r),
+        set(&[
+            "skip gpu.nvlink-links node",
+            "skip gpu.nvlink-speed node",
+            "skip gpu.fabric node",
+            "skip gpu.nvls node",
+            "skip rdma.port-state node",
+            "skip gpudirect.path node",
+            "skip pcie.gpu-nic-distance node",
+            "skip pcie.acs node",
+            "skip pcie.iommu node",
+            "skip software.ofed node",
+            "skip software.nccl node",
+        ])
     );
 }
 
 #[test]
-fn every_format_is_well_formed() {
+fn every_check_has_a_unique_id_subject_and_a_fix_when_not_passing() {
     for node in node_fixtures() {
-        for format in ["table", "prometheus", "junit"] {
-            let out = nccltune()
-                .args(["verify", "--format", format, "--replay"])
-                .arg(fixture(&node))
-                .output()
-                .expect("run");
-            let text = String::from_utf8_lossy(&out.stdout);
-            match format {
-                "prometheus" => {
-                    for line in text.lines() {
-                        let ok = line.starts_with("# HELP ") || line.starts_with("# TYPE ") || {
-                            let (series, value) = line.rsplit_once(' ').unwrap_or(("", ""));
-                            value.parse::<f64>().is_ok()
-                                && series.starts_with("nccltune_verify_check")
-                                && series.ends_with('}')
-                        };
-                        assert!(ok, "{node}: {line}");
-                    }
-                }
-                "junit" => {
-                    assert!(text.starts_with("<?xml"));
-                    assert_eq!(
-                        text.matches("<testcase").count(),
-                        text.matches("classname=").count()
-                    );
-                    assert_eq!(text.matches("<testsuite ").count(), 1);
-                    assert!(text.trim_end().ends_with("</testsuites>"));
-                }
-                _ => assert!(text.contains("pass,"), "{node}"),
+        let (_, r) = report(
+            &node,
+            &["--nccl-log", log("no-gdr-mlx5_3.log").to_str().expect("p")],
+        );
+        let mut seen = BTreeSet::new();
+        for c in &r.checks {
+            assert!(
+                seen.insert((c.id.clone(), c.subject.clone())),
+                "{node}: duplicate {} {}",
+                c.id,
+                c.subject
+            );
+            assert_eq!(c.id.split('.').next(), Some(c.group.as_str()));
+            if matches!(c.status, Status::Fail | Status::Warn) {
+                assert!(!c.fix.is_empty(), "{node}: {} {} has no fix", c.id, c.subject);
             }
         }
     }
 }
 
 #[test]
-fn nccl_debug_samples() {
-    let Some(files) = samples("nccl-debug") else {
-        return;
-    };
-    let aks = nccl_log::parse(sample(&files, "issue-aksrdma30"));
-    assert!(aks.channels.iter().any(|c| c.transport
-        == Transport::NetIb {
-            dev: Some(9),
-            gdr: true
-        }));
-    assert!(aks.channels.iter().any(|c| c.via == "P2P/CUMEM/read"));
-    let cw = nccl_log::parse(sample(&files, "issue-awsofinccl715"));
-    assert!(!cw.channels.is_empty() && cw.channels.iter().all(|c| c.transport == Transport::P2p));
-    let ext = nccl_log::parse(sample(&files, "issue-nccl1814"));
-    assert!(ext.channels.iter().any(|c| c.transport
-        == Transport::NetPlugin {
-            name: "IBext_v8".into(),
-            gdr: false
-        }));
-    let direct = nccl_log::parse(sample(&files, "issue-tinygrad22"));
-    assert!(direct.channels.iter().any(|c| c.via == "P2P/direct pointer"));
-    let old = nccl_log::parse(sample(&files, "issue-nvpeermem56"));
-    assert_eq!(old.versions, ["2.4.7+cuda10.0"]);
-    assert_eq!(old.ib_devices, ["mlx5_0:1"]);
-    let sharp = nccl_log::parse(sample(&files, "issue-nccl988"));
-    assert_eq!(sharp.networks, ["IBext"]);
-    assert_eq!(sharp.ib_devices.len(), 8);
-    assert_eq!(sharp.versions, ["2.12.9+cuda11.6"]);
-    if let Some(tests) = samples("nccl-tests") {
-        let efa = nccl_log::parse(sample(&tests, "awsdoeks"));
-        assert_eq!(efa.networks, ["AWS Libfabric"]);
-        assert_eq!(efa.versions, ["2.12.7+cuda11.4"]);
-        let socket = nccl_log::parse(sample(&tests, "issue-nccltests131"));
-        assert_eq!(socket.networks, ["Socket"]);
-        assert!(
-            socket
-                .warnings
-                .iter()
-                .any(|(_, w)| w.contains("Could not find a path for pattern 4"))
-        );
+fn gpu_count_against_expectation() {
+    let (code, r) = report("h100-8gpu-ndr400", &["--expect-gpus", "16"]);
+    assert_eq!(code, Some(1));
+    let c = r.checks.iter().find(|c| c.id == "gpu.count").expect("count");
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.message.contains("16 expected"));
+}
+
+#[test]
+fn json_contract_and_summary() {
+    let (_, out, err) = verify(&[
+        "--format",
+        "json",
+        "--replay",
+        fixture("broken-h100").to_str().expect("p"),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["schema"], 1);
+    for key in ["id", "group", "status", "subject", "message", "evidence", "fix"] {
+        assert!(v["checks"][0].get(key).is_some(), "{key}");
     }
+    for key in ["pass", "warn", "fail", "skip"] {
+        assert!(v["summary"][key].is_u64(), "{key}");
+    }
+    // One summary line on stderr, nothing else.
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("nccltune verify: FAIL on gpu-h100-042: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn prometheus_output_follows_the_exposition_grammar() {
+    let (code, out, _) = verify(&[
+        "--format",
+        "prometheus",
+        "--replay",
+        fixture("broken-h100").to_str().expect("p"),
+    ]);
+    assert_eq!(code, Some(1));
+    let sample = regex::Regex::new(
+        r#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\["\\n])*",?)*\})? -?[0-9]+(\.[0-9]+)?$"#,
+    )
+    .expect("re");
+    let meta =
+        regex::Regex::new(r"^# (HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+|TYPE [a-zA-Z_:][a-zA-Z0-9_:]* gauge)$")
+            .expect("re");
+    let mut series = BTreeSet::new();
+    for line in out.lines() {
+        assert!(sample.is_match(line) || meta.is_match(line), "bad line: {line}");
+        if !line.starts_with('#') {
+            let labels = line.rsplit_once(' ').expect("value").0;
+            assert!(series.insert(labels.to_string()), "duplicate series {labels}");
+        }
+    }
+    assert!(out.contains(r#"nccltune_verify_check{id="rdma.port-state",group="rdma",subject="mlx5_5:1"} 2"#));
+    assert!(out.contains(r#"nccltune_verify_checks{status="fail"} 3"#));
+    assert!(out.contains("nccltune_verify_ok 0"));
+    // TYPE precedes the samples of each metric, once.
+    assert_eq!(out.matches("# TYPE nccltune_verify_check gauge").count(), 1);
+}
+
+/// A minimal well-formedness check: tags balance, attributes are quoted, entities are known.
+fn assert_well_formed_xml(xml: &str) {
+    let body = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+        .expect("declaration");
+    let tag = regex::Regex::new(r#"<(/?)([A-Za-z][\w.-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(/?)>"#).expect("re");
+    let mut stack: Vec<String> = Vec::new();
+    let mut last = 0;
+    for m in tag.captures_iter(body) {
+        let whole = m.get(0).expect("m");
+        let text = &body[last..whole.start()];
+        assert!(!text.contains('<') && !text.contains('>'), "stray markup: {text}");
+        for amp in text.match_indices('&') {
+            let rest = &text[amp.0..];
+            assert!(
+                ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
+                    .iter()
+                    .any(|e| rest.starts_with(e)),
+                "bad entity in {rest}"
+            );
+        }
+        last = whole.end();
+        let name = m[2].to_string();
+        if &m[1] == "/" {
+            assert_eq!(stack.pop().as_deref(), Some(name.as_str()));
+        } else if &m[4] != "/" {
+            stack.push(name);
+        }
+    }
+    assert!(stack.is_empty(), "unclosed {stack:?}");
+    assert!(body[last..].trim().is_empty());
+}
+
+#[test]
+fn junit_output_is_well_formed_with_counts() {
+    let (code, out, _) = verify(&[
+        "--format",
+        "junit",
+        "--replay",
+        fixture("broken-h100").to_str().expect("p"),
+    ]);
+    assert_eq!(code, Some(1));
+    assert_well_formed_xml(&out);
+    let (_, r) = report("broken-h100", &[]);
+    assert_eq!(out.matches("<testcase ").count(), r.checks.len());
+    assert_eq!(out.matches("<failure ").count(), 3);
+    assert_eq!(out.matches("<skipped ").count(), 1);
+    assert!(out.contains(&format!(
+        r#"tests="{}" failures="3" errors="0" skipped="1""#,
+        r.checks.len()
+    )));
+    // --strict turns the four warnings into failures.
+    let (_, strict, _) = verify(&[
+        "--strict",
+        "--format",
+        "junit",
+        "--replay",
+        fixture("broken-h100").to_str().expect("p"),
+    ]);
+    assert_well_formed_xml(&strict);
+    assert_eq!(strict.matches("<failure ").count(), 7);
+    // Log text with markup characters is escaped.
+    let (_, with_log, _) = verify(&[
+        "--format",
+        "junit",
+        "--replay",
+        fixture("h100-8gpu-ndr400").to_str().expect("p"),
+        "--nccl-log",
+        log("ib-completion-error.log").to_str().expect("p"),
+    ]);
+    assert_well_formed_xml(&with_log);
+    assert!(with_log.contains("10.10.1.18&lt;49152&gt;"));
+}
+
+#[test]
+fn table_is_the_default() {
+    let (code, out, err) = verify(&["--replay", fixture("broken-h100").to_str().expect("p")]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("rdma.port-state") && out.contains("Fixes:") && out.contains("FAIL: "));
+    assert!(err.contains("rdma.port-state mlx5_5:1"));
+}
+
+#[test]
+fn strict_makes_warnings_fail() {
+    let h100 = fixture("h100-8gpu-ndr400");
+    let warn_log = log("cloudwatch-warn.log");
+    let base = [
+        "--replay",
+        h100.to_str().expect("p"),
+        "--nccl-log",
+        warn_log.to_str().expect("p"),
+    ];
+    let (code, _, err) = verify(&base);
+    assert_eq!(code, Some(0), "{err}");
+    let mut strict = base.to_vec();
+    strict.push("--strict");
+    let (code, _, err) = verify(&strict);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("nccl.warnings log"), "{err}");
+}
+
+#[test]
+fn could_not_run_is_exit_2_with_a_named_cause() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[gpus]\ncount = 8\nnvlink = 18\n").expect("write");
+    let h100 = fixture("h100-8gpu-ndr400");
+    let h100 = h100.to_str().expect("p");
+    let (code, out, err) = verify(&["--replay", h100, "--expect", bad.to_str().expect("p")]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(
+        err.contains("bad.toml") && err.contains("line 3") && err.contains("nvlink"),
+        "{err}"
+    );
+
+    std::fs::write(&bad, b"\x00\xff\xfe binary").expect("write");
+    let (code, _, err) = verify(&["--replay", h100, "--expect", bad.to_str().expect("p")]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("bad.toml"), "{err}");
+
+    let (code, _, err) = verify(&["--replay", h100, "--nccl-log", "/nonexistent/nccl.log"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("/nonexistent/nccl.log"), "{err}");
+
+    let (code, _, _) = verify(&["--replay", "/nonexistent/capture"]);
+    assert_eq!(code, Some(2));
+    let (code, _, _) = verify(&["--replay", h100, "--format", "yaml"]);
+    assert_eq!(code, Some(2));
+
+    // Binary junk as a log is not fatal: it has no NCCL lines, which is a warning.
+    let junk = dir.path().join("junk.log");
+    std::fs::write(&junk, b"\x00\x01\x02\xff\xfe\n\x7f").expect("write");
+    let (code, out, _) = verify(&[
+        "--replay",
+        h100,
+        "--format",
+        "json",
+        "--nccl-log",
+        junk.to_str().expect("p"),
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("no NCCL debug lines"));
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let (code, out, _) = verify(&["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Exit codes") && out.contains("2  verify could not run"));
+}
+
+#[test]
+fn written_expectations_judge_other_nodes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("h100.toml");
+    let f = file.to_str().expect("p");
+    let (code, _, err) = verify(&[
+        "--replay",
+        fixture("h100-8gpu-ndr400").to_str().expect("p"),
+        "--write-expect",
+        f,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(
+        text.contains("count = 8") && text.contains("mlx5_11:1") && text.contains("23.10-2.1.3.1"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("ls").count(),
+        1,
+        "no temp file left"
+    );
+
+    // The same node passes; the broken one additionally misses OFED; the RoCE node differs.
+    let (code, r) = report("h100-8gpu-ndr400", &["--expect", f]);
+    assert_eq!(code, Some(0));
+    assert_eq!(non_pass(&r), set(&[]));
+    let (_, r) = report("broken-h100", &["--expect", f]);
+    let np = non_pass(&r);
+    assert!(np.contains("warn software.ofed node"), "{np:?}");
+    assert!(np.contains("fail rdma.port-state mlx5_5:1"), "{np:?}");
+    let (code, r) = report("roce-h100-8gpu", &["--expect", f]);
+    assert_eq!(code, Some(1));
+    let np = non_pass(&r);
+    assert!(np.contains("fail rdma.link-layer mlx5_0:1"), "{np:?}");
+    assert!(np.contains("fail rdma.port-state mlx5_11:1"), "{np:?}");
+    assert!(np.contains("fail software.driver node"), "{np:?}");
+}
+
+#[test]
+fn port_rate_against_expectations_and_peers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("e.toml");
+    std::fs::write(
+        &file,
+        "[[ports]]\nport = \"mlx5_0:1\"\nrate_gbps = 800\nlink_layer = \"InfiniBand\"\n",
+    )
+    .expect("w");
+    let (code, r) = report("h100-8gpu-ndr400", &["--expect", file.to_str().expect("p")]);
+    assert_eq!(code, Some(1));
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "rdma.port-rate" && c.subject == "mlx5_0:1")
+        .expect("rate");
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.message.contains("800"));
+}
+
+#[test]
+fn nccl_log_checks_on_own_fixtures() {
+    let cases: [(&str, i32, &[&str]); 5] = [
+        ("two-node-ib-gdr.log", 0, &[]),
+        (
+            "socket-fallback.log",
+            1,
+            &["fail nccl.net-socket log", "skip nccl.nics log"],
+        ),
+        (
+            "no-gdr-mlx5_3.log",
+            1,
+            &["fail nccl.gdr NET/IB/3 (mlx5_3)", "fail nccl.gdr-hca mlx5_3"],
+        ),
+        (
+            "ib-completion-error.log",
+            1,
+            &["fail nccl.ib-completion log", "fail nccl.failures log"],
+        ),
+        (
+            "cloudwatch-warn.log",
+            0,
+            &[
+                "skip nccl.net-socket log",
+                "skip nccl.nics log",
+                "warn nccl.warnings log",
+            ],
+        ),
+    ];
+    for (file, want_code, want) in cases {
+        let (code, r) = report(
+            "h100-8gpu-ndr400",
+            &["--nccl-log", log(file).to_str().expect("p")],
+        );
+        assert_eq!(code, Some(want_code), "{file}");
+        let got: BTreeSet<String> = non_pass(&r)
+            .into_iter()
+            .filter(|s| s.contains(" nccl."))
+            .collect();
+        assert_eq!(got, set(want), "{file}");
+    }
+    let (_, r) = report(
+        "h100-8gpu-ndr400",
+        &["--nccl-log", log("no-gdr-mlx5_3.log").to_str().expect("p")],
+    );
+    let v = r.checks.iter().find(|c| c.id == "nccl.version").expect("version");
+    assert!(
+        v.message.contains("2.19.3") && v.message.contains("2.21.5"),
+        "{}",
+        v.message
+    );
+    // On a node without RDMA, a socket run is only a warning.
+    let (_, r) = report(
+        "workstation-2x4090-pcie",
+        &["--nccl-log", log("socket-fallback.log").to_str().expect("p")],
+    );
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "nccl.net-socket")
+        .expect("socket");
+    assert_eq!(c.status, Status::Warn);
+}
+
+#[test]
+fn output_file_is_written_atomically() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("nccltune.prom");
+    let (code, out, _) = verify(&[
+        "--replay",
+        fixture("h100-8gpu-ndr400").to_str().expect("p"),
+        "--format",
+        "prometheus",
+        "--output",
+        file.to_str().expect("p"),
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.is_empty());
+    assert!(
+        std::fs::read_to_string(&file)
+            .expect("read")
+            .contains("nccltune_verify_ok 1")
+    );
+}
+
+#[test]
+fn a_failing_nvidia_smi_fails_an_expected_gpu_count() {
+    // A copy of the healthy capture where the driver stopped answering.
+    let dir = tempfile::tempdir().expect("tmp");
+    for e in std::fs::read_dir(fixture("h100-8gpu-ndr400")).expect("ls") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
+    }
+    for probe in ["nvidia-smi-query-gpu", "nvidia-smi-topo", "nvidia-smi-nvlink"] {
+        std::fs::remove_file(dir.path().join(format!("{probe}.txt"))).expect("rm");
+        std::fs::write(dir.path().join(format!("{probe}.status")), "exit 9\n").expect("w");
+        std::fs::write(
+            dir.path().join(format!("{probe}.stderr")),
+            "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n",
+        )
+        .expect("w");
+    }
+    let d = dir.path().to_str().expect("p");
+    let (code, out, _) = verify(&["--format", "json", "--replay", d, "--expect-gpus", "8"]);
+    assert_eq!(code, Some(1));
+    let r: VerifyReport = serde_json::from_str(&out).expect("json");
+    let c = r.checks.iter().find(|c| c.id == "gpu.count").expect("count");
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.message.contains("exit 9"), "{}", c.message);
+    // Without an expected count: the loaded kernel module says this is a GPU node, so it
+    // still fails; without the module it only warns.
+    let (code, _, _) = verify(&["--replay", d]);
+    assert_eq!(code, Some(1));
+    std::fs::remove_file(dir.path().join("proc-driver-nvidia-version.txt")).expect("rm");
+    std::fs::write(
+        dir.path().join("proc-driver-nvidia-version.status"),
+        "not-found\n",
+    )
+    .expect("w");
+    let (code, out, _) = verify(&["--format", "json", "--replay", d]);
+    assert_eq!(code, Some(0));
+    let r: VerifyReport = serde_json::from_str(&out).expect("json");
+    let c = r.checks.iter().find(|c| c.id == "gpu.count").expect("count");
+    assert_eq!(c.status, Status::Warn);
 }

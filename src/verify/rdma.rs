@@ -1,0 +1,299 @@
+//! RDMA port checks: state (telling `Initializing`, no subnet manager, from `Down`), rate
+//! against expectations or against the other GPU-rail ports, link layer.
+
+use super::{Check, Context, Status};
+use crate::node::Nic;
+use crate::probe::names;
+use std::collections::BTreeSet;
+
+pub fn checks(cx: &Context) -> Vec<Check> {
+    let node = cx.node;
+    let expected = cx.expect().map(|e| e.ports.as_slice()).unwrap_or_default();
+    // Port facts are complete when a port probe ran, or sysfs says there is no RDMA device.
+    let reliable = node.probe_ok(names::RDMA_PORTS)
+        || node.probe_ok(names::IBSTAT)
+        || node
+            .probes
+            .iter()
+            .any(|p| p.name == names::RDMA_PORTS && p.status == "not-found");
+    if node.nics.is_empty() && expected.is_empty() {
+        let why = if reliable {
+            "no RDMA ports on this node (/sys/class/infiniband is empty or absent)"
+        } else {
+            "RDMA ports unknown: neither ibstat nor the sysfs probe succeeded"
+        };
+        return vec![Check::new("rdma.port-state", Status::Skip, "node", why).evidence(probe_evidence(cx))];
+    }
+    let rails = rail_devices(cx);
+    let mut v = Vec::new();
+    for e in expected {
+        if !node.nics.iter().any(|n| n.id() == e.port) {
+            let (status, msg) = if reliable {
+                (Status::Fail, format!("expected port {} is missing", e.port))
+            } else {
+                (
+                    Status::Skip,
+                    format!(
+                        "expected port {} cannot be checked: the port probes failed",
+                        e.port
+                    ),
+                )
+            };
+            v.push(
+                Check::new("rdma.port-state", status, e.port.clone(), msg)
+                    .evidence(probe_evidence(cx))
+                    .fix("check that the adapter is seen on PCIe (`lspci | grep -i mellanox`) and that mlx5_core/mlx5_ib are loaded"),
+            );
+        }
+    }
+    // Without GPU-NIC topology, a down port is only known to matter when it leaves the node
+    // with no usable RDMA port at all.
+    let none_active = node.active_nics().next().is_none();
+    for n in &node.nics {
+        let role = if rails.contains(n.device.as_str()) || expected.iter().any(|e| e.port == n.id()) {
+            Role::Needed
+        } else if rails.is_empty() && none_active {
+            Role::Only
+        } else if rails.is_empty() {
+            Role::Unknown
+        } else {
+            Role::Spare
+        };
+        v.push(state(n, role));
+    }
+    for n in node.active_nics() {
+        v.push(rate(cx, n, &rails));
+    }
+    v.extend(link_layer(cx, &rails));
+    v
+}
+
+fn probe_evidence(cx: &Context) -> String {
+    cx.node
+        .probes
+        .iter()
+        .filter(|p| p.name == names::IBSTAT || p.name == names::RDMA_PORTS)
+        .map(|p| format!("{}: {}", p.name, p.status))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Devices that are some GPU's nearest NIC: the ones NCCL puts on its rails.
+fn rail_devices<'a>(cx: &'a Context) -> BTreeSet<&'a str> {
+    cx.node.gpu_nic_affinity.iter().map(|a| a.nic.as_str()).collect()
+}
+
+fn nic_evidence(n: &Nic) -> String {
+    format!(
+        "{} ({}): state {}, physical {}, rate {}, link layer {}",
+        n.id(),
+        n.source,
+        n.state.as_deref().unwrap_or("?"),
+        n.physical_state.as_deref().unwrap_or("?"),
+        n.rate_gbps.map_or("?".into(), |r| format!("{r} Gb/s")),
+        n.link_layer.as_deref().unwrap_or("?"),
+    )
+}
+
+/// Why a port matters to NCCL.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// Some GPU's nearest NIC, or listed in the expectations.
+    Needed,
+    /// Topology unknown, and no port on the node is Active.
+    Only,
+    /// Topology unknown; other ports are Active.
+    Unknown,
+    /// Not a GPU's nearest NIC.
+    Spare,
+}
+
+fn state(n: &Nic, role: Role) -> Check {
+    let id = "rdma.port-state";
+    let st = n.state.as_deref().unwrap_or("unknown");
+    if n.is_active() {
+        return Check::new(id, Status::Pass, n.id(), "Active").evidence(nic_evidence(n));
+    }
+    let (msg, fix) = match st {
+        "Initializing" => (
+            format!(
+                "Initializing: the link is up (physical {}) but no subnet manager has configured the port",
+                n.physical_state.as_deref().unwrap_or("?")
+            ),
+            "start or fix the subnet manager (opensm / UFM / the switch's SM) for this fabric; `sminfo` shows whether one answers",
+        ),
+        "Armed" => (
+            "Armed: the subnet manager configured the port but has not activated it".to_string(),
+            "check the subnet manager's log; re-sweep the fabric",
+        ),
+        "Down" => (
+            format!(
+                "Down (physical {}): no link",
+                n.physical_state.as_deref().unwrap_or("?")
+            ),
+            "check the cable and the switch port; `ibstat`/`mlxlink -d <dev>` shows the physical state",
+        ),
+        _ => (
+            format!("{st}: not Active"),
+            "check the port with `ibstat` and the cable/switch port",
+        ),
+    };
+    let (status, msg) = match role {
+        Role::Needed => (Status::Fail, msg),
+        Role::Only => (
+            Status::Fail,
+            format!("{msg}; no RDMA port on this node is Active"),
+        ),
+        Role::Unknown => (
+            Status::Warn,
+            format!("{msg} (GPU-NIC topology unknown, other ports are Active)"),
+        ),
+        Role::Spare => (
+            Status::Warn,
+            format!("{msg} (not a GPU's nearest NIC, so NCCL rails may not need it)"),
+        ),
+    };
+    Check::new(id, status, n.id(), msg)
+        .evidence(nic_evidence(n))
+        .fix(fix)
+}
+
+fn rate(cx: &Context, n: &Nic, rails: &BTreeSet<&str>) -> Check {
+    let id = "rdma.port-rate";
+    let ev = nic_evidence(n);
+    let Some(r) = n.rate_gbps else {
+        return Check::new(id, Status::Skip, n.id(), "rate not reported").evidence(ev);
+    };
+    let fix = "a port that trained below its peers points at a cable, transceiver or switch-port fault: check `mlxlink -d <dev>` and reseat or replace the cable";
+    if let Some(e) = cx
+        .expect()
+        .and_then(|e| e.ports.iter().find(|p| p.port == n.id()))
+        .and_then(|p| p.rate_gbps)
+    {
+        return if r < e {
+            Check::new(id, Status::Fail, n.id(), format!("{r} Gb/s, {e} Gb/s expected"))
+                .evidence(ev)
+                .fix(fix)
+        } else if r > e {
+            Check::new(
+                id,
+                Status::Warn,
+                n.id(),
+                format!("{r} Gb/s, above the {e} Gb/s expected"),
+            )
+            .evidence(ev)
+            .fix("update the expectations file if the fabric was upgraded")
+        } else {
+            Check::new(id, Status::Pass, n.id(), format!("{r} Gb/s, as expected")).evidence(ev)
+        };
+    }
+    let same_layer = |p: &&Nic| p.link_layer == n.link_layer;
+    let (peers, confident): (Vec<&Nic>, bool) = if rails.is_empty() {
+        (cx.node.active_nics().filter(same_layer).collect(), false)
+    } else if rails.contains(n.device.as_str()) {
+        (
+            cx.node
+                .active_nics()
+                .filter(|p| rails.contains(p.device.as_str()))
+                .filter(same_layer)
+                .collect(),
+            true,
+        )
+    } else {
+        return Check::new(
+            id,
+            Status::Pass,
+            n.id(),
+            format!("{r} Gb/s (not a GPU's nearest NIC: not compared with the rail ports)"),
+        )
+        .evidence(ev);
+    };
+    let best = peers.iter().filter_map(|p| p.rate_gbps).fold(r, f64::max);
+    let peer_ev = format!(
+        "{ev}; peers: {}",
+        peers
+            .iter()
+            .map(|p| format!("{}={}", p.id(), p.rate_gbps.map_or("?".into(), |x| x.to_string())))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if r < best {
+        let status = if confident { Status::Fail } else { Status::Warn };
+        let note = if confident {
+            ""
+        } else {
+            " (GPU-NIC topology unknown, so rail and management ports cannot be told apart)"
+        };
+        Check::new(
+            id,
+            status,
+            n.id(),
+            format!("{r} Gb/s while peer ports run at {best} Gb/s{note}"),
+        )
+        .evidence(peer_ev)
+        .fix(fix)
+    } else {
+        Check::new(id, Status::Pass, n.id(), format!("{r} Gb/s, same as its peers")).evidence(peer_ev)
+    }
+}
+
+fn link_layer(cx: &Context, rails: &BTreeSet<&str>) -> Vec<Check> {
+    let id = "rdma.link-layer";
+    let mut v = Vec::new();
+    if let Some(e) = cx.expect() {
+        for p in &e.ports {
+            let (Some(want), Some(n)) = (&p.link_layer, cx.node.nics.iter().find(|n| n.id() == p.port))
+            else {
+                continue;
+            };
+            let have = n.link_layer.as_deref().unwrap_or("unknown");
+            v.push(if have == want {
+                Check::new(id, Status::Pass, n.id(), format!("{have}, as expected")).evidence(nic_evidence(n))
+            } else {
+                Check::new(id, Status::Fail, n.id(), format!("link layer {have}, {want} expected"))
+                    .evidence(nic_evidence(n))
+                    .fix("set the port type with `mlxconfig -d <dev> set LINK_TYPE_P1=1` (IB) or `=2` (Ethernet) and reboot, or fix the expectations")
+            });
+        }
+    }
+    let rail_nics: Vec<&Nic> = cx
+        .node
+        .nics
+        .iter()
+        .filter(|n| rails.contains(n.device.as_str()))
+        .collect();
+    if rail_nics.is_empty() {
+        return v;
+    }
+    let layers: BTreeSet<&str> = rail_nics
+        .iter()
+        .map(|n| n.link_layer.as_deref().unwrap_or("unknown"))
+        .collect();
+    let ev = rail_nics
+        .iter()
+        .map(|n| format!("{}={}", n.id(), n.link_layer.as_deref().unwrap_or("?")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let names: Vec<&str> = layers.iter().copied().collect();
+    v.push(if layers.len() == 1 {
+        let l = names[0];
+        let kind = match l {
+            "InfiniBand" => "InfiniBand",
+            "Ethernet" => "RoCE (Ethernet)",
+            other => other,
+        };
+        Check::new(id, Status::Pass, "node", format!("every GPU-rail port is {kind}")).evidence(ev)
+    } else {
+        Check::new(
+            id,
+            Status::Warn,
+            "node",
+            format!("GPU-rail ports mix link layers: {}", names.join(", ")),
+        )
+        .evidence(format!(
+            "{ev}; NCCL will not merge IB and RoCE ports into one NIC (nccl-env.md §4, NCCL_IB_HCA)"
+        ))
+        .fix("give every rail port the same link layer, or restrict NCCL_IB_HCA to one kind")
+    });
+    v
+}
