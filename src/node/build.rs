@@ -100,6 +100,10 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
     report.nics = nics(&out, &mut findings);
     report.versions = versions(&out, query_rows.as_deref());
     report.gpudirect = gpudirect(&out, &report.versions);
+    report.interfaces = out
+        .ok_text(names::NET_INTERFACES)
+        .map(|t| parse::net_sysfs::parse(&t))
+        .unwrap_or_default();
     report.iommu_params = out
         .ok_text(names::KERNEL_CMDLINE)
         .map(|c| {
@@ -436,6 +440,7 @@ fn nics(out: &Outputs, findings: &mut Vec<Finding>) -> Vec<Nic> {
                     ca_type: ca.ca_type.clone(),
                     firmware: ca.firmware.clone(),
                     netdevs: Vec::new(),
+                    roce_v2_ipv4_gid_index: None,
                     source: "ibstat".into(),
                 });
             }
@@ -447,12 +452,14 @@ fn nics(out: &Outputs, findings: &mut Vec<Finding>) -> Vec<Nic> {
             match nics.iter_mut().find(|n| n.device == p.device && n.port == p.port) {
                 Some(n) => {
                     n.source = "ibstat+sysfs".into();
+                    n.roce_v2_ipv4_gid_index = p.roce_v2_ipv4_gid_index();
                     n.state = n.state.take().or(p.state);
                     n.physical_state = n.physical_state.take().or(p.physical_state);
                     n.rate_gbps = n.rate_gbps.or(p.rate_gbps);
                     n.link_layer = n.link_layer.take().or(p.link_layer);
                 }
                 None => nics.push(Nic {
+                    roce_v2_ipv4_gid_index: p.roce_v2_ipv4_gid_index(),
                     device: p.device,
                     port: p.port,
                     state: p.state,

@@ -33,6 +33,9 @@ pub struct NodeReport {
     /// PCIe ACS on the bridges above GPUs and RDMA NICs (`lspci -vvv`, root only).
     #[serde(default)]
     pub pcie_acs: PcieAcs,
+    /// IP interfaces (for the socket transport and bootstrap).
+    #[serde(default)]
+    pub interfaces: Vec<crate::parse::net_sysfs::NetInterface>,
     pub probes: Vec<ProbeSummary>,
     pub findings: Vec<Finding>,
 }
@@ -109,6 +112,9 @@ pub struct Nic {
     pub ca_type: Option<String>,
     pub firmware: Option<String>,
     pub netdevs: Vec<String>,
+    /// RoCE ports: the first RoCE v2 GID index holding an IPv4 address (from sysfs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roce_v2_ipv4_gid_index: Option<u32>,
     /// `ibstat`, `sysfs` or `ibstat+sysfs`.
     pub source: String,
 }

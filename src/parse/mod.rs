@@ -10,6 +10,7 @@ pub mod lspci;
 pub mod nccl_library;
 pub mod nccl_log;
 pub mod nccl_tests;
+pub mod net_sysfs;
 pub mod nvidia_smi_q;
 pub mod nvlink;
 pub mod ofed_info;

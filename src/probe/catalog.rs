@@ -22,6 +22,10 @@ pub enum Source {
     /// `<root>/<dev>/device/net:<netdev>` line per network interface of the device, so that a
     /// node without infiniband-diags still reports its ports.
     RdmaPorts(PathBuf),
+    /// Network interfaces under `root` (normally `/sys/class/net`), as `grep -H .` lines over
+    /// `<root>/<if>/{operstate,speed,type}` plus `<root>/<if>/device:present` for interfaces
+    /// backed by a device (not virtual), for choosing `NCCL_SOCKET_IFNAME`.
+    NetInterfaces(PathBuf),
     /// Files whose name starts with `prefix` in `dirs` (and in the directories of
     /// `LD_LIBRARY_PATH`), one path per line: how the installed NCCL library is found.
     LibrarySearch { prefix: String, dirs: Vec<PathBuf> },
@@ -69,6 +73,9 @@ impl ProbeSpec {
             }
             Source::File(path) => format!("read {}", path.display()),
             Source::RdmaPorts(root) => format!("read {}/*/ports/*", root.display()),
+            Source::NetInterfaces(root) => {
+                format!("read {}/*/{{operstate,speed,type,device}}", root.display())
+            }
             Source::LibrarySearch { prefix, dirs } => {
                 let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
                 format!("list {prefix}* in {} and LD_LIBRARY_PATH", dirs.join(":"))
@@ -94,6 +101,7 @@ pub mod names {
     pub const KERNEL_CMDLINE: &str = "proc-cmdline";
     pub const HOSTNAME: &str = "proc-hostname";
     pub const NCCL_LIBRARY: &str = "nccl-library";
+    pub const NET_INTERFACES: &str = "sysfs-net-interfaces";
     pub const LSPCI: &str = "lspci-vvv";
     pub const SMI_Q: &str = "nvidia-smi-q";
 }
@@ -138,6 +146,11 @@ pub fn core_probes() -> Vec<ProbeSpec> {
             name: RDMA_PORTS,
             source: Source::RdmaPorts(PathBuf::from("/sys/class/infiniband")),
             purpose: "RDMA ports from sysfs (works without infiniband-diags)",
+        },
+        ProbeSpec {
+            name: NET_INTERFACES,
+            source: Source::NetInterfaces(PathBuf::from("/sys/class/net")),
+            purpose: "IP interfaces: state, speed, physical or virtual (for NCCL_SOCKET_IFNAME)",
         },
         ProbeSpec::file(
             NV_MEM,

@@ -43,6 +43,7 @@ impl Runner for SystemRunner {
             Source::Command { program, args } => self.run_command(program, args),
             Source::File(path) => read_file(path, self.cap),
             Source::RdmaPorts(root) => read_rdma_ports(root),
+            Source::NetInterfaces(root) => read_net_interfaces(root),
             Source::LibrarySearch { prefix, dirs } => search_libraries(prefix, dirs),
         };
         out.name = spec.name.to_string();
@@ -246,6 +247,39 @@ fn natural_key(s: &str) -> (String, u64, String) {
 
 const PORT_ATTRS: [&str; 4] = ["state", "phys_state", "rate", "link_layer"];
 
+/// GID table entries read per RoCE port: enough for the default and one address per family.
+const GID_ENTRIES: u32 = 16;
+
+fn read_net_interfaces(root: &Path) -> ProbeOutput {
+    let names = match sorted_entries(root) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
+        }
+        Err(e) => {
+            return output(
+                ProbeStatus::Exit(1),
+                Vec::new(),
+                format!("{}: {e}", root.display()).into_bytes(),
+            );
+        }
+    };
+    let mut text = String::new();
+    for name in names {
+        let dir = root.join(&name);
+        for attr in ["operstate", "speed", "type"] {
+            // `speed` fails to read on interfaces that are down; skip what cannot be read.
+            if let Ok(v) = std::fs::read_to_string(dir.join(attr)) {
+                text.push_str(&format!("{}:{}\n", dir.join(attr).display(), v.trim()));
+            }
+        }
+        if dir.join("device").exists() {
+            text.push_str(&format!("{}:present\n", dir.join("device").display()));
+        }
+    }
+    output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
+}
+
 fn read_rdma_ports(root: &Path) -> ProbeOutput {
     let devices = match sorted_entries(root) {
         Ok(d) => d,
@@ -270,6 +304,25 @@ fn read_rdma_ports(root: &Path) -> ProbeOutput {
                         text.push_str(&format!("{}:{v}\n", path.display()));
                     }
                     Err(e) => errors.push_str(&format!("{}: {e}\n", path.display())),
+                }
+            }
+        }
+        // RoCE ports: the first GID entries with their types, from which the RoCE v2 IPv4 GID
+        // index is found (NCCL before 2.21 does not pick it itself; nccl-env.md §4).
+        for port in sorted_entries(&ports_dir).unwrap_or_default() {
+            let p = ports_dir.join(&port);
+            let ethernet =
+                std::fs::read_to_string(p.join("link_layer")).is_ok_and(|l| l.trim() == "Ethernet");
+            if !ethernet {
+                continue;
+            }
+            for idx in 0..GID_ENTRIES {
+                let ty = p.join("gid_attrs").join("types").join(idx.to_string());
+                let gid = p.join("gids").join(idx.to_string());
+                // Unused entries fail to read (EINVAL); that is expected, not an error.
+                if let (Ok(t), Ok(g)) = (std::fs::read_to_string(&ty), std::fs::read_to_string(&gid)) {
+                    text.push_str(&format!("{}:{}\n", ty.display(), t.trim()));
+                    text.push_str(&format!("{}:{}\n", gid.display(), g.trim()));
                 }
             }
         }
