@@ -2,6 +2,7 @@
 //! calls the library, and writes the rendered report. The only module that knows clap.
 
 mod bench;
+mod configure;
 mod detect;
 mod docs;
 mod place;
@@ -30,6 +31,8 @@ pub enum Command {
     /// Probe this node (or replay a capture) and report GPUs, NVLink, RDMA ports, topology,
     /// GPUDirect RDMA prerequisites and versions.
     Detect(detect::DetectArgs),
+    /// Emit the NCCL environment that fits this node (or a capture), from rules kept as data.
+    Configure(configure::ConfigureArgs),
     /// Place tensor- and pipeline-parallel groups on a cluster's nodes and racks, with the
     /// estimated all-reduce cost of each group.
     Place(place::PlaceArgs),
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Place(args) => place::run(args),
+        Command::Configure(args) => configure::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Completions { shell } => docs::completions(shell),

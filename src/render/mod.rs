@@ -3,6 +3,7 @@
 //! run probes or parse input. Shared helpers live in this file.
 
 pub mod bench;
+pub mod configure;
 pub mod node;
 pub mod place;
 pub mod verify;
