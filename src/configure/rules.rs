@@ -176,10 +176,10 @@ pub fn check(name: &str, cond: &Cond, fact: Option<&Fact>) -> Option<String> {
             Some(_) => Some(format!("{name} is {shown}, not {}", v.text())),
         },
         Cond::Test(t) => {
-            if let Some(want) = t.exists {
-                if fact.is_some() != want {
-                    return Some(format!("{name} is {}", if want { "unknown" } else { "set" }));
-                }
+            if let Some(want) = t.exists
+                && fact.is_some() != want
+            {
+                return Some(format!("{name} is {}", if want { "unknown" } else { "set" }));
             }
             if let Some(v) = &t.not {
                 // `not` holds for an unknown fact: "not single-node" is true when nodes is not given.
