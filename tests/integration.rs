@@ -5,10 +5,11 @@ mod integration {
     mod bench;
     mod cli;
     pub mod common;
+    mod configure;
     mod conformance;
     mod conformance_verify;
     mod detect;
     mod place;
-    mod robustness;
+    pub mod robustness;
     mod verify;
 }

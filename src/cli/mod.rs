@@ -5,6 +5,7 @@ mod bench;
 mod configure;
 mod detect;
 mod docs;
+mod lint;
 mod place;
 mod verify;
 
@@ -33,6 +34,9 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Emit the NCCL environment that fits this node (or a capture), from rules kept as data.
     Configure(configure::ConfigureArgs),
+    /// Check env files, job scripts and nccl.conf files (or the environment NCCL will see) for
+    /// names and values NCCL would ignore or misread. Exit 1 on an error finding.
+    Lint(lint::LintArgs),
     /// Place tensor- and pipeline-parallel groups on a cluster's nodes and racks, with the
     /// estimated all-reduce cost of each group.
     Place(place::PlaceArgs),
@@ -101,6 +105,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Detect(args) => detect::run(args),
         Command::Place(args) => place::run(args),
         Command::Configure(args) => configure::run(args),
+        Command::Lint(args) => lint::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Completions { shell } => docs::completions(shell),

@@ -125,7 +125,8 @@ pub fn parse_user(text: &str, file: &str) -> Result<Vec<Rule>> {
                 bail!("{at}: {name}: a value with a newline or NUL byte cannot be written to an env file");
             }
             // Placeholders are checked once filled in; literal values are checked now.
-            if !value.contains('{') {
+            let has_placeholder = KNOWN.iter().any(|(k, _)| value.contains(&format!("{{{k}}}")));
+            if !has_placeholder {
                 let errs: Vec<String> = crate::nccl::validate(var, value, None)
                     .into_iter()
                     .filter(|p| p.severity == crate::finding::Severity::Error)
@@ -217,21 +218,28 @@ pub fn check(name: &str, cond: &Cond, fact: Option<&Fact>) -> Option<String> {
     }
 }
 
-/// Fills `{fact}` placeholders; `Err` names a fact that is unknown.
+/// Fills `{fact}` placeholders, where `fact` is a known fact name; any other brace is literal
+/// text. `Err` names a fact that is unknown on this node.
 pub fn fill(template: &str, facts: &Facts) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else {
-            return Err(format!("unclosed `{{` in {template:?}"));
-        };
-        let key = &rest[open + 1..open + close];
-        match facts.get(key) {
-            Some(f) => out.push_str(&f.text()),
-            None => return Err(format!("placeholder {{{key}}}: fact unknown on this node")),
+        let after = &rest[open + 1..];
+        let key = after.find('}').map(|close| &after[..close]);
+        match key.filter(|k| KNOWN.iter().any(|(name, _)| name == k)) {
+            Some(k) => {
+                match facts.get(k) {
+                    Some(f) => out.push_str(&f.text()),
+                    None => return Err(format!("placeholder {{{k}}}: fact unknown on this node")),
+                }
+                rest = &after[k.len() + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
         }
-        rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
     Ok(out)
@@ -306,6 +314,15 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn placeholders_and_literal_braces() {
+        let mut f = Facts::new();
+        f.insert("socket_ifname".into(), Fact::Str("=eth0".into()));
+        assert_eq!(fill("{socket_ifname}", &f), Ok("=eth0".into()));
+        assert_eq!(fill("a{b}c{", &f), Ok("a{b}c{".into()));
+        assert!(fill("{rdma_hca_list}", &f).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod configure;
+pub mod lint;
 pub mod node;
 pub mod place;
 pub mod verify;

@@ -1,0 +1,53 @@
+//! The lint report as a table. JSON goes through `render::json`.
+
+use crate::lint::LintReport;
+use std::fmt::Write;
+
+pub fn to_table(r: &LintReport) -> String {
+    let mut s = super::table(
+        &["severity", "code", "variable", "where", "message", "fix"],
+        r.findings
+            .iter()
+            .map(|f| {
+                vec![
+                    f.severity.to_string(),
+                    f.code.clone(),
+                    f.variable.clone(),
+                    f.location.clone(),
+                    f.message.clone(),
+                    f.fix.clone(),
+                ]
+            })
+            .collect(),
+    );
+    if !r.effective.is_empty() {
+        s.push_str(&super::table(
+            &["variable", "value NCCL will see", "from"],
+            r.effective
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.name.clone(),
+                        e.value
+                            .clone()
+                            .unwrap_or_else(|| "(from the launcher's environment)".into()),
+                        e.from.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    let _ = writeln!(
+        s,
+        "{} error(s), {} warning(s), {} note(s) in {}",
+        r.summary.error,
+        r.summary.warn,
+        r.summary.info,
+        if r.sources.is_empty() {
+            "nothing".into()
+        } else {
+            r.sources.join(", ")
+        }
+    );
+    s
+}

@@ -1,0 +1,5 @@
+# nccltune configure --mode inference for dgx-a100-03 (NCCL 2.11.4)
+# ib-hca-exact: exact list (=) of the active InfiniBand rail ports: no prefix matching (mlx5_1 would match mlx5_10..19) and no Ethernet front-end or storage ports
+export NCCL_IB_HCA='=mlx5_0:1,mlx5_1:1,mlx5_2:1,mlx5_3:1,mlx5_6:1,mlx5_7:1,mlx5_8:1,mlx5_9:1'
+# inference-max-nchannels: inference on NCCL before 2.17 (no NCCL_MAX_CTAS): cap ring/tree channels at 16 so more SMs stay with compute; costs bandwidth on large messages. Our choice: measure with `nccltune bench`, override with --rules
+export NCCL_MAX_NCHANNELS='16'
