@@ -63,36 +63,10 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     let vkey = version.as_deref().map(nccltune::parse::version_key);
     let precedence = args.files.is_empty();
     let sources = if precedence {
-        let mut env: Vec<envfile::Assignment> = std::env::vars_os()
-            .filter_map(|(k, v)| {
-                let k = k.into_string().ok()?;
-                k.starts_with("NCCL_").then(|| envfile::Assignment {
-                    name: k,
-                    value: Some(v.to_string_lossy().into_owned()),
-                    source: "environment".into(),
-                    line: 0,
-                    syntax: envfile::Syntax::Environment,
-                })
-            })
-            .collect();
-        env.sort_by(|a, b| a.name.cmp(&b.name));
-        let user_conf = match std::env::var("NCCL_CONF_FILE") {
-            Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
-            _ => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".nccl.conf")),
-        };
-        let mut sources = vec![env];
-        for path in user_conf.into_iter().chain([PathBuf::from("/etc/nccl.conf")]) {
-            if path.is_file() {
-                let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                let name = path.display().to_string();
-                sources.push(envfile::parse(
-                    &String::from_utf8_lossy(&text),
-                    &name,
-                    envfile::Syntax::NcclConf,
-                )?);
-            }
-        }
-        sources
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        lint::nccl_sources(env, home.as_deref(), std::path::Path::new("/etc/nccl.conf"))?
     } else {
         args.files.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?
     };

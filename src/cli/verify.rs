@@ -92,11 +92,29 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
         eprintln!("nccltune: wrote expectations to {}", path.display());
         expectations = Some(e);
     }
+    // The environment NCCL would see here: only meaningful when verifying this node live.
+    let lint = if args.node.replay.is_none() {
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let sources =
+            nccltune::lint::nccl_sources(env, home.as_deref(), std::path::Path::new("/etc/nccl.conf"))?;
+        let version = node.versions.nccl.as_deref().map(nccltune::parse::version_key);
+        Some(nccltune::lint::lint(
+            &sources,
+            version.as_deref(),
+            Some(&node),
+            true,
+        ))
+    } else {
+        None
+    };
     let opts = VerifyOptions {
         expect_gpus: args.expect_gpus,
         expectations,
         nccl_log,
         strict: args.strict,
+        lint,
     };
     let report = verify::run(&node, &opts)?;
     let text = match args.format {

@@ -299,6 +299,46 @@ fn check_set(all: &[Assignment], out: &mut Vec<LintFinding>) {
     }
 }
 
+/// What NCCL itself reads, highest precedence first (nccl-env.md §1): the `NCCL_*` variables of
+/// `env`, then `$NCCL_CONF_FILE` if set and non-empty, else `$HOME/.nccl.conf`, then `etc_conf`
+/// (normally `/etc/nccl.conf`). Missing files are skipped; unreadable ones are errors.
+pub fn nccl_sources(
+    env: impl IntoIterator<Item = (String, String)>,
+    home: Option<&std::path::Path>,
+    etc_conf: &std::path::Path,
+) -> anyhow::Result<Vec<Vec<Assignment>>> {
+    use anyhow::Context;
+    let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("NCCL_")).collect();
+    vars.sort();
+    let user_conf = match vars.iter().find(|(k, _)| k == "NCCL_CONF_FILE") {
+        Some((_, p)) if !p.is_empty() => Some(std::path::PathBuf::from(p)),
+        _ => home.map(|h| h.join(".nccl.conf")),
+    };
+    let env: Vec<Assignment> = vars
+        .into_iter()
+        .map(|(name, value)| Assignment {
+            name,
+            value: Some(value),
+            source: "environment".into(),
+            line: 0,
+            syntax: Syntax::Environment,
+        })
+        .collect();
+    let mut sources = vec![env];
+    for path in user_conf.into_iter().chain([etc_conf.to_path_buf()]) {
+        if path.is_file() {
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let name = path.display().to_string();
+            sources.push(envfile::parse(
+                &String::from_utf8_lossy(&bytes),
+                &name,
+                Syntax::NcclConf,
+            )?);
+        }
+    }
+    Ok(sources)
+}
+
 /// Lints `sources` (in NCCL's precedence order, highest first: environment, user config file,
 /// /etc/nccl.conf) and reports which value wins when several set a variable.
 pub fn lint(

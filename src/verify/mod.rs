@@ -163,6 +163,9 @@ pub struct VerifyOptions {
     pub nccl_log: Option<(String, NcclLog)>,
     /// Warnings make the run fail too.
     pub strict: bool,
+    /// `lint` over the NCCL environment and config files of the node verify runs on; `None`
+    /// on a replay, whose environment was not captured.
+    pub lint: Option<crate::lint::LintReport>,
 }
 
 /// What each check function sees.
@@ -176,6 +179,52 @@ impl Context<'_> {
     pub fn expect(&self) -> Option<&Expectations> {
         self.opts.expectations.as_ref()
     }
+}
+
+/// The `lint` findings for the NCCL environment and config files, as checks: errors fail,
+/// warnings warn; notes are left out.
+fn lint_checks(lint: Option<&crate::lint::LintReport>) -> Vec<Check> {
+    use crate::finding::Severity;
+    // On a replay the captured node's environment is not in the capture: no group at all, rather
+    // than judging the environment of the machine doing the replay.
+    let Some(r) = lint else { return Vec::new() };
+    let mut out: Vec<Check> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .map(|f| {
+            let status = if f.severity == Severity::Error {
+                Status::Fail
+            } else {
+                Status::Warn
+            };
+            Check::new(
+                "software.nccl-env",
+                status,
+                format!("{} {}", f.variable, f.location),
+                f.message.clone(),
+            )
+            .evidence(format!("lint code {}", f.code))
+            .fix(f.fix.clone())
+        })
+        .collect();
+    if out.is_empty() {
+        let n = r.effective.len();
+        out.push(
+            Check::new(
+                "software.nccl-env",
+                Status::Pass,
+                "node",
+                format!("{n} NCCL variable(s) set; none that NCCL would ignore or misread"),
+            )
+            .evidence(if r.sources.is_empty() {
+                "no NCCL variable or config file".into()
+            } else {
+                r.sources.join(", ")
+            }),
+        );
+    }
+    out
 }
 
 /// Runs every check group over `node`.
@@ -195,6 +244,7 @@ pub fn run(node: &NodeReport, opts: &VerifyOptions) -> anyhow::Result<VerifyRepo
     checks.extend(host::pcie(&cx));
     checks.extend(host::software(&cx));
     checks.extend(nccl_run::checks(&cx));
+    checks.extend(lint_checks(opts.lint.as_ref()));
     Ok(finish(node, opts, checks))
 }
 

@@ -409,3 +409,28 @@ fn lint_without_files_reads_the_environment_and_nccl_conf_in_precedence_order() 
     );
     assert_eq!(out.status.code(), Some(1), "the quoted value is an error");
 }
+
+#[test]
+fn live_verify_includes_the_lint_findings_of_the_environment() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = nccltune()
+        .args(["verify", "--format", "json", "--timeout", "5"])
+        .env("NCCL_ALGO", "auto")
+        .env("HOME", dir.path())
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let lint: Vec<&Value> = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["id"] == "software.nccl-env")
+        .collect();
+    assert!(
+        lint.iter()
+            .any(|c| c["status"] == "fail"
+                && c["subject"].as_str().is_some_and(|s| s.starts_with("NCCL_ALGO"))),
+        "{lint:?}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
