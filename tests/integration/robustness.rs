@@ -3,7 +3,10 @@
 //! reproducible without a property-testing crate; a failure prints the seed and case.
 
 use super::common::repo;
-use nccltune::parse::{driver, ibstat, lsmod, nccl_library, nvlink, ofed_info, query_gpu, rdma_sysfs, topo};
+use nccltune::parse::{
+    driver, ibstat, lsmod, nccl_library, nccl_log, nccl_tests, net_sysfs, nvlink, ofed_info, query_gpu, rdma_sysfs,
+    topo,
+};
 
 /// xorshift64*: deterministic, good enough to spread bytes.
 pub struct Rng(u64);
@@ -33,6 +36,17 @@ fn all_node_parsers(text: &str) {
     let _ = rdma_sysfs::parse(text);
     let _ = driver::parse(text);
     let _ = nccl_library::parse(text);
+    let _ = net_sysfs::parse(text);
+    let _ = nccltune::parse::lspci::parse(text);
+    let _ = nccltune::parse::nvidia_smi_q::parse(text);
+    let _ = nccl_log::parse(text);
+    let _ = nccl_tests::parse(text, "fuzz");
+    let _ = nccl_tests::parse_json(text, "fuzz");
+    let _ = nccltune::lint::envfile::parse(text, "fuzz", nccltune::lint::envfile::Syntax::Shell);
+    let _ = nccltune::lint::envfile::parse(text, "fuzz", nccltune::lint::envfile::Syntax::NcclConf);
+    let _ = nccltune::configure::rules::parse_user(text, "fuzz.toml");
+    let _ = nccltune::place::cluster::parse(text, "fuzz.toml");
+    let _ = nccltune::bench::targets::parse_file(text, "fuzz.toml");
 }
 
 /// Text-shaped noise: mostly the characters these formats are made of.
