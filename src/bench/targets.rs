@@ -123,6 +123,20 @@ const NIC_EFFICIENCY: f64 = 0.96;
 /// NVLink line rate minus ~20 % protocol overhead (sjeaugey, NVIDIA/nccl-tests #212).
 const NVLINK_EFFICIENCY: f64 = 0.8;
 
+/// One busbw target for all_reduce, all_gather and reduce_scatter: with point-to-point
+/// algorithms their busbw is bounded by the same links (nccl-tests-format.md §3).
+fn same_for_ring_collectives(busbw: f64, source: &str) -> Vec<Target> {
+    ["all_reduce", "all_gather", "reduce_scatter"]
+        .into_iter()
+        .map(|c| Target {
+            collective: c.into(),
+            busbw_gbps: busbw,
+            in_switch_reduction: false,
+            source: source.to_string(),
+        })
+        .collect()
+}
+
 /// Targets derived from what a node has. `multi_node` selects the network (NICs) or NVLink.
 pub fn from_node(node: &NodeReport, multi_node: bool) -> Result<Targets> {
     let mut t = Targets {
@@ -159,14 +173,7 @@ pub fn from_node(node: &NodeReport, multi_node: bool) -> Result<Targets> {
             best / 8.0
         );
         t.description = format!("{} rails of {best} Gb/s", rails.len());
-        for c in ["all_reduce", "all_gather", "reduce_scatter"] {
-            t.targets.push(Target {
-                collective: c.into(),
-                busbw_gbps: busbw,
-                in_switch_reduction: false,
-                source: source.clone(),
-            });
-        }
+        t.targets = same_for_ring_collectives(busbw, &source);
     } else {
         let h100 = node
             .gpus
@@ -195,14 +202,7 @@ pub fn from_node(node: &NodeReport, multi_node: bool) -> Result<Targets> {
             "NVLink {per_gpu} GB/s per GPU x {NVLINK_EFFICIENCY} (the protocol overhead quoted for H100 in nccl-tests #212); no published figure for this GPU, so this is an estimate"
         );
         t.description = format!("NVLink {per_gpu} GB/s per GPU");
-        for c in ["all_reduce", "all_gather", "reduce_scatter"] {
-            t.targets.push(Target {
-                collective: c.into(),
-                busbw_gbps: busbw,
-                in_switch_reduction: false,
-                source: source.clone(),
-            });
-        }
+        t.targets = same_for_ring_collectives(busbw, &source);
     }
     Ok(t)
 }

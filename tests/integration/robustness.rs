@@ -4,8 +4,8 @@
 
 use super::common::repo;
 use nccltune::parse::{
-    driver, ibstat, lsmod, nccl_library, nccl_log, nccl_tests, net_sysfs, nvlink, ofed_info, query_gpu, rdma_sysfs,
-    topo,
+    driver, ibstat, lsmod, nccl_library, nccl_log, nccl_tests, net_sysfs, nvlink, ofed_info, query_gpu,
+    rdma_sysfs, topo,
 };
 
 /// xorshift64*: deterministic, good enough to spread bytes.
