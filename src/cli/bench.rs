@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// Regression tolerance for --compare, in percent.
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     pub tolerance: f64,
+
+    /// Also draw busbw against size (one line per run, the target band) into FILE.svg.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +74,24 @@ pub enum BenchAction {
     Plan(PlanArgs),
     /// Turn sweep results into nccl_tuner.conf for NCCL's example tuner plugin.
     Tune(TuneArgs),
+    /// Run an nccl-tests command (no shell), save its raw output, show progress per size, then
+    /// judge it: `nccltune bench run --profile h100x8-ndr400 -- mpirun ... all_reduce_perf ...`.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where to save the raw output (kept even when the run fails).
+    #[arg(long, value_name = "FILE", default_value = "nccl-tests.log")]
+    pub log: PathBuf,
+    /// Built-in targets to judge against.
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    pub format: BenchFormat,
+    /// The command and its arguments, after `--`.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -167,6 +189,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
     match args.action {
         Some(BenchAction::Plan(p)) => return plan_cmd(p),
         Some(BenchAction::Tune(t)) => return tune_cmd(t),
+        Some(BenchAction::Run(r)) => return run_cmd(r),
         None => {}
     }
     if args.parse.is_empty() {
@@ -215,6 +238,10 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         BenchFormat::Csv => render::bench::to_csv(&report),
     };
     emit(&text)?;
+    if let Some(path) = &args.plot {
+        output::write_atomic(path, render::plot::svg(&report).as_bytes())?;
+        eprintln!("nccltune: wrote {}", path.display());
+    }
     if report.verdict == "unknown" && opts.targets.is_none() && opts.baseline.is_none() {
         eprintln!("nccltune: no targets given: pass --profile, --targets or --from-node to judge bandwidth");
     }
@@ -319,4 +346,84 @@ fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
     };
     write_or_emit(t.output.as_deref(), &text)?;
     Ok(Outcome::Ok)
+}
+
+fn run_cmd(r: RunArgs) -> Result<Outcome> {
+    use std::io::Write;
+    let targets = r.profile.as_deref().map(targets::profile).transpose()?;
+    let (program, rest) = r.command.split_first().context("no command given after --")?;
+    let path = which::which(program).with_context(|| format!("{program}: not found on PATH"))?;
+    // The raw log is written beside its final name and renamed at the end, also after a
+    // failure, so it is never half-written under its final name and never lost.
+    let partial = r.log.with_extension("log.partial");
+    let mut log =
+        std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut child = std::process::Command::new(&path)
+        .args(rest)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", path.display()))?;
+    let stdout = child.stdout.take().context("no stdout from the child")?;
+    let mut parser = nccl_tests::Parser::new(&r.log.display().to_string());
+    let mut reader = BufReader::new(stdout);
+    let mut line = Vec::new();
+    let mut rows = 0usize;
+    loop {
+        line.clear();
+        if reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| "reading the command's output")?
+            == 0
+        {
+            break;
+        }
+        log.write_all(&line)
+            .with_context(|| format!("writing {}", partial.display()))?;
+        let text = String::from_utf8_lossy(&line);
+        parser.feed(&text);
+        let now = parser.rows_so_far();
+        if now > rows {
+            rows = now;
+            if let Some((size, busbw)) = parser.last_row() {
+                eprintln!(
+                    "nccltune: size {size:>12} B  busbw {:>8} GB/s",
+                    busbw.map_or("-".into(), |b| format!("{b:.2}"))
+                );
+            }
+        }
+    }
+    let status = child.wait().context("waiting for the command")?;
+    log.sync_all().ok();
+    drop(log);
+    std::fs::rename(&partial, &r.log)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), r.log.display()))?;
+    eprintln!("nccltune: raw output saved to {}", r.log.display());
+    let runs = parser.finish();
+    if runs.is_empty() {
+        bail!(
+            "{} printed no nccl-tests output (exit status {status}); see {}",
+            program,
+            r.log.display()
+        );
+    }
+    let opts = Options {
+        targets,
+        collective: None,
+        baseline: None,
+        tolerance: 0.05,
+    };
+    let report = bench::judge(runs, &opts);
+    let text = match r.format {
+        BenchFormat::Table => render::bench::to_table(&report),
+        BenchFormat::Json => render::json(&report)?,
+        BenchFormat::Csv => render::bench::to_csv(&report),
+    };
+    emit(&text)?;
+    if !status.success() {
+        eprintln!("nccltune: the command exited with {status}");
+    }
+    Ok(Outcome::from_failed(
+        report.verdict == "fail" || !status.success(),
+    ))
 }

@@ -403,6 +403,19 @@ impl Parser {
         }
     }
 
+    /// Rows parsed so far in the current run (for progress while streaming).
+    pub fn rows_so_far(&self) -> usize {
+        self.runs.iter().map(|r| r.rows.len()).sum::<usize>() + self.cur.rows.len()
+    }
+
+    /// Size and out-of-place busbw of the last row parsed.
+    pub fn last_row(&self) -> Option<(u64, Option<f64>)> {
+        self.cur
+            .rows
+            .last()
+            .map(|r| (r.size_bytes, r.out_of_place.busbw_gbps))
+    }
+
     pub fn finish(mut self) -> Vec<Run> {
         let last = std::mem::take(&mut self.cur);
         self.push(last);

@@ -7,6 +7,7 @@ pub mod configure;
 pub mod lint;
 pub mod node;
 pub mod place;
+pub mod plot;
 pub mod verify;
 
 use tabled::builder::Builder;

@@ -397,3 +397,65 @@ fn nccl_tests_samples() {
         "the 2018 header without `#` starts a run that the excerpt cuts off"
     );
 }
+
+#[test]
+fn plot_draws_one_line_per_run_with_the_target_band() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let svg = dir.path().join("busbw.svg");
+    let (code, _, err) = bench(&[
+        "--parse",
+        p(&nt("h100-2node-allreduce-ring.txt")),
+        p(&nt("h100-2node-allreduce-slow.txt")),
+        "--profile",
+        "h100x8-ndr400",
+        "--plot",
+        p(&svg),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    let text = std::fs::read_to_string(&svg).expect("svg");
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    assert_eq!(text.matches("<polyline").count(), 2);
+    assert!(text.contains("target 346-384 GB/s"), "the band: 0.9 x 384 to 384");
+}
+
+#[test]
+fn run_streams_saves_the_raw_log_and_judges() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("ok.log");
+    let fixture = nt("h100-2node-allreduce-ring.txt");
+    let (code, out, err) = bench(&[
+        "run",
+        "--log",
+        p(&log),
+        "--profile",
+        "h100x8-ndr400",
+        "--",
+        "cat",
+        p(&fixture),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("verdict: pass"));
+    assert!(err.contains("size   8589934592 B"), "progress per size: {err}");
+    assert_eq!(
+        std::fs::read(&log).expect("log"),
+        std::fs::read(&fixture).expect("fixture"),
+        "the raw output, byte for byte"
+    );
+    // A stand-in that fails part way: the log is kept and the exit code says no.
+    let bad = dir.path().join("bad.log");
+    let script = format!(
+        "head -n 30 '{}'; echo 'node1: Test NCCL failure common.cu:1279 unhandled system error'; exit 3",
+        p(&fixture)
+    );
+    let (code, out, _) = bench(&["run", "--log", p(&bad), "--", "sh", "-c", &script]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("run-failed") || out.contains("run-truncated"),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_to_string(&bad)
+            .expect("kept")
+            .contains("Test NCCL failure")
+    );
+}

@@ -196,3 +196,12 @@ fn a_live_capture_replays_to_the_same_report() {
     assert_eq!(again.status.code(), Some(2));
     assert!(cap.join("manifest.json").is_file());
 }
+
+#[test]
+fn the_json_report_reads_back_into_the_model() {
+    for node in node_fixtures() {
+        let v = detect_json(&node);
+        let report: nccltune::node::NodeReport = serde_json::from_value(v.clone()).expect("deserialises");
+        assert_eq!(serde_json::to_value(&report).expect("serialises"), v, "{node}");
+    }
+}
