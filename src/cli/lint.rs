@@ -63,10 +63,7 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     let vkey = version.as_deref().map(nccltune::parse::version_key);
     let precedence = args.files.is_empty();
     let sources = if precedence {
-        let env = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        lint::nccl_sources(env, home.as_deref(), std::path::Path::new("/etc/nccl.conf"))?
+        lint::process_sources()?
     } else {
         args.files.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?
     };

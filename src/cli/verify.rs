@@ -94,11 +94,7 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
     }
     // The environment NCCL would see here: only meaningful when verifying this node live.
     let lint = if args.node.replay.is_none() {
-        let env = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
-        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-        let sources =
-            nccltune::lint::nccl_sources(env, home.as_deref(), std::path::Path::new("/etc/nccl.conf"))?;
+        let sources = nccltune::lint::process_sources()?;
         let version = node.versions.nccl.as_deref().map(nccltune::parse::version_key);
         Some(nccltune::lint::lint(
             &sources,

@@ -66,8 +66,6 @@ pub const KNOWN: [(&str, &str); 15] = [
     ),
 ];
 
-const HOPPER_OR_NEWER: [&str; 8] = ["H100", "H200", "H800", "H20", "GH200", "B100", "B200", "B300"];
-
 /// The rail ports: active ports of one link layer at the highest rate among them.
 fn rails<'a>(nics: &[&'a Nic]) -> Vec<&'a Nic> {
     let best = nics.iter().filter_map(|n| n.rate_gbps).fold(0.0_f64, f64::max);
@@ -93,16 +91,15 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
     if let Some(name) = node.gpus.iter().find_map(|g| g.name.clone()) {
         f.insert("gpu_model".into(), Fact::Str(name));
     }
-    let names: Vec<&str> = node.gpus.iter().filter_map(|g| g.name.as_deref()).collect();
-    if !names.is_empty() {
-        f.insert(
-            "hopper_or_newer".into(),
-            Fact::Bool(
-                names
-                    .iter()
-                    .all(|n| HOPPER_OR_NEWER.iter().any(|h| n.contains(h))),
-            ),
-        );
+    // One notion of "Hopper or newer" for the whole tool: verify's, kept as data with its source.
+    if let Ok(rules) = crate::verify::rules::Rules::load()
+        && node
+            .gpus
+            .iter()
+            .any(|g| g.name.is_some() || g.architecture.is_some())
+    {
+        let all = node.gpus.iter().all(|g| rules.nvls.is_hopper_or_newer(g));
+        f.insert("hopper_or_newer".into(), Fact::Bool(all));
     }
     if let Some(p) = node.nvswitch.present {
         f.insert("nvswitch".into(), Fact::Bool(p));

@@ -339,6 +339,14 @@ pub fn nccl_sources(
     Ok(sources)
 }
 
+/// `nccl_sources` for this process: its environment, `$HOME`, and `/etc/nccl.conf`.
+pub fn process_sources() -> anyhow::Result<Vec<Vec<Assignment>>> {
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    nccl_sources(env, home.as_deref(), std::path::Path::new("/etc/nccl.conf"))
+}
+
 /// Lints `sources` (in NCCL's precedence order, highest first: environment, user config file,
 /// /etc/nccl.conf) and reports which value wins when several set a variable.
 pub fn lint(

@@ -137,14 +137,17 @@ fn nccl_marker(line: &str) -> Option<usize> {
     let dev_start = head.rfind('[')?;
     let before = head[..dev_start].trim_end();
     let host_start = before.rfind(|c: char| c.is_whitespace()).map_or(0, |i| i + 1);
-    let mut start = host_start;
-    // A launcher prefix such as "[0]" glued to the host name.
-    if let Some(rest) = before[host_start..].strip_prefix('[')
-        && let Some(close) = rest.find(']')
-        && rest[..close].chars().all(|c| c.is_ascii_digit())
-    {
-        start = host_start;
-    }
+    // A launcher prefix such as "[0] " in front of the host, glued to the row fragment before
+    // it ("... -1[0] host:pid:tid [0] NCCL INFO"): it belongs to the NCCL line, not the row.
+    let lead = before[..host_start].trim_end();
+    let start = match lead.rfind('[') {
+        Some(open)
+            if lead.ends_with(']') && lead[open + 1..lead.len() - 1].chars().all(|c| c.is_ascii_digit()) =>
+        {
+            open
+        }
+        _ => host_start,
+    };
     Some(start)
 }
 
@@ -692,6 +695,10 @@ mod tests {
         let runs = parse(text, "x");
         assert_eq!(runs[0].rows.len(), 1, "{:?}", runs[0].skipped_lines);
         assert_eq!(runs[0].rows[0].out_of_place.time_us, Some(189960.0));
+        assert_eq!(
+            runs[0].rows[0].root, -1,
+            "the launcher's [0] is not part of the root column"
+        );
         assert!(runs[0].truncated);
         assert_eq!(strip_prefix("[1,0]<stdout>:#  Rank"), "#  Rank");
         assert_eq!(strip_prefix("0: #  Rank"), "#  Rank");

@@ -292,18 +292,7 @@ fn nvls(cx: &Context) -> Check {
         .evidence(format!("NVSwitch: {}; {src}", node.nvswitch.evidence));
     }
     let names: Vec<&str> = node.gpus.iter().filter_map(|g| g.name.as_deref()).collect();
-    let by_name = |n: &str| {
-        n.split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|w| r.hopper_or_newer_names.iter().any(|h| h == w))
-    };
-    // The architecture `nvidia-smi -q` prints decides; the product name is the fallback.
-    let hopper = |g: &crate::node::Gpu| match &g.architecture {
-        Some(a) => r
-            .hopper_or_newer_architectures
-            .iter()
-            .any(|h| a.starts_with(h.as_str())),
-        None => g.name.as_deref().is_some_and(by_name),
-    };
+    let hopper = |g: &crate::node::Gpu| r.is_hopper_or_newer(g);
     if names.is_empty() {
         return Check::new(
             id,

@@ -10,7 +10,7 @@ mod gpu;
 mod host;
 mod nccl_run;
 mod rdma;
-mod rules;
+pub mod rules;
 #[cfg(test)]
 mod tests;
 

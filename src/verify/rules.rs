@@ -32,6 +32,23 @@ pub struct Nvls {
     pub source: String,
 }
 
+impl Nvls {
+    /// Hopper or newer: the architecture `nvidia-smi -q` prints decides; the product name (a word
+    /// of it, so `H20` does not match `H200` and vice versa) is the fallback.
+    pub fn is_hopper_or_newer(&self, g: &crate::node::Gpu) -> bool {
+        match &g.architecture {
+            Some(a) => self
+                .hopper_or_newer_architectures
+                .iter()
+                .any(|h| a.starts_with(h.as_str())),
+            None => g.name.as_deref().is_some_and(|n| {
+                n.split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| self.hopper_or_newer_names.iter().any(|h| h == w))
+            }),
+        }
+    }
+}
+
 const RULES: &str = include_str!("rules.toml");
 
 impl Rules {
