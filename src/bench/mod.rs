@@ -6,6 +6,7 @@ pub mod plan;
 pub mod targets;
 pub mod tune;
 
+use crate::finding::BenchCode;
 use crate::finding::{Finding, Severity};
 use crate::parse::nccl_tests::{Metrics, Row, Run};
 use serde::Serialize;
@@ -212,7 +213,7 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             failed = true;
             findings.push(
                 Finding::new(
-                    "run-failed",
+                    BenchCode::RunFailed,
                     Severity::Error,
                     format!("{}: {}", run.source, run.errors[0]),
                 )
@@ -223,7 +224,7 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             failed = true;
             findings.push(
                 Finding::new(
-                    "run-truncated",
+                    BenchCode::RunTruncated,
                     Severity::Error,
                     format!(
                         "{}: the run ended before its footer (`Out of bounds values` / `Avg bus bandwidth`)",
@@ -238,7 +239,7 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             failed = true;
             findings.push(
                 Finding::new(
-                    "wrong-data",
+                    BenchCode::WrongData,
                     Severity::Error,
                     format!(
                         "{}: nccl-tests reported {} out-of-bounds values",
@@ -250,12 +251,12 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             );
         }
         if hosts == 2 && collective == "all_reduce" {
-            findings.push(Finding::new("two-node-tree", Severity::Info, "on exactly 2 nodes the default Tree/NVLSTree busbw can exceed the NIC limit and is not wire bandwidth; test the network with NCCL_ALGO=Ring (factcheck (j))").subject(&run.source));
+            findings.push(Finding::new(BenchCode::TwoNodeTree, Severity::Info, "on exactly 2 nodes the default Tree/NVLSTree busbw can exceed the NIC limit and is not wire bandwidth; test the network with NCCL_ALGO=Ring (factcheck (j))").subject(&run.source));
         }
         if let Some(t) = target
             && t.in_switch_reduction
         {
-            findings.push(Finding::new("in-switch-reduction", Severity::Info, format!("{collective} on NVSwitch uses NVLS by default: its busbw does not correspond to bandwidth on the wire (nccl-tests #212)")).subject(&run.source));
+            findings.push(Finding::new(BenchCode::InSwitchReduction, Severity::Info, format!("{collective} on NVSwitch uses NVLS by default: its busbw does not correspond to bandwidth on the wire (nccl-tests #212)")).subject(&run.source));
         }
         let min_bytes = opts.targets.as_ref().map_or(DEFAULT_MIN_BYTES, |t| t.min_bytes);
         let fraction = opts.targets.as_ref().map_or(0.9, |t| t.acceptable_fraction);
@@ -317,12 +318,12 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             });
         }
         if wrong_rows(&sizes) > 0 {
-            findings.push(Finding::new("wrong-data", Severity::Error, format!("{}: {} size(s) with wrong data (#wrong > 0, or a deviation beyond the type's tolerance)", run.source, wrong_rows(&sizes))).subject(&run.source));
+            findings.push(Finding::new(BenchCode::WrongData, Severity::Error, format!("{}: {} size(s) with wrong data (#wrong > 0, or a deviation beyond the type's tolerance)", run.source, wrong_rows(&sizes))).subject(&run.source));
         }
         if target.is_none() && opts.targets.is_some() {
             findings.push(
                 Finding::new(
-                    "no-target",
+                    BenchCode::NoTarget,
                     Severity::Info,
                     format!(
                         "{}: no target for {}",
@@ -349,7 +350,7 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             judged_any = true;
             findings.push(
                 Finding::new(
-                    "regression",
+                    BenchCode::Regression,
                     Severity::Error,
                     format!(
                         "{}: {regressions} size(s) regressed beyond {:.1}% against the baseline",

@@ -100,7 +100,7 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
         ConfigureFormat::K8s => render::configure::k8s(&report)?,
     };
     for note in &report.notes {
-        eprintln!("nccltune: note: {note}");
+        eprintln!("nccltune: {}: {} [{}]", note.level, note.message, note.code);
     }
     if args.explain {
         eprint!("{}", render::configure::explain(&report));

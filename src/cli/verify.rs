@@ -21,7 +21,7 @@ pub enum VerifyFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Exit codes:\n  0  no check failed (warnings allowed unless --strict)\n  1  a check failed (or, with --strict, warned)\n  2  verify could not run (bad flag, unreadable --expect/--nccl-log file, bad capture)\n\nA one-line summary goes to stderr; stdout carries only the report."
+    after_help = "Exit codes:\n  0  no check failed (warnings allowed unless --strict)\n  1  a check failed (or, with --strict, warned), or required evidence was not seen\n  2  verify could not run (bad flag, unreadable --expect/--nccl-log file, bad capture)\n\nA one-line summary goes to stderr; stdout carries only the report."
 )]
 pub struct VerifyArgs {
     #[command(flatten)]
@@ -48,6 +48,12 @@ pub struct VerifyArgs {
     /// evidence" checks.
     #[arg(long, value_name = "FILE")]
     pub nccl_log: Option<PathBuf>,
+
+    /// Evidence groups that must be seen: a check of these groups that could not see fails
+    /// (exit 1) instead of being skipped. Comma-separated: gpu, nvlink, rdma, gpudirect, pcie,
+    /// software. `--expect-gpus` implies gpu; expected ports imply rdma.
+    #[arg(long, value_name = "GROUPS", value_delimiter = ',', value_parser = parse_group)]
+    pub require: Vec<verify::Group>,
 
     /// Warnings fail too (exit 1).
     #[arg(long)]
@@ -108,6 +114,7 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
     let opts = VerifyOptions {
         expect_gpus: args.expect_gpus,
         expectations,
+        require: args.require,
         nccl_log,
         strict: args.strict,
         lint,
@@ -124,5 +131,11 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
         None => emit(&text)?,
     }
     eprintln!("{}", report.summary_line());
-    Ok(Outcome::from_failed(!report.ok))
+    Ok(report.outcome())
+}
+
+fn parse_group(s: &str) -> Result<verify::Group, String> {
+    verify::Group::parse(s).ok_or_else(|| {
+        format!("unknown group `{s}`: expected gpu, nvlink, rdma, gpudirect, pcie or software")
+    })
 }

@@ -2,7 +2,7 @@
 //! and the flags a node cannot tell (`--mode`, `--nodes`, `--nccl-version`). This map is the only
 //! seam between what was detected and the rules.
 
-use crate::node::{Nic, NodeReport};
+use crate::node::NodeReport;
 use crate::parse::version_key;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -66,15 +66,6 @@ pub const KNOWN: [(&str, &str); 15] = [
     ),
 ];
 
-/// The rail ports: active ports of one link layer at the highest rate among them.
-fn rails<'a>(nics: &[&'a Nic]) -> Vec<&'a Nic> {
-    let best = nics.iter().filter_map(|n| n.rate_gbps).fold(0.0_f64, f64::max);
-    nics.iter()
-        .filter(|n| n.rate_gbps.unwrap_or(0.0) >= best)
-        .copied()
-        .collect()
-}
-
 pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version: Option<&str>) -> Facts {
     let mut f = Facts::new();
     f.insert("mode".into(), Fact::Str(mode.to_string()));
@@ -91,53 +82,35 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
     if let Some(name) = node.gpus.iter().find_map(|g| g.name.clone()) {
         f.insert("gpu_model".into(), Fact::Str(name));
     }
-    // One notion of "Hopper or newer" for the whole tool: verify's, kept as data with its source.
-    if let Ok(rules) = crate::verify::rules::Rules::load()
-        && node
-            .gpus
-            .iter()
-            .any(|g| g.name.is_some() || g.architecture.is_some())
+    // One notion of "Hopper or newer" for the whole tool: `hw`'s.
+    if node
+        .gpus
+        .iter()
+        .any(|g| g.name.is_some() || g.architecture.is_some())
     {
-        let all = node.gpus.iter().all(|g| rules.nvls.is_hopper_or_newer(g));
+        let all = node.gpus.iter().all(crate::hw::is_hopper_or_newer);
         f.insert("hopper_or_newer".into(), Fact::Bool(all));
     }
     if let Some(p) = node.nvswitch.present {
         f.insert("nvswitch".into(), Fact::Bool(p));
     }
     // Port facts only when some source of port information worked; otherwise "no ports" would
-    // be a guess.
-    // A missing /sys/class/infiniband means no RDMA device at all, which is known.
-    let no_rdma_class = node
-        .probes
-        .iter()
-        .any(|p| p.name == "sysfs-rdma-ports" && p.status == "not-found");
-    let ports_known = node.probe_ok("ibstat")
-        || node.probe_ok("sysfs-rdma-ports")
-        || no_rdma_class
-        || !node.nics.is_empty();
-    if ports_known {
-        let ib: Vec<&Nic> = node.active_nics().filter(|n| n.is_infiniband()).collect();
-        let roce: Vec<&Nic> = node.active_nics().filter(|n| n.is_roce()).collect();
-        f.insert("ib_active_ports".into(), Fact::Int(ib.len() as i64));
-        f.insert("roce_active_ports".into(), Fact::Int(roce.len() as i64));
-        f.insert(
-            "rdma_active_ports".into(),
-            Fact::Int((ib.len() + roce.len()) as i64),
-        );
-        let (layer, chosen) = if !ib.is_empty() {
-            ("InfiniBand", rails(&ib))
-        } else if !roce.is_empty() {
-            ("Ethernet", rails(&roce))
-        } else {
-            ("none", Vec::new())
-        };
+    // be a guess. The rail list is `hw::rails`, the same one verify's rail checks use.
+    if crate::hw::port_facts_known(node) {
+        let ib = node.active_nics().filter(|n| n.is_infiniband()).count();
+        let roce = node.active_nics().filter(|n| n.is_roce()).count();
+        f.insert("ib_active_ports".into(), Fact::Int(ib as i64));
+        f.insert("roce_active_ports".into(), Fact::Int(roce as i64));
+        f.insert("rdma_active_ports".into(), Fact::Int((ib + roce) as i64));
+        let rails = crate::hw::rails(node);
+        let layer = rails.layer.as_ref().map_or("none", |l| l.as_str());
         f.insert("rdma_link_layer".into(), Fact::Str(layer.into()));
-        if !chosen.is_empty() {
-            let list: Vec<String> = chosen.iter().map(|n| n.id()).collect();
+        if !rails.ports.is_empty() {
+            let list: Vec<String> = rails.ports.iter().map(|n| n.id()).collect();
             f.insert("rdma_hca_list".into(), Fact::Str(format!("={}", list.join(","))));
         }
-        if layer == "Ethernet" {
-            let idx: Vec<Option<u32>> = chosen.iter().map(|n| n.roce_v2_ipv4_gid_index).collect();
+        if rails.layer == Some(crate::hw::LinkLayer::Ethernet) {
+            let idx: Vec<Option<u32>> = rails.ports.iter().map(|n| n.roce_v2_ipv4_gid_index).collect();
             if let Some(Some(first)) = idx.first()
                 && idx.iter().all(|i| *i == Some(*first))
             {
@@ -162,9 +135,7 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
             Fact::Str(format!("={}", chosen.join(","))),
         );
     }
-    if !node.gpudirect.path.is_empty() {
-        f.insert("gdr_path".into(), Fact::Str(node.gpudirect.path.clone()));
-    }
+    f.insert("gdr_path".into(), Fact::Str(node.gpudirect.path.to_string()));
     f
 }
 

@@ -5,7 +5,7 @@
 pub mod facts;
 pub mod rules;
 
-use crate::finding::Severity;
+use crate::finding::{ConfigureCode, Finding, Level, Severity};
 use crate::node::NodeReport;
 use anyhow::{Result, bail};
 use facts::Facts;
@@ -53,8 +53,10 @@ pub struct ConfigureReport {
     pub nccl_version: Option<String>,
     pub settings: Vec<Setting>,
     pub rules: Vec<RuleOutcome>,
-    /// Things the user should know (go to standard error with the shell formats).
-    pub notes: Vec<String>,
+    /// Things the user should know, in the shared finding model (they go to standard error
+    /// with the shell formats): the node's own findings next to the settings they affect, and
+    /// what configure could not decide.
+    pub notes: Vec<Finding>,
     #[serde(skip)]
     pub facts: Facts,
 }
@@ -136,7 +138,15 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
                 );
             }
             for p in problems {
-                warnings.push(format!("rule `{}`: {}", rule.id, p.message));
+                warnings.push(
+                    Finding::at(
+                        ConfigureCode::RuleSkipped,
+                        Level::Warn,
+                        &name,
+                        format!("rule `{}`: {}", rule.id, p.message),
+                    )
+                    .fix(p.fix.clone()),
+                );
             }
             if let Some(prev) = settings.iter().position(|s| s.name == name) {
                 let old = settings.remove(prev);
@@ -159,15 +169,37 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
             origin: rule.origin.clone(),
         });
     }
-    let mut notes = warnings;
+    let mut notes = node_notes(node);
+    notes.extend(warnings);
     if version.is_none() {
-        notes.push("NCCL version unknown (no libnccl found): version-dependent rules were skipped; pass --nccl-version X.Y.Z".into());
+        notes.push(
+            Finding::new(
+                ConfigureCode::VersionUnknown,
+                Level::Warn,
+                "NCCL version unknown (no libnccl found): version-dependent rules were skipped",
+            )
+            .subject("nccl_version")
+            .fix("pass --nccl-version X.Y.Z (the NCCL your job loads)"),
+        );
     }
     if !facts.contains_key("rdma_active_ports") {
-        notes.push("RDMA ports unknown (ibstat and sysfs both failed): network rules were skipped".into());
+        notes.push(
+            Finding::new(
+                ConfigureCode::PortsUnknown,
+                Level::Warn,
+                "RDMA ports unknown (ibstat and sysfs both failed): network rules were skipped",
+            )
+            .subject("NCCL_IB_HCA")
+            .probe(crate::probe::names::IBSTAT)
+            .probe(crate::probe::names::RDMA_PORTS),
+        );
     }
     if settings.is_empty() {
-        notes.push("nothing to set: NCCL's defaults fit this node for this mode".into());
+        notes.push(Finding::new(
+            ConfigureCode::NothingToSet,
+            Level::Info,
+            "nothing to set: NCCL's defaults fit this node for this mode",
+        ));
     }
     Ok(ConfigureReport {
         schema: SCHEMA,
@@ -181,4 +213,44 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
         notes,
         facts,
     })
+}
+
+/// The node's own findings (the ones `detect` shows and `verify` judges) that bear on what
+/// configure writes, each naming the settings it affects. Information-only findings stay out.
+fn node_notes(node: &NodeReport) -> Vec<Finding> {
+    use crate::finding::{Code, GpuCode, NodeCode, RdmaCode};
+    use crate::probe::names;
+    let affects = |f: &Finding| -> Option<&'static str> {
+        let by_probe = |p: &str| match p {
+            names::IBSTAT | names::RDMA_PORTS => {
+                Some("the RDMA settings (NCCL_IB_HCA, NCCL_IB_GID_INDEX, NCCL_IB_DISABLE)")
+            }
+            names::QUERY_GPU | names::TOPO | names::NVLINK | names::SMI_Q => {
+                Some("the GPU facts the rules read (gpu_count, hopper_or_newer, nvswitch) and the rail list")
+            }
+            names::NCCL_LIBRARY => Some("the NCCL version the version-dependent rules read"),
+            names::NET_INTERFACES => Some("NCCL_SOCKET_IFNAME"),
+            _ => None,
+        };
+        match f.code {
+            Code::Node(NodeCode::Probes) => by_probe(&f.subject),
+            Code::Rdma(RdmaCode::PortState) => Some(
+                "NCCL_IB_HCA: the list holds only active ports; a rail down leaves its GPUs on a farther NIC",
+            ),
+            Code::Gpu(GpuCode::NvlinkLinks) => {
+                Some("nothing configure sets, but NCCL's intra-node bandwidth")
+            }
+            _ => None,
+        }
+    };
+    node.findings
+        .iter()
+        .filter(|f| f.level >= Level::Warn)
+        .filter_map(|f| {
+            let what = affects(f)?;
+            let mut n = f.clone();
+            n.message = format!("{} (affects {what})", f.message);
+            Some(n)
+        })
+        .collect()
 }

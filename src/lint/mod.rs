@@ -229,7 +229,7 @@ fn hca_against_node(a: &Assignment, value: &str, node: &NodeReport, out: &mut Ve
                 format!(
                     "NCCL_IB_HCA entry {entry} includes {} which is {}",
                     n.id(),
-                    n.state.as_deref().unwrap_or("not active")
+                    n.state.as_ref().map_or("not active", |s| s.as_str())
                 ),
                 "remove the port or bring it up",
             ));
@@ -393,6 +393,7 @@ pub fn lint(
             Severity::Error => summary.error += 1,
             Severity::Warn => summary.warn += 1,
             Severity::Info => summary.info += 1,
+            Severity::Pass | Severity::Skip => {}
         }
     }
     let mut names: Vec<String> = all.iter().map(|a| a.source.clone()).collect();

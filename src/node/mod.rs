@@ -1,21 +1,67 @@
 //! The node report: what a node has, built from probe outputs. This is the one model every
-//! node-reading command (detect, configure, lint, verify, bench targets) works from, so it
-//! holds facts only; judging them is the job of the commands.
+//! node-reading command (detect, configure, lint, verify, bench targets) works from. `build`
+//! turns probe outputs into facts only (typed: port state, link layer, PCI path, GPUDirect
+//! path, architecture, probe status are enums), records which probes each group of facts
+//! came from and whether it was observed at all, and `findings` judges the facts once, with
+//! the codes `verify` uses, so every command says the same thing about the same fault.
 
 mod build;
+pub mod findings;
 
 pub use build::{build, collect};
 
 use crate::finding::Finding;
+pub use crate::hw::{Arch, GdrPath, LinkLayer, PortState};
+use crate::parse::topo::Path;
+use crate::probe::ProbeStatus;
 use serde::{Deserialize, Serialize};
 
-/// Version of the JSON document `detect --format json` writes.
-pub const SCHEMA: u32 = 1;
+/// Version of the JSON document `detect --format json` writes. 2: findings in the shared
+/// model (`code`, `level`, `subject`, `observed`, `expected`, `evidence`, `fix`), the
+/// `identity` and `observed` blocks, and per-probe parse problems.
+pub const SCHEMA: u32 = 2;
+
+/// Who the node is. Host names are reused (cloud instances, reimaged nodes), so the machine id,
+/// the DMI serial and UUID (readable by root only) and the boot id travel with every report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub hostname: Option<String>,
+    /// `/etc/machine-id`.
+    pub machine_id: Option<String>,
+    /// `/sys/class/dmi/id/product_serial`.
+    pub dmi_product_serial: Option<String>,
+    /// `/sys/class/dmi/id/product_uuid`.
+    pub dmi_product_uuid: Option<String>,
+    /// `/proc/sys/kernel/random/boot_id`: changes at every boot.
+    pub boot_id: Option<String>,
+}
+
+/// Whether a group of facts was observed, and from which probes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seen {
+    pub observed: bool,
+    pub probes: Vec<String>,
+}
+
+/// The evidence behind each group of facts. A group that was not observed holds defaults
+/// (an empty list, `None`), which must never be read as "the node has none".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub gpus: Seen,
+    pub nvlink: Seen,
+    pub topology: Seen,
+    pub rdma: Seen,
+    pub gpudirect: Seen,
+    pub pcie: Seen,
+    pub software: Seen,
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NodeReport {
     pub schema: u32,
     pub hostname: Option<String>,
+    #[serde(default)]
+    pub identity: Identity,
     /// `live`, or the replayed capture directory.
     pub source: String,
     pub gpus: Vec<Gpu>,
@@ -26,6 +72,9 @@ pub struct NodeReport {
     pub nics: Vec<Nic>,
     /// For each GPU, its closest NIC port(s) in the topology matrix.
     pub gpu_nic_affinity: Vec<Affinity>,
+    /// From `topo -m`'s banner: (NICs found, NICs displayed) when it cut the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topo_nics_truncated: Option<(u32, u32)>,
     pub gpudirect: GpuDirect,
     pub versions: Versions,
     /// IOMMU-related kernel parameters (`intel_iommu=on`, `iommu=pt`, ...).
@@ -37,6 +86,8 @@ pub struct NodeReport {
     #[serde(default)]
     pub interfaces: Vec<crate::parse::net_sysfs::NetInterface>,
     pub probes: Vec<ProbeSummary>,
+    #[serde(default)]
+    pub observed: Observed,
     pub findings: Vec<Finding>,
 }
 
@@ -57,7 +108,7 @@ pub struct Gpu {
     pub source: String,
     /// `Hopper`, `Ampere`, ... from `nvidia-smi -q`.
     #[serde(default)]
-    pub architecture: Option<String>,
+    pub architecture: Option<Arch>,
     /// NVLink fabric registration from `nvidia-smi -q` (`Completed`, `In Progress`,
     /// `Not Started`, `N/A`) and its status (`Success`, ...).
     #[serde(default)]
@@ -86,7 +137,7 @@ pub struct GpuLink {
     pub a: u32,
     pub b: u32,
     /// The matrix cell: `NV18`, `PIX`, `PXB`, `PHB`, `NODE`, `SYS`.
-    pub path: String,
+    pub path: Path,
     /// Number of bonded NVLinks, 0 for a PCIe path.
     pub nvlinks: u32,
 }
@@ -103,12 +154,12 @@ pub struct NvSwitch {
 pub struct Nic {
     pub device: String,
     pub port: u32,
-    /// `Active`, `Down`, `Initializing`, `Armed`, `Polling`...
-    pub state: Option<String>,
+    /// `Active`, `Down`, `Initializing`, `Armed`...
+    pub state: Option<PortState>,
     pub physical_state: Option<String>,
     pub rate_gbps: Option<f64>,
     /// `InfiniBand` or `Ethernet` (RoCE).
-    pub link_layer: Option<String>,
+    pub link_layer: Option<LinkLayer>,
     pub ca_type: Option<String>,
     pub firmware: Option<String>,
     pub netdevs: Vec<String>,
@@ -121,13 +172,13 @@ pub struct Nic {
 
 impl Nic {
     pub fn is_active(&self) -> bool {
-        self.state.as_deref() == Some("Active")
+        self.state == Some(PortState::Active)
     }
     pub fn is_infiniband(&self) -> bool {
-        self.link_layer.as_deref() == Some("InfiniBand")
+        self.link_layer == Some(LinkLayer::InfiniBand)
     }
     pub fn is_roce(&self) -> bool {
-        self.link_layer.as_deref() == Some("Ethernet")
+        self.link_layer == Some(LinkLayer::Ethernet)
     }
     /// `mlx5_0:1`, the syntax of `NCCL_IB_HCA`.
     pub fn id(&self) -> String {
@@ -139,7 +190,7 @@ impl Nic {
 pub struct Affinity {
     pub gpu: u32,
     pub nic: String,
-    pub path: String,
+    pub path: Path,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -157,7 +208,7 @@ pub struct GpuDirect {
     /// Kernel at least 5.12 (`None` when the release is unknown).
     pub kernel_supports_dmabuf: Option<bool>,
     /// The path NCCL will find: `peer-memory`, `dma-buf`, `none`, or `unknown`.
-    pub path: String,
+    pub path: GdrPath,
     pub evidence: String,
 }
 
@@ -195,8 +246,32 @@ pub struct Versions {
 pub struct ProbeSummary {
     pub name: String,
     pub command: String,
-    pub status: String,
+    pub status: ProbeStatus,
     pub duration_ms: u64,
+    /// Output past the size cap was dropped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// The probe ran but its output was not understood (or only in part): the parser's
+    /// message, naming the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// The probe failed part-way, and what it printed before was kept (ibstat's `ibpanic:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
+    /// Warnings the tool printed in its output (ibstat's `ibwarn:` lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The first non-empty line the probe wrote to stderr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}
+
+// The enum comes from a macro (or another module), so `#[default]` cannot be used.
+#[allow(clippy::derivable_impls)]
+impl Default for ProbeStatus {
+    fn default() -> ProbeStatus {
+        ProbeStatus::NotCaptured
+    }
 }
 
 impl NodeReport {
@@ -205,8 +280,26 @@ impl NodeReport {
         self.nics.iter().filter(|n| n.is_active())
     }
 
-    /// Whether the named probe ran successfully (facts from it can be trusted to be complete).
+    /// Whether the named probe ran successfully and was understood (facts from it can be
+    /// trusted to be complete).
     pub fn probe_ok(&self, name: &str) -> bool {
-        self.probes.iter().any(|p| p.name == name && p.status == "ok")
+        self.probes
+            .iter()
+            .any(|p| p.name == name && p.status.is_ok() && p.problem.is_none())
+    }
+
+    /// How the named probe ended; `None` when it is not in the report at all.
+    pub fn probe_status(&self, name: &str) -> Option<&ProbeStatus> {
+        self.probes.iter().find(|p| p.name == name).map(|p| &p.status)
+    }
+
+    /// The named probe's record.
+    pub fn probe(&self, name: &str) -> Option<&ProbeSummary> {
+        self.probes.iter().find(|p| p.name == name)
+    }
+
+    /// Whether the report comes from a replayed capture (rather than this machine).
+    pub fn is_replay(&self) -> bool {
+        self.source != "live"
     }
 }

@@ -1,6 +1,6 @@
 //! `lspci -vvv`: PCI devices with their bridge bus ranges and the ACS control register
 //! (`ACSCtl:`), which only root can read (others see `Capabilities: <access denied>`).
-//! Used to find ACS redirection on bridges above GPUs and RDMA NICs (nccl-env.md §5: PCIe
+//! Used to find ACS redirection on bridges above GPUs and RDMA NICs (NCCL docs, Troubleshooting, PCI Access Control Services: PCIe
 //! ACS/IOMMU redirection can break or slow GPUDirect RDMA).
 
 use serde::{Deserialize, Serialize};

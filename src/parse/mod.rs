@@ -1,7 +1,7 @@
 //! Parsers: pure functions from a tool's text output to typed values. No I/O, no panics on any
 //! input; what cannot be understood is either skipped with a note or reported as an error that
 //! names the line. Tested against our fixtures and, in `tests/conformance.rs`, against the real
-//! captures in `../shared/samples`.
+//! real captures (the conformance tests).
 
 pub mod driver;
 pub mod ibstat;

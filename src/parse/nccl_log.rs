@@ -4,7 +4,7 @@
 //! Launcher prefixes (`[1,0]<stdout>:`, `0: `, `[0] `), `host:pid:tid [dev]` headers, timestamp
 //! lines (including CloudWatch exports where the timestamp sits on its own line) and other
 //! programs' output between NCCL lines are all tolerated: each line is searched for the NCCL
-//! markers rather than parsed from its start. Line formats per nccl-env.md §5 and §7.
+//! markers rather than parsed from its start. Line formats as NCCL 2.30.7 prints them (src/transport/net_ib.cc, src/transport/nvls.cc, src/init.cc).
 
 use regex::Regex;
 use serde::Serialize;
@@ -26,7 +26,7 @@ pub struct NcclLog {
     pub warnings: Vec<LogLine>,
     /// Lines saying a test or call failed (`Test NCCL failure ...`).
     pub failures: Vec<LogLine>,
-    /// `NVLS multicast support is available` (true) / `is not available` (false), nccl-env.md §7.
+    /// `NVLS multicast support is available` (true) / `is not available` (false), NCCL 2.30.7 src/transport/nvls.cc.
     pub nvls_multicast: Option<bool>,
 }
 

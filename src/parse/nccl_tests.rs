@@ -3,7 +3,7 @@
 //! column is `error` (a maximum deviation, not a count), the unified header with `#wrong`, `N/A`
 //! cells, exponent numbers, per-iteration and timestamp columns, launcher prefixes, NCCL INFO/WARN
 //! lines interleaved (also inside a row), duplicated headers from several processes, several runs
-//! in one file, runs cut off, and failure lines. Format reference: nccl-tests-format.md §1–§2.
+//! in one file, runs cut off, and failure lines. Format reference: nccl-tests src/common.cu (table) and src/util.cu (JSON).
 //! The `-J` JSON output is parsed by `parse_json`.
 
 use serde::Serialize;
@@ -544,7 +544,7 @@ pub fn parse(text: &str, source: &str) -> Vec<Run> {
     p.finish()
 }
 
-/// The `-J` JSON output (file versions 1 to 3, nccl-tests-format.md §1).
+/// The `-J` JSON output (file versions 1 to 3, nccl-tests src/util.cu).
 pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
     use serde_json::Value;
     let v: Value =

@@ -21,7 +21,7 @@ pub struct SysfsPort {
 impl SysfsPort {
     /// The first GID index of type RoCE v2 holding an IPv4-mapped address (`::ffff:a.b.c.d`),
     /// the entry NCCL 2.21+ would pick by default (`NCCL_IB_ROCE_VERSION_NUM=2`,
-    /// `NCCL_IB_ADDR_FAMILY=AF_INET`; nccl-env.md §4).
+    /// `NCCL_IB_ADDR_FAMILY=AF_INET`; NCCL docs, Environment Variables, NCCL_IB_ADDR_FAMILY).
     pub fn roce_v2_ipv4_gid_index(&self) -> Option<u32> {
         let mut g: Vec<&(u32, String, String)> = self.gids.iter().collect();
         g.sort_by_key(|e| e.0);

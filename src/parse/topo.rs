@@ -30,7 +30,8 @@ pub struct TopoRow {
 }
 
 /// How two devices are connected, closest first. `nvidia-smi topo -m` legend terms.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// Serialised as the matrix cell (`NV18`, `PIX`, ...), so the JSON contract keeps its values.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Path {
     /// A bonded set of N NVLinks.
     NvLink(u32),
@@ -60,6 +61,11 @@ impl Path {
         })
     }
 
+    /// A path read back from its label (a JSON report, an expectations file).
+    pub fn from_label(label: &str) -> Path {
+        Path::parse(label).unwrap_or_else(|| Path::Other(label.trim().to_string()))
+    }
+
     pub fn label(&self) -> String {
         match self {
             Path::NvLink(n) => format!("NV{n}"),
@@ -70,6 +76,36 @@ impl Path {
             Path::Sys => "SYS".into(),
             Path::Other(s) => s.clone(),
         }
+    }
+}
+
+impl Default for Path {
+    fn default() -> Path {
+        Path::Other(String::new())
+    }
+}
+
+impl From<&str> for Path {
+    fn from(label: &str) -> Path {
+        Path::from_label(label)
+    }
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+impl Serialize for Path {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.label())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Path {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Path, D::Error> {
+        Ok(Path::from_label(&String::deserialize(d)?))
     }
 }
 

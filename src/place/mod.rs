@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod cost;
 mod search;
 
+use crate::finding::PlaceCode;
 use crate::finding::{Finding, Severity};
 pub use cluster::Cluster;
 use cost::{GroupShape, Links};
@@ -260,7 +261,7 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     if t > max_gpus && o.tp_within > Scope::IntraNode {
         warnings.push(
             Finding::new(
-                "tp-exceeds-node",
+                PlaceCode::TpExceedsNode,
                 Severity::Warn,
                 format!("tp {t} exceeds every node (the largest has {max_gpus} GPUs): every TP all-reduce crosses the network"),
             )
@@ -276,7 +277,7 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     if spanning > 0 {
         warnings.push(
             Finding::new(
-                "tp-group-spans-nodes",
+                PlaceCode::TpGroupSpansNodes,
                 Severity::Warn,
                 format!(
                     "{spanning} TP group(s) span nodes: their all-reduces run over the network instead of NVLink"
@@ -289,7 +290,7 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     if cross > 0 {
         warnings.push(
             Finding::new(
-                "pipeline-crosses-racks",
+                PlaceCode::PipelineCrossesRacks,
                 Severity::Warn,
                 format!("{cross} replica(s) have pipeline stages in more than one rack"),
             )
@@ -299,7 +300,7 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     let cross_pod = replicas.iter().filter(|r| r.pods.len() > 1).count();
     if cross_pod > 0 {
         warnings.push(Finding::new(
-            "pipeline-crosses-pods",
+            PlaceCode::PipelineCrossesPods,
             Severity::Warn,
             format!("{cross_pod} replica(s) have pipeline stages in more than one pod"),
         ));
@@ -310,7 +311,7 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
         .any(|s| s.tp_scope == Scope::CrossRack)
     {
         warnings.push(Finding::new(
-            "cross-rack-latency-assumed",
+            PlaceCode::CrossRackLatencyAssumed,
             Severity::Info,
             format!(
                 "cross-rack all-reduce estimates add {} us per rack-crossing step: {}",
@@ -324,7 +325,7 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
         .any(|s| s.allreduce_us.is_none())
     {
         warnings.push(Finding::new(
-            "no-nic",
+            PlaceCode::NoNic,
             Severity::Warn,
             "a TP group spans a node whose cluster entry says nics = 0: it cannot communicate across nodes",
         ));

@@ -104,6 +104,13 @@ pub mod names {
     pub const NET_INTERFACES: &str = "sysfs-net-interfaces";
     pub const LSPCI: &str = "lspci-vvv";
     pub const SMI_Q: &str = "nvidia-smi-q";
+    pub const MACHINE_ID: &str = "etc-machine-id";
+    pub const DMI_SERIAL: &str = "dmi-product-serial";
+    pub const DMI_UUID: &str = "dmi-product-uuid";
+    pub const BOOT_ID: &str = "proc-boot-id";
+    /// The identity probes: what they miss is reported once, as `node.identity`, never as a
+    /// gap in the node's facts (the DMI files are readable by root only).
+    pub const IDENTITY: [&str; 4] = [MACHINE_ID, DMI_SERIAL, DMI_UUID, BOOT_ID];
 }
 
 /// Every probe `detect` runs, in report order.
@@ -183,6 +190,26 @@ pub fn core_probes() -> Vec<ProbeSpec> {
             "kernel command line (IOMMU mode)",
         ),
         ProbeSpec::file(HOSTNAME, "/proc/sys/kernel/hostname", "host name"),
+        ProbeSpec::file(
+            MACHINE_ID,
+            "/etc/machine-id",
+            "machine id (host names are reused)",
+        ),
+        ProbeSpec::file(
+            DMI_SERIAL,
+            "/sys/class/dmi/id/product_serial",
+            "DMI product serial (root only)",
+        ),
+        ProbeSpec::file(
+            DMI_UUID,
+            "/sys/class/dmi/id/product_uuid",
+            "DMI product UUID (root only)",
+        ),
+        ProbeSpec::file(
+            BOOT_ID,
+            "/proc/sys/kernel/random/boot_id",
+            "boot id (changes at every boot)",
+        ),
         ProbeSpec {
             name: NCCL_LIBRARY,
             source: Source::LibrarySearch {

@@ -63,6 +63,13 @@ impl fmt::Display for ProbeStatus {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for ProbeStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ProbeStatus, D::Error> {
+        let s = String::deserialize(d)?;
+        ProbeStatus::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown probe status `{s}`")))
+    }
+}
+
 impl From<ProbeStatus> for String {
     fn from(s: ProbeStatus) -> String {
         s.to_string()

@@ -308,7 +308,7 @@ fn read_rdma_ports(root: &Path) -> ProbeOutput {
             }
         }
         // RoCE ports: the first GID entries with their types, from which the RoCE v2 IPv4 GID
-        // index is found (NCCL before 2.21 does not pick it itself; nccl-env.md §4).
+        // index is found (NCCL before 2.21 does not pick it itself; NCCL docs, Environment Variables, NCCL_IB_GID_INDEX).
         for port in sorted_entries(&ports_dir).unwrap_or_default() {
             let p = ports_dir.join(&port);
             let ethernet =

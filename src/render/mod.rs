@@ -54,11 +54,11 @@ pub fn findings(findings: &[crate::finding::Finding]) -> String {
             .iter()
             .map(|f| {
                 vec![
-                    f.severity.to_string(),
-                    f.code.clone(),
-                    opt(&f.subject),
+                    f.level.to_string(),
+                    f.code.to_string(),
+                    f.subject.clone(),
                     f.message.clone(),
-                    opt(&f.fix),
+                    f.fix.clone(),
                 ]
             })
             .collect(),

@@ -136,7 +136,7 @@ pub fn to_table(r: &NodeReport) -> String {
         &["probe", "status", "ms"],
         r.probes
             .iter()
-            .map(|p| vec![p.name.clone(), p.status.clone(), p.duration_ms.to_string()])
+            .map(|p| vec![p.name.clone(), p.status.to_string(), p.duration_ms.to_string()])
             .collect(),
     ));
     s.push_str(&super::findings(&r.findings));
@@ -147,9 +147,9 @@ pub fn to_table(r: &NodeReport) -> String {
 fn gpu_link_summary(r: &NodeReport) -> String {
     let mut kinds: Vec<(String, usize)> = Vec::new();
     for l in &r.gpu_links {
-        match kinds.iter_mut().find(|(k, _)| *k == l.path) {
+        match kinds.iter_mut().find(|(k, _)| *k == l.path.label()) {
             Some((_, n)) => *n += 1,
-            None => kinds.push((l.path.clone(), 1)),
+            None => kinds.push((l.path.label(), 1)),
         }
     }
     if kinds.is_empty() {

@@ -11,8 +11,8 @@ pub fn to_table(r: &VerifyReport) -> String {
         .iter()
         .map(|c| {
             vec![
-                c.status.as_str().to_uppercase(),
-                c.id.clone(),
+                c.level.as_str().to_uppercase(),
+                c.code.to_string(),
                 c.subject.clone(),
                 c.message.clone(),
             ]
@@ -27,23 +27,29 @@ pub fn to_table(r: &VerifyReport) -> String {
     let fixes: Vec<&Check> = r
         .checks
         .iter()
-        .filter(|c| matches!(c.status, Status::Fail | Status::Warn) && !c.fix.is_empty())
+        .filter(|c| matches!(c.level, Status::Fail | Status::Warn) && !c.fix.is_empty())
         .collect();
     if !fixes.is_empty() {
         out.push_str("\nFixes:\n");
         for c in fixes {
-            let _ = writeln!(out, "  {} {} {}: {}", c.status, c.id, c.subject, c.fix);
+            let _ = writeln!(out, "  {} {} {}: {}", c.level, c.code, c.subject, c.fix);
         }
     }
     let s = &r.summary;
     let _ = writeln!(
         out,
-        "\n{}: {} pass, {} warn, {} fail, {} skip{}",
+        "\n{}: {} pass, {} warn, {} fail, {} could not run{}{}",
         if r.ok { "OK" } else { "FAIL" },
         s.pass,
         s.warn,
         s.fail,
         s.skip,
+        if r.evidence.unseen.is_empty() {
+            String::new()
+        } else {
+            let g: Vec<&str> = r.evidence.unseen.iter().map(|g| g.as_str()).collect();
+            format!("; saw nothing for {}", g.join(", "))
+        },
         if r.strict { " (strict: warnings fail)" } else { "" }
     );
     out
@@ -86,6 +92,7 @@ fn status_value(s: Status) -> u8 {
         Status::Warn => 1,
         Status::Fail => 2,
         Status::Skip => 3,
+        Status::Info => 4,
     }
 }
 
@@ -96,7 +103,7 @@ fn unique_subjects(checks: &[Check]) -> Vec<String> {
     checks
         .iter()
         .map(|c| {
-            let n = seen.entry((c.id.clone(), c.subject.clone())).or_insert(0);
+            let n = seen.entry((c.code.to_string(), c.subject.clone())).or_insert(0);
             *n += 1;
             if *n == 1 {
                 c.subject.clone()
@@ -110,17 +117,17 @@ fn unique_subjects(checks: &[Check]) -> Vec<String> {
 pub fn to_prometheus(r: &VerifyReport) -> String {
     let mut out = String::new();
     out.push_str(
-        "# HELP nccltune_verify_check Result of one nccltune verify check: 0 pass, 1 warn, 2 fail, 3 skip.\n",
+        "# HELP nccltune_verify_check Result of one nccltune verify check: 0 pass, 1 warn, 2 fail, 3 skip, 4 info.\n",
     );
     out.push_str("# TYPE nccltune_verify_check gauge\n");
     for (c, subject) in r.checks.iter().zip(unique_subjects(&r.checks)) {
         let _ = writeln!(
             out,
             "nccltune_verify_check{{id=\"{}\",group=\"{}\",subject=\"{}\"}} {}",
-            prom_escape(&c.id),
+            prom_escape(c.code.as_str()),
             prom_escape(&c.group),
             prom_escape(&subject),
-            status_value(c.status)
+            status_value(c.level)
         );
     }
     out.push_str("# HELP nccltune_verify_checks Number of nccltune verify checks by status.\n");
@@ -162,7 +169,7 @@ pub fn xml_escape(v: &str) -> String {
 }
 
 pub fn to_junit(r: &VerifyReport) -> String {
-    let failed = |c: &Check| c.status == Status::Fail || (r.strict && c.status == Status::Warn);
+    let failed = |c: &Check| c.is_no(r.strict);
     let failures = r.checks.iter().filter(|c| failed(c)).count();
     let skipped = r.summary.skip;
     let tests = r.checks.len();
@@ -182,25 +189,25 @@ pub fn to_junit(r: &VerifyReport) -> String {
             out,
             "    <testcase classname=\"nccltune.verify.{}\" name=\"{} {}\"",
             xml_escape(&c.group),
-            xml_escape(&c.id),
+            xml_escape(c.code.as_str()),
             xml_escape(&c.subject)
         );
-        let body = format!("{}\nevidence: {}\nfix: {}", c.message, c.evidence, c.fix);
+        let body = format!("{}\nevidence: {}\nfix: {}", c.message, c.evidence_text(), c.fix);
         if failed(c) {
             let _ = writeln!(
                 out,
                 ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
-                c.status,
+                c.level,
                 xml_escape(&c.message),
                 xml_escape(&body)
             );
-        } else if c.status == Status::Skip {
+        } else if c.level == Status::Skip {
             let _ = writeln!(
                 out,
                 ">\n      <skipped message=\"{}\"/>\n    </testcase>",
                 xml_escape(&c.message)
             );
-        } else if c.status == Status::Warn {
+        } else if c.level == Status::Warn {
             let _ = writeln!(
                 out,
                 ">\n      <system-out>warn: {}</system-out>\n    </testcase>",

@@ -17,6 +17,28 @@ pub struct Expectations {
     pub versions: Option<VersionExpect>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Thresholds>,
+    /// Evidence groups that must be seen (`gpu`, `nvlink`, `rdma`, `gpudirect`, `pcie`,
+    /// `software`): a skipped check in one of them fails. Written as `[require] groups = [...]`
+    /// or the top-level `require = [...]`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "require_list"
+    )]
+    pub require: Vec<String>,
+}
+
+/// `require = ["gpu"]` or `[require]\ngroups = ["gpu"]`.
+fn require_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum R {
+        List(Vec<String>),
+        Table { groups: Vec<String> },
+    }
+    Ok(match R::deserialize(d)? {
+        R::List(v) | R::Table { groups: v } => v,
+    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -72,14 +94,7 @@ pub struct Thresholds {
 
 /// Rank of a GPU-NIC path label, nearest first; `None` for labels that are not PCIe paths.
 pub fn path_rank(label: &str) -> Option<u8> {
-    match label {
-        "PIX" => Some(1),
-        "PXB" => Some(2),
-        "PHB" => Some(3),
-        "NODE" => Some(4),
-        "SYS" => Some(5),
-        _ => None,
-    }
+    crate::hw::label_rank(label)
 }
 
 impl Expectations {
@@ -119,6 +134,13 @@ impl Expectations {
                 && !(r.is_finite() && r > 0.0)
             {
                 bail!("{name}: ports[{i}].rate_gbps = {r}: expected a positive rate in Gb/s, e.g. 400");
+            }
+        }
+        for (i, g) in self.require.iter().enumerate() {
+            if super::Group::parse(g).is_none() {
+                bail!(
+                    "{name}: require[{i}] = {g:?}: expected one of gpu, nvlink, rdma, gpudirect, pcie, software"
+                );
             }
         }
         if let Some(t) = &self.thresholds
@@ -164,7 +186,7 @@ impl Expectations {
             .map(|n| PortExpect {
                 port: n.id(),
                 rate_gbps: n.rate_gbps,
-                link_layer: n.link_layer.clone(),
+                link_layer: n.link_layer.as_ref().map(|l| l.to_string()),
             })
             .collect();
         let v = &node.versions;
@@ -175,6 +197,7 @@ impl Expectations {
             ..VersionExpect::default()
         };
         Expectations {
+            require: Vec::new(),
             gpus: Some(gpus),
             ports,
             versions: (versions != VersionExpect::default()).then_some(versions),
@@ -229,6 +252,7 @@ mod tests {
     #[test]
     fn written_expectations_read_back() {
         let e = Expectations {
+            require: vec!["rdma".into()],
             gpus: Some(GpuExpect {
                 count: Some(8),
                 nvlink_links: Some(18),

@@ -1,6 +1,7 @@
 //! GPU checks: count, NVLink links and speed, NVLS prerequisites on NVSwitch systems.
 
 use super::{Check, Context, Status};
+use crate::finding::GpuCode;
 use crate::parse::version_key;
 use crate::probe::names;
 
@@ -15,11 +16,11 @@ pub fn checks(cx: &Context) -> Vec<Check> {
 
 /// NVSwitch systems: every GPU registered with the NVLink fabric by Fabric Manager.
 fn fabric(cx: &Context) -> Check {
-    let id = "gpu.fabric";
+    let id = GpuCode::Fabric;
     let node = cx.node;
     let src = format!("source: {}", cx.rules.fabric.source);
     if node.nvswitch.present != Some(true) {
-        return Check::new(id, Status::Skip, "node", "not applicable: no NVSwitch fabric").evidence(src);
+        return Check::at(id, Status::Skip, "node", "not applicable: no NVSwitch fabric").evidence(src);
     }
     let reported: Vec<&crate::node::Gpu> = node
         .gpus
@@ -32,7 +33,7 @@ fn fabric(cx: &Context) -> Check {
         } else {
             "fabric state unknown: `nvidia-smi -q` was not captured or did not run"
         };
-        return Check::new(id, Status::Skip, "node", why)
+        return Check::at(id, Status::Skip, "node", why)
             .evidence(src)
             .fix("check `systemctl status nvidia-fabricmanager` by hand");
     }
@@ -67,7 +68,7 @@ fn fabric(cx: &Context) -> Check {
         })
         .collect();
     if bad.is_empty() {
-        Check::new(
+        Check::at(
             id,
             Status::Pass,
             "node",
@@ -75,7 +76,7 @@ fn fabric(cx: &Context) -> Check {
         )
         .evidence(ev)
     } else {
-        Check::new(id, Status::Fail, "node", format!("not registered with the NVLink fabric: {}; NVLink through the NVSwitches is not set up for them", bad.join(", ")))
+        Check::at(id, Status::Fail, "node", format!("not registered with the NVLink fabric: {}; NVLink through the NVSwitches is not set up for them", bad.join(", ")))
             .evidence(ev)
             .fix("start nvidia-fabricmanager (`systemctl enable --now nvidia-fabricmanager`; its version must equal the driver's) and check its log")
     }
@@ -97,7 +98,7 @@ fn count(cx: &Context) -> Check {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let id = "gpu.count";
+    let id = GpuCode::Count;
     if !seen {
         // nvidia-smi that runs and fails (driver not loaded, GPU fallen off the bus) or hangs
         // is evidence of a sick node; nvidia-smi that is not installed is only missing evidence.
@@ -106,7 +107,7 @@ fn count(cx: &Context) -> Check {
                 .probes
                 .iter()
                 .find(|p| p.name == name)
-                .map_or("not-captured", |p| p.status.as_str())
+                .map_or("not-captured".to_string(), |p| p.status.to_string())
         };
         let st = status_of(names::QUERY_GPU);
         let ran_and_failed = st == "timeout" || st.starts_with("exit");
@@ -118,10 +119,10 @@ fn count(cx: &Context) -> Check {
         // The kernel module is loaded (/proc/driver/nvidia/version): this is a GPU node.
         let driver_loaded = cx.node.versions.driver.as_deref();
         return match (ran_and_failed, expected) {
-            (true, Some(e)) => Check::new(id, Status::Fail, "node", format!("nvidia-smi failed ({st}) where {e} GPUs are expected: the driver is not answering"))
+            (true, Some(e)) => Check::at(id, Status::Fail, "node", format!("nvidia-smi failed ({st}) where {e} GPUs are expected: the driver is not answering"))
                 .evidence(ev)
                 .fix(fix),
-            (true, None) if driver_loaded.is_some() => Check::new(
+            (true, None) if driver_loaded.is_some() => Check::at(
                 id,
                 Status::Fail,
                 "node",
@@ -129,26 +130,26 @@ fn count(cx: &Context) -> Check {
             )
             .evidence(ev)
             .fix(fix),
-            (true, None) => Check::new(id, Status::Warn, "node", format!("nvidia-smi failed ({st}): the GPUs cannot be listed"))
+            (true, None) => Check::at(id, Status::Warn, "node", format!("nvidia-smi failed ({st}): the GPUs cannot be listed"))
                 .evidence(ev)
                 .fix(fix),
-            (false, Some(e)) => Check::new(id, Status::Warn, "node", format!("nvidia-smi is not available, so the {e} expected GPUs cannot be confirmed"))
+            (false, Some(e)) => Check::at(id, Status::Fail, "node", format!("nvidia-smi is not available, so the {e} expected GPUs were not seen: a check that could not see is not a pass"))
                 .evidence(ev)
                 .fix("install the NVIDIA driver utilities (nvidia-smi) or run where they are on PATH"),
-            (false, None) => Check::new(id, Status::Skip, "node", "nvidia-smi is not available, so the GPUs are unknown")
+            (false, None) => Check::at(id, Status::Skip, "node", "nvidia-smi is not available, so the GPUs are unknown")
                 .evidence(ev)
                 .fix("install the NVIDIA driver (nvidia-smi) or run where it is on PATH"),
         };
     }
     match expected {
-        Some(e) if e == n => Check::new(id, Status::Pass, "node", format!("{n} GPUs, as expected")).evidence(evidence),
-        Some(e) => Check::new(id, Status::Fail, "node", format!("{n} GPUs visible, {e} expected"))
+        Some(e) if e == n => Check::at(id, Status::Pass, "node", format!("{n} GPUs, as expected")).evidence(evidence),
+        Some(e) => Check::at(id, Status::Fail, "node", format!("{n} GPUs visible, {e} expected"))
             .evidence(evidence)
             .fix("a missing GPU has usually fallen off the bus: check `dmesg | grep -i xid`, reseat or RMA; check CUDA_VISIBLE_DEVICES and MIG"),
-        None if n == 0 => Check::new(id, Status::Fail, "node", "nvidia-smi ran but lists no GPU")
+        None if n == 0 => Check::at(id, Status::Fail, "node", "nvidia-smi ran but lists no GPU")
             .evidence(evidence)
             .fix("check the driver (`dmesg | grep -i nvrm`) and that the GPUs are visible on PCIe"),
-        None => Check::new(id, Status::Pass, "node", format!("{n} GPUs (no expected count: give --expect-gpus N)"))
+        None => Check::at(id, Status::Pass, "node", format!("{n} GPUs (no expected count: give --expect-gpus N)"))
             .evidence(evidence),
     }
 }
@@ -156,7 +157,7 @@ fn count(cx: &Context) -> Check {
 /// Active links per GPU: every GPU should have as many as the best one (and, on an NVSwitch
 /// system, every link active), or as many as expected.
 fn nvlink_links(cx: &Context) -> Vec<Check> {
-    let id = "gpu.nvlink-links";
+    let id = GpuCode::NvlinkLinks;
     let links = &cx.node.nvlink;
     let max_active = links.iter().map(|l| l.active_links).max().unwrap_or(0);
     if max_active == 0 {
@@ -181,31 +182,31 @@ fn nvlink_links(cx: &Context) -> Vec<Check> {
             let short = expected.map_or(l.active_links < max_active, |e| l.active_links < e);
             if short {
                 let want = expected.unwrap_or(max_active);
-                Check::new(id, Status::Fail, subject, format!("{} NVLinks active, {want} expected", l.active_links))
+                Check::at(id, Status::Fail, subject, format!("{} NVLinks active, {want} expected", l.active_links))
                     .evidence(evidence)
                     .fix(fix)
             } else if l.inactive_links > 0 && switch {
-                Check::new(id, Status::Fail, subject, format!("{} of {total} NVLinks inactive on an NVSwitch system, where every link is cabled", l.inactive_links))
+                Check::at(id, Status::Fail, subject, format!("{} of {total} NVLinks inactive on an NVSwitch system, where every link is cabled", l.inactive_links))
                     .evidence(evidence)
                     .fix(fix)
             } else if l.inactive_links > 0 {
-                Check::new(id, Status::Warn, subject, format!("{} of {total} NVLinks inactive; without NVSwitch some boards leave links unused by design", l.inactive_links))
+                Check::at(id, Status::Warn, subject, format!("{} of {total} NVLinks inactive; without NVSwitch some boards leave links unused by design", l.inactive_links))
                     .evidence(evidence)
                     .fix("compare with a known-good node of the same model (--expect FILE with gpus.nvlink_links)")
             } else {
-                Check::new(id, Status::Pass, subject, format!("{} NVLinks active", l.active_links)).evidence(evidence)
+                Check::at(id, Status::Pass, subject, format!("{} NVLinks active", l.active_links)).evidence(evidence)
             }
         })
         .collect()
 }
 
-fn skip_no_nvlink(id: &str, cx: &Context) -> Check {
+fn skip_no_nvlink(id: GpuCode, cx: &Context) -> Check {
     let reason = if !cx.node.probe_ok(names::NVLINK) {
         "`nvidia-smi nvlink --status` did not run"
     } else {
         "no GPU reports an active NVLink (PCIe-only GPUs)"
     };
-    Check::new(id, Status::Skip, "node", format!("not applicable: {reason}")).evidence(
+    Check::at(id, Status::Skip, "node", format!("not applicable: {reason}")).evidence(
         cx.node
             .nvlink
             .iter()
@@ -216,7 +217,7 @@ fn skip_no_nvlink(id: &str, cx: &Context) -> Check {
 
 /// All active links on all GPUs at one speed (or the expected one).
 fn nvlink_speed(cx: &Context) -> Check {
-    let id = "gpu.nvlink-speed";
+    let id = GpuCode::NvlinkSpeed;
     let links = &cx.node.nvlink;
     if links.iter().all(|l| l.active_links == 0) {
         return skip_no_nvlink(id, cx);
@@ -252,12 +253,12 @@ fn nvlink_speed(cx: &Context) -> Check {
         } else {
             format!("links of {} run at different speeds", mixed.join(", "))
         };
-        return Check::new(id, Status::Fail, "node", what)
+        return Check::at(id, Status::Fail, "node", what)
             .evidence(evidence)
             .fix(fix);
     }
     match (speeds.first(), expected) {
-        (Some(s), Some(e)) if (s - e).abs() > 0.001 => Check::new(
+        (Some(s), Some(e)) if (s - e).abs() > 0.001 => Check::at(
             id,
             Status::Fail,
             "node",
@@ -265,25 +266,25 @@ fn nvlink_speed(cx: &Context) -> Check {
         )
         .evidence(evidence)
         .fix(fix),
-        (Some(s), _) => Check::new(
+        (Some(s), _) => Check::at(
             id,
             Status::Pass,
             "node",
             format!("every active NVLink runs at {s} GB/s"),
         )
         .evidence(evidence),
-        (None, _) => Check::new(id, Status::Skip, "node", "NVLink speeds not reported").evidence(evidence),
+        (None, _) => Check::at(id, Status::Skip, "node", "NVLink speeds not reported").evidence(evidence),
     }
 }
 
 /// What NVLS (NVLink SHARP) needs, as far as the node's probes can tell.
 fn nvls(cx: &Context) -> Check {
-    let id = "gpu.nvls";
+    let id = GpuCode::Nvls;
     let r = &cx.rules.nvls;
     let node = cx.node;
     let src = format!("source: {}", r.source);
     if node.nvswitch.present != Some(true) {
-        return Check::new(
+        return Check::at(
             id,
             Status::Skip,
             "node",
@@ -292,9 +293,9 @@ fn nvls(cx: &Context) -> Check {
         .evidence(format!("NVSwitch: {}; {src}", node.nvswitch.evidence));
     }
     let names: Vec<&str> = node.gpus.iter().filter_map(|g| g.name.as_deref()).collect();
-    let hopper = |g: &crate::node::Gpu| r.is_hopper_or_newer(g);
+    let hopper = |g: &crate::node::Gpu| crate::hw::is_hopper_or_newer(g);
     if names.is_empty() {
-        return Check::new(
+        return Check::at(
             id,
             Status::Skip,
             "node",
@@ -303,13 +304,13 @@ fn nvls(cx: &Context) -> Check {
         .evidence(src);
     }
     if !node.gpus.iter().all(hopper) {
-        return Check::new(id, Status::Skip, "node", format!("not applicable: {} is older than Hopper; NCCL builds NVLS graphs only for compute capability 9.0+", names[0]))
+        return Check::at(id, Status::Skip, "node", format!("not applicable: {} is older than Hopper; NCCL builds NVLS graphs only for compute capability 9.0+", names[0]))
             .evidence(format!("NVSwitch present; {src}"));
     }
     let cannot = "Fabric Manager: see gpu.fabric; not checkable from this node's probes: the driver's multicast support (NCCL logs `NVLS multicast support is available` at init; use --nccl-log)";
     let driver = node.versions.driver.as_deref();
     match driver {
-        Some(d) if version_key(d) < version_key(&r.min_driver) => Check::new(
+        Some(d) if version_key(d) < version_key(&r.min_driver) => Check::at(
             id,
             Status::Warn,
             "node",
@@ -317,13 +318,13 @@ fn nvls(cx: &Context) -> Check {
         )
         .evidence(format!("{} GPUs on NVSwitch; {src}", names[0]))
         .fix("upgrade the NVIDIA driver (and Fabric Manager to the same version)"),
-        Some(d) => Check::new(
+        Some(d) => Check::at(
             id,
             Status::Pass,
             "node",
             format!("{} on NVSwitch with driver {d}: NVLS prerequisites met as far as visible; {cannot}", names[0]),
         )
         .evidence(format!("{}; {src}", node.nvswitch.evidence)),
-        None => Check::new(id, Status::Skip, "node", format!("driver version unknown; {cannot}")).evidence(src),
+        None => Check::at(id, Status::Skip, "node", format!("driver version unknown; {cannot}")).evidence(src),
     }
 }

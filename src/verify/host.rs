@@ -1,48 +1,54 @@
-//! Node-wide checks: probe health, GPUDirect RDMA (the chain NCCL follows, nccl-env.md §5),
+//! Node-wide checks: probe health, GPUDirect RDMA (the chain NCCL follows: NCCL 2.30.7 src/transport/net_ib.cc, peer memory then DMA-BUF),
 //! PCIe (GPU-NIC distance against NCCL's GDR level, ACS, IOMMU) and software versions.
 
 use super::expect::path_rank;
 use super::{Check, Context, Status};
+use crate::finding::{GpudirectCode, NodeCode, PcieCode, SoftwareCode};
 use crate::parse::version_key;
 use crate::probe::names;
 
-/// Probes that hung or failed: a hung `ibstat` or `nvidia-smi` is itself a sign of a sick node.
+/// Probe health, from the node's own findings (`node::findings::probes`, the same ones
+/// `detect` and `configure` report): a hung `ibstat` or `nvidia-smi` is itself a sign of a sick
+/// node, and a probe whose output was not understood leaves its facts unknown. One check per
+/// probe with a problem, or one pass naming how many answered.
 pub fn probes(cx: &Context) -> Vec<Check> {
-    let id = "node.probes";
-    let bad: Vec<String> = cx
-        .node
-        .probes
-        .iter()
-        .filter(|p| p.status == "timeout" || p.status.starts_with("exit"))
-        .map(|p| format!("{} ({})", p.name, p.status))
+    let mut v: Vec<Check> = crate::node::findings::probes(cx.node)
+        .into_iter()
+        .filter(|f| f.code == NodeCode::Probes && f.level > Status::Info)
         .collect();
-    let ev = cx
-        .node
-        .probes
-        .iter()
-        .map(|p| format!("{}={}", p.name, p.status))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let c = if bad.is_empty() {
-        Check::new(
-            id,
-            Status::Pass,
-            "node",
-            format!("{} probes answered", cx.node.probes.len()),
-        )
-    } else {
-        Check::new(id, Status::Warn, "node", format!("probes hung or failed: {}", bad.join(", ")))
-            .fix("a driver or fabric query that hangs often means a sick node: check `dmesg`; raise --timeout only if the node is just slow")
-    };
-    vec![c.evidence(ev)]
+    if v.is_empty() {
+        let answered = cx.node.probes.iter().filter(|p| p.status.is_ok()).count();
+        let ev = cx
+            .node
+            .probes
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.status))
+            .collect::<Vec<_>>()
+            .join(" ");
+        v.push(
+            Check::at(
+                NodeCode::Probes,
+                Status::Pass,
+                "node",
+                format!(
+                    "{answered} of {} probes answered and were understood",
+                    cx.node.probes.len()
+                ),
+            )
+            .observed(answered)
+            .expected(cx.node.probes.len())
+            .evidence(ev),
+        );
+    }
+    v
 }
 
 pub fn gpudirect(cx: &Context) -> Vec<Check> {
-    let id = "gpudirect.path";
+    let id = GpudirectCode::Path;
     let node = cx.node;
     let g = &node.gpudirect;
     let ev = format!(
-        "{}; peer-memory clients [{}], nvidia_peermem module {}, lsmod [{}], open kernel module {}, kernel {}; chain per nccl-env.md §5",
+        "{}; peer-memory clients [{}], nvidia_peermem module {}, lsmod [{}], open kernel module {}, kernel {}; chain per NCCL 2.30.7 src/transport/net_ib.cc (nv_peer_mem/nvidia_peermem, then DMA-BUF)",
         g.evidence,
         g.peer_memory_clients.join(" "),
         fmt_opt_bool(g.nvidia_peermem_module),
@@ -51,11 +57,11 @@ pub fn gpudirect(cx: &Context) -> Vec<Check> {
         g.kernel_release.as_deref().unwrap_or("?"),
     );
     if node.gpus.is_empty() {
-        return vec![Check::new(id, Status::Skip, "node", "no GPUs seen").evidence(ev)];
+        return vec![Check::at(id, Status::Skip, "node", "no GPUs seen").evidence(ev)];
     }
     if node.active_nics().next().is_none() {
         return vec![
-            Check::new(
+            Check::at(
                 id,
                 Status::Skip,
                 "node",
@@ -65,30 +71,30 @@ pub fn gpudirect(cx: &Context) -> Vec<Check> {
         ];
     }
     let c = match g.path.as_str() {
-        "peer-memory" if g.peer_memory_clients.is_empty() => Check::new(
+        "peer-memory" if g.peer_memory_clients.is_empty() => Check::at(
             id,
             Status::Warn,
             "node",
             "nvidia_peermem is loaded but registered no peer-memory client (/sys/kernel/mm/memory_peers/nv_mem absent): NCCL will try GPUDirect RDMA and memory registration may fail",
         )
         .fix("use an RDMA stack with the peer-memory API (MLNX_OFED/DOCA-OFED) and reload nvidia_peermem, or switch to DMA-BUF (open kernel module)"),
-        "peer-memory" => Check::new(
+        "peer-memory" => Check::at(
             id,
             Status::Pass,
             "node",
             format!("NCCL will use GPUDirect RDMA through the peer-memory client ({})", g.peer_memory_clients.join(", ")),
         ),
         "dma-buf" => {
-            // NCCL_DMABUF_ENABLE appeared in NCCL 2.13 (nccl-env.md §5).
+            // NCCL_DMABUF_ENABLE appeared in NCCL 2.13 (NCCL release notes 2.13).
             match node.versions.nccl.as_deref() {
-                Some(v) if version_key(v) < vec![2, 13] => Check::new(
+                Some(v) if version_key(v) < vec![2, 13] => Check::at(
                     id,
                     Status::Fail,
                     "node",
                     format!("no peer-memory client, and NCCL {v} predates DMA-BUF support (2.13): no GPUDirect RDMA"),
                 )
                 .fix("upgrade NCCL to 2.13 or newer, or load nvidia_peermem (`modprobe nvidia-peermem`)"),
-                _ => Check::new(
+                _ => Check::at(
                     id,
                     Status::Pass,
                     "node",
@@ -96,14 +102,14 @@ pub fn gpudirect(cx: &Context) -> Vec<Check> {
                 ),
             }
         }
-        "none" => Check::new(
+        "none" => Check::at(
             id,
             Status::Fail,
             "node",
             "no GPUDirect RDMA: no peer-memory client, and DMA-BUF needs the open NVIDIA kernel module on a 5.12+ kernel; NCCL will stage network traffic through host memory",
         )
         .fix("`modprobe nvidia-peermem` (and load it at boot), or install the open NVIDIA kernel module"),
-        _ => Check::new(id, Status::Warn, "node", "cannot tell whether NCCL will find GPUDirect RDMA: the driver flavour or kernel release is unknown")
+        _ => Check::at(id, Status::Warn, "node", "cannot tell whether NCCL will find GPUDirect RDMA: the driver flavour or kernel release is unknown")
             .fix("run where /proc/driver/nvidia/version and /proc/sys/kernel/osrelease are readable"),
     };
     vec![c.evidence(ev)]
@@ -125,7 +131,7 @@ pub fn pcie(cx: &Context) -> Vec<Check> {
 }
 
 fn distance(cx: &Context) -> Vec<Check> {
-    let id = "pcie.gpu-nic-distance";
+    let id = PcieCode::GpuNicDistance;
     let node = cx.node;
     let limit = cx
         .expect()
@@ -139,7 +145,7 @@ fn distance(cx: &Context) -> Vec<Check> {
         } else {
             "the topology matrix shows no GPU-NIC paths"
         };
-        return vec![Check::new(id, Status::Skip, "node", why)];
+        return vec![Check::at(id, Status::Skip, "node", why)];
     }
     let src = &cx.rules.gdr.source;
     let mut v = Vec::new();
@@ -151,7 +157,7 @@ fn distance(cx: &Context) -> Vec<Check> {
             .collect();
         let subject = format!("GPU{}", gpu.index);
         let Some(first) = near.first() else {
-            v.push(Check::new(
+            v.push(Check::at(
                 id,
                 Status::Skip,
                 subject,
@@ -169,9 +175,9 @@ fn distance(cx: &Context) -> Vec<Check> {
             node.nics.iter().any(|n| n.device == a.nic && n.is_active())
                 || !node.nics.iter().any(|n| n.device == a.nic)
         });
-        let rank = path_rank(&first.path);
+        let rank = crate::hw::path_rank(&first.path);
         v.push(match rank {
-            _ if !active => Check::new(
+            _ if !active => Check::at(
                 id,
                 Status::Warn,
                 subject,
@@ -180,9 +186,9 @@ fn distance(cx: &Context) -> Vec<Check> {
             .evidence(ev)
             .fix("bring the port up (see rdma.port-state)"),
             Some(r) if r <= limit_rank => {
-                Check::new(id, Status::Pass, subject, format!("nearest NIC {} at {} (within {limit})", names.join("/"), first.path)).evidence(ev)
+                Check::at(id, Status::Pass, subject, format!("nearest NIC {} at {} (within {limit})", names.join("/"), first.path)).evidence(ev)
             }
-            Some(_) => Check::new(
+            Some(_) => Check::at(
                 id,
                 Status::Warn,
                 subject,
@@ -190,7 +196,7 @@ fn distance(cx: &Context) -> Vec<Check> {
             )
             .evidence(ev)
             .fix("place a NIC under the GPU's PCIe switch; raising NCCL_NET_GDR_LEVEL sends GDR traffic through the CPU"),
-            None => Check::new(id, Status::Skip, subject, format!("path {} is not a PCIe distance", first.path)).evidence(ev),
+            None => Check::at(id, Status::Skip, subject, format!("path {} is not a PCIe distance", first.path)).evidence(ev),
         });
     }
     v
@@ -198,14 +204,14 @@ fn distance(cx: &Context) -> Vec<Check> {
 
 /// ACS redirection on the bridges above GPUs and RDMA NICs, from `lspci -vvv` (root only).
 fn acs(cx: &Context) -> Vec<Check> {
-    let id = "pcie.acs";
+    let id = PcieCode::Acs;
     let a = &cx.node.pcie_acs;
-    let src = "nccl-env.md §5 ([GPU-DOC]): PCIe ACS/IOMMU redirection can break or slow GPUDirect RDMA";
+    let src = "NCCL docs, Troubleshooting, PCI Access Control Services (https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html): ACS/IOMMU redirection can break or slow GPUDirect RDMA";
     let root_fix =
         "as root: `nccltune verify` (or `lspci -vvv | grep -i acsctl`) to read the ACS control registers";
     let skip = |why: String| {
         vec![
-            Check::new(id, Status::Skip, "node", why)
+            Check::at(id, Status::Skip, "node", why)
                 .evidence(src)
                 .fix(root_fix),
         ]
@@ -219,7 +225,7 @@ fn acs(cx: &Context) -> Vec<Check> {
     }
     if a.redirecting.is_empty() {
         return vec![
-            Check::new(
+            Check::at(
                 id,
                 Status::Pass,
                 "node",
@@ -234,7 +240,7 @@ fn acs(cx: &Context) -> Vec<Check> {
     a.redirecting
         .iter()
         .map(|b| {
-            Check::new(
+            Check::at(
                 id,
                 Status::Warn,
                 b.address.clone(),
@@ -247,27 +253,27 @@ fn acs(cx: &Context) -> Vec<Check> {
 }
 
 fn iommu(cx: &Context) -> Check {
-    let id = "pcie.iommu";
+    let id = PcieCode::Iommu;
     let node = cx.node;
     let params = &node.iommu_params;
     let ev = format!(
-        "kernel command line: [{}]; nccl-env.md §5 ([GPU-DOC]): IOMMU redirection can break or slow GPUDirect RDMA",
+        "kernel command line: [{}]; NCCL docs, Troubleshooting, PCI Access Control Services (https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html): IOMMU redirection can break or slow GPUDirect RDMA",
         params.join(" ")
     );
     if !node.probe_ok(names::KERNEL_CMDLINE) {
-        return Check::new(id, Status::Skip, "node", "kernel command line not read").evidence(ev);
+        return Check::at(id, Status::Skip, "node", "kernel command line not read").evidence(ev);
     }
     if node.active_nics().next().is_none() {
-        return Check::new(id, Status::Skip, "node", "not applicable: no active RDMA port").evidence(ev);
+        return Check::at(id, Status::Skip, "node", "not applicable: no active RDMA port").evidence(ev);
     }
     let has = |p: &str| params.iter().any(|x| x == p);
     let off = has("intel_iommu=off") || has("amd_iommu=off");
     let pt = has("iommu=pt") || has("iommu.passthrough=1");
     let on = has("intel_iommu=on") || has("amd_iommu=on") || has("iommu.passthrough=0") || has("iommu=force");
     if off {
-        Check::new(id, Status::Pass, "node", "IOMMU disabled").evidence(ev)
+        Check::at(id, Status::Pass, "node", "IOMMU disabled").evidence(ev)
     } else if pt {
-        Check::new(
+        Check::at(
             id,
             Status::Pass,
             "node",
@@ -275,11 +281,11 @@ fn iommu(cx: &Context) -> Check {
         )
         .evidence(ev)
     } else if on {
-        Check::new(id, Status::Warn, "node", "IOMMU enabled in translated mode: peer-to-peer DMA between NIC and GPU is remapped, which can break or slow GPUDirect RDMA")
+        Check::at(id, Status::Warn, "node", "IOMMU enabled in translated mode: peer-to-peer DMA between NIC and GPU is remapped, which can break or slow GPUDirect RDMA")
             .evidence(ev)
             .fix("add `iommu=pt` to the kernel command line (keeps the IOMMU for VFIO, passes host devices through)")
     } else {
-        Check::new(id, Status::Skip, "node", "no IOMMU parameter on the kernel command line: the mode is the kernel's build default, which /proc/cmdline does not show")
+        Check::at(id, Status::Skip, "node", "no IOMMU parameter on the kernel command line: the mode is the kernel's build default, which /proc/cmdline does not show")
             .evidence(ev)
             .fix("check `dmesg | grep -i -e DMAR -e iommu`; add `iommu=pt` to be explicit")
     }
@@ -288,57 +294,92 @@ fn iommu(cx: &Context) -> Check {
 pub fn software(cx: &Context) -> Vec<Check> {
     let v = &cx.node.versions;
     let want = cx.expect().and_then(|e| e.versions.as_ref());
+    // Why a version is missing: not in a replayed capture is not "not installed".
+    let absent = |probes: &[&str]| {
+        let st: Vec<String> = probes
+            .iter()
+            .map(|p| {
+                let s = cx
+                    .node
+                    .probe_status(p)
+                    .map_or("not-captured".to_string(), ToString::to_string);
+                format!("{p}: {s}")
+            })
+            .collect();
+        let all_uncaptured = probes.iter().all(|p| {
+            matches!(
+                cx.node.probe_status(p),
+                None | Some(crate::probe::ProbeStatus::NotCaptured)
+            )
+        });
+        (all_uncaptured, st.join(", "))
+    };
     vec![
         version(
-            "software.driver",
+            SoftwareCode::Driver,
             "NVIDIA driver",
             v.driver.as_deref(),
             want.and_then(|w| w.driver.as_deref()),
             want.and_then(|w| w.driver_min.as_deref()),
+            absent(&[names::QUERY_GPU, names::DRIVER_VERSION]),
         ),
         version(
-            "software.ofed",
+            SoftwareCode::Ofed,
             "OFED",
             v.ofed.as_deref(),
             want.and_then(|w| w.ofed.as_deref()),
             want.and_then(|w| w.ofed_min.as_deref()),
+            absent(&[names::OFED_INFO]),
         ),
         version(
-            "software.nccl",
+            SoftwareCode::Nccl,
             "NCCL library",
             v.nccl.as_deref(),
             want.and_then(|w| w.nccl.as_deref()),
             want.and_then(|w| w.nccl_min.as_deref()),
+            absent(&[names::NCCL_LIBRARY]),
         ),
     ]
 }
 
-fn version(id: &str, what: &str, have: Option<&str>, exact: Option<&str>, min: Option<&str>) -> Check {
+fn version(
+    id: SoftwareCode,
+    what: &str,
+    have: Option<&str>,
+    exact: Option<&str>,
+    min: Option<&str>,
+    (uncaptured, probes): (bool, String),
+) -> Check {
     let ev = format!(
-        "found {}; expected {}{}",
+        "found {}; expected {}{}; {probes}",
         have.unwrap_or("nothing"),
         exact.unwrap_or("-"),
         min.map(|m| format!(", at least {m}")).unwrap_or_default()
     );
     let fix = format!("install the fleet's {what} version, or update the expectations file");
     let Some(have) = have else {
+        let why = if uncaptured {
+            format!("{what} version unknown: its probes are absent from the capture")
+        } else {
+            format!("{what} not found")
+        };
         return if exact.is_some() || min.is_some() {
-            Check::new(
+            Check::at(
                 id,
-                Status::Warn,
+                Status::Fail,
                 "node",
-                format!("{what} version not found, so the golden version cannot be confirmed"),
+                format!("{why}, so the golden version was not seen"),
             )
             .evidence(ev)
             .fix(format!("check that {what} is installed where nccltune looks"))
         } else {
-            Check::new(id, Status::Skip, "node", format!("{what} not found")).evidence(ev)
+            Check::at(id, Status::Skip, "node", why).evidence(ev)
         };
     };
     if let Some(e) = exact
         && e != have
     {
-        return Check::new(
+        return Check::at(
             id,
             Status::Fail,
             "node",
@@ -350,7 +391,7 @@ fn version(id: &str, what: &str, have: Option<&str>, exact: Option<&str>, min: O
     if let Some(m) = min
         && version_key(have) < version_key(m)
     {
-        return Check::new(
+        return Check::at(
             id,
             Status::Fail,
             "node",
@@ -364,5 +405,5 @@ fn version(id: &str, what: &str, have: Option<&str>, exact: Option<&str>, min: O
     } else {
         " (no golden version given)"
     };
-    Check::new(id, Status::Pass, "node", format!("{what} {have}{note}")).evidence(ev)
+    Check::at(id, Status::Pass, "node", format!("{what} {have}{note}")).evidence(ev)
 }

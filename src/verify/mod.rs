@@ -16,104 +16,97 @@ mod tests;
 
 pub use expect::Expectations;
 
+use crate::finding::{Code, Finding, Level, NodeCode, SoftwareCode, Summary};
 use crate::node::NodeReport;
 use crate::parse::nccl_log::NcclLog;
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON document `verify --format json` writes.
-pub const SCHEMA: u32 = 1;
+/// 2: checks are findings (`code`, `level`, `observed`, `expected`, typed `evidence`), with the
+/// `identity` and `evidence` blocks and `nccltune_version`/`generated_at`.
+pub const SCHEMA: u32 = 2;
 
+/// A check result is a finding (`crate::finding::Finding`): code, level, subject, message,
+/// observed and expected values, evidence and fix. `(code, subject)` is unique within a report.
+pub type Check = Finding;
+/// Checks use the shared level scale.
+pub type Status = Level;
+
+/// The evidence groups `--require` (and `[require]` in the expectations file) can make
+/// mandatory. A required group whose checks could not see is a fail, never a pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-    Skip,
+pub enum Group {
+    Gpu,
+    Nvlink,
+    Rdma,
+    Gpudirect,
+    Pcie,
+    Software,
 }
 
-impl Status {
+impl Group {
+    pub const ALL: [Group; 6] = [
+        Group::Gpu,
+        Group::Nvlink,
+        Group::Rdma,
+        Group::Gpudirect,
+        Group::Pcie,
+        Group::Software,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Skip => "skip",
+            Group::Gpu => "gpu",
+            Group::Nvlink => "nvlink",
+            Group::Rdma => "rdma",
+            Group::Gpudirect => "gpudirect",
+            Group::Pcie => "pcie",
+            Group::Software => "software",
         }
     }
-}
 
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+    pub fn parse(s: &str) -> Option<Group> {
+        Group::ALL.into_iter().find(|g| g.as_str() == s.trim())
+    }
+
+    /// The evidence group a check belongs to; `None` for checks outside the policy (probes,
+    /// the NCCL log, the lint of the environment).
+    pub fn of(code: Code) -> Option<Group> {
+        use crate::finding::GpuCode;
+        Some(match code {
+            Code::Gpu(GpuCode::NvlinkLinks | GpuCode::NvlinkSpeed) => Group::Nvlink,
+            Code::Gpu(_) => Group::Gpu,
+            Code::Rdma(_) => Group::Rdma,
+            Code::Gpudirect(_) => Group::Gpudirect,
+            Code::Pcie(_) => Group::Pcie,
+            Code::Software(crate::finding::SoftwareCode::NcclEnv) => return None,
+            Code::Software(_) => Group::Software,
+            _ => return None,
+        })
     }
 }
 
-/// One check result. `id` is stable (documented in the README); `subject` names what was
-/// checked (`mlx5_3:1`, `GPU5`, `node`), so `(id, subject)` is unique within a report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Check {
-    pub id: String,
-    pub group: String,
-    pub status: Status,
-    pub subject: String,
-    pub message: String,
-    /// What the check looked at (values, probe names, log lines).
-    pub evidence: String,
-    /// One line on how to fix it; empty for a pass.
-    pub fix: String,
-}
-
-impl Check {
-    pub fn new(id: &str, status: Status, subject: impl Into<String>, message: impl Into<String>) -> Check {
-        Check {
-            id: id.to_string(),
-            group: id.split('.').next().unwrap_or(id).to_string(),
-            status,
-            subject: subject.into(),
-            message: message.into(),
-            evidence: String::new(),
-            fix: String::new(),
-        }
-    }
-    pub fn evidence(mut self, e: impl Into<String>) -> Check {
-        self.evidence = e.into();
-        self
-    }
-    pub fn fix(mut self, f: impl Into<String>) -> Check {
-        self.fix = f.into();
-        self
-    }
-}
-
-/// Counts by status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub pass: usize,
-    pub warn: usize,
-    pub fail: usize,
-    pub skip: usize,
-}
-
-impl Summary {
-    pub fn of(checks: &[Check]) -> Summary {
-        let mut s = Summary::default();
-        for c in checks {
-            match c.status {
-                Status::Pass => s.pass += 1,
-                Status::Warn => s.warn += 1,
-                Status::Fail => s.fail += 1,
-                Status::Skip => s.skip += 1,
-            }
-        }
-        s
-    }
+/// What the checks saw, per evidence group: the groups with at least one check that could
+/// see (not a skip), and those whose every check was skipped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Groups required by `--require`, `[require]` or implied by expectations.
+    pub required: Vec<Group>,
+    /// Groups where no check could see anything.
+    pub unseen: Vec<Group>,
+    /// Checks that could not run (skipped).
+    pub not_run: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub schema: u32,
+    pub nccltune_version: String,
+    pub generated_at: String,
     pub hostname: Option<String>,
+    /// Who the node is: host name, machine id, DMI serial and UUID, boot id.
+    pub identity: crate::node::Identity,
     /// `live` or the replayed capture directory.
     pub source: String,
     /// The NCCL log that was judged, if any.
@@ -121,6 +114,7 @@ pub struct VerifyReport {
     pub nccl_log: Option<String>,
     pub strict: bool,
     pub checks: Vec<Check>,
+    pub evidence: Evidence,
     pub summary: Summary,
     /// `true` when no check failed (and, with `strict`, none warned): the exit code is 0.
     pub ok: bool,
@@ -133,11 +127,17 @@ impl VerifyReport {
         let failed: Vec<String> = self
             .checks
             .iter()
-            .filter(|c| c.status == Status::Fail || (self.strict && c.status == Status::Warn))
-            .map(|c| format!("{} {}", c.id, c.subject))
+            .filter(|c| c.is_no(self.strict))
+            .map(|c| format!("{} {}", c.code, c.subject))
             .collect();
+        let unseen = if self.evidence.unseen.is_empty() {
+            String::new()
+        } else {
+            let g: Vec<&str> = self.evidence.unseen.iter().map(|g| g.as_str()).collect();
+            format!("; saw nothing for {}", g.join(", "))
+        };
         format!(
-            "nccltune verify: {} on {}: {} pass, {} warn, {} fail, {} skip{}",
+            "nccltune verify: {} on {}: {} pass, {} warn, {} fail, {} could not run{unseen}{}",
             if self.ok { "OK" } else { "FAIL" },
             self.hostname.as_deref().unwrap_or("unknown host"),
             s.pass,
@@ -151,6 +151,11 @@ impl VerifyReport {
             }
         )
     }
+
+    /// The outcome, through the one mapping every command uses.
+    pub fn outcome(&self) -> crate::outcome::Outcome {
+        crate::finding::outcome(&self.checks, self.strict)
+    }
 }
 
 /// Everything `run` needs besides the node.
@@ -159,6 +164,8 @@ pub struct VerifyOptions {
     /// `--expect-gpus N` (overrides the expectations file's count).
     pub expect_gpus: Option<u32>,
     pub expectations: Option<Expectations>,
+    /// `--require`: evidence groups that must be seen.
+    pub require: Vec<Group>,
     /// A parsed `NCCL_DEBUG=INFO` log and the name it is reported under.
     pub nccl_log: Option<(String, NcclLog)>,
     /// Warnings make the run fail too.
@@ -181,26 +188,20 @@ impl Context<'_> {
     }
 }
 
-/// The `lint` findings for the NCCL environment and config files, as checks: errors fail,
-/// warnings warn; notes are left out.
+/// The `lint` findings for the NCCL environment and config files, as checks: their level is
+/// kept (errors fail, warnings warn); notes are left out.
 fn lint_checks(lint: Option<&crate::lint::LintReport>) -> Vec<Check> {
-    use crate::finding::Severity;
     // On a replay the captured node's environment is not in the capture: no group at all, rather
     // than judging the environment of the machine doing the replay.
     let Some(r) = lint else { return Vec::new() };
     let mut out: Vec<Check> = r
         .findings
         .iter()
-        .filter(|f| f.severity != Severity::Info)
+        .filter(|f| f.severity > Level::Info)
         .map(|f| {
-            let status = if f.severity == Severity::Error {
-                Status::Fail
-            } else {
-                Status::Warn
-            };
-            Check::new(
-                "software.nccl-env",
-                status,
+            Check::at(
+                SoftwareCode::NcclEnv,
+                f.severity,
                 format!("{} {}", f.variable, f.location),
                 f.message.clone(),
             )
@@ -211,8 +212,8 @@ fn lint_checks(lint: Option<&crate::lint::LintReport>) -> Vec<Check> {
     if out.is_empty() {
         let n = r.effective.len();
         out.push(
-            Check::new(
-                "software.nccl-env",
+            Check::at(
+                SoftwareCode::NcclEnv,
                 Status::Pass,
                 "node",
                 format!("{n} NCCL variable(s) set; none that NCCL would ignore or misread"),
@@ -248,17 +249,115 @@ pub fn run(node: &NodeReport, opts: &VerifyOptions) -> anyhow::Result<VerifyRepo
     Ok(finish(node, opts, checks))
 }
 
-/// Builds the report from a finished list of checks.
-pub fn finish(node: &NodeReport, opts: &VerifyOptions, checks: Vec<Check>) -> VerifyReport {
+/// The groups that must be seen: `--require`, `[require]` in the expectations file, and those
+/// implied by what is expected (a GPU count, ports, an NVLink count, versions).
+pub fn required_groups(opts: &VerifyOptions) -> Vec<Group> {
+    let mut g: Vec<Group> = opts.require.clone();
+    if opts.expect_gpus.is_some() {
+        g.push(Group::Gpu);
+    }
+    if let Some(e) = &opts.expectations {
+        g.extend(e.require.iter().filter_map(|r| Group::parse(r)));
+        if let Some(gpus) = &e.gpus {
+            if gpus.count.is_some() {
+                g.push(Group::Gpu);
+            }
+            if gpus.nvlink_links.is_some() || gpus.nvlink_gbps.is_some() {
+                g.push(Group::Nvlink);
+            }
+        }
+        if !e.ports.is_empty() {
+            g.push(Group::Rdma);
+        }
+        if let Some(v) = &e.versions
+            && (v.driver.is_some()
+                || v.driver_min.is_some()
+                || v.ofed.is_some()
+                || v.nccl.is_some()
+                || v.nccl_min.is_some())
+        {
+            g.push(Group::Software);
+        }
+    }
+    g.sort();
+    g.dedup();
+    g
+}
+
+/// Builds the report from a finished list of checks, applying the evidence policy: a skipped
+/// check in a required group fails, and a required group with no check that could see adds a
+/// fail naming what was not seen.
+pub fn finish(node: &NodeReport, opts: &VerifyOptions, mut checks: Vec<Check>) -> VerifyReport {
+    let required = required_groups(opts);
+    let seen = |g: Group| {
+        let o = &node.observed;
+        match g {
+            Group::Gpu => o.gpus.observed,
+            Group::Nvlink => o.nvlink.observed,
+            Group::Rdma => o.rdma.observed,
+            Group::Gpudirect => o.gpudirect.observed,
+            Group::Pcie => o.pcie.observed,
+            Group::Software => o.software.observed,
+        }
+    };
+    // "Not applicable" is an answer only when the group's facts were seen: without GPU
+    // topology, "no NVSwitch" is a guess.
+    let could_not_see = |c: &Check| {
+        c.level == Level::Skip
+            && Group::of(c.code).is_some_and(|g| !seen(g) || !c.message.starts_with("not applicable"))
+    };
+    for c in checks.iter_mut() {
+        if could_not_see(c) && Group::of(c.code).is_some_and(|g| required.contains(&g)) {
+            c.level = Level::Fail;
+            c.message = format!("required evidence not seen: {}", c.message);
+            if c.fix.is_empty() {
+                c.fix = "run where the tools can see this (as root, with the driver and RDMA tools installed), or drop the group from --require".into();
+            }
+        }
+    }
+    let mut unseen = Vec::new();
+    for g in Group::ALL {
+        let mut of_group = checks.iter().filter(|c| Group::of(c.code) == Some(g)).peekable();
+        let none = of_group.peek().is_none();
+        let saw = seen(g)
+            && checks.iter().any(|c| {
+                Group::of(c.code) == Some(g)
+                    && !could_not_see(c)
+                    && !c.message.starts_with("required evidence not seen")
+            });
+        if none || !saw {
+            unseen.push(g);
+            if none && required.contains(&g) {
+                checks.push(
+                    Check::at(
+                        NodeCode::Evidence,
+                        Level::Fail,
+                        g.as_str(),
+                        format!("required evidence not seen: no {} check could run", g.as_str()),
+                    )
+                    .fix("run where the tools can see this, or drop the group from --require"),
+                );
+            }
+        }
+    }
+    let not_run = checks.iter().filter(|c| c.level == Level::Skip).count();
     let summary = Summary::of(&checks);
-    let ok = summary.fail == 0 && !(opts.strict && summary.warn > 0);
+    let ok = crate::finding::outcome(&checks, opts.strict) == crate::outcome::Outcome::Ok;
     VerifyReport {
         schema: SCHEMA,
+        nccltune_version: env!("CARGO_PKG_VERSION").to_string(),
+        generated_at: crate::output::utc_now_rfc3339(),
         hostname: node.hostname.clone(),
+        identity: node.identity.clone(),
         source: node.source.clone(),
         nccl_log: opts.nccl_log.as_ref().map(|(name, _)| name.clone()),
         strict: opts.strict,
         checks,
+        evidence: Evidence {
+            required,
+            unseen,
+            not_run,
+        },
         summary,
         ok,
     }

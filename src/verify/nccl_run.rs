@@ -2,6 +2,7 @@
 //! transports per channel, networks and NICs, GPUDirect RDMA use, WARN lines, IB errors.
 
 use super::{Check, Context, Status};
+use crate::finding::NcclRunCode;
 use crate::parse::nccl_log::{NcclLog, is_ib_completion_error};
 use crate::parse::version_key;
 
@@ -11,8 +12,8 @@ pub fn checks(cx: &Context) -> Vec<Check> {
     };
     if log.nccl_lines == 0 {
         return vec![
-            Check::new(
-                "nccl.log",
+            Check::at(
+                NcclRunCode::Log,
                 Status::Warn,
                 name.clone(),
                 "no NCCL debug lines in the log",
@@ -20,7 +21,7 @@ pub fn checks(cx: &Context) -> Vec<Check> {
             .evidence(format!(
                 "{name}: no `NCCL INFO`, `NCCL WARN` or `NCCL version` line"
             ))
-            .fix("rerun with NCCL_DEBUG=INFO (nccl-env.md §7) and pass that output"),
+            .fix("rerun with NCCL_DEBUG=INFO (NCCL docs, Environment Variables, NCCL_DEBUG) and pass that output"),
         ];
     }
     let mut v = vec![version(cx, name, log), transports(name, log)];
@@ -35,9 +36,9 @@ pub fn checks(cx: &Context) -> Vec<Check> {
 }
 
 fn version(cx: &Context, name: &str, log: &NcclLog) -> Check {
-    let id = "nccl.version";
+    let id = NcclRunCode::Version;
     let Some(ver) = &log.version else {
-        return Check::new(
+        return Check::at(
             id,
             Status::Skip,
             "log",
@@ -48,23 +49,23 @@ fn version(cx: &Context, name: &str, log: &NcclLog) -> Check {
     let run = version_key(ver);
     match cx.node.versions.nccl.as_deref() {
         // Jobs often bring their own NCCL (containers, framework wheels): worth saying, not a fault.
-        Some(node) if version_key(node) != run => Check::new(
+        Some(node) if version_key(node) != run => Check::at(
             id,
             Status::Pass,
             "log",
             format!("NCCL {ver} (this node's libnccl is {node}: the job brought its own)"),
         )
         .evidence(format!("{name}: NCCL version {ver}; node libnccl {node}")),
-        _ => Check::new(id, Status::Pass, "log", format!("NCCL {ver}"))
+        _ => Check::at(id, Status::Pass, "log", format!("NCCL {ver}"))
             .evidence(format!("{name}: NCCL version {ver}")),
     }
 }
 
 fn transports(name: &str, log: &NcclLog) -> Check {
-    let id = "nccl.transports";
+    let id = NcclRunCode::Transports;
     let counts = log.transport_counts();
     if counts.is_empty() {
-        return Check::new(
+        return Check::at(
             id,
             Status::Skip,
             "log",
@@ -77,12 +78,12 @@ fn transports(name: &str, log: &NcclLog) -> Check {
         .map(|(t, n)| format!("{t} x{n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    Check::new(id, Status::Pass, "log", format!("channels use {list}"))
+    Check::at(id, Status::Pass, "log", format!("channels use {list}"))
         .evidence(format!("{name}: {} channel lines", log.channels.len()))
 }
 
 fn sockets(cx: &Context, name: &str, log: &NcclLog) -> Check {
-    let id = "nccl.net-socket";
+    let id = NcclRunCode::NetSocket;
     let socket: Vec<usize> = log
         .channels
         .iter()
@@ -103,7 +104,7 @@ fn sockets(cx: &Context, name: &str, log: &NcclLog) -> Check {
     let fix = "NCCL fell back to TCP: check that NCCL_IB_DISABLE/NCCL_NET are unset, that libibverbs is installed in the job's image, and that the RDMA devices are visible to the job (`NCCL_DEBUG_SUBSYS=INIT,NET` shows why)";
     if !socket.is_empty() {
         let status = if rdma_here { Status::Fail } else { Status::Warn };
-        return Check::new(
+        return Check::at(
             id,
             status,
             "log",
@@ -116,7 +117,7 @@ fn sockets(cx: &Context, name: &str, log: &NcclLog) -> Check {
         .fix(fix);
     }
     if !nets.is_empty() {
-        return Check::new(
+        return Check::at(
             id,
             Status::Pass,
             "log",
@@ -126,7 +127,7 @@ fn sockets(cx: &Context, name: &str, log: &NcclLog) -> Check {
     }
     if log.networks.iter().any(|n| n == "Socket") {
         let status = if rdma_here { Status::Warn } else { Status::Pass };
-        return Check::new(
+        return Check::at(
             id,
             status,
             "log",
@@ -135,7 +136,7 @@ fn sockets(cx: &Context, name: &str, log: &NcclLog) -> Check {
         .evidence(format!("{name}: `Using network Socket`"))
         .fix(fix);
     }
-    Check::new(
+    Check::at(
         id,
         Status::Skip,
         "log",
@@ -153,9 +154,9 @@ fn first_lines(lines: &[usize]) -> String {
 }
 
 /// GPUDirect RDMA use per network device, from the channel tags (`NET/IB/<dev>/GDRDMA`,
-/// nccl-env.md §5) and from the `GPU Direct RDMA Enabled|Disabled for HCA` lines.
+/// NCCL 2.30.7 src/transport/net_ib.cc) and from the `GPU Direct RDMA Enabled|Disabled for HCA` lines.
 fn gdr(name: &str, log: &NcclLog) -> Vec<Check> {
-    let id = "nccl.gdr";
+    let id = NcclRunCode::Gdr;
     let mut devices: Vec<(String, u32, usize, usize, Vec<usize>)> = Vec::new();
     for c in &log.channels {
         let Some(n) = c.net() else { continue };
@@ -191,11 +192,11 @@ fn gdr(name: &str, log: &NcclLog) -> Vec<Check> {
         let what = hca.clone().unwrap_or_else(|| format!("NET/{net}/{dev}"));
         let ev = format!("{name}: {with_gdr} of {total} channel lines tagged GDRDMA");
         v.push(if with_gdr == total {
-            Check::new(id, Status::Pass, subject, format!("GPUDirect RDMA used on {what}")).evidence(ev)
+            Check::at(id, Status::Pass, subject, format!("GPUDirect RDMA used on {what}")).evidence(ev)
         } else {
             // The internal IB transport is where GDR is expected; a plugin may not offer it.
             let status = if net == "IB" { Status::Fail } else { Status::Warn };
-            Check::new(id, status, subject, format!("GPUDirect RDMA not used on {what} ({} of {total} channels without GDRDMA)", total - with_gdr))
+            Check::at(id, status, subject, format!("GPUDirect RDMA not used on {what} ({} of {total} channels without GDRDMA)", total - with_gdr))
                 .evidence(format!("{ev}; lines {}", first_lines(&without)))
                 .fix("see gpudirect.path and pcie.gpu-nic-distance: NCCL needs a peer-memory client or DMA-BUF, and the NIC within NCCL_NET_GDR_LEVEL (default PXB) of the GPU")
         });
@@ -210,31 +211,31 @@ fn gdr(name: &str, log: &NcclLog) -> Vec<Check> {
     }
     for (hca, enabled) in hcas {
         v.push(if enabled {
-            Check::new(
-                "nccl.gdr-hca",
+            Check::at(
+                NcclRunCode::GdrHca,
                 Status::Pass,
                 hca,
                 "NCCL reports GPU Direct RDMA Enabled",
             )
             .evidence(name.to_string())
         } else {
-            Check::new(
-                "nccl.gdr-hca",
+            Check::at(
+                NcclRunCode::GdrHca,
                 Status::Fail,
                 hca,
                 "NCCL reports GPU Direct RDMA Disabled for this HCA",
             )
             .evidence(format!("{name}: `GPU Direct RDMA Disabled for HCA ... '{hca}'`"))
-            .fix("load nvidia_peermem or use the DMA-BUF path (nccl-env.md §5)")
+            .fix("load nvidia_peermem or use the DMA-BUF path (NCCL docs, Environment Variables, NCCL_DMABUF_ENABLE)")
         });
     }
     v
 }
 
 fn nics(name: &str, log: &NcclLog) -> Check {
-    let id = "nccl.nics";
+    let id = NcclRunCode::Nics;
     if log.ib_devices.is_empty() {
-        return Check::new(
+        return Check::at(
             id,
             Status::Skip,
             "log",
@@ -248,7 +249,7 @@ fn nics(name: &str, log: &NcclLog) -> Check {
         .map(|d| format!("[{}]{}:{}/{}", d.index, d.name, d.port, d.kind))
         .collect::<Vec<_>>()
         .join(" ");
-    Check::new(
+    Check::at(
         id,
         Status::Pass,
         "log",
@@ -260,16 +261,16 @@ fn nics(name: &str, log: &NcclLog) -> Check {
     .evidence(format!("{name}: NET/IB : Using ..."))
 }
 
-/// `NVLS multicast support is (not) available` (nccl-env.md §7) on an NVSwitch node.
+/// `NVLS multicast support is (not) available` (NCCL docs, Environment Variables, NCCL_DEBUG) on an NVSwitch node.
 fn nvls(cx: &Context, name: &str, log: &NcclLog) -> Option<Check> {
-    let id = "nccl.nvls";
+    let id = NcclRunCode::Nvls;
     let available = log.nvls_multicast?;
     let ev = format!(
         "{name}: `NVLS multicast support is {}available`",
         if available { "" } else { "not " }
     );
     Some(if available {
-        Check::new(
+        Check::at(
             id,
             Status::Pass,
             "log",
@@ -277,11 +278,11 @@ fn nvls(cx: &Context, name: &str, log: &NcclLog) -> Option<Check> {
         )
         .evidence(ev)
     } else if cx.node.nvswitch.present == Some(true) {
-        Check::new(id, Status::Warn, "log", "NCCL reports NVLS multicast not available on an NVSwitch node: no NVLink SHARP")
+        Check::at(id, Status::Warn, "log", "NCCL reports NVLS multicast not available on an NVSwitch node: no NVLink SHARP")
             .evidence(ev)
-            .fix("check that nvidia-fabricmanager runs and matches the driver version, and that the driver is CUDA 12.1+ (article-factcheck.md (i))")
+            .fix("check that nvidia-fabricmanager runs and matches the driver version, and that the driver is CUDA 12.1+ (NCCL 2.30.7 src/transport/nvls.cc needs multicast support, CUDA 12.1+)")
     } else {
-        Check::new(
+        Check::at(
             id,
             Status::Pass,
             "log",
@@ -292,30 +293,30 @@ fn nvls(cx: &Context, name: &str, log: &NcclLog) -> Option<Check> {
 }
 
 fn completion_errors(name: &str, log: &NcclLog) -> Check {
-    let id = "nccl.ib-completion";
+    let id = NcclRunCode::IbCompletion;
     let errs: Vec<&crate::parse::nccl_log::LogLine> = log
         .warnings
         .iter()
         .filter(|w| is_ib_completion_error(&w.text))
         .collect();
     match errs.first() {
-        None => Check::new(id, Status::Pass, "log", "no IB completion error").evidence(format!("{name}: {} WARN lines", log.warnings.len())),
-        Some(first) => Check::new(id, Status::Fail, "log", format!("{} IB completion error(s): {}", errs.len(), first.text))
+        None => Check::at(id, Status::Pass, "log", "no IB completion error").evidence(format!("{name}: {} WARN lines", log.warnings.len())),
+        Some(first) => Check::at(id, Status::Fail, "log", format!("{} IB completion error(s): {}", errs.len(), first.text))
             .evidence(format!("{name}: lines {}", first_lines(&errs.iter().map(|e| e.line).collect::<Vec<_>>())))
             .fix("a work completion with an error status means the fabric dropped the connection: check the port counters (`perfquery -x`), cables, the peer node, and NCCL_IB_TIMEOUT/RETRY_CNT only after that"),
     }
 }
 
 fn warnings(name: &str, log: &NcclLog) -> Check {
-    let id = "nccl.warnings";
+    let id = NcclRunCode::Warnings;
     let other: Vec<&crate::parse::nccl_log::LogLine> = log
         .warnings
         .iter()
         .filter(|w| !is_ib_completion_error(&w.text))
         .collect();
     match other.first() {
-        None => Check::new(id, Status::Pass, "log", "no NCCL WARN line").evidence(name.to_string()),
-        Some(first) => Check::new(
+        None => Check::at(id, Status::Pass, "log", "no NCCL WARN line").evidence(name.to_string()),
+        Some(first) => Check::at(
             id,
             Status::Warn,
             "log",
@@ -330,10 +331,10 @@ fn warnings(name: &str, log: &NcclLog) -> Check {
 }
 
 fn failures(name: &str, log: &NcclLog) -> Check {
-    let id = "nccl.failures";
+    let id = NcclRunCode::Failures;
     match log.failures.first() {
-        None => Check::new(id, Status::Pass, "log", "no `NCCL failure` line").evidence(name.to_string()),
-        Some(first) => Check::new(
+        None => Check::at(id, Status::Pass, "log", "no `NCCL failure` line").evidence(name.to_string()),
+        Some(first) => Check::at(
             id,
             Status::Fail,
             "log",

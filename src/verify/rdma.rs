@@ -2,6 +2,7 @@
 //! against expectations or against the other GPU-rail ports, link layer.
 
 use super::{Check, Context, Status};
+use crate::finding::RdmaCode;
 use crate::node::Nic;
 use crate::probe::names;
 use std::collections::BTreeSet;
@@ -10,19 +11,18 @@ pub fn checks(cx: &Context) -> Vec<Check> {
     let node = cx.node;
     let expected = cx.expect().map(|e| e.ports.as_slice()).unwrap_or_default();
     // Port facts are complete when a port probe ran, or sysfs says there is no RDMA device.
-    let reliable = node.probe_ok(names::RDMA_PORTS)
-        || node.probe_ok(names::IBSTAT)
-        || node
-            .probes
-            .iter()
-            .any(|p| p.name == names::RDMA_PORTS && p.status == "not-found");
+    let reliable = crate::hw::port_facts_known(node)
+        && (node.nics.is_empty()
+            || node.probe_ok(names::RDMA_PORTS)
+            || node.probe_ok(names::IBSTAT)
+            || crate::hw::no_rdma_devices(node));
     if node.nics.is_empty() && expected.is_empty() {
         let why = if reliable {
             "no RDMA ports on this node (/sys/class/infiniband is empty or absent)"
         } else {
             "RDMA ports unknown: neither ibstat nor the sysfs probe succeeded"
         };
-        return vec![Check::new("rdma.port-state", Status::Skip, "node", why).evidence(probe_evidence(cx))];
+        return vec![Check::at(RdmaCode::PortState, Status::Skip, "node", why).evidence(probe_evidence(cx))];
     }
     let rails = rail_devices(cx);
     let mut v = Vec::new();
@@ -40,7 +40,7 @@ pub fn checks(cx: &Context) -> Vec<Check> {
                 )
             };
             v.push(
-                Check::new("rdma.port-state", status, e.port.clone(), msg)
+                Check::at(RdmaCode::PortState, status, e.port.clone(), msg)
                     .evidence(probe_evidence(cx))
                     .fix("check that the adapter is seen on PCIe (`lspci | grep -i mellanox`) and that mlx5_core/mlx5_ib are loaded"),
             );
@@ -78,9 +78,19 @@ fn probe_evidence(cx: &Context) -> String {
         .join(", ")
 }
 
-/// Devices that are some GPU's nearest NIC: the ones NCCL puts on its rails.
+/// The rail devices, from `hw::rails` (the same function configure's `NCCL_IB_HCA` list comes
+/// from); empty when the GPU-NIC topology is unknown, so that callers judge without roles.
 fn rail_devices<'a>(cx: &'a Context) -> BTreeSet<&'a str> {
-    cx.node.gpu_nic_affinity.iter().map(|a| a.nic.as_str()).collect()
+    let r = crate::hw::rails(cx.node);
+    if !r.from_topology {
+        return BTreeSet::new();
+    }
+    r.ports
+        .iter()
+        .chain(&r.slower)
+        .chain(&r.inactive)
+        .map(|n| n.device.as_str())
+        .collect()
 }
 
 fn nic_evidence(n: &Nic) -> String {
@@ -88,10 +98,10 @@ fn nic_evidence(n: &Nic) -> String {
         "{} ({}): state {}, physical {}, rate {}, link layer {}",
         n.id(),
         n.source,
-        n.state.as_deref().unwrap_or("?"),
+        n.state.as_ref().map(|s| s.as_str()).unwrap_or("?"),
         n.physical_state.as_deref().unwrap_or("?"),
         n.rate_gbps.map_or("?".into(), |r| format!("{r} Gb/s")),
-        n.link_layer.as_deref().unwrap_or("?"),
+        n.link_layer.as_ref().map(|s| s.as_str()).unwrap_or("?"),
     )
 }
 
@@ -109,10 +119,10 @@ enum Role {
 }
 
 fn state(n: &Nic, role: Role) -> Check {
-    let id = "rdma.port-state";
-    let st = n.state.as_deref().unwrap_or("unknown");
+    let id = RdmaCode::PortState;
+    let st = n.state.as_ref().map(|s| s.as_str()).unwrap_or("unknown");
     if n.is_active() {
-        return Check::new(id, Status::Pass, n.id(), "Active").evidence(nic_evidence(n));
+        return Check::at(id, Status::Pass, n.id(), "Active").evidence(nic_evidence(n));
     }
     let (msg, fix) = match st {
         "Initializing" => (
@@ -153,16 +163,16 @@ fn state(n: &Nic, role: Role) -> Check {
             format!("{msg} (not a GPU's nearest NIC, so NCCL rails may not need it)"),
         ),
     };
-    Check::new(id, status, n.id(), msg)
+    Check::at(id, status, n.id(), msg)
         .evidence(nic_evidence(n))
         .fix(fix)
 }
 
 fn rate(cx: &Context, n: &Nic, rails: &BTreeSet<&str>) -> Check {
-    let id = "rdma.port-rate";
+    let id = RdmaCode::PortRate;
     let ev = nic_evidence(n);
     let Some(r) = n.rate_gbps else {
-        return Check::new(id, Status::Skip, n.id(), "rate not reported").evidence(ev);
+        return Check::at(id, Status::Skip, n.id(), "rate not reported").evidence(ev);
     };
     let fix = "a port that trained below its peers points at a cable, transceiver or switch-port fault: check `mlxlink -d <dev>` and reseat or replace the cable";
     if let Some(e) = cx
@@ -171,11 +181,11 @@ fn rate(cx: &Context, n: &Nic, rails: &BTreeSet<&str>) -> Check {
         .and_then(|p| p.rate_gbps)
     {
         return if r < e {
-            Check::new(id, Status::Fail, n.id(), format!("{r} Gb/s, {e} Gb/s expected"))
+            Check::at(id, Status::Fail, n.id(), format!("{r} Gb/s, {e} Gb/s expected"))
                 .evidence(ev)
                 .fix(fix)
         } else if r > e {
-            Check::new(
+            Check::at(
                 id,
                 Status::Warn,
                 n.id(),
@@ -184,7 +194,7 @@ fn rate(cx: &Context, n: &Nic, rails: &BTreeSet<&str>) -> Check {
             .evidence(ev)
             .fix("update the expectations file if the fabric was upgraded")
         } else {
-            Check::new(id, Status::Pass, n.id(), format!("{r} Gb/s, as expected")).evidence(ev)
+            Check::at(id, Status::Pass, n.id(), format!("{r} Gb/s, as expected")).evidence(ev)
         };
     }
     let same_layer = |p: &&Nic| p.link_layer == n.link_layer;
@@ -200,7 +210,7 @@ fn rate(cx: &Context, n: &Nic, rails: &BTreeSet<&str>) -> Check {
             true,
         )
     } else {
-        return Check::new(
+        return Check::at(
             id,
             Status::Pass,
             n.id(),
@@ -224,7 +234,7 @@ fn rate(cx: &Context, n: &Nic, rails: &BTreeSet<&str>) -> Check {
         } else {
             " (GPU-NIC topology unknown, so rail and management ports cannot be told apart)"
         };
-        Check::new(
+        Check::at(
             id,
             status,
             n.id(),
@@ -233,12 +243,12 @@ fn rate(cx: &Context, n: &Nic, rails: &BTreeSet<&str>) -> Check {
         .evidence(peer_ev)
         .fix(fix)
     } else {
-        Check::new(id, Status::Pass, n.id(), format!("{r} Gb/s, same as its peers")).evidence(peer_ev)
+        Check::at(id, Status::Pass, n.id(), format!("{r} Gb/s, same as its peers")).evidence(peer_ev)
     }
 }
 
 fn link_layer(cx: &Context, rails: &BTreeSet<&str>) -> Vec<Check> {
-    let id = "rdma.link-layer";
+    let id = RdmaCode::LinkLayer;
     let mut v = Vec::new();
     if let Some(e) = cx.expect() {
         for p in &e.ports {
@@ -246,11 +256,11 @@ fn link_layer(cx: &Context, rails: &BTreeSet<&str>) -> Vec<Check> {
             else {
                 continue;
             };
-            let have = n.link_layer.as_deref().unwrap_or("unknown");
+            let have = n.link_layer.as_ref().map(|s| s.as_str()).unwrap_or("unknown");
             v.push(if have == want {
-                Check::new(id, Status::Pass, n.id(), format!("{have}, as expected")).evidence(nic_evidence(n))
+                Check::at(id, Status::Pass, n.id(), format!("{have}, as expected")).evidence(nic_evidence(n))
             } else {
-                Check::new(id, Status::Fail, n.id(), format!("link layer {have}, {want} expected"))
+                Check::at(id, Status::Fail, n.id(), format!("link layer {have}, {want} expected"))
                     .evidence(nic_evidence(n))
                     .fix("set the port type with `mlxconfig -d <dev> set LINK_TYPE_P1=1` (IB) or `=2` (Ethernet) and reboot, or fix the expectations")
             });
@@ -267,11 +277,17 @@ fn link_layer(cx: &Context, rails: &BTreeSet<&str>) -> Vec<Check> {
     }
     let layers: BTreeSet<&str> = rail_nics
         .iter()
-        .map(|n| n.link_layer.as_deref().unwrap_or("unknown"))
+        .map(|n| n.link_layer.as_ref().map(|s| s.as_str()).unwrap_or("unknown"))
         .collect();
     let ev = rail_nics
         .iter()
-        .map(|n| format!("{}={}", n.id(), n.link_layer.as_deref().unwrap_or("?")))
+        .map(|n| {
+            format!(
+                "{}={}",
+                n.id(),
+                n.link_layer.as_ref().map(|s| s.as_str()).unwrap_or("?")
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ");
     let names: Vec<&str> = layers.iter().copied().collect();
@@ -282,16 +298,16 @@ fn link_layer(cx: &Context, rails: &BTreeSet<&str>) -> Vec<Check> {
             "Ethernet" => "RoCE (Ethernet)",
             other => other,
         };
-        Check::new(id, Status::Pass, "node", format!("every GPU-rail port is {kind}")).evidence(ev)
+        Check::at(id, Status::Pass, "node", format!("every GPU-rail port is {kind}")).evidence(ev)
     } else {
-        Check::new(
+        Check::at(
             id,
             Status::Warn,
             "node",
             format!("GPU-rail ports mix link layers: {}", names.join(", ")),
         )
         .evidence(format!(
-            "{ev}; NCCL will not merge IB and RoCE ports into one NIC (nccl-env.md §4, NCCL_IB_HCA)"
+            "{ev}; NCCL will not merge IB and RoCE ports into one NIC (NCCL docs, Environment Variables, NCCL_IB_HCA)"
         ))
         .fix("give every rail port the same link layer, or restrict NCCL_IB_HCA to one kind")
     });

@@ -26,27 +26,8 @@ pub struct Gdr {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Nvls {
-    pub hopper_or_newer_architectures: Vec<String>,
-    pub hopper_or_newer_names: Vec<String>,
     pub min_driver: String,
     pub source: String,
-}
-
-impl Nvls {
-    /// Hopper or newer: the architecture `nvidia-smi -q` prints decides; the product name (a word
-    /// of it, so `H20` does not match `H200` and vice versa) is the fallback.
-    pub fn is_hopper_or_newer(&self, g: &crate::node::Gpu) -> bool {
-        match &g.architecture {
-            Some(a) => self
-                .hopper_or_newer_architectures
-                .iter()
-                .any(|h| a.starts_with(h.as_str())),
-            None => g.name.as_deref().is_some_and(|n| {
-                n.split(|c: char| !c.is_ascii_alphanumeric())
-                    .any(|w| self.hopper_or_newer_names.iter().any(|h| h == w))
-            }),
-        }
-    }
 }
 
 const RULES: &str = include_str!("rules.toml");
@@ -63,6 +44,6 @@ mod tests {
     fn the_embedded_rules_parse() {
         let r = super::Rules::load().expect("rules");
         assert_eq!(r.gdr.default_level, "PXB");
-        assert!(r.nvls.hopper_or_newer_names.iter().any(|n| n == "H100"));
+        assert!(r.nvls.source.contains("search.cc"));
     }
 }

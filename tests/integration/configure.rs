@@ -424,12 +424,12 @@ fn live_verify_includes_the_lint_findings_of_the_environment() {
         .as_array()
         .expect("checks")
         .iter()
-        .filter(|c| c["id"] == "software.nccl-env")
+        .filter(|c| c["code"] == "software.nccl-env")
         .collect();
     assert!(
-        lint.iter()
-            .any(|c| c["status"] == "fail"
-                && c["subject"].as_str().is_some_and(|s| s.starts_with("NCCL_ALGO"))),
+        lint.iter().any(
+            |c| c["level"] == "fail" && c["subject"].as_str().is_some_and(|s| s.starts_with("NCCL_ALGO"))
+        ),
         "{lint:?}"
     );
     assert_eq!(out.status.code(), Some(1));

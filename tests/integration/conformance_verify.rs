@@ -162,10 +162,10 @@ fn port_checks_on_real_ibstat_captures() {
                 node.nics.push(Nic {
                     device: ca.name.clone(),
                     port: p.number,
-                    state: p.state,
+                    state: p.state.map(Into::into),
                     physical_state: p.physical_state,
                     rate_gbps: p.rate_gbps,
-                    link_layer: p.link_layer,
+                    link_layer: p.link_layer.map(Into::into),
                     source: "ibstat".into(),
                     ..Nic::default()
                 });
@@ -181,17 +181,17 @@ fn port_checks_on_real_ibstat_captures() {
     let c = r
         .checks
         .iter()
-        .find(|c| c.id == "rdma.port-state")
+        .find(|c| c.code == "rdma.port-state")
         .expect("state");
-    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert_eq!(c.level, Status::Fail, "{c:?}");
     assert!(c.message.contains("no subnet manager"), "{}", c.message);
 
     let r = run(&node_from("issue-nccltests128"), &VerifyOptions::default()).expect("run");
     let states: Vec<Status> = r
         .checks
         .iter()
-        .filter(|c| c.id == "rdma.port-state")
-        .map(|c| c.status)
+        .filter(|c| c.code == "rdma.port-state")
+        .map(|c| c.level)
         .collect();
     assert!(
         states.contains(&Status::Pass) && states.contains(&Status::Warn),

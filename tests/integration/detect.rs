@@ -22,7 +22,8 @@ fn detect_json(node: &str) -> Value {
 fn every_fixture_replays_in_both_formats() {
     for node in node_fixtures() {
         let v = detect_json(&node);
-        assert_eq!(v["schema"], 1, "{node}");
+        assert_eq!(v["schema"], 2, "{node}");
+        assert!(v["identity"]["machine_id"].is_string(), "{node}: identity block");
         assert!(!v["gpus"].as_array().expect("gpus").is_empty(), "{node}");
         let table = nccltune()
             .args(["detect", "--replay"])
@@ -64,31 +65,45 @@ fn h100_ndr_node_facts() {
     assert_eq!(v["gpudirect"]["path"], "peer-memory");
     assert_eq!(v["versions"]["nccl"], "2.21.5");
     assert_eq!(v["versions"]["ofed"], "23.10-2.1.3.1");
-    assert_eq!(
-        v["findings"].as_array().map(Vec::len),
-        Some(0),
-        "{}",
-        v["findings"]
-    );
+    // A healthy full capture has no finding above info.
+    let above_info: Vec<&Value> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["level"] != "info")
+        .collect();
+    assert!(above_info.is_empty(), "{above_info:?}");
 }
 
 #[test]
 fn broken_node_reports_each_failure() {
     let v = detect_json("broken-h100");
-    let codes: Vec<&str> = v["findings"]
+    // The same codes verify uses for the same faults, with the probe or port as subject.
+    let codes: Vec<(String, String, String)> = v["findings"]
         .as_array()
         .expect("f")
         .iter()
-        .filter_map(|f| f["code"].as_str())
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            (s("code"), s("subject"), s("observed"))
+        })
         .collect();
-    for code in [
-        "probe-timeout",
-        "probe-not-found",
-        "rdma-port-not-active",
-        "nvlink-inactive-links",
-        "gpudirect-rdma-unavailable",
+    let has = |code: &str, subject: &str, observed: &str| {
+        codes
+            .iter()
+            .any(|(c, s, o)| c == code && s == subject && (observed.is_empty() || o == observed))
+    };
+    for (code, subject, observed) in [
+        ("node.probes", "ibstat", "timeout"),
+        ("node.probes", "ofed_info", "not-found"),
+        ("rdma.port-state", "mlx5_5:1", "Down"),
+        ("gpu.nvlink-links", "GPU5", ""),
+        ("gpudirect.path", "node", "none"),
     ] {
-        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+        assert!(
+            has(code, subject, observed),
+            "{code} {subject} {observed} missing from {codes:?}"
+        );
     }
     let down = v["nics"]
         .as_array()

@@ -31,8 +31,8 @@ fn report(node: &str, extra: &[&str]) -> (Option<i32>, VerifyReport) {
 fn non_pass(r: &VerifyReport) -> BTreeSet<String> {
     r.checks
         .iter()
-        .filter(|c| c.status != Status::Pass)
-        .map(|c| format!("{} {} {}", c.status, c.id, c.subject))
+        .filter(|c| c.level != Status::Pass)
+        .map(|c| format!("{} {} {}", c.level, c.code, c.subject))
         .collect()
 }
 
@@ -65,14 +65,17 @@ fn healthy_h100_has_no_fail_or_warn() {
         "software.nccl",
     ] {
         assert!(
-            r.checks.iter().any(|c| c.id == id && c.status == Status::Pass),
+            r.checks.iter().any(|c| c.code == id && c.level == Status::Pass),
             "{id}"
         );
     }
-    let gdr = r.checks.iter().find(|c| c.id == "gpudirect.path").expect("gdr");
+    let gdr = r.checks.iter().find(|c| c.code == "gpudirect.path").expect("gdr");
     assert!(gdr.message.contains("peer-memory"), "{}", gdr.message);
     // 10 ports (8 rail IB + 2 Ethernet): one state check each.
-    assert_eq!(r.checks.iter().filter(|c| c.id == "rdma.port-state").count(), 10);
+    assert_eq!(
+        r.checks.iter().filter(|c| c.code == "rdma.port-state").count(),
+        10
+    );
 }
 
 #[test]
@@ -82,7 +85,9 @@ fn broken_h100_fails_the_right_checks() {
     assert_eq!(
         non_pass(&r),
         set(&[
-            "warn node.probes node",
+            // One finding per probe now, naming it (before: one `node` check naming ibstat only).
+            "warn node.probes ibstat",
+            "warn node.probes ofed_info",
             "fail gpu.nvlink-links GPU5",
             "fail rdma.port-state mlx5_5:1",
             "fail gpudirect.path node",
@@ -92,10 +97,10 @@ fn broken_h100_fails_the_right_checks() {
             "skip software.ofed node",
         ])
     );
-    assert_eq!((r.summary.fail, r.summary.warn, r.summary.skip), (3, 4, 1));
+    assert_eq!((r.summary.fail, r.summary.warn, r.summary.skip), (3, 5, 1));
     let acs = r.checks.iter().find(|c| c.subject == "5a:00.0").expect("acs");
     assert!(
-        acs.message.contains("GPU 5d:00.0") && acs.evidence.contains("ReqRedir"),
+        acs.message.contains("GPU 5d:00.0") && acs.evidence_text().contains("ReqRedir"),
         "{acs:?}"
     );
     // The root port above the switch also redirects (the kernel enables ACS with an IOMMU),
@@ -112,26 +117,47 @@ fn other_fixtures_have_exact_statuses() {
     assert_eq!(code, Some(0));
     assert_eq!(
         non_pass(&r),
-        set(&["skip gpu.fabric node", "skip gpu.nvls node", "skip pcie.acs node"])
+        // This capture has no lspci-vvv or nvidia-smi-q: said as absent from the capture.
+        set(&[
+            "skip gpu.fabric node",
+            "skip gpu.nvls node",
+            "skip pcie.acs node",
+            "warn node.probes lspci-vvv",
+            "warn node.probes nvidia-smi-q",
+        ])
+    );
+    let absent = r.checks.iter().find(|c| c.subject == "lspci-vvv").expect("lspci");
+    assert!(
+        absent.message.contains("absent from the replayed capture"),
+        "{}",
+        absent.message
     );
     // The 100 Gb/s Ethernet port is not a GPU rail, so it is not compared with the 200s.
     let eth = r
         .checks
         .iter()
-        .find(|c| c.id == "rdma.port-rate" && c.subject == "mlx5_4:1")
+        .find(|c| c.code == "rdma.port-rate" && c.subject == "mlx5_4:1")
         .expect("eth");
-    assert_eq!(eth.status, Status::Pass);
+    assert_eq!(eth.level, Status::Pass);
 
     let (code, r) = report("roce-h100-8gpu", &[]);
     assert_eq!(code, Some(0));
-    assert_eq!(non_pass(&r), set(&["skip gpu.fabric node", "skip pcie.acs node"]));
-    let gdr = r.checks.iter().find(|c| c.id == "gpudirect.path").expect("gdr");
+    assert_eq!(
+        non_pass(&r),
+        set(&[
+            "skip gpu.fabric node",
+            "skip pcie.acs node",
+            "warn node.probes lspci-vvv",
+            "warn node.probes nvidia-smi-q",
+        ])
+    );
+    let gdr = r.checks.iter().find(|c| c.code == "gpudirect.path").expect("gdr");
     assert!(
         gdr.message.contains("DMA-BUF") && gdr.message.contains("not needed"),
         "{}",
         gdr.message
     );
-    let ll = r.checks.iter().find(|c| c.id == "rdma.link-layer").expect("ll");
+    let ll = r.checks.iter().find(|c| c.code == "rdma.link-layer").expect("ll");
     assert!(ll.message.contains("RoCE"), "{}", ll.message);
 
     let (code, r) = report("workstation-2x4090-pcie", &[]);
@@ -164,14 +190,14 @@ fn every_check_has_a_unique_id_subject_and_a_fix_when_not_passing() {
         let mut seen = BTreeSet::new();
         for c in &r.checks {
             assert!(
-                seen.insert((c.id.clone(), c.subject.clone())),
+                seen.insert((c.code, c.subject.clone())),
                 "{node}: duplicate {} {}",
-                c.id,
+                c.code,
                 c.subject
             );
-            assert_eq!(c.id.split('.').next(), Some(c.group.as_str()));
-            if matches!(c.status, Status::Fail | Status::Warn) {
-                assert!(!c.fix.is_empty(), "{node}: {} {} has no fix", c.id, c.subject);
+            assert_eq!(c.code.as_str().split('.').next(), Some(c.group.as_str()));
+            if matches!(c.level, Status::Fail | Status::Warn) {
+                assert!(!c.fix.is_empty(), "{node}: {} {} has no fix", c.code, c.subject);
             }
         }
     }
@@ -181,8 +207,8 @@ fn every_check_has_a_unique_id_subject_and_a_fix_when_not_passing() {
 fn gpu_count_against_expectation() {
     let (code, r) = report("h100-8gpu-ndr400", &["--expect-gpus", "16"]);
     assert_eq!(code, Some(1));
-    let c = r.checks.iter().find(|c| c.id == "gpu.count").expect("count");
-    assert_eq!(c.status, Status::Fail);
+    let c = r.checks.iter().find(|c| c.code == "gpu.count").expect("count");
+    assert_eq!(c.level, Status::Fail);
     assert!(c.message.contains("16 expected"));
 }
 
@@ -195,8 +221,22 @@ fn json_contract_and_summary() {
         fixture("broken-h100").to_str().expect("p"),
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(v["schema"], 1);
-    for key in ["id", "group", "status", "subject", "message", "evidence", "fix"] {
+    assert_eq!(v["schema"], 2);
+    for key in ["nccltune_version", "generated_at", "identity", "evidence"] {
+        assert!(v.get(key).is_some(), "{key}");
+    }
+    for key in [
+        "machine_id",
+        "dmi_product_serial",
+        "dmi_product_uuid",
+        "boot_id",
+        "hostname",
+    ] {
+        assert!(v["identity"].get(key).is_some(), "identity.{key}");
+    }
+    for key in [
+        "code", "group", "level", "subject", "message", "observed", "expected", "evidence", "fix",
+    ] {
         assert!(v["checks"][0].get(key).is_some(), "{key}");
     }
     for key in ["pass", "warn", "fail", "skip"] {
@@ -292,7 +332,7 @@ fn junit_output_is_well_formed_with_counts() {
         r#"tests="{}" failures="3" errors="0" skipped="1""#,
         r.checks.len()
     )));
-    // --strict turns the four warnings into failures.
+    // --strict turns the five warnings into failures.
     let (_, strict, _) = verify(&[
         "--strict",
         "--format",
@@ -301,7 +341,7 @@ fn junit_output_is_well_formed_with_counts() {
         fixture("broken-h100").to_str().expect("p"),
     ]);
     assert_well_formed_xml(&strict);
-    assert_eq!(strict.matches("<failure ").count(), 7);
+    assert_eq!(strict.matches("<failure ").count(), 8);
     // Log text with markup characters is escaped.
     let (_, with_log, _) = verify(&[
         "--format",
@@ -446,9 +486,9 @@ fn port_rate_against_expectations_and_peers() {
     let c = r
         .checks
         .iter()
-        .find(|c| c.id == "rdma.port-rate" && c.subject == "mlx5_0:1")
+        .find(|c| c.code == "rdma.port-rate" && c.subject == "mlx5_0:1")
         .expect("rate");
-    assert_eq!(c.status, Status::Fail);
+    assert_eq!(c.level, Status::Fail);
     assert!(c.message.contains("800"));
 }
 
@@ -497,7 +537,11 @@ fn nccl_log_checks_on_own_fixtures() {
         "h100-8gpu-ndr400",
         &["--nccl-log", log("no-gdr-mlx5_3.log").to_str().expect("p")],
     );
-    let v = r.checks.iter().find(|c| c.id == "nccl.version").expect("version");
+    let v = r
+        .checks
+        .iter()
+        .find(|c| c.code == "nccl.version")
+        .expect("version");
     assert!(
         v.message.contains("2.19.3") && v.message.contains("2.21.5"),
         "{}",
@@ -511,9 +555,9 @@ fn nccl_log_checks_on_own_fixtures() {
     let c = r
         .checks
         .iter()
-        .find(|c| c.id == "nccl.net-socket")
+        .find(|c| c.code == "nccl.net-socket")
         .expect("socket");
-    assert_eq!(c.status, Status::Warn);
+    assert_eq!(c.level, Status::Warn);
 }
 
 #[test]
@@ -558,8 +602,8 @@ fn a_failing_nvidia_smi_fails_an_expected_gpu_count() {
     let (code, out, _) = verify(&["--format", "json", "--replay", d, "--expect-gpus", "8"]);
     assert_eq!(code, Some(1));
     let r: VerifyReport = serde_json::from_str(&out).expect("json");
-    let c = r.checks.iter().find(|c| c.id == "gpu.count").expect("count");
-    assert_eq!(c.status, Status::Fail);
+    let c = r.checks.iter().find(|c| c.code == "gpu.count").expect("count");
+    assert_eq!(c.level, Status::Fail);
     assert!(c.message.contains("exit 9"), "{}", c.message);
     // Without an expected count: the loaded kernel module says this is a GPU node, so it
     // still fails; without the module it only warns.
@@ -574,6 +618,6 @@ fn a_failing_nvidia_smi_fails_an_expected_gpu_count() {
     let (code, out, _) = verify(&["--format", "json", "--replay", d]);
     assert_eq!(code, Some(0));
     let r: VerifyReport = serde_json::from_str(&out).expect("json");
-    let c = r.checks.iter().find(|c| c.id == "gpu.count").expect("count");
-    assert_eq!(c.status, Status::Warn);
+    let c = r.checks.iter().find(|c| c.code == "gpu.count").expect("count");
+    assert_eq!(c.level, Status::Warn);
 }
