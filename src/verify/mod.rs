@@ -246,7 +246,126 @@ pub fn run(node: &NodeReport, opts: &VerifyOptions) -> anyhow::Result<VerifyRepo
     checks.extend(host::software(&cx));
     checks.extend(nccl_run::checks(&cx));
     checks.extend(lint_checks(opts.lint.as_ref()));
+    annotate(&cx, &mut checks);
     Ok(finish(node, opts, checks))
+}
+
+/// Fills in the typed `observed` and `expected` values of the checks that judge one fact, from
+/// the facts themselves, so that two nodes' reports compare without reading prose. A check
+/// that set its own values keeps them.
+fn annotate(cx: &Context, checks: &mut [Check]) {
+    use crate::finding::{GpuCode, GpudirectCode, PcieCode, RdmaCode};
+    use serde_json::{Value, json};
+    let node = cx.node;
+    let expect = cx.expect();
+    let port = |id: &str| node.nics.iter().find(|n| n.id() == id);
+    let port_expect = |id: &str| expect.and_then(|e| e.ports.iter().find(|p| p.port == id));
+    let rails = crate::hw::rails(node);
+    let best_rail = rails
+        .ports
+        .iter()
+        .filter_map(|n| n.rate_gbps)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    let gpu = |subject: &str| -> Option<u32> { subject.strip_prefix("GPU")?.parse().ok() };
+    let gexp = expect.and_then(|e| e.gpus.as_ref());
+    let versions = expect.and_then(|e| e.versions.as_ref());
+    for c in checks.iter_mut() {
+        let (obs, exp): (Option<Value>, Option<Value>) = match c.code {
+            Code::Gpu(GpuCode::Count) if node.observed.gpus.observed => (
+                Some(json!(node.gpus.len())),
+                cx.opts
+                    .expect_gpus
+                    .or_else(|| gexp.and_then(|g| g.count))
+                    .map(|n| json!(n)),
+            ),
+            Code::Gpu(GpuCode::Count) => (
+                None,
+                cx.opts
+                    .expect_gpus
+                    .or_else(|| gexp.and_then(|g| g.count))
+                    .map(|n| json!(n)),
+            ),
+            Code::Gpu(GpuCode::NvlinkLinks) => {
+                let l = gpu(&c.subject).and_then(|g| node.nvlink.iter().find(|l| l.gpu == g));
+                (
+                    l.map(|l| json!(l.active_links)),
+                    gexp.and_then(|g| g.nvlink_links)
+                        .map(|n| json!(n))
+                        .or_else(|| l.map(|l| json!(l.active_links + l.inactive_links))),
+                )
+            }
+            Code::Gpu(GpuCode::NvlinkSpeed) => {
+                let l = gpu(&c.subject).and_then(|g| node.nvlink.iter().find(|l| l.gpu == g));
+                (
+                    l.and_then(|l| l.link_gbps).map(|v| json!(v)),
+                    gexp.and_then(|g| g.nvlink_gbps).map(|v| json!(v)),
+                )
+            }
+            Code::Rdma(RdmaCode::PortState) => (
+                port(&c.subject)
+                    .and_then(|n| n.state.as_ref())
+                    .map(|s| json!(s.as_str())),
+                port(&c.subject).map(|_| json!("Active")),
+            ),
+            Code::Rdma(RdmaCode::PortRate) => {
+                let n = port(&c.subject);
+                let e = port_expect(&c.subject)
+                    .and_then(|p| p.rate_gbps)
+                    .or_else(|| n.filter(|n| rails.contains(n)).and(best_rail));
+                (n.and_then(|n| n.rate_gbps).map(|r| json!(r)), e.map(|r| json!(r)))
+            }
+            Code::Rdma(RdmaCode::LinkLayer) => (
+                port(&c.subject)
+                    .and_then(|n| n.link_layer.as_ref())
+                    .map(|l| json!(l.as_str())),
+                port_expect(&c.subject)
+                    .and_then(|p| p.link_layer.clone())
+                    .map(Value::String),
+            ),
+            Code::Gpudirect(GpudirectCode::Path) => (Some(json!(node.gpudirect.path.as_str())), None),
+            Code::Pcie(PcieCode::GpuNicDistance) => {
+                let near = gpu(&c.subject).and_then(|g| {
+                    node.gpu_nic_affinity
+                        .iter()
+                        .filter(|a| a.gpu == g)
+                        .map(|a| a.path.clone())
+                        .min()
+                });
+                let limit = expect
+                    .and_then(|e| e.thresholds.as_ref())
+                    .and_then(|t| t.max_gpu_nic_path.clone())
+                    .unwrap_or_else(|| cx.rules.gdr.default_level.clone());
+                (near.map(|p| json!(p.label())), Some(json!(limit)))
+            }
+            Code::Software(s) => {
+                use crate::finding::SoftwareCode as S;
+                let v = &node.versions;
+                let (have, want) = match s {
+                    S::Driver => (
+                        &v.driver,
+                        versions.and_then(|w| w.driver.clone().or(w.driver_min.clone())),
+                    ),
+                    S::Ofed => (
+                        &v.ofed,
+                        versions.and_then(|w| w.ofed.clone().or(w.ofed_min.clone())),
+                    ),
+                    S::Nccl => (
+                        &v.nccl,
+                        versions.and_then(|w| w.nccl.clone().or(w.nccl_min.clone())),
+                    ),
+                    S::NcclEnv => (&None, None),
+                };
+                (have.clone().map(Value::String), want.map(Value::String))
+            }
+            _ => (None, None),
+        };
+        if c.observed.is_none() {
+            c.observed = obs;
+        }
+        if c.expected.is_none() {
+            c.expected = exp;
+        }
+    }
 }
 
 /// The groups that must be seen: `--require`, `[require]` in the expectations file, and those

@@ -34,6 +34,12 @@ pub fn nccltune() -> Command {
 pub fn samples(tool: &str) -> Option<Vec<(String, String)>> {
     let dir = repo().join("../shared/samples").join(tool);
     let Ok(entries) = std::fs::read_dir(&dir) else {
+        // Under CI the samples must be there: a conformance test that skips there proves nothing.
+        assert!(
+            std::env::var_os("NCCLTUNE_REQUIRE_SAMPLES").is_none_or(|v| v.is_empty() || v == "0"),
+            "{} not found, and NCCLTUNE_REQUIRE_SAMPLES is set: the conformance tests need the real samples",
+            dir.display()
+        );
         eprintln!(
             "note: {} not found; skipping the conformance test for {tool}",
             dir.display()

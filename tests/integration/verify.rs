@@ -456,13 +456,14 @@ fn written_expectations_judge_other_nodes() {
         "no temp file left"
     );
 
-    // The same node passes; the broken one additionally misses OFED; the RoCE node differs.
+    // The same node passes; the broken one additionally misses OFED (expected but not seen: a
+    // fail under the evidence policy); the RoCE node differs.
     let (code, r) = report("h100-8gpu-ndr400", &["--expect", f]);
     assert_eq!(code, Some(0));
     assert_eq!(non_pass(&r), set(&[]));
     let (_, r) = report("broken-h100", &["--expect", f]);
     let np = non_pass(&r);
-    assert!(np.contains("warn software.ofed node"), "{np:?}");
+    assert!(np.contains("fail software.ofed node"), "{np:?}");
     assert!(np.contains("fail rdma.port-state mlx5_5:1"), "{np:?}");
     let (code, r) = report("roce-h100-8gpu", &["--expect", f]);
     assert_eq!(code, Some(1));
