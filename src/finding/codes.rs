@@ -79,6 +79,8 @@ registry! {
         NvlinkSpeed = "gpu.nvlink-speed" => "NVLink per-link speed: mixed speeds, or below the expected speed",
         Fabric = "gpu.fabric" => "NVSwitch systems: every GPU registered with the NVLink fabric (Fabric Manager)",
         Nvls = "gpu.nvls" => "prerequisites of NVLink SHARP (NVLS): Hopper or newer on an NVSwitch fabric",
+        Mig = "gpu.mig" => "GPUs in MIG mode: MIG devices are not NVLink peers, NCCL between them goes through host memory",
+        NvlinkDomain = "gpu.nvlink-domain" => "multi-node NVLink (NVL72 trays): every GPU of the node registered in the same NVLink domain (cluster UUID and clique id)",
     }
     /// RDMA ports.
     Rdma(RdmaCode) = "rdma", "RDMA ports (InfiniBand and RoCE)" {

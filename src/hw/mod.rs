@@ -147,6 +147,67 @@ impl Arch {
     }
 }
 
+/// NVLink links and per-link speed of an architecture (embedded `nvlink.toml`, sourced).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct NvlinkSpec {
+    pub arch: String,
+    pub links: u32,
+    pub gbps_per_link: f64,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct ProductLinks {
+    name: String,
+    links: u32,
+    source: String,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct NvlinkTable {
+    arch: Vec<NvlinkSpec>,
+    #[serde(default)]
+    product: Vec<ProductLinks>,
+}
+
+fn nvlink_data() -> &'static NvlinkTable {
+    static TABLE: std::sync::OnceLock<NvlinkTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| toml::from_str::<NvlinkTable>(include_str!("nvlink.toml")).unwrap_or_default())
+}
+
+fn nvlink_table() -> &'static [NvlinkSpec] {
+    &nvlink_data().arch
+}
+
+/// NVLinks a GPU should have: the product's own count where it differs from its
+/// architecture's, else the architecture's; `None` when not known (PCIe cards, unknown GPUs).
+pub fn expected_nvlinks(g: &Gpu) -> Option<u32> {
+    let spec = nvlink_spec(g)?;
+    let words: Vec<&str> = g
+        .name
+        .as_deref()
+        .unwrap_or("")
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .collect();
+    Some(
+        nvlink_data()
+            .product
+            .iter()
+            .find(|p| words.contains(&p.name.as_str()))
+            .map_or(spec.links, |p| p.links),
+    )
+}
+
+/// The NVLink a GPU should have: by architecture, for SXM/mezzanine parts only (a name that
+/// says PCIe has bridges or none, which the table cannot know).
+pub fn nvlink_spec(g: &Gpu) -> Option<&'static NvlinkSpec> {
+    if g.name.as_deref().is_some_and(|n| n.contains("PCIe")) {
+        return None;
+    }
+    let arch = gpu_arch(g)?;
+    nvlink_table().iter().find(|s| s.arch == arch.as_str())
+}
+
 /// A GPU's architecture: what the driver printed, else what its product name implies.
 pub fn gpu_arch(g: &Gpu) -> Option<Arch> {
     match &g.architecture {
@@ -299,6 +360,24 @@ mod tests {
             ..Gpu::default()
         };
         assert!(is_hopper_or_newer(&g));
+    }
+
+    #[test]
+    fn nvlink_table_parses_and_knows_v100_and_b200() {
+        assert_eq!(nvlink_table().len(), 4);
+        let g = |n: &str| Gpu {
+            name: Some(n.into()),
+            ..Gpu::default()
+        };
+        assert_eq!(nvlink_spec(&g("Tesla V100-SXM3-32GB")).map(|s| s.links), Some(6));
+        assert_eq!(
+            nvlink_spec(&g("NVIDIA B200")).map(|s| s.gbps_per_link),
+            Some(50.0)
+        );
+        assert_eq!(nvlink_spec(&g("NVIDIA H100 PCIe")), None);
+        assert_eq!(expected_nvlinks(&g("NVIDIA H800")), Some(8));
+        assert_eq!(expected_nvlinks(&g("NVIDIA H100 80GB HBM3")), Some(18));
+        assert!(nvlink_data().product.iter().all(|p| !p.source.is_empty()));
     }
 
     #[test]

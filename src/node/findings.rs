@@ -33,6 +33,7 @@ pub fn node(r: &NodeReport) -> Vec<Finding> {
         );
     }
     v.extend(nvlink(r));
+    v.extend(mig(r));
     v.extend(ports(r));
     v.extend(gpudirect(r));
     v
@@ -69,6 +70,8 @@ pub fn probes(r: &NodeReport) -> Vec<Finding> {
                 at(Level::Warn, "no answer before the deadline; killed".into())
                     .fix("a hung driver or fabric query often means a sick node: check `dmesg`; raise --timeout only if the node is just slow"),
             ),
+            // A tool that crashed part-way is said once, below, with what was kept.
+            ProbeStatus::Exit(_) if p.partial.is_some() => {}
             ProbeStatus::Exit(code) => v.push(
                 at(Level::Warn, format!("exited with status {code}{first_err}"))
                     .fix("run the command by hand on the node to see why it fails"),
@@ -149,14 +152,25 @@ fn identity(r: &NodeReport) -> Option<Finding> {
 fn nvlink(r: &NodeReport) -> Vec<Finding> {
     r.nvlink
         .iter()
-        .filter(|g| g.inactive_links > 0 && g.active_links > 0)
+        .filter(|g| {
+            !g.mig
+                && g.active_links > 0
+                && (g.inactive_links > 0 || g.expected_links.is_some_and(|e| g.active_links < e))
+        })
         .map(|g| {
-            let total = g.active_links + g.inactive_links;
+            let total = g
+                .expected_links
+                .unwrap_or(0)
+                .max(g.active_links + g.inactive_links);
             Finding::at(
                 GpuCode::NvlinkLinks,
                 Level::Warn,
                 format!("GPU{}", g.gpu),
-                format!("GPU {}: {} of {total} NVLinks inactive", g.gpu, g.inactive_links),
+                format!(
+                    "GPU {}: {} of {total} NVLinks inactive",
+                    g.gpu,
+                    total - g.active_links
+                ),
             )
             .observed(g.active_links)
             .expected(total)
@@ -178,10 +192,18 @@ pub fn port_fix(state: Option<&PortState>) -> &'static str {
 }
 
 fn ports(r: &NodeReport) -> Vec<Finding> {
-    r.nics
-        .iter()
-        .filter(|n| !n.is_active())
-        .map(|n| {
+    let inferred = r.nics.iter().filter(|n| n.link_layer_inferred).map(|n| {
+        Finding::at(
+            RdmaCode::LinkLayer,
+            Level::Info,
+            n.id(),
+            format!("{}: link layer inferred as InfiniBand: ibstat printed no `Link layer` line and sysfs did not say (older ibstat, from before RoCE, lists InfiniBand ports only)", n.id()),
+        )
+        .observed("InfiniBand")
+        .probe(names::IBSTAT)
+    });
+    inferred
+        .chain(r.nics.iter().filter(|n| !n.is_active()).map(|n| {
             let state = n.state.as_ref().map_or("unknown", |s| s.as_str());
             Finding::at(
                 RdmaCode::PortState,
@@ -197,7 +219,7 @@ fn ports(r: &NodeReport) -> Vec<Finding> {
                 names::RDMA_PORTS
             })
             .fix(port_fix(n.state.as_ref()))
-        })
+        }))
         .collect()
 }
 
@@ -212,5 +234,28 @@ fn gpudirect(r: &NodeReport) -> Option<Finding> {
         .observed(r.gpudirect.path.as_str())
         .evidence(r.gpudirect.evidence.clone())
         .fix("load nvidia_peermem (`modprobe nvidia-peermem`) or use the open NVIDIA kernel module on a 5.12+ kernel")
+    })
+}
+
+/// GPUs in MIG mode: said once, because it changes what NCCL can do on the node.
+fn mig(r: &NodeReport) -> Option<Finding> {
+    let on: Vec<String> = r
+        .gpus
+        .iter()
+        .filter(|g| g.mig_mode.as_deref() == Some("Enabled"))
+        .map(|g| format!("GPU{} ({} MIG devices)", g.index, g.mig_devices.len()))
+        .collect();
+    (!on.is_empty()).then(|| {
+        Finding::new(
+            GpuCode::Mig,
+            Level::Info,
+            format!(
+                "MIG mode on {}: MIG devices are not NVLink peers (no CUDA IPC between MIG instances), so NCCL between them goes through host memory; one NCCL rank per MIG device",
+                on.join(", ")
+            ),
+        )
+        .observed(on.len())
+        .probe(names::SMI_Q)
+        .evidence("NVIDIA MIG User Guide, Application Considerations; NCCL docs, Using NCCL, Creating a Communicator, Using MIG instances")
     })
 }

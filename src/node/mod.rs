@@ -104,8 +104,21 @@ pub struct Gpu {
     pub pcie_width: Option<u32>,
     pub cpu_affinity: Option<String>,
     pub numa_affinity: Option<String>,
-    /// Which probe the GPU is known from: `nvidia-smi-query-gpu` or `nvidia-smi-topo`.
+    /// The first probe the GPU is known from (`nvidia-smi-query-gpu`, `nvidia-smi-topo`,
+    /// `nvidia-smi-nvlink` or `nvidia-smi-q`).
     pub source: String,
+    /// Every probe that saw the GPU, merged by PCI bus id or index.
+    #[serde(default)]
+    pub seen_by: Vec<String>,
+    /// MIG instances (GPU instance id, compute instance id) from `nvidia-smi -q`. MIG devices
+    /// are not NVLink peers: CUDA IPC between MIG instances is not supported (NVIDIA MIG User
+    /// Guide, "Application Considerations"), so NCCL between them goes through host memory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mig_devices: Vec<(Option<u32>, Option<u32>)>,
+    /// The multi-node NVLink domain (`nvidia-smi -q` Fabric `ClusterUUID` + `CliqueId`), where the
+    /// GPU is in one (an all-zero cluster UUID is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvlink_domain: Option<NvlinkDomain>,
     /// `Hopper`, `Ampere`, ... from `nvidia-smi -q`.
     #[serde(default)]
     pub architecture: Option<Arch>,
@@ -115,6 +128,15 @@ pub struct Gpu {
     pub fabric_state: Option<String>,
     #[serde(default)]
     pub fabric_status: Option<String>,
+}
+
+/// A multi-node NVLink domain as the fabric reports it: GPUs with the same cluster UUID and
+/// clique id reach each other over NVLink across trays (NVIDIA GB200 NVL72; NCCL's
+/// `NCCL_MNNVL_ENABLE`, NCCL docs, Environment Variables).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NvlinkDomain {
+    pub cluster_uuid: String,
+    pub clique_id: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -130,6 +152,13 @@ pub struct GpuNvlink {
     pub mixed_speeds: bool,
     /// The driver's message, where it printed one instead of links.
     pub message: Option<String>,
+    /// Links a GPU of this architecture has (`hw::nvlink_spec`), where the architecture and
+    /// form factor are known: the yardstick for "inactive".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_links: Option<u32>,
+    /// The driver says NVLink cannot be queried because the GPU is in MIG mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mig: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -168,6 +197,10 @@ pub struct Nic {
     pub roce_v2_ipv4_gid_index: Option<u32>,
     /// `ibstat`, `sysfs` or `ibstat+sysfs`.
     pub source: String,
+    /// The link layer was not printed by any probe and is inferred: ibstat before the
+    /// `Link layer` line existed (it was added with RoCE support) printed InfiniBand ports only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_layer_inferred: bool,
 }
 
 impl Nic {

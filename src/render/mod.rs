@@ -49,7 +49,7 @@ pub fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
 /// Findings as a table, or an empty string.
 pub fn findings(findings: &[crate::finding::Finding]) -> String {
     table(
-        &["severity", "code", "subject", "message", "fix"],
+        &["level", "code", "subject", "message", "fix"],
         findings
             .iter()
             .map(|f| {

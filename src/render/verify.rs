@@ -38,12 +38,13 @@ pub fn to_table(r: &VerifyReport) -> String {
     let s = &r.summary;
     let _ = writeln!(
         out,
-        "\n{}: {} pass, {} warn, {} fail, {} could not run{}{}",
+        "\n{}: {} pass, {} warn, {} fail, {} skipped ({} could not see){}{}",
         if r.ok { "OK" } else { "FAIL" },
         s.pass,
         s.warn,
         s.fail,
         s.skip,
+        r.evidence.not_run,
         if r.evidence.unseen.is_empty() {
             String::new()
         } else {

@@ -10,8 +10,76 @@ pub fn checks(cx: &Context) -> Vec<Check> {
     v.extend(nvlink_links(cx));
     v.push(nvlink_speed(cx));
     v.push(fabric(cx));
+    v.extend(nvlink_domain(cx));
     v.push(nvls(cx));
     v
+}
+
+/// Multi-node NVLink (GB200 NVL72 and the like): every GPU of a tray must be registered in the
+/// same NVLink domain (`nvidia-smi -q` Fabric `ClusterUUID` and `CliqueId`), or NCCL's
+/// multi-node NVLink (`NCCL_MNNVL_ENABLE`, NCCL docs, Environment Variables) cannot span them.
+fn nvlink_domain(cx: &Context) -> Option<Check> {
+    let id = GpuCode::NvlinkDomain;
+    let node = cx.node;
+    let with: Vec<&crate::node::Gpu> = node.gpus.iter().filter(|g| g.nvlink_domain.is_some()).collect();
+    // Only nodes in a multi-node NVLink domain get this check; elsewhere it would only add a
+    // skip to every report.
+    if with.is_empty() {
+        return None;
+    }
+    let mut domains: Vec<&crate::node::NvlinkDomain> =
+        with.iter().filter_map(|g| g.nvlink_domain.as_ref()).collect();
+    domains.sort();
+    domains.dedup();
+    let ev = node
+        .gpus
+        .iter()
+        .map(|g| match &g.nvlink_domain {
+            Some(d) => format!(
+                "GPU{}: {} clique {}",
+                g.index,
+                d.cluster_uuid,
+                d.clique_id.map_or("?".into(), |c| c.to_string())
+            ),
+            None => format!("GPU{}: none", g.index),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(if domains.len() == 1 && with.len() == node.gpus.len() {
+        let d = domains[0];
+        Check::at(
+            id,
+            Status::Pass,
+            "node",
+            format!(
+                "all {} GPUs in NVLink domain {} (clique {})",
+                with.len(),
+                d.cluster_uuid,
+                d.clique_id.map_or("?".into(), |c| c.to_string())
+            ),
+        )
+        .observed(domains.len())
+        .expected(1)
+        .evidence(ev)
+        .probe(names::SMI_Q)
+    } else {
+        Check::at(
+            id,
+            Status::Fail,
+            "node",
+            format!(
+                "the GPUs of this tray are not in one NVLink domain: {} domain(s), {} of {} GPUs registered",
+                domains.len(),
+                with.len(),
+                node.gpus.len()
+            ),
+        )
+        .observed(domains.len())
+        .expected(1)
+        .evidence(ev)
+        .probe(names::SMI_Q)
+        .fix("check the IMEX and Fabric Manager services and the NVLink switch trays; every GPU of a tray must register in the same clique")
+    })
 }
 
 /// NVSwitch systems: every GPU registered with the NVLink fabric by Fabric Manager.
@@ -172,6 +240,13 @@ fn nvlink_links(cx: &Context) -> Vec<Check> {
         .iter()
         .map(|l| {
             let subject = format!("GPU{}", l.gpu);
+            if l.mig {
+                return Check::at(id, Status::Skip, subject, "not applicable: the GPU is in MIG mode, where NVLink cannot be queried and MIG devices are not NVLink peers (NVIDIA MIG User Guide)")
+                    .evidence(l.message.clone().unwrap_or_default());
+            }
+            // An expectations file decides; else the architecture's link count (a V100 has 6,
+            // an H100 18, `hw/nvlink.toml`); else the best GPU on the node.
+            let expected = expected.or(l.expected_links);
             let total = l.active_links + l.inactive_links;
             let evidence = format!(
                 "nvidia-smi nvlink --status: {} of {total} links active{}",
@@ -182,7 +257,12 @@ fn nvlink_links(cx: &Context) -> Vec<Check> {
             let short = expected.map_or(l.active_links < max_active, |e| l.active_links < e);
             if short {
                 let want = expected.unwrap_or(max_active);
-                Check::at(id, Status::Fail, subject, format!("{} NVLinks active, {want} expected", l.active_links))
+                let why = match (cx.expect().and_then(|e| e.gpus.as_ref()).and_then(|g| g.nvlink_links), l.expected_links) {
+                    (Some(_), _) => "the expectations file",
+                    (None, Some(_)) => "this GPU model's link count, hw/nvlink.toml",
+                    (None, None) => "the best GPU on this node",
+                };
+                Check::at(id, Status::Fail, subject, format!("{} NVLinks active, {want} expected ({why})", l.active_links))
                     .evidence(evidence)
                     .fix(fix)
             } else if l.inactive_links > 0 && switch {

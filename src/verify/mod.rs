@@ -95,7 +95,7 @@ pub struct Evidence {
     pub required: Vec<Group>,
     /// Groups where no check could see anything.
     pub unseen: Vec<Group>,
-    /// Checks that could not run (skipped).
+    /// Skipped checks that could not see (not counting "not applicable" on seen facts).
     pub not_run: usize,
 }
 
@@ -137,13 +137,14 @@ impl VerifyReport {
             format!("; saw nothing for {}", g.join(", "))
         };
         format!(
-            "nccltune verify: {} on {}: {} pass, {} warn, {} fail, {} could not run{unseen}{}",
+            "nccltune verify: {} on {}: {} pass, {} warn, {} fail, {} skipped ({} could not see){unseen}{}",
             if self.ok { "OK" } else { "FAIL" },
             self.hostname.as_deref().unwrap_or("unknown host"),
             s.pass,
             s.warn,
             s.fail,
             s.skip,
+            self.evidence.not_run,
             if failed.is_empty() {
                 String::new()
             } else {
@@ -459,7 +460,7 @@ pub fn finish(node: &NodeReport, opts: &VerifyOptions, mut checks: Vec<Check>) -
             }
         }
     }
-    let not_run = checks.iter().filter(|c| c.level == Level::Skip).count();
+    let not_run = checks.iter().filter(|c| could_not_see(c)).count();
     let summary = Summary::of(&checks);
     let ok = crate::finding::outcome(&checks, opts.strict) == crate::outcome::Outcome::Ok;
     VerifyReport {

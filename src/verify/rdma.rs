@@ -18,7 +18,7 @@ pub fn checks(cx: &Context) -> Vec<Check> {
             || crate::hw::no_rdma_devices(node));
     if node.nics.is_empty() && expected.is_empty() {
         let why = if reliable {
-            "no RDMA ports on this node (/sys/class/infiniband is empty or absent)"
+            "not applicable: no RDMA ports on this node (/sys/class/infiniband is empty or absent)"
         } else {
             "RDMA ports unknown: neither ibstat nor the sysfs probe succeeded"
         };

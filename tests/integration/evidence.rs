@@ -150,7 +150,7 @@ fn expected_gpus_that_cannot_be_seen_fail() {
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("saw nothing for gpu") && err.contains("could not run"),
+        err.contains("saw nothing for gpu") && err.contains("could not see"),
         "{err}"
     );
 }

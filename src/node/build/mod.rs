@@ -107,21 +107,12 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
         source: source.to_string(),
         ..NodeReport::default()
     };
-    report.gpus = gpus::gpus(query_rows.as_deref(), topo.as_ref(), &nvlink);
-    if let Some(text) = out.ok_text(names::SMI_Q) {
-        for q in parse::nvidia_smi_q::parse(&text) {
-            let same = |id: &Option<String>| {
-                id.as_deref()
-                    .is_some_and(|id| id.eq_ignore_ascii_case(&q.pci_bus_id))
-            };
-            if let Some(g) = report.gpus.iter_mut().find(|g| same(&g.pci_bus_id)) {
-                g.architecture = q.architecture.as_deref().map(Arch::parse);
-                g.fabric_state = q.fabric_state;
-                g.fabric_status = q.fabric_status;
-            }
-        }
-    }
-    report.nvlink = gpus::nvlink_summary(&nvlink);
+    let smi_q = out
+        .ok_text(names::SMI_Q)
+        .map(|t| parse::nvidia_smi_q::parse(&t))
+        .unwrap_or_default();
+    report.gpus = gpus::gpus(query_rows.as_deref(), topo.as_ref(), &nvlink, &smi_q);
+    report.nvlink = gpus::nvlink_summary(&nvlink, &report.gpus);
     if let Some(t) = &topo {
         report.gpu_links = gpus::gpu_links(t);
         report.gpu_nic_affinity = gpus::affinity(t);

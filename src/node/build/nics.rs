@@ -16,10 +16,23 @@ pub(super) fn nics(out: &Outputs, probes: &mut [ProbeSummary]) -> Vec<Nic> {
             .map(ProbeOutput::text)
     }) {
         let s = parse::ibstat::parse(&text);
-        if let Some(p) = &s.panic
-            && let Some(rec) = probes.iter_mut().find(|r| r.name == names::IBSTAT)
-        {
-            rec.partial = Some(format!("ibstat stopped early: {p}"));
+        let failed = out
+            .get(names::IBSTAT)
+            .is_some_and(|o| matches!(o.status, ProbeStatus::Exit(_)));
+        let ports: usize = s.cas.iter().map(|c| c.ports.len()).sum();
+        if let Some(rec) = probes.iter_mut().find(|r| r.name == names::IBSTAT) {
+            if let Some(p) = &s.panic {
+                rec.partial = Some(format!("ibstat stopped early: {p}"));
+            } else if failed && ports > 0 {
+                // `ibpanic:` goes to stderr; the exit status says the same.
+                rec.partial = Some(format!(
+                    "ibstat exited part-way after printing {ports} port(s){}",
+                    rec.stderr
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                ));
+            }
         }
         for w in &s.warnings {
             if let Some(rec) = probes.iter_mut().find(|r| r.name == names::IBSTAT) {
@@ -40,6 +53,7 @@ pub(super) fn nics(out: &Outputs, probes: &mut [ProbeSummary]) -> Vec<Nic> {
                     netdevs: Vec::new(),
                     roce_v2_ipv4_gid_index: None,
                     source: "ibstat".into(),
+                    link_layer_inferred: false,
                 });
             }
         }
@@ -77,6 +91,15 @@ pub(super) fn nics(out: &Outputs, probes: &mut [ProbeSummary]) -> Vec<Nic> {
                 n.netdevs.push(netdev.clone());
             }
         }
+    }
+    // A port ibstat listed without a `Link layer` line, that sysfs did not describe either, is
+    // InfiniBand: the line was added to ibstat with RoCE, so older versions print IB ports only.
+    for n in nics
+        .iter_mut()
+        .filter(|n| n.link_layer.is_none() && n.source == "ibstat")
+    {
+        n.link_layer = Some(LinkLayer::InfiniBand);
+        n.link_layer_inferred = true;
     }
     nics
 }
