@@ -2,13 +2,13 @@
 //! link and infrastructure faults, drift, and a summary. Renderers read only this.
 
 use super::verify_json::Identity;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Version of `fleet.json`.
 pub const FLEET_SCHEMA: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -37,7 +37,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     /// A verify check code (`rdma.port-rate`) or a fleet code (`fleet.pair-confirmed`).
     pub code: String,
@@ -46,7 +46,7 @@ pub struct Reason {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeResult {
     pub status: Status,
     /// How sure the status is, 0..1: 1 for a node's own failed check, rising with the number
@@ -61,7 +61,7 @@ pub struct NodeResult {
     pub busbw_gbps: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkFault {
     pub nodes: Vec<String>,
     /// Failed runs of this exact node set; each member passed with other partners.
@@ -69,13 +69,13 @@ pub struct LinkFault {
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftValue {
     pub value: serde_json::Value,
     pub nodes: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
     pub code: String,
     pub subject: String,
@@ -86,7 +86,7 @@ pub struct Drift {
     pub others: Vec<DriftValue>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub nodes: usize,
     pub ok: usize,
@@ -101,7 +101,7 @@ pub struct Summary {
     pub infra: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetResult {
     pub schema: u32,
     pub nccltune_version: String,

@@ -92,7 +92,7 @@ pub struct Problem {
     pub fix: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     pub hostname: Option<String>,
     pub machine_id: Option<String>,
