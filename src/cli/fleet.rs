@@ -21,7 +21,7 @@ pub struct FleetArgs {
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
     /// Plan the first round for a set of nodes and write DIR/plan.json and DIR/run.sh.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
     /// Read DIR's results and write the next round as DIR/run.sh (removed when nothing is left).
     Next(NextArgs),
     /// Merge DIR's results into the fleet result (fleet.json with --format json).
@@ -221,7 +221,7 @@ fn launcher(l: LauncherArg) -> plan::Launcher {
 
 pub fn run(args: FleetArgs) -> Result<Outcome> {
     match args.command {
-        FleetCommand::Plan(a) => plan_cmd(a),
+        FleetCommand::Plan(a) => plan_cmd(*a),
         FleetCommand::Next(a) => next_cmd(a),
         FleetCommand::Merge(a) => merge_cmd(a),
         FleetCommand::Report(a) => report_cmd(a),

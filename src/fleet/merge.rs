@@ -129,8 +129,10 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         })
         .collect();
     let (limit, med, _mad) = threshold(&busbws, s.target_busbw_gbps, s.acceptable_fraction, s.mad_k);
-    if let (Some(m), Some(t)) = (med, s.target_busbw_gbps) {
-        if m < t * s.acceptable_fraction {
+    if let (Some(m), Some(t)) = (med, s.target_busbw_gbps)
+        && m < t * s.acceptable_fraction
+    {
+        {
             notes.push(format!(
                 "the fleet's median busbw {m:.1} GB/s is below {:.0}% of the target {t:.1} GB/s ({}): every test looks slow, so only nodes far below the fleet (median − {}·MAD) are failed; check the target, NCCL_ALGO and the fabric",
                 s.acceptable_fraction * 100.0,
@@ -433,14 +435,12 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         }
     }
     for o in outcomes {
-        if let Some(t) = plan.round(o.round).and_then(|r| r.tests.get(o.test)) {
-            if t.kind == TestKind::Verify {
-                if let Some(r) = t.nodes.first().and_then(|x| nodes.get(x)) {
-                    if matches!(r.status, Status::Bad | Status::Error) {
-                        summary.tests_failed += 1;
-                    }
-                }
-            }
+        if let Some(t) = plan.round(o.round).and_then(|r| r.tests.get(o.test))
+            && t.kind == TestKind::Verify
+            && let Some(r) = t.nodes.first().and_then(|x| nodes.get(x))
+            && matches!(r.status, Status::Bad | Status::Error)
+        {
+            summary.tests_failed += 1;
         }
     }
     let result = FleetResult {

@@ -41,7 +41,7 @@ impl Status {
 pub struct Reason {
     /// A verify check code (`rdma.port-rate`) or a fleet code (`fleet.pair-confirmed`).
     pub code: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subject: String,
     pub message: String,
 }
@@ -55,9 +55,9 @@ pub struct NodeResult {
     pub reasons: Vec<Reason>,
     /// Result files, relative to the plan folder.
     pub evidence: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busbw_gbps: Option<f64>,
 }
 

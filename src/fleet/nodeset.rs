@@ -282,15 +282,18 @@ mod tests {
     #[test]
     fn expands_ranges_padding_and_lists() {
         assert_eq!(
-            expand("gpu[001-003,600],login1").unwrap(),
+            expand("gpu[001-003,600],login1").expect("test value"),
             s(&["gpu001", "gpu002", "gpu003", "gpu600", "login1"])
         );
-        assert_eq!(expand("fn[8-11]").unwrap(), s(&["fn8", "fn9", "fn10", "fn11"]));
         assert_eq!(
-            expand("r[1-2]-n[01-02]").unwrap(),
+            expand("fn[8-11]").expect("test value"),
+            s(&["fn8", "fn9", "fn10", "fn11"])
+        );
+        assert_eq!(
+            expand("r[1-2]-n[01-02]").expect("test value"),
             s(&["r1-n01", "r1-n02", "r2-n01", "r2-n02"])
         );
-        assert_eq!(expand("a,b,a").unwrap(), s(&["a", "b"]));
+        assert_eq!(expand("a,b,a").expect("test value"), s(&["a", "b"]));
     }
 
     #[test]
@@ -313,7 +316,7 @@ mod tests {
         ] {
             assert!(expand(bad).is_err(), "{bad:?} accepted");
         }
-        let e = expand("gpu[1-2],bad$x").unwrap_err().to_string();
+        let e = expand("gpu[1-2],bad$x").expect_err("must fail").to_string();
         assert!(e.contains("'$'"), "{e}");
     }
 
@@ -327,8 +330,13 @@ mod tests {
             "n[09-11]",
             "n9,n[10-11]",
         ] {
-            let names = expand(set).unwrap();
-            assert_eq!(expand(&fold(&names)).unwrap(), names, "{set} -> {}", fold(&names));
+            let names = expand(set).expect("test value");
+            assert_eq!(
+                expand(&fold(&names)).expect("test value"),
+                names,
+                "{set} -> {}",
+                fold(&names)
+            );
         }
         assert_eq!(fold(&s(&["fn1", "fn2", "fn3", "fn7"])), "fn[1-3,7]");
         assert_eq!(fold(&s(&["n010", "n10"])).matches('[').count(), 0);
@@ -337,9 +345,12 @@ mod tests {
     #[test]
     fn list_files_name_the_line() {
         let e = parse_list("fn[1-2]\n# c\nbad;x\n", "nodes.txt")
-            .unwrap_err()
+            .expect_err("must fail")
             .to_string();
         assert!(e.starts_with("nodes.txt:3:"), "{e}");
-        assert_eq!(parse_list("fn[1-2] # two\nfn3\n", "f").unwrap().len(), 3);
+        assert_eq!(
+            parse_list("fn[1-2] # two\nfn3\n", "f").expect("test value").len(),
+            3
+        );
     }
 }

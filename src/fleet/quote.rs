@@ -148,10 +148,13 @@ mod tests {
     #[test]
     fn splits_words_without_expansion() {
         assert_eq!(
-            split_words("--replay caps/{node} --expect 'golden file.toml'").unwrap(),
+            split_words("--replay caps/{node} --expect 'golden file.toml'").expect("test value"),
             vec!["--replay", "caps/{node}", "--expect", "golden file.toml"]
         );
-        assert_eq!(split_words(r#"a "b c" d\ e"#).unwrap(), vec!["a", "b c", "d e"]);
+        assert_eq!(
+            split_words(r#"a "b c" d\ e"#).expect("test value"),
+            vec!["a", "b c", "d e"]
+        );
         for bad in ["$(id)", "a;b", "a|b", "'x", "a\nb", "\"$HOME\"", "a`b`"] {
             assert!(split_words(bad).is_err(), "{bad:?} accepted");
         }

@@ -116,9 +116,9 @@ pub fn run(o: &SimOptions) -> SimResult {
     let mut found = 0;
     let mut fp = 0;
     let mut suspects = 0;
-    for i in 0..n {
+    for (i, &is_slow) in slow.iter().enumerate() {
         let bad = iso.confirmed_bad(i as u32, o.confirm);
-        if bad && slow[i] {
+        if bad && is_slow {
             found += 1;
         } else if bad {
             fp += 1;

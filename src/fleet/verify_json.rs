@@ -297,25 +297,28 @@ mod tests {
     #[test]
     fn reads_both_schemas() {
         let mut i = Interner::default();
-        let a = read(V1.as_bytes(), "a.json", &mut i).unwrap();
+        let a = read(V1.as_bytes(), "a.json", &mut i).expect("test value");
         assert_eq!((a.schema, a.ok, a.cells.len()), (1, false, 2));
         assert_eq!(a.problems[0].code, "rdma.port-rate");
         assert_eq!(a.problems[0].fix, "reseat");
         assert_eq!(a.identity.hostname.as_deref(), Some("h1"));
         assert!(a.cells[0].observed.is_none());
-        let b = read(V2.as_bytes(), "b.json", &mut i).unwrap();
+        let b = read(V2.as_bytes(), "b.json", &mut i).expect("test value");
         assert_eq!((b.schema, b.ok), (2, true));
-        assert_eq!(i.get(b.cells[0].observed.unwrap()), r#"{"version":"550.90.07"}"#);
+        assert_eq!(
+            i.get(b.cells[0].observed.expect("test value")),
+            r#"{"version":"550.90.07"}"#
+        );
         assert_eq!(b.identity.machine_id.as_deref(), Some("m"));
     }
 
     #[test]
     fn refuses_newer_truncated_and_junk() {
         let mut i = Interner::default();
-        let e = read(br#"{"schema":3,"checks":[],"ok":true}"#, "n.json", &mut i).unwrap_err();
+        let e = read(br#"{"schema":3,"checks":[],"ok":true}"#, "n.json", &mut i).expect_err("must fail");
         assert!(e.to_string().contains("newer"), "{e}");
         let e = read(&V1.as_bytes()[..60], "t.json", &mut i)
-            .unwrap_err()
+            .expect_err("must fail")
             .to_string();
         assert!(e.starts_with("t.json: truncated JSON"), "{e}");
         assert!(read(b"\x00\xff junk", "j", &mut i).is_err());
@@ -324,7 +327,7 @@ mod tests {
             "s",
             &mut i,
         )
-        .unwrap_err()
+        .expect_err("must fail")
         .to_string();
         assert!(e.contains("\"great\""), "{e}");
         assert!(read(br#"{"schema":1,"checks":[]}"#, "s", &mut i).is_err());
