@@ -253,3 +253,80 @@ pub fn screen(eligible: &[u32], size: usize, seed: u64) -> Vec<Vec<u32>> {
 pub fn group_size(n: usize) -> usize {
     ((n as f64).sqrt().ceil() as usize).max(2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs rounds until nothing is left, with `fails(set)` as the oracle; returns the state.
+    fn drive(n: usize, size: usize, max_rounds: u32, fails: impl Fn(&[u32]) -> bool) -> (Isolation, u32) {
+        let eligible = vec![true; n];
+        let all: Vec<u32> = (0..n as u32).collect();
+        let mut sets: Vec<(Purpose, Vec<u32>)> = screen(&all, size, 5).into_iter().map(|s| (Purpose::Screen, s)).collect();
+        let mut tests = Vec::new();
+        let mut round = 0;
+        loop {
+            round += 1;
+            for (p, s) in sets {
+                let verdict = if fails(&s) { Verdict::Fail } else { Verdict::Pass };
+                tests.push(TestEval { round, purpose: p, nodes: s, verdict });
+            }
+            let iso = evaluate(n, &tests);
+            sets = next_tests(&eligible, &tests, &iso, 2, 5, round + 1);
+            if sets.is_empty() || round >= max_rounds {
+                return (iso, round);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_link_is_a_link_not_two_bad_nodes() {
+        // Find the pair the seeded screening makes, and make exactly that link bad.
+        let all: Vec<u32> = (0..20).collect();
+        let link = screen(&all, 2, 5)[3].clone();
+        let (iso, rounds) = drive(20, 2, 3, |s| s == link.as_slice());
+        assert_eq!(iso.faults, vec![(link.clone(), 2)]);
+        assert!(link.iter().all(|&m| iso.good[m as usize] && !iso.confirmed_bad(m, 2)));
+        assert_eq!(rounds, 3);
+    }
+
+    #[test]
+    fn a_slow_node_is_confirmed_with_distinct_good_partners() {
+        let (iso, rounds) = drive(20, 2, 3, |s| s.contains(&7));
+        assert!(iso.confirmed_bad(7, 2));
+        assert_eq!(iso.confirm_fails[7], 2);
+        assert!((0..20u32).filter(|&m| m != 7).all(|m| iso.good[m as usize]));
+        assert!(iso.faults.is_empty());
+        assert_eq!(rounds, 3);
+    }
+
+    #[test]
+    fn groups_bisect_to_the_bad_node_and_report_infrastructure_faults() {
+        let (iso, _) = drive(100, 10, 12, |s| s.contains(&42));
+        assert!(iso.confirmed_bad(42, 2));
+        assert!((0..100u32).filter(|&m| m != 42).all(|m| iso.good[m as usize]));
+        // A group failing only as a whole (a switch), its halves passing: an infrastructure fault.
+        let all: Vec<u32> = (0..36).collect();
+        let g = screen(&all, 6, 5)[2].clone();
+        let (iso, _) = drive(36, 6, 12, |s| s == g.as_slice());
+        assert_eq!(iso.faults, vec![(g.clone(), 2)]);
+        assert!(g.iter().all(|&m| !iso.confirmed_bad(m, 2)));
+    }
+
+    #[test]
+    fn a_transient_failure_is_neither_fault_nor_bad_node() {
+        let all: Vec<u32> = (0..10).collect();
+        let first = screen(&all, 2, 5)[0].clone();
+        let seen = std::cell::Cell::new(false);
+        let (iso, _) = drive(10, 2, 3, |s| {
+            let f = s == first.as_slice() && !seen.get();
+            if f {
+                seen.set(true);
+            }
+            f
+        });
+        assert!(iso.faults.is_empty());
+        assert_eq!(iso.transient, vec![first]);
+        assert!(iso.good.iter().all(|&g| g));
+    }
+}
