@@ -38,7 +38,10 @@ fn options(check: Vec<plan::Check>) -> rounds::PlanOptions {
         checks: check,
         launcher: plan::Launcher::Srun,
         seed: 1,
-        settings: plan::Settings { target_busbw_gbps: Some(384.0), ..Default::default() },
+        settings: plan::Settings {
+            target_busbw_gbps: Some(384.0),
+            ..Default::default()
+        },
         rounds: None,
     }
 }
@@ -46,7 +49,10 @@ fn options(check: Vec<plan::Check>) -> rounds::PlanOptions {
 fn main() {
     let report = std::process::Command::new(env!("CARGO_BIN_EXE_nccltune"))
         .args(["verify", "--format", "json", "--replay"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/nodes/h100-8gpu-ndr400"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/nodes/h100-8gpu-ndr400"
+        ))
         .output()
         .expect("nccltune verify runs")
         .stdout;
@@ -79,13 +85,20 @@ fn main() {
         (report.len() * NODES) as f64 / 1e6
     );
     let before = vm_hwm_kib();
-    let opts = MergeOptions { consensus: true, plan_label: "bench".into() };
+    let opts = MergeOptions {
+        consensus: true,
+        plan_label: "bench".into(),
+    };
     let r = timed("merge: 10,000 verify reports (read, parse, consensus)", 3, || {
         let (_, m) = fleet::merge_dir(dir, &opts).expect("merge");
         m.result.summary.clone()
     });
     assert_eq!(r.ok, NODES, "every node ok");
     if let (Some(b), Some(a)) = (before, vm_hwm_kib()) {
-        println!("peak resident memory: {} MiB before merge, {} MiB after", b / 1024, a / 1024);
+        println!(
+            "peak resident memory: {} MiB before merge, {} MiB after",
+            b / 1024,
+            a / 1024
+        );
     }
 }

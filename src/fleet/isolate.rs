@@ -262,14 +262,22 @@ mod tests {
     fn drive(n: usize, size: usize, max_rounds: u32, fails: impl Fn(&[u32]) -> bool) -> (Isolation, u32) {
         let eligible = vec![true; n];
         let all: Vec<u32> = (0..n as u32).collect();
-        let mut sets: Vec<(Purpose, Vec<u32>)> = screen(&all, size, 5).into_iter().map(|s| (Purpose::Screen, s)).collect();
+        let mut sets: Vec<(Purpose, Vec<u32>)> = screen(&all, size, 5)
+            .into_iter()
+            .map(|s| (Purpose::Screen, s))
+            .collect();
         let mut tests = Vec::new();
         let mut round = 0;
         loop {
             round += 1;
             for (p, s) in sets {
                 let verdict = if fails(&s) { Verdict::Fail } else { Verdict::Pass };
-                tests.push(TestEval { round, purpose: p, nodes: s, verdict });
+                tests.push(TestEval {
+                    round,
+                    purpose: p,
+                    nodes: s,
+                    verdict,
+                });
             }
             let iso = evaluate(n, &tests);
             sets = next_tests(&eligible, &tests, &iso, 2, 5, round + 1);
@@ -286,7 +294,10 @@ mod tests {
         let link = screen(&all, 2, 5)[3].clone();
         let (iso, rounds) = drive(20, 2, 3, |s| s == link.as_slice());
         assert_eq!(iso.faults, vec![(link.clone(), 2)]);
-        assert!(link.iter().all(|&m| iso.good[m as usize] && !iso.confirmed_bad(m, 2)));
+        assert!(
+            link.iter()
+                .all(|&m| iso.good[m as usize] && !iso.confirmed_bad(m, 2))
+        );
         assert_eq!(rounds, 3);
     }
 

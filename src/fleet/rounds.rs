@@ -51,6 +51,11 @@ pub fn new_plan(o: PlanOptions) -> Result<Plan> {
             o.launcher.as_str()
         );
     }
+    if o.launcher == Launcher::Kubernetes && !multi.is_empty() {
+        bail!(
+            "--launcher kubernetes: writes an Indexed Job for verify only; run pairs and groups with srun, sbatch or mpirun (MPIJob manifests are not written yet)"
+        );
+    }
     let mut settings = o.settings;
     let has_verify = o.checks.contains(&Check::Verify);
     settings.max_rounds = o.rounds.unwrap_or_else(|| {

@@ -610,3 +610,170 @@ fn hostile_values_are_quoted_in_run_sh() {
         .expect("test setup");
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn yaml_doc(text: &str) -> yaml_rust2::Yaml {
+    let docs = yaml_rust2::YamlLoader::load_from_str(text).expect("valid YAML");
+    assert_eq!(docs.len(), 1, "one document");
+    docs.into_iter().next().expect("one document")
+}
+
+/// The keys a mapping may have: a strict schema for the parts of a Job we write.
+fn keys_only(y: &yaml_rust2::Yaml, allowed: &[&str], at: &str) {
+    let h = y.as_hash().unwrap_or_else(|| panic!("{at}: expected a mapping"));
+    for k in h.keys() {
+        let k = k.as_str().unwrap_or_else(|| panic!("{at}: non-string key"));
+        assert!(allowed.contains(&k), "{at}: unexpected key {k:?}");
+    }
+}
+
+#[test]
+fn kubernetes_indexed_job_matches_golden_and_schema_and_round_trips() {
+    let tmp = tempfile::tempdir().expect("test setup");
+    let dir = tmp.path().join("k");
+    plan(
+        &dir,
+        &[
+            "--nodes",
+            "gpu[01-03]",
+            "--launcher",
+            "kubernetes",
+            "--seed",
+            "1",
+            "--timeout",
+            "120",
+            "--image",
+            "registry.example/nccltune:0.1",
+            "--check-args",
+            "--expect '/etc/nccl tune/golden.toml'",
+        ],
+    );
+    let text = std::fs::read_to_string(dir.join("k8s/r1.yaml")).expect("manifest written");
+    let golden_path = repo().join("fixtures/fleet/k8s-verify-r1.yaml");
+    if std::env::var("NCCLTUNE_UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&golden_path, &text).expect("test setup");
+    }
+    let golden = std::fs::read_to_string(&golden_path).expect("golden file");
+    assert_eq!(
+        text, golden,
+        "k8s/r1.yaml differs from fixtures/fleet/k8s-verify-r1.yaml"
+    );
+
+    let y = yaml_doc(&text);
+    keys_only(&y, &["apiVersion", "kind", "metadata", "spec"], "Job");
+    assert_eq!(y["apiVersion"].as_str(), Some("batch/v1"));
+    assert_eq!(y["kind"].as_str(), Some("Job"));
+    let spec = &y["spec"];
+    keys_only(
+        spec,
+        &[
+            "completionMode",
+            "completions",
+            "parallelism",
+            "backoffLimit",
+            "activeDeadlineSeconds",
+            "template",
+        ],
+        "spec",
+    );
+    assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
+    assert_eq!(spec["completions"].as_i64(), Some(3));
+    let pod = &spec["template"]["spec"];
+    keys_only(pod, &["restartPolicy", "affinity", "containers"], "pod spec");
+    let values: Vec<&str> = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]
+        .as_vec()
+        .expect("node list")
+        .iter()
+        .map(|v| v.as_str().expect("string"))
+        .collect();
+    assert_eq!(values, ["gpu01", "gpu02", "gpu03"]);
+    let c = &pod["containers"][0];
+    keys_only(
+        c,
+        &["name", "image", "command", "env", "securityContext"],
+        "container",
+    );
+    assert_eq!(c["image"].as_str(), Some("registry.example/nccltune:0.1"));
+    assert_eq!(
+        c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+        Some("spec.nodeName")
+    );
+    let cmd: Vec<&str> = c["command"]
+        .as_vec()
+        .expect("command list")
+        .iter()
+        .map(|v| v.as_str().expect("string"))
+        .collect();
+    assert_eq!(&cmd[..2], ["/bin/sh", "-c"]);
+
+    // Run the pod's script as a pod would (NODE_NAME from the downward API), with nccltune
+    // replaying a fixture, then unpack the log and merge: the round trip without a cluster.
+    let fake = tmp.path().join("bin");
+    std::fs::create_dir_all(&fake).expect("test setup");
+    std::fs::write(
+        fake.join("nccltune"),
+        format!(
+            "#!/bin/sh\n[ \"$5\" = '/etc/nccl tune/golden.toml' ] || exit 2\nexec {} verify --format json --replay {}\n",
+            bin().display(),
+            repo().join("fixtures/nodes/h100-8gpu-ndr400").display()
+        ),
+    )
+    .expect("test setup");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(fake.join("nccltune"))
+        .status()
+        .expect("chmod");
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    let mut log = String::new();
+    for node in ["gpu01", "gpu03"] {
+        let out = Command::new("sh")
+            .args(["-c", cmd[2]])
+            .env("NODE_NAME", node)
+            .env("PATH", &path)
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // kubectl logs --prefix puts the pod before each line.
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            log.push_str(&format!("[pod/x-{node}/verify] {l}\n"));
+        }
+    }
+    let out = Command::new("sh")
+        .args(["-c", cmd[2]])
+        .env("NODE_NAME", "gpu01;id")
+        .env("PATH", &path)
+        .output()
+        .expect("sh");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a hostile node name is refused by the pod"
+    );
+    let logf = tmp.path().join("pods.log");
+    std::fs::write(&logf, &log).expect("test setup");
+    let out = nccltune()
+        .args(["fleet", "unpack"])
+        .arg(&dir)
+        .arg(&logf)
+        .output()
+        .expect("unpack");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fleet = merge_json(&dir);
+    assert_eq!(with_status(&fleet, "ok"), set(&["gpu01", "gpu03"]));
+    assert_eq!(
+        with_status(&fleet, "missing"),
+        set(&["gpu02"]),
+        "a pod that never reported is missing"
+    );
+    // A log line for a node outside the plan is an error naming the line.
+    std::fs::write(&logf, "NCCLTUNE-RESULT r1 gpu99 rc 0\n").expect("test setup");
+    let out = nccltune()
+        .args(["fleet", "unpack"])
+        .arg(&dir)
+        .arg(&logf)
+        .output()
+        .expect("unpack");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pods.log:1"));
+}
