@@ -234,11 +234,6 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
             );
         }
         out.push_str("wait\n");
-        if plan.launcher == Launcher::Kubernetes {
-            out.push_str(
-                "# Kubernetes: apply k8s/ MPIJobs by hand; this script is for srun/sbatch/mpirun engines.\n",
-            );
-        }
     }
     let _ = writeln!(
         out,
