@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod configure;
 pub mod finding;
+pub mod fleet;
 pub mod hw;
 pub mod lint;
 pub mod nccl;

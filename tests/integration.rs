@@ -10,6 +10,7 @@ mod integration {
     mod conformance_verify;
     mod detect;
     mod evidence;
+    mod fleet;
     mod gpus;
     mod place;
     pub mod robustness;

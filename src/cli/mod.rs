@@ -5,6 +5,7 @@ mod bench;
 mod configure;
 mod detect;
 mod docs;
+mod fleet;
 mod lint;
 mod place;
 mod verify;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Health-check this node (or a capture): GPUs, NVLink, RDMA ports, GPUDirect RDMA, PCIe,
     /// versions, and optionally what an NCCL debug log says NCCL did. Exit 1 when a check fails.
     Verify(verify::VerifyArgs),
+    /// Plan node checks and multi-node tests for a fleet (Slurm, pdsh/clush, mpirun,
+    /// Kubernetes), merge the results, isolate bad nodes and links, plan the next round.
+    Fleet(fleet::FleetArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     Completions {
         #[arg(value_enum)]
@@ -108,6 +112,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Lint(args) => lint::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fleet(args) => fleet::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man => docs::man(),
     }

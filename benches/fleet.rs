@@ -1,0 +1,104 @@
+//! `cargo bench --bench fleet`: `fleet plan` and `fleet merge` at 10,000 nodes, one core.
+//! Target (issue 14): merging 10,000 nodes' verify JSON (about 17 KB each) in under 2 s, with
+//! memory bounded by the per-node summaries. Each scenario runs a few times; the fastest and
+//! the median are reported, and peak resident memory (VmHWM) where /proc is present.
+
+use nccltune::fleet::{self, merge::MergeOptions, plan, rounds};
+use std::time::{Duration, Instant};
+
+const NODES: usize = 10_000;
+
+fn vm_hwm_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn timed<T>(name: &str, runs: usize, mut f: impl FnMut() -> T) -> T {
+    let mut times: Vec<Duration> = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = f();
+        times.push(t.elapsed());
+        last = Some(std::hint::black_box(r));
+    }
+    times.sort();
+    println!(
+        "{name}: fastest {:.1} ms, median {:.1} ms over {runs} runs",
+        times[0].as_secs_f64() * 1e3,
+        times[runs / 2].as_secs_f64() * 1e3
+    );
+    last.expect("at least one run")
+}
+
+fn options(check: Vec<plan::Check>) -> rounds::PlanOptions {
+    rounds::PlanOptions {
+        nodes: fleet::nodeset::expand(&format!("gpu[00001-{NODES:05}]")).expect("node set"),
+        checks: check,
+        launcher: plan::Launcher::Srun,
+        seed: 1,
+        settings: plan::Settings {
+            target_busbw_gbps: Some(384.0),
+            ..Default::default()
+        },
+        rounds: None,
+    }
+}
+
+fn main() {
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_nccltune"))
+        .args(["verify", "--format", "json", "--replay"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/nodes/h100-8gpu-ndr400"
+        ))
+        .output()
+        .expect("nccltune verify runs")
+        .stdout;
+    assert!(report.starts_with(b"{"), "verify printed a report");
+
+    timed("plan: verify on 10,000 nodes (plan.json + run.sh)", 5, || {
+        let p = rounds::new_plan(options(vec![plan::Check::Verify])).expect("plan");
+        let (script, _) = fleet::script::render(&p, &p.rounds[0]);
+        (p.to_json().len(), script.len())
+    });
+    timed("plan: pairs screening on 10,000 nodes", 5, || {
+        let p = rounds::new_plan(options(vec![plan::Check::Pairs])).expect("plan");
+        let (script, _) = fleet::script::render(&p, &p.rounds[0]);
+        (p.rounds[0].tests.len(), script.len())
+    });
+
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    let p = rounds::new_plan(options(vec![plan::Check::Verify])).expect("plan");
+    fleet::write_plan_dir(dir, &p).expect("write plan");
+    let rdir = dir.join("results/r1");
+    std::fs::create_dir_all(&rdir).expect("results dir");
+    for n in &p.nodes {
+        std::fs::write(rdir.join(format!("{n}.json")), &report).expect("write result");
+        std::fs::write(rdir.join(format!("{n}.rc")), "0\n").expect("write rc");
+    }
+    println!(
+        "merge input: {NODES} verify reports of {} bytes ({:.0} MB)",
+        report.len(),
+        (report.len() * NODES) as f64 / 1e6
+    );
+    let before = vm_hwm_kib();
+    let opts = MergeOptions {
+        consensus: true,
+        plan_label: "bench".into(),
+    };
+    let r = timed("merge: 10,000 verify reports (read, parse, consensus)", 3, || {
+        let (_, m) = fleet::merge_dir(dir, &opts).expect("merge");
+        m.result.summary.clone()
+    });
+    assert_eq!(r.ok, NODES, "every node ok");
+    if let (Some(b), Some(a)) = (before, vm_hwm_kib()) {
+        println!(
+            "peak resident memory: {} MiB before merge, {} MiB after",
+            b / 1024,
+            a / 1024
+        );
+    }
+}

@@ -1,0 +1,620 @@
+//! Merge: the plan's test outcomes → the fleet result. Each node's own checks (verify) first,
+//! then the multi-node isolation, then consensus across the fleet. A node is `ok` only with
+//! evidence: no result at all is `missing`, never healthy.
+
+use super::isolate::{self, TestEval, Verdict};
+use super::model::*;
+use super::plan::{Plan, Purpose, TestKind};
+use super::results::{Output, TestOutcome};
+use super::verify_json::{Interner, Level, NodeSummary};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, Default)]
+pub struct MergeOptions {
+    /// Nodes whose check values differ from the fleet's majority become `suspect`.
+    pub consensus: bool,
+    /// How the plan is named in the output (its path).
+    pub plan_label: String,
+}
+
+/// What the isolation step needs besides the result: used by `next`.
+pub struct Merged {
+    pub result: FleetResult,
+    pub evals: Vec<TestEval>,
+    pub isolation: isolate::Isolation,
+    /// Nodes healthy by their own checks and reporting: may take part in multi-node tests.
+    pub eligible: Vec<bool>,
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+/// The multi-node pass threshold: below the target (× acceptable fraction) *and* far below the
+/// fleet (median − k·MAD). Either alone is not enough: a wrong target would fail everyone,
+/// and a fleet-relative rule alone would fail the slowest healthy node.
+pub fn threshold(
+    busbws: &[f64],
+    target: Option<f64>,
+    fraction: f64,
+    k: f64,
+) -> (f64, Option<f64>, Option<f64>) {
+    let mut v = busbws.to_vec();
+    let med = median(&mut v);
+    let mad = med.and_then(|m| {
+        let mut d: Vec<f64> = busbws.iter().map(|b| (b - m).abs()).collect();
+        median(&mut d)
+    });
+    let fleet = match (med, mad) {
+        (Some(m), Some(d)) => m - k * d,
+        _ => f64::INFINITY,
+    };
+    let t = target.map(|t| t * fraction).unwrap_or(f64::INFINITY);
+    (t.min(fleet), med, mad)
+}
+
+enum VerifyState {
+    NotPlanned,
+    Missing,
+    Summary(Box<NodeSummary>, i32, Vec<String>),
+    TimedOut(i32, Vec<String>),
+    Error(String, Vec<String>),
+}
+
+pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &MergeOptions) -> Merged {
+    let n = plan.nodes.len();
+    let index: HashMap<&str, u32> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i as u32))
+        .collect();
+    let s = &plan.settings;
+    let mut notes = Vec::new();
+    let mut verify: Vec<VerifyState> = (0..n).map(|_| VerifyState::NotPlanned).collect();
+    let mut nccl: Vec<&TestOutcome> = Vec::new();
+    for o in outcomes {
+        let Some(round) = plan.round(o.round) else {
+            continue;
+        };
+        let Some(t) = round.tests.get(o.test) else {
+            continue;
+        };
+        match t.kind {
+            TestKind::Verify => {
+                let Some(&i) = t.nodes.first().and_then(|n| index.get(n.as_str())) else {
+                    continue;
+                };
+                let files = o.files.clone();
+                verify[i as usize] = match (&o.output, o.rc) {
+                    _ if o.timed_out() => VerifyState::TimedOut(o.rc.unwrap_or(124), files),
+                    (Output::Missing, _) => VerifyState::Missing,
+                    (Output::Verify(sum), Some(rc)) => VerifyState::Summary(sum.clone(), rc, files),
+                    (Output::Verify(_), None) => VerifyState::Error(
+                        "a report without its .rc: the test did not finish writing".into(),
+                        files,
+                    ),
+                    (Output::Unparsable(e), _) => VerifyState::Error(e.clone(), files),
+                    (Output::NoOutput, rc) => {
+                        VerifyState::Error(format!("exit status {} and no report", rc.unwrap_or(-1)), files)
+                    }
+                    (Output::Busbw(_), _) => {
+                        VerifyState::Error("an nccl-tests log where a verify report belongs".into(), files)
+                    }
+                };
+            }
+            TestKind::Nccl => nccl.push(o),
+        }
+    }
+
+    // Multi-node verdicts.
+    let busbws: Vec<f64> = nccl
+        .iter()
+        .filter(|o| o.rc == Some(0))
+        .filter_map(|o| {
+            if let Output::Busbw(b) = o.output {
+                Some(b)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let (limit, med, _mad) = threshold(&busbws, s.target_busbw_gbps, s.acceptable_fraction, s.mad_k);
+    if let (Some(m), Some(t)) = (med, s.target_busbw_gbps)
+        && m < t * s.acceptable_fraction
+    {
+        {
+            notes.push(format!(
+                "the fleet's median busbw {m:.1} GB/s is below {:.0}% of the target {t:.1} GB/s ({}): every test looks slow, so only nodes far below the fleet (median − {}·MAD) are failed; check the target, NCCL_ALGO and the fabric",
+                s.acceptable_fraction * 100.0,
+                s.target_source,
+                s.mad_k
+            ));
+        }
+    }
+    let mut evals = Vec::with_capacity(nccl.len());
+    let mut why: Vec<String> = Vec::with_capacity(nccl.len());
+    let mut node_busbw: Vec<Option<f64>> = vec![None; n];
+    let mut node_files: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut failed_tests = 0;
+    for o in &nccl {
+        let Some(t) = plan.round(o.round).and_then(|r| r.tests.get(o.test)) else {
+            continue;
+        };
+        let mut nodes: Vec<u32> = t
+            .nodes
+            .iter()
+            .filter_map(|x| index.get(x.as_str()).copied())
+            .collect();
+        nodes.sort_unstable();
+        let (verdict, reason) = match (&o.output, o.rc) {
+            (Output::Missing, None) => (Verdict::Missing, "no result".to_string()),
+            _ if o.timed_out() => (Verdict::Fail, format!("timed out (exit {})", o.rc.unwrap_or(124))),
+            (Output::Busbw(b), Some(0)) if *b < limit => (
+                Verdict::Fail,
+                format!(
+                    "busbw {b:.1} GB/s below {limit:.1} (target × {} and fleet median − {}·MAD)",
+                    s.acceptable_fraction, s.mad_k
+                ),
+            ),
+            (Output::Busbw(b), Some(0)) => {
+                for &m in &nodes {
+                    let e = &mut node_busbw[m as usize];
+                    *e = Some(e.map_or(*b, |x: f64| x.max(*b)));
+                }
+                (Verdict::Pass, String::new())
+            }
+            (Output::Busbw(_), None) => (
+                Verdict::Missing,
+                "output without .rc: still running or cut off".into(),
+            ),
+            (Output::Busbw(_), Some(rc)) => (Verdict::Fail, format!("exit status {rc}")),
+            (Output::Unparsable(e), _) => (Verdict::Fail, e.clone()),
+            (Output::NoOutput, rc) => (
+                Verdict::Fail,
+                format!("exit status {} and no output", rc.unwrap_or(-1)),
+            ),
+            (Output::Verify(_), _) => (
+                Verdict::Fail,
+                "a verify report where an nccl-tests log belongs".into(),
+            ),
+            (Output::Missing, Some(rc)) => (Verdict::Fail, format!("exit status {rc} and no output")),
+        };
+        if verdict == Verdict::Fail {
+            failed_tests += 1;
+        }
+        for &m in &nodes {
+            node_files[m as usize].extend(o.files.iter().cloned());
+        }
+        evals.push(TestEval {
+            round: o.round,
+            purpose: t.purpose,
+            nodes,
+            verdict,
+        });
+        why.push(reason);
+    }
+    let iso = isolate::evaluate(n, &evals);
+
+    // Node statuses.
+    let mut nodes = BTreeMap::new();
+    let mut eligible = vec![false; n];
+    let multi = plan.multi_node().is_some();
+    for (i, name) in plan.nodes.iter().enumerate() {
+        let mut reasons = Vec::new();
+        let mut evidence = Vec::new();
+        let mut identity = None;
+        let mut status;
+        let mut confidence;
+        match std::mem::replace(&mut verify[i], VerifyState::NotPlanned) {
+            VerifyState::NotPlanned => {
+                status = Status::Ok;
+                confidence = 0.0;
+            }
+            VerifyState::Missing => {
+                status = Status::Missing;
+                confidence = 1.0;
+                reasons.push(Reason {
+                    code: "fleet.no-result".into(),
+                    subject: String::new(),
+                    message: "no verify result reported (expected but silent)".into(),
+                });
+            }
+            VerifyState::TimedOut(rc, f) => {
+                status = Status::Bad;
+                confidence = 0.9;
+                evidence = f;
+                reasons.push(Reason {
+                    code: "fleet.timeout".into(),
+                    subject: String::new(),
+                    message: format!("verify did not finish within {} s (exit {rc})", s.timeout_s),
+                });
+            }
+            VerifyState::Error(e, f) => {
+                status = Status::Error;
+                confidence = 1.0;
+                evidence = f;
+                reasons.push(Reason {
+                    code: "fleet.unreadable".into(),
+                    subject: String::new(),
+                    message: e,
+                });
+            }
+            VerifyState::Summary(sum, rc, f) => {
+                evidence = f;
+                identity = Some(sum.identity.clone());
+                let fails: Vec<_> = sum.problems.iter().filter(|p| p.level == Level::Fail).collect();
+                if !sum.ok || !fails.is_empty() {
+                    status = Status::Bad;
+                    confidence = 1.0;
+                    for p in fails {
+                        reasons.push(Reason {
+                            code: p.code.clone(),
+                            subject: p.subject.clone(),
+                            message: p.message.clone(),
+                        });
+                    }
+                    if reasons.is_empty() {
+                        reasons.push(Reason {
+                            code: "fleet.verify-failed".into(),
+                            subject: String::new(),
+                            message: "verify reports not ok".into(),
+                        });
+                    }
+                } else if rc != 0 && rc != 1 {
+                    status = Status::Error;
+                    confidence = 1.0;
+                    reasons.push(Reason {
+                        code: "fleet.exit-status".into(),
+                        subject: String::new(),
+                        message: format!("verify exited {rc} although its report says ok"),
+                    });
+                } else {
+                    status = Status::Ok;
+                    confidence = 0.9;
+                }
+            }
+        }
+        if status == Status::Ok {
+            eligible[i] = true;
+        }
+        // Multi-node evidence.
+        let u = i as u32;
+        let mut in_tests = 0;
+        let mut missing_tests = 0;
+        for (e, w) in evals.iter().zip(&why) {
+            if e.nodes.binary_search(&u).is_err() {
+                continue;
+            }
+            in_tests += 1;
+            if e.verdict == Verdict::Missing {
+                missing_tests += 1;
+            } else if e.verdict == Verdict::Fail && !iso.good[i] && status == Status::Ok {
+                let others: Vec<&str> = e
+                    .nodes
+                    .iter()
+                    .filter(|&&m| m != u)
+                    .map(|&m| plan.nodes[m as usize].as_str())
+                    .collect();
+                reasons.push(Reason {
+                    code: format!("fleet.{}", purpose_word(e.purpose)),
+                    subject: others.join(","),
+                    message: format!("round {}: {w}", e.round),
+                });
+            }
+        }
+        evidence.extend(node_files[i].iter().cloned());
+        if status == Status::Ok && in_tests > 0 {
+            if iso.confirmed_bad(u, s.confirm) {
+                status = Status::Bad;
+                let k = iso.confirm_fails[i];
+                confidence = 1.0 - 0.1f64.powi(k as i32);
+                reasons.insert(
+                    0,
+                    Reason {
+                        code: "fleet.confirmed".into(),
+                        subject: String::new(),
+                        message: format!(
+                            "failed {k} confirmation tests with known-good partners and passed none"
+                        ),
+                    },
+                );
+            } else if iso.failed_any[i] && !iso.good[i] {
+                status = Status::Suspect;
+                confidence = 0.5;
+            } else if iso.good[i] {
+                confidence = confidence.max(0.95);
+            } else if missing_tests == in_tests && confidence == 0.0 {
+                status = Status::Missing;
+                confidence = 1.0;
+                reasons.push(Reason {
+                    code: "fleet.no-result".into(),
+                    subject: String::new(),
+                    message: "no multi-node test result reported".into(),
+                });
+            } else if missing_tests == in_tests {
+                status = Status::Missing;
+                confidence = 0.5;
+                reasons.push(Reason {
+                    code: "fleet.no-result".into(),
+                    subject: String::new(),
+                    message: "its own checks pass, but its multi-node test reported nothing".into(),
+                });
+            }
+        }
+        if status == Status::Ok && confidence == 0.0 {
+            // Neither a verify result nor a multi-node pass: never healthy without evidence.
+            status = Status::Missing;
+            confidence = 1.0;
+            if multi && in_tests == 0 {
+                reasons.push(Reason {
+                    code: "fleet.not-tested".into(),
+                    subject: String::new(),
+                    message: "not yet in any test (run `fleet next`)".into(),
+                });
+            } else {
+                reasons.push(Reason {
+                    code: "fleet.no-result".into(),
+                    subject: String::new(),
+                    message: "no result reported".into(),
+                });
+            }
+        }
+        nodes.insert(
+            name.clone(),
+            NodeResult {
+                status,
+                confidence: (confidence * 1000.0).round() / 1000.0,
+                reasons,
+                evidence,
+                identity,
+                busbw_gbps: node_busbw[i],
+            },
+        );
+    }
+
+    // Links and infrastructure faults.
+    let mut links = Vec::new();
+    let mut infra = Vec::new();
+    for (set, fails) in &iso.faults {
+        let names: Vec<String> = set.iter().map(|&m| plan.nodes[m as usize].clone()).collect();
+        let mut evidence: Vec<String> = nccl
+            .iter()
+            .zip(&evals)
+            .filter(|(_, e)| e.nodes == *set)
+            .flat_map(|(o, _)| o.files.iter().cloned())
+            .collect();
+        evidence.dedup();
+        let f = LinkFault {
+            nodes: names,
+            failures: *fails,
+            evidence,
+        };
+        if set.len() == 2 {
+            links.push(f)
+        } else {
+            infra.push(f)
+        }
+    }
+    for set in &iso.transient {
+        let names: Vec<&str> = set.iter().map(|&m| plan.nodes[m as usize].as_str()).collect();
+        notes.push(format!(
+            "transient: {} failed once and passed on a retest",
+            names.join(",")
+        ));
+    }
+
+    let drift = consensus(plan, outcomes, interner, opts.consensus, &mut nodes);
+    identity_duplicates(&mut nodes, &mut notes);
+
+    let mut summary = Summary {
+        nodes: n,
+        tests: outcomes.len(),
+        tests_failed: failed_tests,
+        rounds: plan.rounds.len(),
+        links: links.len(),
+        infra: infra.len(),
+        ..Default::default()
+    };
+    for r in nodes.values() {
+        match r.status {
+            Status::Ok => summary.ok += 1,
+            Status::Bad => summary.bad += 1,
+            Status::Suspect => summary.suspect += 1,
+            Status::Missing => summary.missing += 1,
+            Status::Error => summary.error += 1,
+        }
+    }
+    for o in outcomes {
+        if let Some(t) = plan.round(o.round).and_then(|r| r.tests.get(o.test))
+            && t.kind == TestKind::Verify
+            && let Some(r) = t.nodes.first().and_then(|x| nodes.get(x))
+            && matches!(r.status, Status::Bad | Status::Error)
+        {
+            summary.tests_failed += 1;
+        }
+    }
+    let result = FleetResult {
+        schema: FLEET_SCHEMA,
+        nccltune_version: env!("CARGO_PKG_VERSION").into(),
+        plan: opts.plan_label.clone(),
+        nodes,
+        links,
+        infra,
+        drift,
+        notes,
+        summary,
+    };
+    Merged {
+        result,
+        evals,
+        isolation: iso,
+        eligible,
+    }
+}
+
+fn purpose_word(p: Purpose) -> &'static str {
+    match p {
+        Purpose::Verify => "verify",
+        Purpose::Screen => "screen-failed",
+        Purpose::Bisect => "bisect-failed",
+        Purpose::Confirm => "confirm-failed",
+        Purpose::Retest => "retest-failed",
+    }
+}
+
+/// Per (code, subject): the majority value among reporting nodes, and the nodes that differ.
+/// Schema 2 compares the typed `observed` value; schema 1 has none, so its level is compared.
+fn consensus(
+    plan: &Plan,
+    outcomes: &[TestOutcome],
+    interner: &Interner,
+    mark: bool,
+    nodes: &mut BTreeMap<String, NodeResult>,
+) -> Vec<Drift> {
+    // key -> value -> nodes
+    let mut table: HashMap<u32, HashMap<(bool, u32), Vec<u32>>> = HashMap::new();
+    let mut latest: HashMap<&str, (&TestOutcome, u32)> = HashMap::new();
+    for o in outcomes {
+        let Some(t) = plan.round(o.round).and_then(|r| r.tests.get(o.test)) else {
+            continue;
+        };
+        if t.kind != TestKind::Verify {
+            continue;
+        }
+        if let Some(name) = t.nodes.first() {
+            latest.insert(name.as_str(), (o, o.round));
+        }
+    }
+    let names: Vec<&str> = plan.nodes.iter().map(String::as_str).collect();
+    for (i, name) in names.iter().enumerate() {
+        let Some((o, _)) = latest.get(name) else { continue };
+        let Output::Verify(sum) = &o.output else { continue };
+        for c in &sum.cells {
+            let v = match c.observed {
+                Some(id) => (true, id),
+                None => (false, c.level as u32),
+            };
+            table
+                .entry(c.key)
+                .or_default()
+                .entry(v)
+                .or_default()
+                .push(i as u32);
+        }
+    }
+    let mut drift = Vec::new();
+    let mut keys: Vec<u32> = table.keys().copied().collect();
+    keys.sort_by(|a, b| interner.get(*a).cmp(interner.get(*b)));
+    let level_name = |x: u32| -> &'static str {
+        [Level::Pass, Level::Skip, Level::Info, Level::Warn, Level::Fail]
+            .into_iter()
+            .find(|l| *l as u32 == x)
+            .map(Level::as_str)
+            .unwrap_or("?")
+    };
+    let to_json = |(typed, id): (bool, u32)| -> serde_json::Value {
+        if typed {
+            serde_json::from_str(interner.get(id)).unwrap_or(serde_json::Value::Null)
+        } else {
+            serde_json::Value::String(level_name(id).into())
+        }
+    };
+    for k in keys {
+        let vals = &table[&k];
+        if vals.len() < 2 {
+            continue;
+        }
+        let mut v: Vec<(&(bool, u32), &Vec<u32>)> = vals.iter().collect();
+        v.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+        let (maj, maj_nodes) = v[0];
+        let key = interner.get(k);
+        let (code, subject) = key.split_once('\u{1f}').unwrap_or((key, ""));
+        let others: Vec<DriftValue> = v[1..]
+            .iter()
+            .map(|(val, ns)| DriftValue {
+                value: to_json(**val),
+                nodes: ns.iter().map(|&i| names[i as usize].to_string()).collect(),
+            })
+            .collect();
+        if mark {
+            for o in &others {
+                for nname in &o.nodes {
+                    if let Some(r) = nodes.get_mut(nname) {
+                        if r.status == Status::Ok {
+                            r.status = Status::Suspect;
+                            r.confidence = 0.5;
+                        }
+                        r.reasons.push(Reason {
+                            code: "fleet.drift".into(),
+                            subject: format!("{code} {subject}"),
+                            message: format!(
+                                "{} where {} of the fleet has {}",
+                                o.value,
+                                maj_nodes.len(),
+                                to_json(*maj)
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        drift.push(Drift {
+            code: code.into(),
+            subject: subject.into(),
+            compared: if maj.0 { "observed" } else { "level" }.into(),
+            majority: to_json(*maj),
+            majority_nodes: maj_nodes.len(),
+            others,
+        });
+    }
+    drift
+}
+
+/// Two node names reporting one machine (same machine-id or DMI serial): a host name reused or
+/// a result filed under the wrong name. Both become suspect.
+fn identity_duplicates(nodes: &mut BTreeMap<String, NodeResult>, notes: &mut Vec<String>) {
+    let mut seen: HashMap<(u8, String), String> = HashMap::new();
+    let mut dups: Vec<(String, String, &'static str)> = Vec::new();
+    for (name, r) in nodes.iter() {
+        let Some(id) = &r.identity else { continue };
+        for (tag, label, v) in [
+            (0u8, "machine_id", &id.machine_id),
+            (1, "dmi_product_serial", &id.dmi_product_serial),
+            (2, "dmi_product_uuid", &id.dmi_product_uuid),
+        ] {
+            let Some(v) = v else { continue };
+            if v.is_empty() {
+                continue;
+            }
+            if let Some(other) = seen.insert((tag, v.clone()), name.clone()) {
+                dups.push((other, name.clone(), label));
+            }
+        }
+    }
+    for (a, b, label) in dups {
+        notes.push(format!("{a} and {b} report the same {label}: one machine under two names, or a result filed under the wrong node"));
+        for n in [&a, &b] {
+            if let Some(r) = nodes.get_mut(n) {
+                if r.status == Status::Ok {
+                    r.status = Status::Suspect;
+                    r.confidence = 0.5;
+                }
+                r.reasons.push(Reason {
+                    code: "fleet.identity".into(),
+                    subject: label.into(),
+                    message: format!("same {label} as {}", if n == &a { &b } else { &a }),
+                });
+            }
+        }
+    }
+}

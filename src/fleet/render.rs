@@ -1,0 +1,274 @@
+//! Renderers of the fleet result: table (and `report`), JSON (`fleet.json`), Prometheus text,
+//! JUnit XML, Slurm drain lines and Kubernetes taint lines. Lines meant for a shell are built
+//! with [`super::quote::sh`]; text for XML and Prometheus is escaped for those formats.
+
+use super::model::*;
+use super::quote::sh;
+use std::fmt::Write as _;
+
+pub fn json(r: &FleetResult) -> String {
+    let mut s = serde_json::to_string_pretty(r).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Printable ASCII only, at most `max` characters: a reason field must not carry control
+/// characters or escapes into `sinfo` output or a terminal.
+fn clean(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect();
+    if out.len() > max {
+        out.truncate(max);
+    }
+    out
+}
+
+fn first_reason(n: &NodeResult) -> String {
+    match n.reasons.first() {
+        Some(r) => {
+            let mut s = r.code.clone();
+            if !r.subject.is_empty() {
+                s.push(' ');
+                s.push_str(&r.subject);
+            }
+            s.push(' ');
+            s.push_str(&r.message);
+            s
+        }
+        None => String::new(),
+    }
+}
+
+pub fn summary_line(r: &FleetResult) -> String {
+    let s = &r.summary;
+    format!(
+        "{} nodes: {} ok, {} bad, {} suspect, {} missing, {} error; {} links, {} infrastructure faults; {} tests ({} failed) in {} rounds",
+        s.nodes,
+        s.ok,
+        s.bad,
+        s.suspect,
+        s.missing,
+        s.error,
+        s.links,
+        s.infra,
+        s.tests,
+        s.tests_failed,
+        s.rounds
+    )
+}
+
+/// A readable table: every node that is not ok (all nodes unless `only_bad`), then faults,
+/// drift and notes.
+pub fn table(r: &FleetResult, only_bad: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<20} {:<8} {:>5}  REASON", "NODE", "STATUS", "CONF");
+    for (name, n) in &r.nodes {
+        if only_bad && n.status == Status::Ok {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{:<20} {:<8} {:>5.2}  {}",
+            name,
+            n.status.as_str(),
+            n.confidence,
+            clean(&first_reason(n), 160)
+        );
+        for extra in n.reasons.iter().skip(1).take(4) {
+            let _ = writeln!(
+                out,
+                "{:<36}{} {} {}",
+                "",
+                extra.code,
+                extra.subject,
+                clean(&extra.message, 120)
+            );
+        }
+    }
+    for l in &r.links {
+        let _ = writeln!(
+            out,
+            "link fault: {} (failed {} times; both nodes pass with other partners)",
+            l.nodes.join(" <-> "),
+            l.failures
+        );
+    }
+    for l in &r.infra {
+        let _ = writeln!(
+            out,
+            "infrastructure fault: {} (failed {} times; every member passes elsewhere)",
+            l.nodes.join(","),
+            l.failures
+        );
+    }
+    if !only_bad {
+        for d in &r.drift {
+            for o in &d.others {
+                let _ = writeln!(
+                    out,
+                    "drift: {} {}: {} on {} node(s) ({}), {} on {}",
+                    d.code,
+                    d.subject,
+                    clean(&o.value.to_string(), 60),
+                    o.nodes.len(),
+                    clean(&o.nodes.iter().take(5).cloned().collect::<Vec<_>>().join(","), 80),
+                    clean(&d.majority.to_string(), 60),
+                    d.majority_nodes
+                );
+            }
+        }
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {}", clean(n, 400));
+    }
+    let _ = writeln!(out, "{}", summary_line(r));
+    out
+}
+
+fn prom_label(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Small at any fleet size: totals by status, then one series per bad, missing or error node.
+pub fn prometheus(r: &FleetResult) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP nccltune_fleet_nodes Nodes of the fleet by status.\n# TYPE nccltune_fleet_nodes gauge\n",
+    );
+    for s in Status::ALL {
+        let _ = writeln!(
+            out,
+            "nccltune_fleet_nodes{{status=\"{}\"}} {}",
+            s.as_str(),
+            r.count(s)
+        );
+    }
+    out.push_str("# HELP nccltune_fleet_node_problem A node that is bad, missing or in error (1), with the first reason's code.\n# TYPE nccltune_fleet_node_problem gauge\n");
+    for (name, n) in &r.nodes {
+        if matches!(n.status, Status::Bad | Status::Missing | Status::Error) {
+            let code = n.reasons.first().map(|x| x.code.as_str()).unwrap_or("");
+            let _ = writeln!(
+                out,
+                "nccltune_fleet_node_problem{{node=\"{}\",status=\"{}\",code=\"{}\"}} 1",
+                prom_label(name),
+                n.status.as_str(),
+                prom_label(code)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP nccltune_fleet_link_faults Node pairs that fail while both nodes pass with others.\n# TYPE nccltune_fleet_link_faults gauge\nnccltune_fleet_link_faults {}",
+        r.links.len()
+    );
+    out
+}
+
+fn xml(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => o.push('?'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+pub fn junit(r: &FleetResult) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let failures = r
+        .nodes
+        .values()
+        .filter(|n| matches!(n.status, Status::Bad | Status::Missing))
+        .count();
+    let errors = r.count(Status::Error);
+    let _ = writeln!(
+        out,
+        "<testsuite name=\"nccltune-fleet\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
+        r.nodes.len()
+    );
+    for (name, n) in &r.nodes {
+        let _ = write!(out, "  <testcase classname=\"fleet\" name=\"{}\"", xml(name));
+        let msg = xml(&first_reason(n));
+        match n.status {
+            Status::Ok => out.push_str("/>\n"),
+            Status::Bad | Status::Missing => {
+                let _ = writeln!(
+                    out,
+                    "><failure message=\"{} {msg}\"/></testcase>",
+                    n.status.as_str()
+                );
+            }
+            Status::Error => {
+                let _ = writeln!(out, "><error message=\"{msg}\"/></testcase>");
+            }
+            Status::Suspect => {
+                let _ = writeln!(out, "><system-out>suspect: {msg}</system-out></testcase>");
+            }
+        }
+    }
+    out.push_str("</testsuite>\n");
+    out
+}
+
+/// `scontrol` lines for confirmed bad nodes only. The code leads the reason because
+/// `sinfo -R` shows its first 20 characters.
+pub fn slurm_drain(r: &FleetResult) -> String {
+    let mut out =
+        String::from("# nccltune fleet: drain the confirmed bad nodes (review, then run with bash)\n");
+    for (name, n) in &r.nodes {
+        if n.status != Status::Bad {
+            continue;
+        }
+        let reason = format!("nccltune:{}", clean(&first_reason(n), 100));
+        let _ = writeln!(
+            out,
+            "scontrol update {} State=DRAIN {}",
+            sh(&format!("NodeName={name}")),
+            sh(&format!("Reason={reason}"))
+        );
+    }
+    out
+}
+
+/// `kubectl taint` lines for confirmed bad nodes: the taint value is the reason's code,
+/// reduced to what a label value may hold.
+pub fn k8s_taint(r: &FleetResult) -> String {
+    let mut out =
+        String::from("# nccltune fleet: taint the confirmed bad nodes (review, then run with bash)\n");
+    for (name, n) in &r.nodes {
+        if n.status != Status::Bad {
+            continue;
+        }
+        let code: String = n
+            .reasons
+            .first()
+            .map(|x| x.code.as_str())
+            .unwrap_or("bad")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(63)
+            .collect();
+        let _ = writeln!(
+            out,
+            "kubectl taint nodes {} {} --overwrite",
+            sh(name),
+            sh(&format!("nccltune.io/unhealthy={code}:NoSchedule"))
+        );
+    }
+    out
+}

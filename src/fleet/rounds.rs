@@ -1,0 +1,220 @@
+//! Building plans and rounds: the first round from the node list (`fleet plan`), the next
+//! from the merged results (`fleet next`). Tests carry argv and env, never shell text.
+
+use super::isolate;
+use super::merge::Merged;
+use super::plan::*;
+use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub nodes: Vec<String>,
+    pub checks: Vec<Check>,
+    pub launcher: Launcher,
+    pub seed: u64,
+    pub settings: Settings,
+    /// `--rounds`: overrides the default round budget.
+    pub rounds: Option<u32>,
+}
+
+/// Multi-node rounds in the default budget: pairs need screening + 2 confirmations; groups
+/// need screening, about log2(√N) bisections and 2 confirmations.
+fn default_rounds(check: Check, n: usize) -> u32 {
+    match check {
+        Check::Verify => 0,
+        Check::Pairs => 3,
+        Check::Groups => {
+            let g = isolate::group_size(n) as f64;
+            3 + g.log2().ceil() as u32
+        }
+    }
+}
+
+pub fn new_plan(o: PlanOptions) -> Result<Plan> {
+    if o.nodes.is_empty() {
+        bail!("no nodes to plan for");
+    }
+    if o.checks.is_empty() {
+        bail!("no check chosen: expected --check verify, pairs or groups");
+    }
+    let multi: Vec<Check> = o.checks.iter().copied().filter(|c| *c != Check::Verify).collect();
+    if multi.len() > 1 {
+        bail!("--check: choose one of pairs or groups (with or without verify)");
+    }
+    if !multi.is_empty() && o.nodes.len() < 2 {
+        bail!("--check {:?} needs at least 2 nodes", multi[0]);
+    }
+    if matches!(o.launcher, Launcher::Pdsh | Launcher::Clush) && !multi.is_empty() {
+        bail!(
+            "--launcher {}: pdsh and clush run per-node checks only; use srun, sbatch or mpirun for pairs and groups",
+            o.launcher.as_str()
+        );
+    }
+    if o.launcher == Launcher::Kubernetes && !multi.is_empty() {
+        bail!(
+            "--launcher kubernetes: writes an Indexed Job for verify only; run pairs and groups with srun, sbatch or mpirun (MPIJob manifests are not written yet)"
+        );
+    }
+    let mut settings = o.settings;
+    let has_verify = o.checks.contains(&Check::Verify);
+    settings.max_rounds = o.rounds.unwrap_or_else(|| {
+        u32::from(has_verify)
+            + multi
+                .first()
+                .map(|c| default_rounds(*c, o.nodes.len()))
+                .unwrap_or(0)
+    });
+    if settings.max_rounds == 0 {
+        bail!("--rounds 0: at least one round is needed");
+    }
+    let mut plan = Plan {
+        schema: PLAN_SCHEMA,
+        nccltune_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: crate::output::utc_now_rfc3339(),
+        seed: o.seed,
+        checks: o.checks,
+        launcher: o.launcher,
+        nodes: o.nodes,
+        settings,
+        rounds: Vec::new(),
+        state: BTreeMap::new(),
+        done: false,
+    };
+    let first = if has_verify {
+        verify_round(&plan)
+    } else {
+        let all: Vec<bool> = vec![true; plan.nodes.len()];
+        screen_round(&plan, &all)
+    };
+    plan.rounds.push(first);
+    plan.validate()?;
+    Ok(plan)
+}
+
+fn verify_round(plan: &Plan) -> Round {
+    let s = &plan.settings;
+    let tests = plan
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut cmd = vec![
+                s.nccltune.clone(),
+                "verify".into(),
+                "--format".into(),
+                "json".into(),
+            ];
+            cmd.extend(s.check_args.iter().map(|a| a.replace("{node}", n)));
+            Test {
+                id: n.clone(),
+                kind: TestKind::Verify,
+                purpose: Purpose::Verify,
+                nodes: vec![n.clone()],
+                cmd,
+                env: BTreeMap::new(),
+                timeout_s: s.timeout_s,
+                expected_busbw_gbps: None,
+            }
+        })
+        .collect();
+    Round {
+        index: plan.rounds.len() as u32 + 1,
+        tests,
+    }
+}
+
+fn nccl_test(plan: &Plan, id: usize, purpose: Purpose, nodes: Vec<String>) -> Test {
+    let s = &plan.settings;
+    let bin = format!("{}/all_reduce_perf", s.nccl_tests_bin.trim_end_matches('/'));
+    let size = s.size_bytes.to_string();
+    let mut env = BTreeMap::new();
+    // One algorithm for every test so busbw is comparable across the fleet and with the
+    // 2-node target; Ring's busbw is bounded by each node's network bandwidth.
+    env.insert("NCCL_ALGO".to_string(), "Ring".to_string());
+    Test {
+        id: format!("t{:04}", id + 1),
+        kind: TestKind::Nccl,
+        purpose,
+        nodes,
+        cmd: vec![
+            bin,
+            "-b".into(),
+            size.clone(),
+            "-e".into(),
+            size,
+            "-f".into(),
+            "2".into(),
+            "-g".into(),
+            "1".into(),
+        ],
+        env,
+        timeout_s: s.timeout_s,
+        expected_busbw_gbps: s.target_busbw_gbps,
+    }
+}
+
+fn screen_round(plan: &Plan, eligible: &[bool]) -> Round {
+    let idx: Vec<u32> = (0..plan.nodes.len() as u32)
+        .filter(|&i| eligible[i as usize])
+        .collect();
+    let size = match plan.multi_node() {
+        Some(Check::Groups) => {
+            if plan.settings.group_size >= 2 {
+                plan.settings.group_size
+            } else {
+                isolate::group_size(idx.len())
+            }
+        }
+        _ => 2,
+    };
+    let sets = isolate::screen(&idx, size, plan.seed);
+    let tests = sets
+        .into_iter()
+        .enumerate()
+        .map(|(i, set)| {
+            let names = set.iter().map(|&m| plan.nodes[m as usize].clone()).collect();
+            nccl_test(plan, i, Purpose::Screen, names)
+        })
+        .collect();
+    Round {
+        index: plan.rounds.len() as u32 + 1,
+        tests,
+    }
+}
+
+/// The next round, or `None` when nothing is left to test (or the round budget is spent).
+pub fn next_round(plan: &Plan, merged: &Merged) -> Option<Round> {
+    if plan.rounds.len() as u32 >= plan.settings.max_rounds {
+        return None;
+    }
+    plan.multi_node()?;
+    let screened = plan
+        .rounds
+        .iter()
+        .any(|r| r.tests.iter().any(|t| t.kind == TestKind::Nccl));
+    if !screened {
+        let r = screen_round(plan, &merged.eligible);
+        return if r.tests.is_empty() { None } else { Some(r) };
+    }
+    let next = plan.rounds.len() as u32 + 1;
+    let sets = isolate::next_tests(
+        &merged.eligible,
+        &merged.evals,
+        &merged.isolation,
+        plan.settings.confirm,
+        plan.seed,
+        next,
+    );
+    if sets.is_empty() {
+        return None;
+    }
+    let tests = sets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (p, set))| {
+            let names = set.iter().map(|&m| plan.nodes[m as usize].clone()).collect();
+            nccl_test(plan, i, p, names)
+        })
+        .collect();
+    Some(Round { index: next, tests })
+}

@@ -1,0 +1,262 @@
+//! run.sh: one round of a plan as a bash script for the chosen engine. The script runs the
+//! round and writes `results/r<N>/<test>.{json|txt}` and `<test>.rc` (also on timeout: 124,
+//! or 137 after the kill). Outputs are written to dot-files and renamed, and the `.rc` comes
+//! last, so a reader never sees half a result; a test whose `.rc` exists is skipped, so a
+//! rerun resumes. Every value from the plan is quoted by [`super::quote::sh`].
+
+use super::nodeset;
+use super::plan::{Launcher, Plan, Round, TestKind};
+use super::quote::{sh, sh_words};
+use std::fmt::Write as _;
+
+/// Extra files a round needs beside run.sh (mpirun hostfiles, Kubernetes manifests), as
+/// (path relative to the plan folder, contents).
+pub type Files = Vec<(String, String)>;
+
+const KILL_AFTER_S: u64 = 10;
+
+fn header(plan: &Plan, round: &Round, out: &mut String) {
+    let _ = writeln!(out, "#!/usr/bin/env bash");
+    let _ = writeln!(
+        out,
+        "# nccltune fleet: round {} of at most {} ({} tests, launcher {}). Written by `nccltune fleet plan` or\n# `nccltune fleet next`; do not edit. Results go to results/r{}/; tests that have a .rc are skipped.",
+        round.index,
+        plan.settings.max_rounds,
+        round.tests.len(),
+        plan.launcher.as_str(),
+        round.index
+    );
+    out.push_str("set -u\n");
+    out.push_str("HERE=$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd) || exit 2\n");
+    out.push_str("SELF=\"$HERE/run.sh\"\n");
+    let _ = writeln!(out, "OUT=\"$HERE/results/\"{}", sh(&round.dir_name()));
+    out.push_str("mkdir -p \"$OUT\" \"$HERE/logs\" || exit 2\n");
+    out.push_str(
+        "finish() { printf '%s\\n' \"$2\" > \"$OUT/.$1.rc.$$\" && mv -f \"$OUT/.$1.rc.$$\" \"$OUT/$1.rc\"; }\n",
+    );
+    out.push_str(
+        "# run ID EXT TIMEOUT CMD...: the command's stdout becomes ID.EXT, its exit status ID.rc.\n\
+run() {\n  local id=$1 ext=$2 t=$3; shift 3\n  [ -e \"$OUT/$id.rc\" ] && return 0\n",
+    );
+    let _ = writeln!(
+        out,
+        "  timeout -k {KILL_AFTER_S} \"$t\" \"$@\" > \"$OUT/.$id.$ext.$$\" 2> \"$OUT/$id.err\" < /dev/null\n  local rc=$?\n  mv -f \"$OUT/.$id.$ext.$$\" \"$OUT/$id.$ext\"\n  finish \"$id\" \"$rc\"\n}}"
+    );
+}
+
+/// The per-node dispatch: which command this node runs, from a table, so a node's name only
+/// selects among commands written here and never becomes part of one.
+fn node_task(round: &Round, out: &mut String) {
+    out.push_str(
+        "node_task() {\n  local node=${1:-${SLURMD_NODENAME:-$(hostname -s)}}\n  case \"$node\" in\n",
+    );
+    for t in &round.tests {
+        let _ = writeln!(
+            out,
+            "    {}) run {} json {} {} ;;",
+            sh(&t.nodes[0]),
+            sh(&t.id),
+            t.timeout_s,
+            env_prefix(t) + &sh_words(&t.cmd)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "    *) printf 'nccltune fleet: node %s is not in round {}; nothing to do\\n' \"$node\" >&2; return 2 ;;\n  esac\n}}",
+        round.index
+    );
+    out.push_str("if [ \"${1-}\" = --node-task ]; then shift; node_task \"$@\"; exit $?; fi\n");
+}
+
+fn env_prefix(t: &super::plan::Test) -> String {
+    if t.env.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("env ");
+    for (k, v) in &t.env {
+        s.push_str(&sh(&format!("{k}={v}")));
+        s.push(' ');
+    }
+    s
+}
+
+fn partition(plan: &Plan) -> String {
+    match &plan.settings.partition {
+        Some(p) => format!(" {}", sh(&format!("--partition={p}"))),
+        None => String::new(),
+    }
+}
+
+/// Writes run.sh for `round`, and the extra files it needs.
+pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
+    let mut out = String::new();
+    let mut files = Files::new();
+    header(plan, round, &mut out);
+    let verify = round.tests.iter().all(|t| t.kind == TestKind::Verify);
+    let nodes: Vec<String> = round.tests.iter().flat_map(|t| t.nodes.iter().cloned()).collect();
+    let set = nodeset::fold(&nodes);
+    let s = &plan.settings;
+    if verify {
+        node_task(round, &mut out);
+        match plan.launcher {
+            Launcher::Srun | Launcher::Sbatch => {
+                let srun = format!(
+                    "srun --nodes={} --nodelist={} --ntasks-per-node=1 --kill-on-bad-exit=0{} bash \"$SELF\" --node-task",
+                    nodes.len(),
+                    sh(&set),
+                    partition(plan)
+                );
+                if plan.launcher == Launcher::Srun {
+                    let _ = writeln!(out, "{srun}");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "if [ \"${{1-}}\" = --in-allocation ]; then {srun}; exit 0; fi"
+                    );
+                    let _ = writeln!(
+                        out,
+                        "sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation",
+                        nodes.len(),
+                        sh(&set),
+                        partition(plan),
+                        round.index
+                    );
+                }
+            }
+            Launcher::Pdsh | Launcher::Clush => {
+                let tool = if plan.launcher == Launcher::Pdsh {
+                    "pdsh"
+                } else {
+                    "clush"
+                };
+                if s.rcmd == "exec" {
+                    let _ = writeln!(
+                        out,
+                        "{tool} -R exec -f {} -w {} bash \"$SELF\" --node-task %h",
+                        s.parallel,
+                        sh(&set)
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "{tool} -R {} -f {} -w {} \"bash $(printf %q \"$SELF\") --node-task\"",
+                        sh(&s.rcmd),
+                        s.parallel,
+                        sh(&set)
+                    );
+                }
+            }
+            Launcher::Mpirun => {
+                let hf = format!("hostfiles/r{}-all", round.index);
+                files.push((
+                    hf.clone(),
+                    nodes.iter().map(|n| format!("{n} slots=1\n")).collect(),
+                ));
+                let _ = writeln!(
+                    out,
+                    "mpirun --hostfile \"$HERE/\"{} --map-by ppr:1:node -np {} bash \"$SELF\" --node-task",
+                    sh(&hf),
+                    nodes.len()
+                );
+            }
+            Launcher::Kubernetes => {
+                let (yaml, name) = super::k8s::verify_job(plan, round);
+                let path = format!("k8s/r{}.yaml", round.index);
+                files.push((path.clone(), yaml));
+                k8s_run(&mut out, &path, &name, round, plan);
+            }
+        }
+    } else {
+        out.push_str(
+            "limit() { while [ \"$(jobs -rp | wc -l)\" -ge \"$1\" ]; do wait -n 2>/dev/null || sleep 0.2; done; }\n",
+        );
+        if plan.launcher == Launcher::Sbatch {
+            let _ = writeln!(
+                out,
+                "if [ \"${{1-}}\" != --in-allocation ]; then\n  sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation\n  exit $?\nfi",
+                nodes.len(),
+                sh(&set),
+                partition(plan),
+                round.index
+            );
+        }
+        for t in &round.tests {
+            let n = t.nodes.len();
+            let launch = match plan.launcher {
+                Launcher::Mpirun => {
+                    let hf = format!("hostfiles/r{}-{}", round.index, t.id);
+                    files.push((
+                        hf.clone(),
+                        t.nodes
+                            .iter()
+                            .map(|x| format!("{x} slots={}\n", s.gpus_per_node))
+                            .collect(),
+                    ));
+                    let mut words = vec![
+                        "mpirun".to_string(),
+                        "--hostfile".into(),
+                        format!("__HERE__{hf}"),
+                        "-np".into(),
+                        (n as u64 * u64::from(s.gpus_per_node)).to_string(),
+                    ];
+                    for (k, v) in &t.env {
+                        words.push("-x".into());
+                        words.push(format!("{k}={v}"));
+                    }
+                    words.extend(t.cmd.iter().cloned());
+                    sh_words(&words).replace("__HERE__", "\"$HERE\"/")
+                }
+                _ => {
+                    let mut words = vec![
+                        "srun".to_string(),
+                        format!("--nodes={n}"),
+                        format!("--nodelist={}", t.nodes.join(",")),
+                        format!("--ntasks-per-node={}", s.gpus_per_node),
+                        "--kill-on-bad-exit=1".into(),
+                    ];
+                    if let Some(p) = &s.partition {
+                        words.push(format!("--partition={p}"));
+                    }
+                    format!(
+                        "{}{}",
+                        sh_words(&words),
+                        " ".to_string() + &env_prefix(t) + &sh_words(&t.cmd)
+                    )
+                }
+            };
+            let _ = writeln!(
+                out,
+                "limit {}; run {} txt {} {} &",
+                s.parallel,
+                sh(&t.id),
+                t.timeout_s,
+                launch
+            );
+        }
+        out.push_str("wait\n");
+    }
+    let _ = writeln!(
+        out,
+        "echo \"nccltune fleet: round {} done; next: nccltune fleet next $(printf %q \"$HERE\")\" >&2",
+        round.index
+    );
+    (out, files)
+}
+
+fn k8s_run(out: &mut String, path: &str, name: &str, round: &Round, plan: &Plan) {
+    let wait = plan.settings.timeout_s + 120;
+    let _ = writeln!(out, "kubectl apply -f \"$HERE/\"{} || exit 2", sh(path));
+    let _ = writeln!(
+        out,
+        "kubectl wait --for=condition=complete --timeout={wait}s job/{} || echo 'nccltune fleet: not every pod completed; missing nodes will be reported' >&2",
+        sh(name)
+    );
+    let _ = writeln!(
+        out,
+        "kubectl logs -l job-name={} --tail=-1 --max-log-requests=64 > \"$HERE/logs/r{}.log\"\n\
+nccltune fleet unpack \"$HERE\" \"$HERE/logs/r{}.log\"",
+        sh(name),
+        round.index,
+        round.index
+    );
+}
