@@ -23,7 +23,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// Longest line kept for parsing. nccl-tests lines are under 200 bytes; anything longer is not
@@ -196,8 +197,21 @@ pub fn signal_name(sig: i32) -> String {
 /// end. `on_row` is called with each new row's size and out-of-place busbw, for progress.
 /// Errors are the cases where nothing ran: no program, no log could be created.
 pub fn run(opts: &RunOptions, on_row: &mut dyn FnMut(u64, Option<f64>)) -> io::Result<RunResult> {
+    // A missing program is found out before any file is made.
+    resolve(opts)?;
     let (mut file, partial) = create_partial(&opts.log)?;
-    let mut result = run_into(opts, &mut file, on_row)?;
+    // Held until the log is in place: a signal during the rename must not cut it short.
+    let mut fwd = Forwarding::new()?;
+    let mut result = match run_inner(opts, &mut file, on_row, &mut fwd) {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing ran, or nothing was read: an empty partial log holds nothing to keep.
+            if file.metadata().is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(&partial);
+            }
+            return Err(e);
+        }
+    };
     result.log = match (&result.ended, file.sync_all()) {
         (Ended::LogWriteFailed(e), _) => LogState::Incomplete {
             path: partial,
@@ -344,6 +358,33 @@ struct Stopping {
     kill_at: Instant,
 }
 
+/// SIGINT, SIGTERM and SIGHUP caught for the length of a run. Dropping it restores their
+/// default action (terminate): signal-hook never uninstalls a handler, so a flag arms its
+/// emulation of the default instead, and a later Ctrl-C still ends the process.
+struct Forwarding {
+    signals: signal_hook::iterator::Signals,
+    default: Arc<AtomicBool>,
+}
+
+impl Forwarding {
+    fn new() -> io::Result<Forwarding> {
+        let default = Arc::new(AtomicBool::new(false));
+        // The conditional default goes first, so that once armed it acts before anything else.
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal_hook::flag::register_conditional_default(sig, Arc::clone(&default))?;
+        }
+        let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+        Ok(Forwarding { signals, default })
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        self.signals.handle().close();
+        self.default.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Runs the benchmark, writing its raw output to `log`. The log stays the caller's: a full
 /// disk can be tested with `/dev/full`.
 pub fn run_into(
@@ -351,14 +392,31 @@ pub fn run_into(
     log: &mut dyn Write,
     on_row: &mut dyn FnMut(u64, Option<f64>),
 ) -> io::Result<RunResult> {
+    let mut fwd = Forwarding::new()?;
+    run_inner(opts, log, on_row, &mut fwd)
+}
+
+/// The program, looked up on PATH, and its arguments.
+fn resolve(opts: &RunOptions) -> io::Result<(PathBuf, &[String])> {
     let (program, args) = opts
         .command
         .split_first()
-        .ok_or_else(|| io::Error::other("no command given"))?;
+        .ok_or_else(|| io::Error::other("no command given after --"))?;
     let path = which::which(program)
         .map_err(|_| io::Error::new(io::ErrorKind::NotFound, format!("{program}: not found on PATH")))?;
-    // Registered before the spawn, so a signal that arrives meanwhile is forwarded too.
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    Ok((path, args))
+}
+
+fn run_inner(
+    opts: &RunOptions,
+    log: &mut dyn Write,
+    on_row: &mut dyn FnMut(u64, Option<f64>),
+    fwd: &mut Forwarding,
+) -> io::Result<RunResult> {
+    let (path, args) = resolve(opts)?;
+    // Caught before the spawn (by `Forwarding`), so a signal that arrives meanwhile is
+    // forwarded too.
+    let signals = &mut fwd.signals;
     let mut child = GroupChild::spawn(
         Command::new(&path)
             .args(args)
@@ -459,7 +517,6 @@ pub fn run_into(
         }
     }
     let status = child.finish()?;
-    signals.handle().close();
     lines.finish(&mut |l| feed(&mut parser, l, &mut rows));
     if log_ok
         && let Err(e) = log.flush()

@@ -460,3 +460,23 @@ fn node_flags_apply_only_where_they_mean_something() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent"));
 }
+
+#[test]
+fn a_missing_program_or_log_folder_is_an_error_that_leaves_no_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["bench", "run", "--", "nccltune-no-such-benchmark"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nccltune-no-such-benchmark: not found on PATH"));
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["bench", "run", "--log", "no/such/dir/x.log", "--", "true"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot create a log in no/such/dir"));
+    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+}
