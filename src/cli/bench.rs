@@ -20,6 +20,8 @@ pub enum BenchFormat {
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
+// The node flags only mean something with --from-node: refused without it, not ignored.
+#[command(group(clap::ArgGroup::new("node_flags").args(["replay", "timeout"]).multiple(true).requires("from_node")))]
 #[command(
     after_help = "Exit codes: 0 every judged size passed; 1 a size failed, data was wrong, a run failed or was cut \
 off, or a size regressed beyond --tolerance; 2 the input is not nccl-tests output, or bad arguments."

@@ -134,6 +134,14 @@ fn bench_run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     c.spawn().expect("spawn nccltune")
 }
 
+fn common_fixture(name: &str) -> String {
+    super::common::repo()
+        .join("fixtures/nccl-tests")
+        .join(name)
+        .display()
+        .to_string()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -452,6 +460,20 @@ fn node_flags_apply_only_where_they_mean_something() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     assert!(text(&out.stderr).contains("--replay"), "{}", text(&out.stderr));
+    // `bench` itself reads a node only for --from-node.
+    let f = common_fixture("h100-2node-allreduce-ring.txt");
+    let out = Command::new(BIN)
+        .args(["bench", "--parse", &f, "--replay", "/nonexistent"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("--from-node"), "{}", text(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["bench", "--parse", &f, "--from-node", "--replay", "/nonexistent"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent"));
     // Where the flag belongs, a missing folder is an error, not an ignored flag.
     let out = Command::new(BIN)
         .args(["detect", "--replay", "/nonexistent"])
