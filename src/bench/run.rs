@@ -268,12 +268,8 @@ fn persist(partial: &Path, wanted: &Path) -> io::Result<PathBuf> {
         } else {
             numbered(wanted, n)
         };
-        // A hard link fails when the name is taken, so nothing is ever replaced.
-        match std::fs::hard_link(partial, &target) {
-            Ok(()) => {
-                std::fs::remove_file(partial)?;
-                return Ok(target);
-            }
+        match rename_noreplace(partial, &target) {
+            Ok(()) => return Ok(target),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
@@ -282,6 +278,20 @@ fn persist(partial: &Path, wanted: &Path) -> io::Result<PathBuf> {
         "{} and {MAX_LOG_SUFFIX} numbered names beside it are taken",
         wanted.display()
     )))
+}
+
+/// Renames without ever replacing `to`: `renameat2(RENAME_NOREPLACE)`, or, on a file system
+/// without it, a hard link (which fails on a taken name) and an unlink.
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP) => {
+            std::fs::hard_link(from, to)?;
+            std::fs::remove_file(from)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `nccl-tests.log` → `nccl-tests.N.log`; `out` → `out.N`.
