@@ -16,6 +16,7 @@
 //!   partial name, and still judges every size that was read.
 
 use super::{BenchReport, Options, Targets, judge};
+use crate::finding::{Finding, Severity};
 use crate::parse::nccl_tests::{Parser, Run};
 use crate::probe::process::{GroupChild, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -536,7 +537,7 @@ fn run_inner(
     }
     let runs: Vec<Run> = parser.finish();
     let report = (!runs.is_empty()).then(|| {
-        judge(
+        let mut report = judge(
             runs,
             &Options {
                 targets: opts.targets.clone(),
@@ -544,7 +545,13 @@ fn run_inner(
                 baseline: None,
                 tolerance: 0.05,
             },
-        )
+        );
+        // The report says why the run is short, so a JSON consumer need not read stderr.
+        if let Some(f) = stop_finding(&ended, &path) {
+            report.findings.push(f);
+            report.verdict = "fail".into();
+        }
+        report
     });
     Ok(RunResult {
         program: path,
@@ -555,6 +562,41 @@ fn run_inner(
         overlong_lines: lines.overlong_lines,
         report,
     })
+}
+
+/// The finding for a run that nccltune stopped, if it did.
+fn stop_finding(ended: &Ended, program: &Path) -> Option<Finding> {
+    let subject = program.display().to_string();
+    let f = match ended {
+        Ended::Exited => return None,
+        Ended::Interrupted(sig) => Finding::new(
+            "run-interrupted",
+            Severity::Error,
+            format!(
+                "{} stopped the run: the sizes measured before it are judged",
+                signal_name(*sig)
+            ),
+        )
+        .fix("rerun to completion for a full sweep"),
+        Ended::TimedOut(d) => Finding::new(
+            "run-timeout",
+            Severity::Error,
+            format!("the run did not finish within --timeout {}s", d.as_secs_f64()),
+        )
+        .fix("raise --timeout, or narrow the sweep (-b/-e) or the iterations (-n)"),
+        Ended::LogWriteFailed(e) => Finding::new(
+            "log-write-failed",
+            Severity::Error,
+            format!("the raw log could not be written ({e}); the run was stopped"),
+        )
+        .fix("free space where --log points, or point --log elsewhere"),
+        Ended::ReadFailed(e) => Finding::new(
+            "run-failed",
+            Severity::Error,
+            format!("the benchmark's output could not be read ({e}); the run was stopped"),
+        ),
+    };
+    Some(f.subject(subject))
 }
 
 fn stop(child: &GroupChild, sig: Signal, grace: Duration, stopping: &mut Option<Stopping>) {

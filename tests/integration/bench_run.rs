@@ -226,6 +226,11 @@ fn interrupt(sig: Signal, code: i32) {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{err}");
     assert!(err.contains("interrupted by SIG"), "{err}");
+    assert!(
+        text(&out.stdout).contains("run-interrupted"),
+        "{}",
+        text(&out.stdout)
+    );
     // The results so far are printed...
     let stdout = text(&out.stdout);
     for size in ["1 MiB", "2 MiB", "4 MiB"] {
@@ -264,14 +269,27 @@ fn the_timeout_bounds_the_whole_run() {
     let pids_s = pids.display().to_string();
     let start = Instant::now();
     let out = finish(
-        bench_run(dir.path(), &["--timeout", "1.5"], &[("PIDS", &pids_s)]),
+        bench_run(
+            dir.path(),
+            &["--timeout", "1.5", "--format", "json"],
+            &[("PIDS", &pids_s)],
+        ),
         30,
     );
     let err = text(&out.stderr);
     assert!(start.elapsed() < Duration::from_secs(12), "{:?}", start.elapsed());
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("--timeout 1.5s reached"), "{err}");
-    assert!(text(&out.stdout).contains("4 MiB"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["runs"][0]["rows"].as_array().map(Vec::len), Some(3), "{v}");
+    assert_eq!(v["verdict"], "fail");
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"run-timeout"), "{codes:?}");
     assert!(dir.path().join("nccl-tests.log").exists());
     assert_all_gone(&pids_in(&pids));
     let out = finish(bench_run(dir.path(), &["--timeout", "0"], &[]), 30);
