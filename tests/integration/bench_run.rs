@@ -520,3 +520,29 @@ fn a_missing_program_or_log_folder_is_an_error_that_leaves_no_file() {
     assert!(text(&out.stderr).contains("cannot create a log in no/such/dir"));
     assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
 }
+
+#[test]
+fn a_benchmark_that_ignores_sigterm_is_killed_after_the_grace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pids = dir.path().join("pids");
+    // Ignored dispositions survive exec, so the "ranks" ignore SIGTERM too.
+    let script = format!(
+        "trap '' TERM INT HUP; echo '# nccl-tests version 2.19.6'; sleep 1000 & echo $! >> {p}; echo $$ >> {p}; wait; wait",
+        p = pids.display()
+    );
+    let mut opts = RunOptions::new(
+        vec!["sh".into(), "-c".into(), script],
+        dir.path().join("unused.log"),
+    );
+    opts.timeout = Some(Duration::from_millis(500));
+    opts.grace = Duration::from_millis(300);
+    let mut log = Vec::new();
+    let start = Instant::now();
+    let r = run_into(&opts, &mut log, &mut |_, _| {}).expect("run");
+    assert!(start.elapsed() < Duration::from_secs(8), "{:?}", start.elapsed());
+    assert_eq!(r.ended, Ended::TimedOut(Duration::from_millis(500)));
+    assert_eq!(r.exit_code(), 1);
+    assert!(text(&log).starts_with("# nccl-tests version"), "{}", text(&log));
+    assert_eq!(pids_in(&pids).len(), 2);
+    assert_all_gone(&pids_in(&pids));
+}
