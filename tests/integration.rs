@@ -3,6 +3,7 @@
 
 mod integration {
     mod bench;
+    mod bench_run;
     mod cli;
     pub mod common;
     mod configure;

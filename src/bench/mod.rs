@@ -3,6 +3,7 @@
 //! shortfall; compares runs against a baseline. Pure functions over parsed runs.
 
 pub mod plan;
+pub mod run;
 pub mod targets;
 pub mod tune;
 

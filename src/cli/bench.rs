@@ -20,6 +20,8 @@ pub enum BenchFormat {
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
+// The node flags only mean something with --from-node: refused without it, not ignored.
+#[command(group(clap::ArgGroup::new("node_flags").args(["replay", "timeout"]).multiple(true).requires("from_node")))]
 #[command(
     after_help = "Exit codes: 0 every judged size passed; 1 a size failed, data was wrong, a run failed or was cut \
 off, or a size regressed beyond --tolerance; 2 the input is not nccl-tests output, or bad arguments."
@@ -76,14 +78,21 @@ pub enum BenchAction {
     Tune(TuneArgs),
     /// Run an nccl-tests command (no shell), save its raw output, show progress per size, then
     /// judge it: `nccltune bench run --profile h100x8-ndr400 -- mpirun ... all_reduce_perf ...`.
+    /// Ctrl-C, SIGTERM and SIGHUP are passed on to the command's process group; the sizes
+    /// measured so far are still saved and judged (exit 128 + the signal).
     Run(RunArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Where to save the raw output (kept even when the run fails).
+    /// Where to save the raw output (kept even when the run fails or is interrupted). A taken
+    /// name is never replaced: the log becomes FILE's stem.1.log, .2.log, ... instead.
     #[arg(long, value_name = "FILE", default_value = "nccl-tests.log")]
     pub log: PathBuf,
+    /// Wall-clock limit for the whole run, in seconds: then the command is stopped (SIGTERM,
+    /// SIGKILL 10 s later) and the sizes measured so far are judged (exit 1).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
     /// Built-in targets to judge against.
     #[arg(long)]
     pub profile: Option<String>,
@@ -349,81 +358,44 @@ fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
 }
 
 fn run_cmd(r: RunArgs) -> Result<Outcome> {
-    use std::io::Write;
-    let targets = r.profile.as_deref().map(targets::profile).transpose()?;
-    let (program, rest) = r.command.split_first().context("no command given after --")?;
-    let path = which::which(program).with_context(|| format!("{program}: not found on PATH"))?;
-    // The raw log is written beside its final name and renamed at the end, also after a
-    // failure, so it is never half-written under its final name and never lost.
-    let partial = r.log.with_extension("log.partial");
-    let mut log =
-        std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-    let mut child = std::process::Command::new(&path)
-        .args(rest)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {}", path.display()))?;
-    let stdout = child.stdout.take().context("no stdout from the child")?;
-    let mut parser = nccl_tests::Parser::new(&r.log.display().to_string());
-    let mut reader = BufReader::new(stdout);
-    let mut line = Vec::new();
-    let mut rows = 0usize;
-    loop {
-        line.clear();
-        if reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| "reading the command's output")?
-            == 0
-        {
-            break;
+    let mut opts = bench::run::RunOptions::new(r.command, r.log);
+    opts.targets = r.profile.as_deref().map(targets::profile).transpose()?;
+    if let Some(t) = r.timeout {
+        if !(t.is_finite() && t > 0.0 && t <= 30.0 * 86_400.0) {
+            bail!("--timeout {t}: expected seconds between 0 and 2592000 (30 days), e.g. --timeout 3600");
         }
-        log.write_all(&line)
-            .with_context(|| format!("writing {}", partial.display()))?;
-        let text = String::from_utf8_lossy(&line);
-        parser.feed(&text);
-        let now = parser.rows_so_far();
-        if now > rows {
-            rows = now;
-            if let Some((size, busbw)) = parser.last_row() {
-                eprintln!(
-                    "nccltune: size {size:>12} B  busbw {:>8} GB/s",
-                    busbw.map_or("-".into(), |b| format!("{b:.2}"))
-                );
-            }
-        }
+        opts.timeout = Some(std::time::Duration::from_secs_f64(t));
     }
-    let status = child.wait().context("waiting for the command")?;
-    log.sync_all().ok();
-    drop(log);
-    std::fs::rename(&partial, &r.log)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), r.log.display()))?;
-    eprintln!("nccltune: raw output saved to {}", r.log.display());
-    let runs = parser.finish();
-    if runs.is_empty() {
-        bail!(
-            "{} printed no nccl-tests output (exit status {status}); see {}",
-            program,
-            r.log.display()
-        );
-    }
-    let opts = Options {
-        targets,
-        collective: None,
-        baseline: None,
-        tolerance: 0.05,
+    // Progress and notes go to stderr without panicking: after SIGHUP the terminal is gone,
+    // and the log and the report still have to be finished.
+    let note = |line: &str| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "nccltune: {line}");
     };
-    let report = bench::judge(runs, &opts);
-    let text = match r.format {
-        BenchFormat::Table => render::bench::to_table(&report),
-        BenchFormat::Json => render::json(&report)?,
-        BenchFormat::Csv => render::bench::to_csv(&report),
-    };
-    emit(&text)?;
-    if !status.success() {
-        eprintln!("nccltune: the command exited with {status}");
+    let result = bench::run::run(&opts, &mut |size, busbw| {
+        note(&format!(
+            "size {size:>12} B  busbw {:>8} GB/s",
+            busbw.map_or("-".into(), |b| format!("{b:.2}"))
+        ))
+    })
+    .context("bench run")?;
+    if let Some(report) = &result.report {
+        let text = match r.format {
+            BenchFormat::Table => render::bench::to_table(report),
+            BenchFormat::Json => render::json(report)?,
+            BenchFormat::Csv => render::bench::to_csv(report),
+        };
+        // An interrupted run's results matter more than a closed stdout.
+        let _ = emit(&text);
     }
-    Ok(Outcome::from_failed(
-        report.verdict == "fail" || !status.success(),
-    ))
+    for m in result.messages() {
+        note(&m);
+    }
+    match result.exit_code() {
+        0 => Ok(Outcome::Ok),
+        1 => Ok(Outcome::No),
+        2 => Ok(Outcome::Error),
+        // Interrupted: 128 + the signal, which `Outcome` has no word for.
+        code => std::process::exit(i32::from(code)),
+    }
 }

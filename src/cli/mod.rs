@@ -63,11 +63,11 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// Read a capture directory (written by `detect --capture`) instead of probing this node.
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR")]
     pub replay: Option<PathBuf>,
 
     /// Deadline for each probe, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, global = true)]
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
 }
 

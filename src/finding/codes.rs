@@ -173,6 +173,9 @@ registry! {
         TwoNodeTree = "two-node-tree" => "2-node all_reduce: default Tree/NVLSTree busbw is not wire bandwidth",
         InSwitchReduction = "in-switch-reduction" => "NVLS/SHARP busbw is not wire bandwidth",
         NoTarget = "no-target" => "no target for this collective",
+        RunInterrupted = "run-interrupted" => "`bench run`: nccltune got SIGINT/SIGTERM/SIGHUP and stopped the benchmark; the sizes so far are judged",
+        RunTimeout = "run-timeout" => "`bench run`: `--timeout` passed and the benchmark was stopped",
+        LogWriteFailed = "log-write-failed" => "`bench run`: the raw log could not be written (a full disk); the benchmark was stopped",
     }
     /// Placement.
     Place(PlaceCode) = "place", "place" {

@@ -4,6 +4,7 @@
 //! missing fact means belongs to the commands that use it.
 
 mod catalog;
+pub mod process;
 mod replay;
 mod system;
 

@@ -1,8 +1,11 @@
 //! `SystemRunner`: runs probes on the live node. Programs are resolved on PATH with `which`
 //! and spawned directly (never through a shell), with stdout and stderr drained on their own
-//! threads so that a chatty child cannot fill a pipe and deadlock. At the deadline the child is
-//! killed and reaped. Output beyond a cap is drained and dropped, so memory stays bounded.
+//! threads so that a chatty child cannot fill a pipe and deadlock. Each probe leads its own
+//! process group (`process::GroupChild`): when it exits, or at the deadline, the whole group is
+//! killed and the probe reaped, so a wrapper's children never outlive the run. Output beyond a
+//! cap is drained and dropped, so memory stays bounded.
 
+use super::process::{GroupChild, Waited};
 use super::{ProbeOutput, ProbeSpec, ProbeStatus, Runner, Source};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,8 +17,8 @@ use std::time::{Duration, Instant};
 /// Most bytes kept per stream of one probe.
 pub const OUTPUT_CAP_BYTES: usize = 16 * 1024 * 1024;
 
-/// How long to wait for the pipe readers after the child has exited: a grandchild that
-/// inherited the pipe could otherwise keep us waiting forever.
+/// How long to wait for the pipe readers after the probe's group is gone: a descendant that
+/// left the group (`setsid`) and inherited the pipe could otherwise keep us waiting forever.
 const READER_GRACE: Duration = Duration::from_millis(300);
 
 /// Runs probes against the live system.
@@ -118,14 +121,15 @@ impl SystemRunner {
                 format!("{program}: not found on PATH").into_bytes(),
             );
         };
-        let spawned = Command::new(&path)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Tools print numbers and messages in the locale; the parsers expect C.
-            .env("LC_ALL", "C")
-            .spawn();
+        let spawned = GroupChild::spawn(
+            Command::new(&path)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                // Tools print numbers and messages in the locale; the parsers expect C.
+                .env("LC_ALL", "C"),
+        );
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
@@ -140,33 +144,22 @@ impl SystemRunner {
         };
         let (done_tx, done_rx) = mpsc::channel();
         let mut readers = Vec::new();
-        if let Some(s) = child.stdout.take() {
+        if let Some(s) = child.child_mut().stdout.take() {
             readers.push(spawn_reader(s, self.cap, done_tx.clone()));
         }
-        if let Some(s) = child.stderr.take() {
+        if let Some(s) = child.child_mut().stderr.take() {
             readers.push(spawn_reader(s, self.cap, done_tx.clone()));
         }
         drop(done_tx);
 
-        let deadline = Instant::now() + self.timeout;
-        let mut nap = Duration::from_millis(1);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(exit)) => break exit_status(exit),
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break ProbeStatus::Timeout;
-                }
-                Ok(None) => {
-                    std::thread::sleep(nap.min(deadline.saturating_duration_since(Instant::now())));
-                    nap = (nap * 2).min(Duration::from_millis(20));
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return output(ProbeStatus::Exit(-1), Vec::new(), e.to_string().into_bytes());
-                }
+        // The probe's whole process group is killed when the leader exits or at the deadline,
+        // whichever comes first: a hung wrapper's children must not outlive `detect`.
+        let status = match child.wait_until(Instant::now() + self.timeout) {
+            Ok(Waited::Exited(exit)) => exit_status(exit),
+            Ok(Waited::Deadline(_)) => ProbeStatus::Timeout,
+            Err(e) => {
+                drop(child);
+                return output(ProbeStatus::Exit(-1), Vec::new(), e.to_string().into_bytes());
             }
         };
         let grace_end = Instant::now() + READER_GRACE;
@@ -394,6 +387,70 @@ mod tests {
             "took {:?}",
             start.elapsed()
         );
+    }
+
+    fn running(pid: u32) -> bool {
+        // A zombie (state Z) no longer runs; only its new parent's reaping is missing.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn a_hung_wrapper_leaves_no_descendant_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pids = dir.path().join("pids");
+        // A wrapper that starts two children and hangs waiting for them, holding the pipes.
+        let script = format!(
+            "sleep 1000 & echo $! >> {p}; sh -c 'sleep 1000' & echo $! >> {p}; echo $$ >> {p}; wait",
+            p = pids.display()
+        );
+        let r = SystemRunner::new(Duration::from_millis(500));
+        let start = Instant::now();
+        let out = r.run(&cmd("sh", &["-c", &script]));
+        assert_eq!(out.status, ProbeStatus::Timeout);
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        let text = std::fs::read_to_string(&pids).expect("pids");
+        let all: Vec<u32> = text.lines().filter_map(|l| l.parse().ok()).collect();
+        assert_eq!(all.len(), 3, "{text}");
+        let end = Instant::now() + Duration::from_secs(5);
+        while all.iter().any(|&p| running(p)) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left: Vec<u32> = all.into_iter().filter(|&p| running(p)).collect();
+        assert!(
+            left.is_empty(),
+            "still running after the probe returned: {left:?}"
+        );
+    }
+
+    #[test]
+    fn a_probe_that_exits_leaving_a_child_on_the_pipe_returns_promptly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("pid");
+        let script = format!("sleep 1000 & echo $! > {}; echo done", pid_file.display());
+        let r = SystemRunner::new(Duration::from_secs(20));
+        let start = Instant::now();
+        let out = r.run(&cmd("sh", &["-c", &script]));
+        assert_eq!(
+            (out.status.clone(), out.text()),
+            (ProbeStatus::Ok, "done\n".to_string())
+        );
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid");
+        let end = Instant::now() + Duration::from_secs(5);
+        while running(pid) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!running(pid), "sleep {pid} outlived its probe");
     }
 
     #[test]
