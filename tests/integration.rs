@@ -8,6 +8,7 @@ mod integration {
     mod configure;
     mod conformance;
     mod conformance_verify;
+    mod conventions;
     mod detect;
     mod place;
     pub mod robustness;

@@ -1,0 +1,369 @@
+//! The conventions strict consumers hold us to: JUnit that validates against the Jenkins xUnit
+//! `junit-10.xsd` and Maven Surefire's schema (xmllint), Prometheus text that `promtool check
+//! metrics` accepts, SARIF with the properties its schema requires, man pages that `mandoc
+//! -Tlint` and `groff -ww` pass, tables that fit 80 columns, one flag vocabulary.
+//!
+//! A test that needs an external tool skips with a note when the tool is absent, and fails
+//! instead when `CI` is set: `.ci/run` installs every one of them.
+
+use super::common::{fixture, nccltune, node_fixtures, repo};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The tool's path, or `None` with a note (a panic under CI, which installs it).
+fn tool(name: &str) -> Option<PathBuf> {
+    match which::which(name) {
+        Ok(p) => Some(p),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("{name} is not installed; .ci/run installs it")
+        }
+        Err(_) => {
+            eprintln!("note: {name} not installed; skipping");
+            None
+        }
+    }
+}
+
+fn out(args: &[&str]) -> (Option<i32>, String) {
+    let o = nccltune().args(args).output().expect("run");
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn schema(name: &str) -> PathBuf {
+    repo().join("fixtures/schemas").join(name)
+}
+
+/// Every nccl-tests fixture judged against a built-in profile, through the library (the
+/// `bench` command's machine formats are wired by the CLI on top of the same functions).
+fn bench_reports() -> Vec<(String, nccltune::bench::BenchReport)> {
+    let dir = repo().join("fixtures/nccl-tests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures/nccl-tests")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).expect("read");
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            let runs = if name.ends_with(".json") {
+                vec![nccltune::parse::nccl_tests::parse_json(&text, &name).expect("json run")]
+            } else {
+                nccltune::parse::nccl_tests::parse(&text, &name)
+            };
+            let opts = nccltune::bench::Options {
+                targets: Some(nccltune::bench::targets::profile("h100x8-ndr400").expect("profile")),
+                ..Default::default()
+            };
+            (name, nccltune::bench::judge(runs, &opts))
+        })
+        .collect()
+}
+
+/// Every JUnit document we can produce from the fixtures, named.
+fn junit_documents() -> Vec<(String, String)> {
+    let mut docs = Vec::new();
+    for node in node_fixtures() {
+        let dir = fixture(&node);
+        for strict in [false, true] {
+            let mut args = vec![
+                "verify",
+                "--format",
+                "junit",
+                "--replay",
+                dir.to_str().expect("p"),
+            ];
+            if strict {
+                args.push("--strict");
+            }
+            docs.push((format!("verify {node} strict={strict}"), out(&args).1));
+        }
+    }
+    for env in ["article-training.env", "article-inference.env"] {
+        let p = repo().join("fixtures/env").join(env);
+        for strict in [false, true] {
+            let mut args = vec!["lint", "--format", "junit", p.to_str().expect("p")];
+            if strict {
+                args.push("--strict");
+            }
+            docs.push((format!("lint {env} strict={strict}"), out(&args).1));
+        }
+    }
+    let meta = nccltune::render::meta::Meta::now();
+    for (name, r) in bench_reports() {
+        docs.push((
+            format!("bench {name}"),
+            nccltune::render::bench_machine::to_junit(&r, &meta),
+        ));
+    }
+    docs
+}
+
+fn xmllint(xml: &str, xsd: &Path, dir: &Path) -> (bool, String) {
+    let file = dir.join("doc.xml");
+    std::fs::write(&file, xml).expect("write");
+    let o = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(xsd)
+        .arg(&file)
+        .output()
+        .expect("xmllint");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn junit_validates_against_jenkins_and_surefire_schemas() {
+    if tool("xmllint").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let docs = junit_documents();
+    assert!(docs.len() >= 10);
+    for (name, xml) in &docs {
+        assert!(xml.contains("<testcase "), "{name}: no test case\n{xml}");
+        for xsd in ["junit-10.xsd", "surefire-test-report.xsd"] {
+            let (ok, err) = xmllint(xml, &schema(xsd), tmp.path());
+            assert!(ok, "{name} fails {xsd}:\n{err}\n{xml}");
+        }
+    }
+    // The schemas are strict enough to catch what consumers rejected before: `skipped` on
+    // `<testsuites>` (junit-10.xsd) and a test case without `time` (Surefire).
+    let old = "<?xml version=\"1.0\"?>\n<testsuites name=\"x\" tests=\"0\" skipped=\"0\"></testsuites>\n";
+    assert!(!xmllint(old, &schema("junit-10.xsd"), tmp.path()).0);
+    let untimed = "<testsuite name=\"x\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\"><testcase name=\"a\"/></testsuite>\n";
+    assert!(!xmllint(untimed, &schema("surefire-test-report.xsd"), tmp.path()).0);
+}
+
+#[test]
+fn hostile_names_stay_inside_junit_attributes() {
+    use nccltune::render::junit::{Case, Outcome, Suite, render};
+    let evil = "\"/><testcase name=\"injected\"/><x a=\"\u{1}\n&";
+    let xml = render(&Suite {
+        name: evil.into(),
+        timestamp: "2026-01-01T00:00:00Z".into(),
+        time_s: 0.0,
+        properties: vec![(evil.into(), evil.into())],
+        cases: vec![Case {
+            classname: evil.into(),
+            name: evil.into(),
+            time_s: f64::NAN,
+            outcome: Outcome::Failure {
+                kind: evil.into(),
+                message: evil.into(),
+                detail: format!("{evil}]]>"),
+            },
+            system_out: Some(evil.into()),
+        }],
+    });
+    assert_eq!(xml.matches("<testcase ").count(), 1, "{xml}");
+    if tool("xmllint").is_some() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        for xsd in ["junit-10.xsd", "surefire-test-report.xsd"] {
+            let (ok, err) = xmllint(&xml, &schema(xsd), tmp.path());
+            assert!(ok, "{xsd}: {err}\n{xml}");
+        }
+    }
+}
+
+fn promtool(text: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn promtool_accepts_every_prometheus_output() {
+    if tool("promtool").is_none() {
+        return;
+    }
+    let mut docs = Vec::new();
+    for node in node_fixtures() {
+        let dir = fixture(&node);
+        let (_, text) = out(&[
+            "verify",
+            "--format",
+            "prometheus",
+            "--replay",
+            dir.to_str().expect("p"),
+        ]);
+        assert!(text.contains("nccltune_build_info{version=\""), "{node}");
+        docs.push((format!("verify {node}"), text));
+    }
+    for (name, r) in bench_reports() {
+        let text = nccltune::render::bench_machine::to_prometheus(&r);
+        assert!(text.contains("nccltune_bench_verdict{status=\""), "{name}");
+        docs.push((format!("bench {name}"), text));
+    }
+    for (name, text) in &docs {
+        let (ok, msg) = promtool(text);
+        assert!(ok, "{name}: promtool check metrics:\n{msg}\n{text}");
+    }
+    // promtool does reject what it should: a malformed sample and a counter without _total.
+    assert!(!promtool("# TYPE x gauge\nx{a=\"b} 1\n").0);
+    assert!(!promtool("# HELP x_bytes h\n# TYPE x_bytes counter\nx_bytes 1\n").0);
+}
+
+#[test]
+fn verify_prometheus_has_one_series_per_check_state() {
+    let (_, text) = out(&[
+        "verify",
+        "--format",
+        "prometheus",
+        "--replay",
+        fixture("broken-h100").to_str().expect("p"),
+    ]);
+    let json = out(&[
+        "verify",
+        "--format",
+        "json",
+        "--replay",
+        fixture("broken-h100").to_str().expect("p"),
+    ])
+    .1;
+    let r: nccltune::verify::VerifyReport = serde_json::from_str(&json).expect("json");
+    let ones = text
+        .lines()
+        .filter(|l| l.starts_with("nccltune_check{") && l.ends_with("} 1"))
+        .count();
+    let all = text.lines().filter(|l| l.starts_with("nccltune_check{")).count();
+    assert_eq!(ones, r.checks.len(), "exactly one current state per check");
+    assert_eq!(all, 4 * r.checks.len(), "pass, warn, fail, skip per check");
+    for c in r
+        .checks
+        .iter()
+        .filter(|c| c.status == nccltune::verify::Status::Fail)
+    {
+        assert!(
+            text.contains(&format!(
+                "nccltune_check{{check=\"{}\",subject=\"{}\",status=\"fail\"}} 1",
+                c.id, c.subject
+            )),
+            "{} {}",
+            c.id,
+            c.subject
+        );
+    }
+}
+
+#[test]
+fn bench_prometheus_uses_base_units() {
+    let reports = bench_reports();
+    let (_, r) = reports
+        .iter()
+        .find(|(n, _)| n == "h100-2node-allreduce-slow.txt")
+        .expect("fixture");
+    let text = nccltune::render::bench_machine::to_prometheus(r);
+    let run = &r.runs[0];
+    let v = run
+        .sizes
+        .iter()
+        .rev()
+        .find(|v| v.busbw_gbps.is_some())
+        .expect("a size");
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("nccltune_bench_busbw_bytes_per_second{")
+                && l.contains(&format!("size_bytes=\"{}\"", v.size_bytes))
+        })
+        .expect("busbw series");
+    let value: f64 = line.rsplit_once(' ').expect("value").1.parse().expect("number");
+    assert!((value - v.busbw_gbps.expect("busbw") * 1e9).abs() < 1.0, "{line}");
+    assert!(text.contains(&format!("nccltune_bench_verdict{{status=\"{}\"}} 1", r.verdict)));
+}
+
+#[test]
+fn lint_sarif_has_what_the_schema_requires() {
+    // A relative path, as a checkout-relative SARIF consumer expects it.
+    let p = "fixtures/env/article-training.env";
+    let o = nccltune()
+        .current_dir(repo())
+        .args(["lint", "--format", "sarif", p])
+        .output()
+        .expect("run");
+    let (code, text) = (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned());
+    assert_eq!(code, Some(1), "the fixture has error findings");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("SARIF is JSON");
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "nccltune");
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    let results = run["results"].as_array().expect("results");
+    let lint_json = out(&["lint", "--format", "json", repo().join(p).to_str().expect("p")]).1;
+    let lint: serde_json::Value = serde_json::from_str(&lint_json).expect("json");
+    assert_eq!(results.len(), lint["findings"].as_array().expect("f").len());
+    for r in results {
+        let idx = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(rules[idx]["id"], r["ruleId"], "ruleIndex points at its rule");
+        assert!(["none", "note", "warning", "error"].contains(&r["level"].as_str().expect("level")));
+        assert!(!r["message"]["text"].as_str().expect("text").is_empty());
+        let phys = &r["locations"][0]["physicalLocation"];
+        assert_eq!(phys["artifactLocation"]["uri"], p);
+        assert!(phys["region"]["startLine"].as_u64().expect("line") >= 1);
+    }
+    // With the published schema at hand (NCCLTUNE_SARIF_SCHEMA=path) and Python's jsonschema,
+    // validate against the schema itself.
+    if let Some(schema) = std::env::var_os("NCCLTUNE_SARIF_SCHEMA") {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let doc = tmp.path().join("lint.sarif");
+        std::fs::write(&doc, &text).expect("write");
+        let o = Command::new("python3")
+            .args([
+                "-c",
+                "import json,sys,jsonschema; jsonschema.Draft4Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))",
+            ])
+            .arg(&schema)
+            .arg(&doc)
+            .output()
+            .expect("python3");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn junit_and_sarif_carry_version_and_time() {
+    let p = repo().join("fixtures/env/article-inference.env");
+    let (_, sarif) = out(&["lint", "--format", "sarif", p.to_str().expect("p")]);
+    let v: serde_json::Value = serde_json::from_str(&sarif).expect("json");
+    assert_eq!(
+        v["runs"][0]["tool"]["driver"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    let time = v["runs"][0]["invocations"][0]["endTimeUtc"]
+        .as_str()
+        .expect("time");
+    let re = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$").expect("re");
+    assert!(re.is_match(time), "{time}");
+    let o = nccltune()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["lint", "--format", "junit", p.to_str().expect("p")])
+        .output()
+        .expect("run");
+    let xml = String::from_utf8_lossy(&o.stdout);
+    assert!(xml.contains("timestamp=\"2023-11-14T22:13:20Z\""), "{xml}");
+}
