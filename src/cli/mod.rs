@@ -51,8 +51,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: docs::Shell,
     },
-    /// Print the man page (roff) to standard output.
-    Man,
+    /// Print the man pages (roff) to standard output, or write one file per command to DIR.
+    Man {
+        /// Write `nccltune.1`, `nccltune-detect.1`, `nccltune-bench-plan.1`, ... into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options of every command that reads a node.
@@ -109,7 +113,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Completions { shell } => docs::completions(shell),
-        Command::Man => docs::man(),
+        Command::Man { dir } => docs::man(dir.as_deref()),
     }
 }
 

@@ -367,3 +367,70 @@ fn junit_and_sarif_carry_version_and_time() {
     let xml = String::from_utf8_lossy(&o.stdout);
     assert!(xml.contains("timestamp=\"2023-11-14T22:13:20Z\""), "{xml}");
 }
+
+#[test]
+fn man_pages_one_per_command_pass_mandoc_and_groff() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("man1");
+    let o = nccltune()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["man", "--dir", dir.to_str().expect("p")])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    files.sort();
+    for want in [
+        "nccltune.1",
+        "nccltune-detect.1",
+        "nccltune-configure.1",
+        "nccltune-lint.1",
+        "nccltune-place.1",
+        "nccltune-verify.1",
+        "nccltune-bench.1",
+        "nccltune-bench-plan.1",
+        "nccltune-bench-tune.1",
+        "nccltune-bench-run.1",
+    ] {
+        assert!(files.iter().any(|f| f == want), "{want} missing from {files:?}");
+    }
+    for f in &files {
+        let text = std::fs::read_to_string(dir.join(f)).expect("read");
+        let cmd = f.trim_end_matches(".1").replace('-', " ");
+        assert!(text.contains(&format!("\\fB{cmd}\\fR")), "{f} names {cmd}");
+        assert!(text.contains(".TH ") && text.contains("2023-11-14"), "{f}: dated");
+        for s in ["EXIT STATUS", "ENVIRONMENT", "FILES"] {
+            assert!(
+                text.contains(&format!(".SH {s}")) || text.contains(&format!(".SH \"{s}\"")),
+                "{f}: {s}"
+            );
+        }
+    }
+    if tool("mandoc").is_some() {
+        let o = Command::new("mandoc")
+            .arg("-Tlint")
+            .args(files.iter().map(|f| dir.join(f)))
+            .output()
+            .expect("mandoc");
+        let msg = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success() && msg.is_empty(), "mandoc -Tlint:\n{msg}");
+    }
+    if tool("groff").is_some() {
+        for f in &files {
+            let o = Command::new("groff")
+                .args(["-ww", "-z", "-man"])
+                .arg(dir.join(f))
+                .output()
+                .expect("groff");
+            let msg = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success() && msg.is_empty(), "groff -ww {f}:\n{msg}");
+        }
+    }
+}
