@@ -14,6 +14,7 @@ pub mod place;
 pub mod plot;
 pub mod prometheus;
 pub mod sarif;
+pub mod table;
 pub mod verify;
 
 use tabled::builder::Builder;

@@ -434,3 +434,40 @@ fn man_pages_one_per_command_pass_mandoc_and_groff() {
         }
     }
 }
+
+/// Display width of a line (box-drawing characters are one column each).
+fn columns(line: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(line)
+}
+
+#[test]
+fn detect_tables_fit_80_columns_on_every_fixture() {
+    for node in node_fixtures() {
+        for lang in ["C", "C.UTF-8"] {
+            let o = nccltune()
+                .env("COLUMNS", "80")
+                .env("LANG", lang)
+                .env_remove("LC_ALL")
+                .env_remove("LC_CTYPE")
+                .args(["detect", "--replay", fixture(&node).to_str().expect("p")])
+                .output()
+                .expect("run");
+            assert_eq!(o.status.code(), Some(0), "{node}");
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(text.lines().count() > 10, "{node}: {text}");
+            for line in text.lines() {
+                assert!(columns(line) <= 80, "{node} LANG={lang}: {} columns: {line}", columns(line));
+            }
+            let boxy = text.contains('│');
+            assert_eq!(boxy, lang == "C.UTF-8", "{node} LANG={lang}: borders follow the locale");
+        }
+    }
+    // Without COLUMNS and not on a terminal, cells are whole: the longest line is longer.
+    let o = nccltune()
+        .env_remove("COLUMNS")
+        .args(["detect", "--replay", fixture("broken-h100").to_str().expect("p")])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.lines().map(columns).max().unwrap_or(0) > 80);
+}
