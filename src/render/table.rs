@@ -21,20 +21,37 @@ pub struct Layout {
 /// The narrowest a table may be asked to be; below this a column cannot show a word.
 const MIN_WIDTH: usize = 20;
 
+/// The stream a table is written to: its terminal's width is the one that counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
 impl Layout {
     /// From the environment and standard output (see the module comment).
     pub fn from_env() -> Layout {
+        Layout::for_stream(Stream::Stdout)
+    }
+
+    /// From the environment and `stream`.
+    pub fn for_stream(stream: Stream) -> Layout {
         let get = |k: &str| std::env::var(k).ok();
         let width = get("COLUMNS")
             .and_then(|c| c.trim().parse::<usize>().ok())
             .filter(|w| *w > 0)
             .or_else(|| {
                 use std::io::IsTerminal;
-                if std::io::stdout().is_terminal() {
-                    terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
-                } else {
-                    None
+                match stream {
+                    Stream::Stdout if std::io::stdout().is_terminal() => {
+                        terminal_size::terminal_size_of(std::io::stdout())
+                    }
+                    Stream::Stderr if std::io::stderr().is_terminal() => {
+                        terminal_size::terminal_size_of(std::io::stderr())
+                    }
+                    _ => None,
                 }
+                .map(|(w, _)| usize::from(w.0))
             });
         Layout {
             width,
@@ -60,6 +77,37 @@ pub fn locale_is_utf8(lc_all: Option<String>, lc_ctype: Option<String>, lang: Op
 /// `render::table`, so a renderer converts by calling this one instead.
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     render(headers, &rows, Layout::from_env())
+}
+
+/// Like `table`, for text written to standard error (notes, `--explain`).
+pub fn table_stderr(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    render(headers, &rows, Layout::for_stream(Stream::Stderr))
+}
+
+/// `prefix` then `text`, folded to the layout's width: continuation lines are indented by the
+/// prefix's width, and long words break as table cells do. One line when there is no limit.
+pub fn fold(prefix: &str, text: &str, layout: Layout) -> String {
+    let indent = width(prefix);
+    let text = clean(text);
+    let lines = match layout.width {
+        Some(w) => wrap(
+            &text,
+            w.max(MIN_WIDTH).saturating_sub(indent).max(1),
+            layout.unicode,
+        ),
+        None => vec![text],
+    };
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i == 0 {
+            out.push_str(prefix);
+        } else {
+            out.extend(std::iter::repeat_n(' ', indent));
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 struct Glyphs {
@@ -351,6 +399,29 @@ mod tests {
         );
         assert_eq!(wrap("abcdefgh", 4, false), vec!["abc~", "def~", "gh"]);
         assert_eq!(wrap("ab cd", 1, false), vec!["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn folded_lines_keep_their_indent() {
+        let l = Layout {
+            width: Some(20),
+            unicode: false,
+        };
+        assert_eq!(
+            fold("  k = ", "a,b,c,d,e,f,g,h,i,j,k,l", l),
+            "  k = a,b,c,d,e,f,g,\n      h,i,j,k,l\n"
+        );
+        assert_eq!(
+            fold(
+                "x ",
+                "y",
+                Layout {
+                    width: None,
+                    unicode: false
+                }
+            ),
+            "x y\n"
+        );
     }
 
     #[test]

@@ -456,10 +456,18 @@ fn detect_tables_fit_80_columns_on_every_fixture() {
             let text = String::from_utf8_lossy(&o.stdout);
             assert!(text.lines().count() > 10, "{node}: {text}");
             for line in text.lines() {
-                assert!(columns(line) <= 80, "{node} LANG={lang}: {} columns: {line}", columns(line));
+                assert!(
+                    columns(line) <= 80,
+                    "{node} LANG={lang}: {} columns: {line}",
+                    columns(line)
+                );
             }
             let boxy = text.contains('│');
-            assert_eq!(boxy, lang == "C.UTF-8", "{node} LANG={lang}: borders follow the locale");
+            assert_eq!(
+                boxy,
+                lang == "C.UTF-8",
+                "{node} LANG={lang}: borders follow the locale"
+            );
         }
     }
     // Without COLUMNS and not on a terminal, cells are whole: the longest line is longer.
@@ -470,4 +478,28 @@ fn detect_tables_fit_80_columns_on_every_fixture() {
         .expect("run");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.lines().map(columns).max().unwrap_or(0) > 80);
+}
+
+#[test]
+fn configure_explain_fits_80_columns_on_every_fixture() {
+    for node in node_fixtures() {
+        let o = nccltune()
+            .env("COLUMNS", "80")
+            .env("LANG", "C.UTF-8")
+            .args([
+                "configure",
+                "--explain",
+                "--replay",
+                fixture(&node).to_str().expect("p"),
+            ])
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(0), "{node}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("facts:") && err.contains('┌'), "{node}: {err}");
+        // Tables and facts; the `nccltune: note:` messages are sentences, not tables.
+        for line in err.lines().filter(|l| !l.starts_with("nccltune: ")) {
+            assert!(columns(line) <= 80, "{node}: {} columns: {line}", columns(line));
+        }
+    }
 }
