@@ -6,7 +6,9 @@
 //! at spaces (a word longer than its column is cut with a `…`/`~` mark, never spilled past the
 //! border), so no line is wider than the limit. Borders are box-drawing characters only when
 //! the locale says UTF-8 (`LC_ALL`, then `LC_CTYPE`, then `LANG`, as POSIX orders them);
-//! otherwise ASCII, which every terminal and log viewer shows.
+//! otherwise ASCII, which every terminal and log viewer shows. With colour on, a cell that is
+//! exactly a status word is coloured (red for a failure, yellow for a warning, green for a
+//! pass), after the widths are measured, so colour never changes the layout.
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
@@ -16,6 +18,9 @@ pub struct Layout {
     /// Maximum line width in terminal columns; `None` = no limit.
     pub width: Option<usize>,
     pub unicode: bool,
+    /// Colour status words (`pass`, `FAIL`, `warn`, ...): anstream's choice for the stream,
+    /// which honours `--color`, `NO_COLOR` and `CLICOLOR_FORCE`.
+    pub color: bool,
 }
 
 /// The narrowest a table may be asked to be; below this a column cannot show a word.
@@ -53,9 +58,14 @@ impl Layout {
                 }
                 .map(|(w, _)| usize::from(w.0))
             });
+        let color = match stream {
+            Stream::Stdout => anstream::AutoStream::choice(&std::io::stdout()),
+            Stream::Stderr => anstream::AutoStream::choice(&std::io::stderr()),
+        } != anstream::ColorChoice::Never;
         Layout {
             width,
             unicode: locale_is_utf8(get("LC_ALL"), get("LC_CTYPE"), get("LANG")),
+            color,
         }
     }
 }
@@ -208,26 +218,43 @@ pub fn render(headers: &[&str], rows: &[Vec<String>], layout: Layout) -> String 
         .zip(&widths)
         .map(|(c, w)| wrap(c, *w, layout.unicode))
         .collect();
-    push_row(&mut out, &head_cells, &widths, g.v);
+    push_row(&mut out, &head_cells, &widths, g.v, false);
     out.push_str(&rule(1));
     for (k, r) in wrapped_body.iter().enumerate() {
         if k > 0 && multi_line {
             out.push_str(&rule(1));
         }
-        push_row(&mut out, r, &widths, g.v);
+        push_row(&mut out, r, &widths, g.v, layout.color);
     }
     out.push_str(&rule(2));
     out
 }
 
-fn push_row(out: &mut String, cells: &[Vec<String>], widths: &[usize], v: char) {
+/// The colour of a status word, if `cell` is one.
+fn status_style(cell: &str) -> Option<anstyle::Style> {
+    use anstyle::AnsiColor::{Cyan, Green, Red, Yellow};
+    let color = match cell.to_ascii_lowercase().as_str() {
+        "pass" | "ok" => Green,
+        "warn" | "warning" | "timeout" | "not-found" => Yellow,
+        "fail" | "failed" | "error" | "wrong" | "regression" => Red,
+        "skip" | "info" | "unjudged" => Cyan,
+        _ => return None,
+    };
+    let style = anstyle::Style::new().fg_color(Some(color.into()));
+    Some(if color == Red { style.bold() } else { style })
+}
+
+fn push_row(out: &mut String, cells: &[Vec<String>], widths: &[usize], v: char, color: bool) {
     let height = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);
     for line in 0..height {
         out.push(v);
         for (c, w) in cells.iter().zip(widths) {
             let text = c.get(line).map_or("", String::as_str);
             out.push(' ');
-            out.push_str(text);
+            match status_style(text).filter(|_| color && c.len() == 1) {
+                Some(st) => out.push_str(&format!("{st}{text}{st:#}")),
+                None => out.push_str(text),
+            }
             out.extend(std::iter::repeat_n(' ', w.saturating_sub(width(text))));
             out.push(' ');
             out.push(v);
@@ -373,6 +400,7 @@ mod tests {
                     Layout {
                         width: Some(w),
                         unicode,
+                        color: false,
                     },
                 );
                 for line in t.lines() {
@@ -406,6 +434,7 @@ mod tests {
         let l = Layout {
             width: Some(20),
             unicode: false,
+            color: false,
         };
         assert_eq!(
             fold("  k = ", "a,b,c,d,e,f,g,h,i,j,k,l", l),
@@ -417,7 +446,8 @@ mod tests {
                 "y",
                 Layout {
                     width: None,
-                    unicode: false
+                    unicode: false,
+                    color: false
                 }
             ),
             "x y\n"
@@ -432,6 +462,7 @@ mod tests {
             Layout {
                 width: None,
                 unicode: false,
+                color: false,
             },
         );
         assert_eq!(t.lines().count(), 6);
@@ -452,9 +483,50 @@ mod tests {
             Layout {
                 width: None,
                 unicode: true,
+                color: false,
             },
         );
         assert!(t.starts_with('┌'));
+    }
+
+    #[test]
+    fn status_words_are_coloured_only_with_colour_on() {
+        let rows = vec![
+            vec!["FAIL".into(), "fail over".into()],
+            vec!["pass".into(), "x".into()],
+        ];
+        let on = render(
+            &["status", "what"],
+            &rows,
+            Layout {
+                width: Some(40),
+                unicode: false,
+                color: true,
+            },
+        );
+        assert!(
+            on.contains("\u{1b}[1m\u{1b}[31mFAIL\u{1b}[0m") || on.contains("\u{1b}[31m"),
+            "{on:?}"
+        );
+        assert!(!on.contains("\u{1b}[31mfail over"), "only whole status cells");
+        let off = render(
+            &["status", "what"],
+            &rows,
+            Layout {
+                width: Some(40),
+                unicode: false,
+                color: false,
+            },
+        );
+        assert!(!off.contains('\u{1b}'));
+        // Colour does not move a border.
+        let strip = |s: &str| {
+            regex::Regex::new("\u{1b}\\[[0-9;]*m")
+                .expect("re")
+                .replace_all(s, "")
+                .into_owned()
+        };
+        assert_eq!(strip(&on), off);
     }
 
     #[test]
@@ -465,6 +537,7 @@ mod tests {
             Layout {
                 width: None,
                 unicode: false,
+                color: false,
             },
         );
         assert!(!t.contains('\u{1b}') && !t.contains('\u{7}'));

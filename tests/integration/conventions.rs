@@ -503,3 +503,99 @@ fn configure_explain_fits_80_columns_on_every_fixture() {
         }
     }
 }
+
+fn strip_ansi(s: &str) -> String {
+    regex::Regex::new("\u{1b}\\[[0-9;]*m")
+        .expect("re")
+        .replace_all(s, "")
+        .into_owned()
+}
+
+#[test]
+fn color_follows_the_flag_no_color_and_clicolor_force() {
+    let node = fixture("broken-h100");
+    let run = |env: &[(&str, &str)], flags: &[&str]| {
+        let mut c = nccltune();
+        c.env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env("COLUMNS", "80");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c
+            .args(flags)
+            .args(["detect", "--replay", node.to_str().expect("p")])
+            .output()
+            .expect("run");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let esc = |s: &str| s.contains('\u{1b}');
+    assert!(!esc(&run(&[], &[])), "auto, not a terminal: plain");
+    assert!(esc(&run(&[], &["--color", "always"])));
+    assert!(esc(&run(&[("CLICOLOR_FORCE", "1")], &[])));
+    assert!(!esc(&run(&[("NO_COLOR", "1")], &[])));
+    assert!(!esc(&run(&[("CLICOLOR_FORCE", "1")], &["--color", "never"])));
+    // Colour changes no width: the text without escapes is the plain output.
+    let coloured = run(&[], &["--color", "always"]);
+    assert_eq!(strip_ansi(&coloured), run(&[], &["--color", "never"]));
+    assert!(
+        coloured.contains("\u{1b}[33mtimeout"),
+        "a timed-out probe is yellow"
+    );
+}
+
+#[test]
+fn quiet_leaves_the_exit_code_and_the_summary() {
+    let o = nccltune()
+        .args([
+            "--quiet",
+            "verify",
+            "--replay",
+            fixture("broken-h100").to_str().expect("p"),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nccltune verify: FAIL"));
+    // -q after the subcommand too, and -o still writes its file.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("v.json");
+    let o = nccltune()
+        .args([
+            "verify",
+            "-q",
+            "--format",
+            "json",
+            "-o",
+            file.to_str().expect("p"),
+        ])
+        .args(["--replay", fixture("h100-8gpu-ndr400").to_str().expect("p")])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+    assert!(
+        std::fs::read_to_string(&file)
+            .expect("file")
+            .contains("\"checks\"")
+    );
+}
+
+#[test]
+fn one_error_style_for_usage_and_runtime_errors() {
+    for args in [
+        vec!["detect", "--no-such-flag"],
+        vec!["verify", "--expect", "/nonexistent/golden.toml"],
+        vec!["--color", "sometimes", "detect"],
+    ] {
+        let o = nccltune().args(&args).output().expect("run");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.starts_with("nccltune: error: "), "{args:?}: {err}");
+        assert!(!err.contains("error: error:"), "{err}");
+    }
+    // Help is not an error.
+    let o = nccltune().args(["verify", "--help"]).output().expect("run");
+    assert_eq!(o.status.code(), Some(0));
+}
