@@ -2,6 +2,7 @@
 //! calls the library, and writes the rendered report. The only module that knows clap.
 
 mod bench;
+mod config;
 mod configure;
 mod detect;
 mod docs;
@@ -49,6 +50,16 @@ pub enum ColorWhen {
     Auto,
     Always,
     Never,
+}
+
+/// The default settings (`nccltune::config`), read once, on first use: only commands that
+/// need one read the files, and a malformed file is an error of those commands (exit 2).
+pub fn settings() -> Result<&'static nccltune::config::Settings> {
+    static CELL: std::sync::OnceLock<std::result::Result<nccltune::config::Settings, String>> =
+        std::sync::OnceLock::new();
+    CELL.get_or_init(|| nccltune::config::load().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Set by `--quiet`; `emit` then writes nothing.
@@ -110,6 +121,9 @@ pub enum Command {
     /// Health-check this node (or a capture): GPUs, NVLink, RDMA ports, GPUDirect RDMA, PCIe,
     /// versions, and optionally what an NCCL debug log says NCCL did. Exit 1 when a check fails.
     Verify(verify::VerifyArgs),
+    /// Print the default settings in force (configuration files, NCCLTUNE_* variables) and
+    /// where each came from.
+    Config(config::ConfigArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     Completions {
         #[arg(value_enum)]
@@ -130,9 +144,9 @@ pub struct NodeArgs {
     #[arg(long, value_name = "DIR", global = true)]
     pub replay: Option<PathBuf>,
 
-    /// Deadline for each probe, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, global = true)]
-    pub timeout: f64,
+    /// Deadline for each probe, in seconds [default: 10, or `timeout` of `nccltune config`].
+    #[arg(long, value_name = "SECS", global = true)]
+    pub timeout: Option<f64>,
 }
 
 impl NodeArgs {
@@ -145,14 +159,20 @@ impl NodeArgs {
                 Ok((Box::new(r), dir.display().to_string(), host))
             }
             None => {
-                if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
+                let timeout = match self.timeout {
+                    Some(t) => t,
+                    None => settings()?
+                        .timeout
+                        .value
+                        .unwrap_or(nccltune::config::DEFAULT_TIMEOUT_S),
+                };
+                if !(timeout.is_finite() && timeout > 0.0 && timeout <= 86_400.0) {
                     anyhow::bail!(
-                        "--timeout {}: expected seconds between 0 and 86400, e.g. --timeout 10",
-                        self.timeout
+                        "--timeout {timeout}: expected seconds between 0 and 86400, e.g. --timeout 10"
                     );
                 }
                 Ok((
-                    Box::new(SystemRunner::new(Duration::from_secs_f64(self.timeout))),
+                    Box::new(SystemRunner::new(Duration::from_secs_f64(timeout))),
                     "live".into(),
                     None,
                 ))
@@ -177,6 +197,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Lint(args) => lint::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Config(args) => config::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),
     }
@@ -221,6 +242,7 @@ mod tests {
         ),
         ("nccltune man", "format", "roff is the only format"),
         ("nccltune man", "output", "--dir DIR writes one file per page"),
+        ("nccltune config", "output", "shows what is in force; nothing to keep"),
     ];
 
     /// Flags of the vocabulary a subcommand still lacks (issue 16). Kept exact: the test

@@ -599,3 +599,130 @@ fn one_error_style_for_usage_and_runtime_errors() {
     let o = nccltune().args(["verify", "--help"]).output().expect("run");
     assert_eq!(o.status.code(), Some(0));
 }
+
+fn config_json(c: &mut assert_cmd::Command) -> serde_json::Value {
+    let o = c.args(["config", "--format", "json"]).output().expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+#[test]
+fn config_layers_files_then_variables_and_says_where_each_value_came_from() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cfg = tmp.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "expect = \"golden.toml\"\ntimeout = 30\nformat = \"json\"\n",
+    )
+    .expect("write");
+    let v = config_json(
+        nccltune()
+            .env("NCCLTUNE_CONFIG", &cfg)
+            .env("NCCLTUNE_TIMEOUT", "5"),
+    );
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["nccltune_version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["generated_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(
+        v["expect"]["value"],
+        tmp.path().join("golden.toml").to_str().expect("p"),
+        "relative to the file that names it"
+    );
+    assert_eq!(v["expect"]["from"]["name"], cfg.to_str().expect("p"));
+    assert_eq!(v["timeout"]["value"], 5.0);
+    assert_eq!(v["timeout"]["from"]["name"], "NCCLTUNE_TIMEOUT");
+    assert_eq!(v["format"]["value"], "json");
+    assert_eq!(v["bench_profile"]["from"]["kind"], "default");
+
+    // The user's file under XDG_CONFIG_HOME is read when no override is given.
+    let xdg = tmp.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("nccltune")).expect("mkdir");
+    std::fs::write(
+        xdg.join("nccltune/config.toml"),
+        "bench_profile = \"h100x8-ndr400\"\n",
+    )
+    .expect("write");
+    let v = config_json(
+        nccltune()
+            .env_remove("NCCLTUNE_CONFIG")
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env("HOME", tmp.path()),
+    );
+    assert_eq!(v["bench_profile"]["value"], "h100x8-ndr400");
+    let files = v["files"].as_array().expect("files");
+    assert_eq!(files[0][0], "/etc/nccltune/config.toml");
+    assert_eq!(files[1][0], xdg.join("nccltune/config.toml").to_str().expect("p"));
+    assert_eq!(files[1][1], true);
+
+    // A malformed file is exit 2 naming the file, the line and the key.
+    std::fs::write(&cfg, "expect = \"a\"\ntimout = 3\n").expect("write");
+    let o = nccltune()
+        .env("NCCLTUNE_CONFIG", &cfg)
+        .arg("config")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(cfg.to_str().expect("p")) && err.contains("line 2") && err.contains("timout"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_takes_its_expectations_from_the_configuration_unless_a_flag_says_otherwise() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("sixteen.toml"), "[gpus]\ncount = 16\n").expect("write");
+    std::fs::write(tmp.path().join("eight.toml"), "[gpus]\ncount = 8\n").expect("write");
+    let cfg = tmp.path().join("config.toml");
+    std::fs::write(&cfg, "expect = \"sixteen.toml\"\n").expect("write");
+    let node = fixture("h100-8gpu-ndr400");
+    let verify = |extra: &[&str]| {
+        let o = nccltune()
+            .env("NCCLTUNE_CONFIG", &cfg)
+            .args([
+                "verify",
+                "--format",
+                "json",
+                "--replay",
+                node.to_str().expect("p"),
+            ])
+            .args(extra)
+            .output()
+            .expect("run");
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+        (o.status.code(), r)
+    };
+    let gpu_count = |r: &serde_json::Value| {
+        r["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == "gpu.count"))
+            .map(|c| c["status"].as_str().unwrap_or("").to_string())
+    };
+    let (code, r) = verify(&[]);
+    assert_eq!(
+        (code, gpu_count(&r).as_deref()),
+        (Some(1), Some("fail")),
+        "config's 16 GPUs"
+    );
+    let eight = tmp.path().join("eight.toml");
+    let (code, r) = verify(&["--expect", eight.to_str().expect("p")]);
+    assert_eq!(
+        (code, gpu_count(&r).as_deref()),
+        (Some(0), Some("pass")),
+        "the flag wins"
+    );
+    // A configured file that is gone is exit 2 naming where it was configured.
+    std::fs::write(&cfg, "expect = \"gone.toml\"\n").expect("write");
+    let o = nccltune()
+        .env("NCCLTUNE_CONFIG", &cfg)
+        .args(["verify", "--replay", node.to_str().expect("p")])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("gone.toml") && err.contains(&format!("from {}", cfg.display())),
+        "{err}"
+    );
+}
