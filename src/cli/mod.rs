@@ -242,7 +242,11 @@ mod tests {
         ),
         ("nccltune man", "format", "roff is the only format"),
         ("nccltune man", "output", "--dir DIR writes one file per page"),
-        ("nccltune config", "output", "shows what is in force; nothing to keep"),
+        (
+            "nccltune config",
+            "output",
+            "shows what is in force; nothing to keep",
+        ),
     ];
 
     /// Flags of the vocabulary a subcommand still lacks (issue 16). Kept exact: the test
