@@ -57,11 +57,36 @@ impl Family {
 
     /// One series per state of `states` for the thing named by `labels`: 1 for `current`,
     /// 0 for the others, each with a `status` label.
+    /// A thing named twice (two checks with one id and subject) gets `#2`, `#3`, ... on its
+    /// last identifying label, so its states stay apart from the first one's.
     pub fn push_state(&mut self, labels: &[(&str, &str)], states: &[&str], current: &str) {
+        let mut ident: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let taken = |ident: &[(String, String)], samples: &[Sample]| {
+            samples.iter().any(|s| {
+                s.labels.len() == ident.len() + 1
+                    && s.labels[..ident.len()] == *ident
+                    && s.labels[ident.len()].0 == "status"
+            })
+        };
+        if let Some(base) = ident.last().map(|(_, v)| v.clone()) {
+            let mut n = 1;
+            while taken(&ident, &self.samples) {
+                n += 1;
+                if let Some(last) = ident.last_mut() {
+                    last.1 = format!("{base}#{n}");
+                }
+            }
+        }
         for s in states {
-            let mut l = labels.to_vec();
-            l.push(("status", s));
-            self.push(&l, f64::from(u8::from(*s == current)));
+            let mut l = ident.clone();
+            l.push(("status".to_string(), s.to_string()));
+            self.samples.push(Sample {
+                labels: l,
+                value: f64::from(u8::from(*s == current)),
+            });
         }
     }
 }
@@ -208,6 +233,18 @@ mod tests {
         assert!(t.contains("nccltune_check{check=\"gpu.count\",subject=\"node\",status=\"pass\"} 0\n"));
         assert!(t.contains("nccltune_check{check=\"gpu.count\",subject=\"node\",status=\"fail\"} 1\n"));
         assert_eq!(t.matches("# TYPE").count(), 1);
+    }
+
+    #[test]
+    fn a_repeated_thing_keeps_its_states_apart() {
+        let mut f = Family::gauge("nccltune_check", "h");
+        for cur in ["pass", "fail"] {
+            f.push_state(&[("check", "c"), ("subject", "s")], &["pass", "fail"], cur);
+        }
+        let t = render(&[f]);
+        assert!(t.contains("nccltune_check{check=\"c\",subject=\"s\",status=\"pass\"} 1\n"));
+        assert!(t.contains("nccltune_check{check=\"c\",subject=\"s#2\",status=\"fail\"} 1\n"));
+        assert!(!t.contains("status=\"pass#2\""), "{t}");
     }
 
     #[test]
