@@ -219,6 +219,14 @@ fn promtool_accepts_every_prometheus_output() {
         assert!(text.contains("nccltune_bench_verdict{status=\""), "{name}");
         docs.push((format!("bench {name}"), text));
     }
+    // Hostile names and values: escaped or rewritten, never a second line or a bad name.
+    let mut f = nccltune::render::prometheus::Family::gauge("nccltune check-9", "help with \\ and \n");
+    let evil = "mlx5_0\"} 1\nnccltune_fake{a=\"b\\";
+    f.push_state(&[("check", evil), ("sub ject", evil)], &["pass", "fail"], "fail");
+    f.push_state(&[("check", evil), ("sub ject", evil)], &["pass", "fail"], "pass");
+    let hostile = nccltune::render::prometheus::render(&[f]);
+    assert_eq!(hostile.lines().count(), 2 + 4, "{hostile}");
+    docs.push(("hostile labels".into(), hostile));
     for (name, text) in &docs {
         let (ok, msg) = promtool(text);
         assert!(ok, "{name}: promtool check metrics:\n{msg}\n{text}");
