@@ -120,6 +120,56 @@ pub fn fold(prefix: &str, text: &str, layout: Layout) -> String {
     out
 }
 
+/// Shortens repeated paths: when every non-empty cell of column `col` starts with the same
+/// directory (`/a/b/` in `/a/b/x.txt`, `/a/b/y.txt`), that prefix is cut from each cell and
+/// returned, for the renderer to print once ("paths relative to /a/b"). `None`, and nothing
+/// changed, when there is no common directory or only one row.
+pub fn strip_common_dir(rows: &mut [Vec<String>], col: usize) -> Option<String> {
+    let cells: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.get(col))
+        .map(String::as_str)
+        .filter(|c| !c.is_empty())
+        .collect();
+    if cells.len() < 2 {
+        return None;
+    }
+    let first = cells[0];
+    let mut prefix_len = first.rfind('/').map(|i| i + 1)?;
+    for c in &cells[1..] {
+        let common = first
+            .bytes()
+            .zip(c.bytes())
+            .take(prefix_len)
+            .take_while(|(a, b)| a == b)
+            .count();
+        // Back to the last `/` inside the common part, so only whole directories are cut.
+        // (On bytes: two names can part in the middle of a multi-byte character.)
+        prefix_len = first.as_bytes()[..common]
+            .iter()
+            .rposition(|b| *b == b'/')
+            .map_or(0, |i| i + 1);
+        if prefix_len == 0 {
+            return None;
+        }
+    }
+    // Every cell must keep a name after the cut.
+    if cells.iter().any(|c| c.len() <= prefix_len) {
+        return None;
+    }
+    let prefix = first[..prefix_len].to_string();
+    for r in rows.iter_mut() {
+        if let Some(c) = r.get_mut(col)
+            && let Some(rest) = c.strip_prefix(&prefix)
+        {
+            *c = rest.to_string();
+        }
+    }
+    Some(prefix.trim_end_matches('/').to_string())
+        .filter(|p| !p.is_empty())
+        .or(Some("/".into()))
+}
+
 struct Glyphs {
     h: char,
     v: char,
@@ -452,6 +502,39 @@ mod tests {
             ),
             "x y\n"
         );
+    }
+
+    #[test]
+    fn repeated_directories_are_cut_once() {
+        let mut rows = vec![
+            vec!["/data/runs/2026/a.txt".to_string(), "1".into()],
+            vec!["/data/runs/2026/sub/b.txt".to_string(), "2".into()],
+            vec![String::new(), "3".into()],
+        ];
+        assert_eq!(strip_common_dir(&mut rows, 0).as_deref(), Some("/data/runs/2026"));
+        assert_eq!(rows[0][0], "a.txt");
+        assert_eq!(rows[1][0], "sub/b.txt");
+        // Only whole directories: /data/runs-x/ and /data/runs-y/ share /data.
+        let mut rows = vec![
+            vec!["/data/runs-x/a".to_string()],
+            vec!["/data/runs-y/a".to_string()],
+        ];
+        assert_eq!(strip_common_dir(&mut rows, 0).as_deref(), Some("/data"));
+        assert_eq!(rows[0][0], "runs-x/a");
+        // Nothing in common, or one row: unchanged.
+        let mut rows = vec![vec!["a/x".to_string()], vec!["b/x".to_string()]];
+        assert_eq!(strip_common_dir(&mut rows, 0), None);
+        assert_eq!(rows[0][0], "a/x");
+        let mut rows = vec![vec!["/a/b".to_string()]];
+        assert_eq!(strip_common_dir(&mut rows, 0), None);
+        let mut rows = vec![vec!["/d/é".to_string()], vec!["/d/è".to_string()]];
+        assert_eq!(
+            strip_common_dir(&mut rows, 0).as_deref(),
+            Some("/d"),
+            "no cut inside a character"
+        );
+        let mut rows = vec![vec!["/a/b".to_string()], vec!["/a/".to_string()]];
+        assert_eq!(strip_common_dir(&mut rows, 0), None, "a cell would be left empty");
     }
 
     #[test]
