@@ -80,10 +80,14 @@ fn walk(cmd: &clap::Command, date: &str, out: &mut Vec<Page>) -> Result<()> {
 }
 
 /// Environment variables nccltune itself reads, with what they do.
-const ENVIRONMENT: [(&str, &str); 9] = [
+const ENVIRONMENT: [(&str, &str); 10] = [
     (
         "NCCLTUNE_EXPECT, NCCLTUNE_BENCH_PROFILE, NCCLTUNE_TIMEOUT, NCCLTUNE_FORMAT",
-        "Defaults for --expect, --profile, --timeout and --format; they override the configuration files and are overridden by flags (see nccltune-config(1)).",
+        "Defaults for verify --expect, bench --profile, --timeout and --format; they override the configuration files and are overridden by flags (see nccltune-config(1), which also says which commands read them yet).",
+    ),
+    (
+        "NCCLTUNE_CONFIG",
+        "Read this one configuration file instead of /etc/nccltune/config.toml and the user's (/dev/null: none).",
     ),
     (
         "XDG_CONFIG_HOME",
