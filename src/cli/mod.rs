@@ -83,7 +83,14 @@ fn apply_global(g: &GlobalArgs) {
 pub fn parse_args() -> Cli {
     match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(),
+        // Help and version (exit 0), and the help clap shows for a missing subcommand (exit
+        // 2), are not error messages.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
         Err(e) => {
             let text = e.render().to_string();
             let text = text.strip_prefix("error: ").unwrap_or(&text);

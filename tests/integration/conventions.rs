@@ -603,9 +603,16 @@ fn one_error_style_for_usage_and_runtime_errors() {
         assert!(err.starts_with("nccltune: error: "), "{args:?}: {err}");
         assert!(!err.contains("error: error:"), "{err}");
     }
-    // Help is not an error.
+    // Help is not an error; no subcommand is usage help on stderr, exit 2.
     let o = nccltune().args(["verify", "--help"]).output().expect("run");
     assert_eq!(o.status.code(), Some(0));
+    let o = nccltune().output().expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Usage: nccltune") && !err.contains("error:"),
+        "{err}"
+    );
 }
 
 fn config_json(c: &mut assert_cmd::Command) -> serde_json::Value {
