@@ -7,6 +7,7 @@
 //! Only `src/cli` and `main.rs` know the argument parser; everything here takes plain values.
 
 pub mod bench;
+pub mod config;
 pub mod configure;
 pub mod finding;
 pub mod fleet;

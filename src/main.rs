@@ -2,11 +2,10 @@
 
 mod cli;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse_args();
     match cli::run(cli) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) => {
@@ -17,7 +16,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("nccltune: error: {err:#}");
+            anstream::eprintln!("{} {err:#}", cli::error_prefix());
             ExitCode::from(2)
         }
     }

@@ -9,6 +9,7 @@ mod integration {
     mod configure;
     mod conformance;
     mod conformance_verify;
+    mod conventions;
     mod detect;
     mod evidence;
     mod fleet;

@@ -13,6 +13,10 @@ use std::path::PathBuf;
 pub enum LintFormat {
     Table,
     Json,
+    /// SARIF 2.1.0, for code-review tools.
+    Sarif,
+    /// JUnit XML; with --strict warnings are failures.
+    Junit,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +75,8 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     let text = match args.format {
         LintFormat::Table => render::lint::to_table(&report),
         LintFormat::Json => render::json(&report)?,
+        LintFormat::Sarif => render::lint_machine::to_sarif(&report, &render::meta::Meta::now()),
+        LintFormat::Junit => render::lint_machine::to_junit(&report, args.strict, &render::meta::Meta::now()),
     };
     emit(&text)?;
     Ok(Outcome::from_failed(report.failed(args.strict)))

@@ -36,7 +36,7 @@ pub struct VerifyArgs {
     pub expect_gpus: Option<u32>,
 
     /// Expectations file (TOML): GPU count and NVLink, RDMA ports with rate and link layer,
-    /// golden versions, thresholds.
+    /// golden versions, thresholds [default: `expect` of `nccltune config`].
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
 
@@ -66,11 +66,22 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs) -> Result<Outcome> {
     // Read the inputs first: a bad file is exit 2 before any probe runs.
-    let mut expectations = match &args.expect {
-        Some(p) => {
-            let text = std::fs::read(p).with_context(|| format!("--expect {}: cannot read", p.display()))?;
+    // --expect, else the configured default (`nccltune config`); --write-expect replaces both.
+    let expect = match (&args.expect, &args.write_expect) {
+        (Some(p), _) => Some((p.clone(), "--expect".to_string())),
+        (None, None) => {
+            let e = &super::settings()?.expect;
+            e.value
+                .clone()
+                .map(|p| (p, super::config::label("expect", &e.from)))
+        }
+        (None, Some(_)) => None,
+    };
+    let mut expectations = match &expect {
+        Some((p, flag)) => {
+            let text = std::fs::read(p).with_context(|| format!("{flag} {}: cannot read", p.display()))?;
             let text = String::from_utf8(text).map_err(|_| {
-                anyhow::anyhow!("--expect {}: not UTF-8 text; expected a TOML file", p.display())
+                anyhow::anyhow!("{flag} {}: not UTF-8 text; expected a TOML file", p.display())
             })?;
             Some(Expectations::parse(&text, &p.display().to_string())?)
         }

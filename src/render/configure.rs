@@ -82,10 +82,11 @@ pub fn k8s(r: &ConfigureReport) -> Result<String> {
 pub fn explain(r: &ConfigureReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "facts:");
+    let layout = super::table::Layout::for_stream(super::table::Stream::Stderr);
     for (k, v) in &r.facts {
-        let _ = writeln!(s, "  {k} = {}", v.text());
+        s.push_str(&super::table::fold(&format!("  {k} = "), &v.text(), layout));
     }
-    s.push_str(&super::table(
+    s.push_str(&super::table::table_stderr(
         &["setting", "value", "rule", "why", "source"],
         r.settings
             .iter()
@@ -100,7 +101,7 @@ pub fn explain(r: &ConfigureReport) -> String {
             })
             .collect(),
     ));
-    s.push_str(&super::table(
+    s.push_str(&super::table::table_stderr(
         &["rule", "applied", "reason", "from"],
         r.rules
             .iter()

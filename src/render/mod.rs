@@ -3,11 +3,18 @@
 //! run probes or parse input. Shared helpers live in this file.
 
 pub mod bench;
+pub mod bench_machine;
 pub mod configure;
+pub mod junit;
 pub mod lint;
+pub mod lint_machine;
+pub mod meta;
 pub mod node;
 pub mod place;
 pub mod plot;
+pub mod prometheus;
+pub mod sarif;
+pub mod table;
 pub mod verify;
 
 use tabled::builder::Builder;

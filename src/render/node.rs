@@ -1,6 +1,8 @@
-//! The node report (`detect`) as a readable table. JSON goes through `render::json`.
+//! The node report (`detect`) as readable tables that fit the terminal (`render::table`).
+//! JSON goes through `render::json`.
 
-use super::{opt, table};
+use super::opt;
+use super::table::table;
 use crate::node::NodeReport;
 
 pub fn to_table(r: &NodeReport) -> String {
@@ -71,7 +73,7 @@ pub fn to_table(r: &NodeReport) -> String {
                 vec![
                     g.index.to_string(),
                     opt(&g.name),
-                    opt(&g.pci_bus_id),
+                    g.pci_bus_id.as_deref().map_or("-".into(), short_bus_id),
                     opt(&g.memory_total_mib),
                     opt(&g.mig_mode),
                     match (g.pcie_gen, g.pcie_width) {
@@ -139,8 +141,40 @@ pub fn to_table(r: &NodeReport) -> String {
             .map(|p| vec![p.name.clone(), p.status.to_string(), p.duration_ms.to_string()])
             .collect(),
     ));
-    s.push_str(&super::findings(&r.findings));
+    s.push_str(&findings(&r.findings));
     s
+}
+
+/// The findings, as `render::findings` lists them, in a fitted table.
+fn findings(findings: &[crate::finding::Finding]) -> String {
+    table(
+        &["level", "code", "subject", "message", "fix"],
+        findings
+            .iter()
+            .map(|f| {
+                vec![
+                    f.level.to_string(),
+                    f.code.to_string(),
+                    f.subject.clone(),
+                    f.message.clone(),
+                    f.fix.clone(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// A PCI address without a zero domain, as `lspci` writes it (`00000000:18:00.0` → `18:00.0`);
+/// a non-zero domain is kept, since there it tells devices apart.
+fn short_bus_id(id: &str) -> String {
+    match id.split_once(':') {
+        Some((domain, rest))
+            if !domain.is_empty() && domain.bytes().all(|b| b == b'0') && rest.contains(':') =>
+        {
+            rest.to_string()
+        }
+        _ => id.to_string(),
+    }
 }
 
 /// "28 pairs NV18" or "1 pair PHB, ...": how the GPUs are joined, by kind.
@@ -160,4 +194,14 @@ fn gpu_link_summary(r: &NodeReport) -> String {
         .map(|(k, n)| format!("{n} pair{} {k}", if *n == 1 { "" } else { "s" }))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bus_ids_lose_only_a_zero_domain() {
+        assert_eq!(super::short_bus_id("00000000:18:00.0"), "18:00.0");
+        assert_eq!(super::short_bus_id("0001:18:00.0"), "0001:18:00.0");
+        assert_eq!(super::short_bus_id("18:00.0"), "18:00.0");
+    }
 }

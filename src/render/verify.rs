@@ -2,7 +2,6 @@
 //! textfile collector), JUnit XML (CI dashboards). JSON is `render::json` of the model.
 
 use crate::verify::{Check, Status, VerifyReport};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub fn to_table(r: &VerifyReport) -> String {
@@ -87,67 +86,39 @@ pub fn prom_escape(v: &str) -> String {
     s
 }
 
-fn status_value(s: Status) -> u8 {
-    match s {
-        Status::Pass => 0,
-        Status::Warn => 1,
-        Status::Fail => 2,
-        Status::Skip => 3,
-        Status::Info => 4,
-    }
-}
+/// The five states in the order a dashboard lists them.
+const STATES: [&str; 5] = ["pass", "info", "warn", "fail", "skip"];
 
-/// Makes `(id, subject)` unique so that no two samples share a label set (which Prometheus
-/// rejects): a repeated subject gets `#2`, `#3`, ...
-fn unique_subjects(checks: &[Check]) -> Vec<String> {
-    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
-    checks
-        .iter()
-        .map(|c| {
-            let n = seen.entry((c.code.to_string(), c.subject.clone())).or_insert(0);
-            *n += 1;
-            if *n == 1 {
-                c.subject.clone()
-            } else {
-                format!("{}#{n}", c.subject)
-            }
-        })
-        .collect()
-}
-
+/// Prometheus text through `render::prometheus`: one series per check and state
+/// (`nccltune_check{check,subject,status}` 1 for the current state, 0 for the others), the
+/// counts by status, `nccltune_verify_ok` and `nccltune_build_info`.
 pub fn to_prometheus(r: &VerifyReport) -> String {
-    let mut out = String::new();
-    out.push_str(
-        "# HELP nccltune_verify_check Result of one nccltune verify check: 0 pass, 1 warn, 2 fail, 3 skip, 4 info.\n",
+    use super::prometheus::{Family, build_info, render};
+    let mut checks = Family::gauge(
+        "nccltune_check",
+        "State of one nccltune verify check: 1 for the current status, 0 for the others.",
     );
-    out.push_str("# TYPE nccltune_verify_check gauge\n");
-    for (c, subject) in r.checks.iter().zip(unique_subjects(&r.checks)) {
-        let _ = writeln!(
-            out,
-            "nccltune_verify_check{{id=\"{}\",group=\"{}\",subject=\"{}\"}} {}",
-            prom_escape(c.code.as_str()),
-            prom_escape(&c.group),
-            prom_escape(&subject),
-            status_value(c.level)
+    for c in &r.checks {
+        checks.push_state(
+            &[("check", c.code.as_str()), ("subject", &c.subject)],
+            &STATES,
+            c.level.as_str(),
         );
     }
-    out.push_str("# HELP nccltune_verify_checks Number of nccltune verify checks by status.\n");
-    out.push_str("# TYPE nccltune_verify_checks gauge\n");
-    let s = &r.summary;
-    for (name, n) in [
-        ("pass", s.pass),
-        ("warn", s.warn),
-        ("fail", s.fail),
-        ("skip", s.skip),
-    ] {
-        let _ = writeln!(out, "nccltune_verify_checks{{status=\"{name}\"}} {n}");
-    }
-    out.push_str(
-        "# HELP nccltune_verify_ok 1 when no check failed (with --strict: and none warned), else 0.\n",
+    let mut counts = Family::gauge(
+        "nccltune_verify_checks",
+        "Number of nccltune verify checks by status.",
     );
-    out.push_str("# TYPE nccltune_verify_ok gauge\n");
-    let _ = writeln!(out, "nccltune_verify_ok {}", u8::from(r.ok));
-    out
+    let s = &r.summary;
+    for (name, n) in STATES.iter().zip([s.pass, s.warn, s.fail, s.skip]) {
+        counts.push(&[("status", name)], n as f64);
+    }
+    let mut ok = Family::gauge(
+        "nccltune_verify_ok",
+        "1 when no check failed (with --strict: and none warned), else 0.",
+    );
+    ok.push(&[], f64::from(u8::from(r.ok)));
+    render(&[checks, counts, ok, build_info(env!("CARGO_PKG_VERSION"))])
 }
 
 /// Escapes text for XML 1.0 content and attribute values; drops the control characters XML
@@ -169,57 +140,60 @@ pub fn xml_escape(v: &str) -> String {
     s
 }
 
+/// JUnit through `render::junit`, timestamped now.
 pub fn to_junit(r: &VerifyReport) -> String {
-    let failed = |c: &Check| c.is_no(r.strict);
-    let failures = r.checks.iter().filter(|c| failed(c)).count();
-    let skipped = r.summary.skip;
-    let tests = r.checks.len();
+    to_junit_at(r, &super::meta::Meta::now())
+}
+
+/// JUnit through `render::junit`: one case per check; a failure (or, with `strict`, a
+/// warning) is a `<failure>`, a skip `<skipped>`, a tolerated warning a pass with its text.
+pub fn to_junit_at(r: &VerifyReport, meta: &super::meta::Meta) -> String {
+    use super::junit::{Case, Outcome, Suite, render};
     let host = r.hostname.as_deref().unwrap_or("unknown host");
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"nccltune verify\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">"
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"nccltune verify {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
-        xml_escape(host)
-    );
-    for c in &r.checks {
-        let _ = write!(
-            out,
-            "    <testcase classname=\"nccltune.verify.{}\" name=\"{} {}\"",
-            xml_escape(&c.group),
-            xml_escape(c.code.as_str()),
-            xml_escape(&c.subject)
-        );
-        let body = format!("{}\nevidence: {}\nfix: {}", c.message, c.evidence_text(), c.fix);
-        if failed(c) {
-            let _ = writeln!(
-                out,
-                ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
-                c.level,
-                xml_escape(&c.message),
-                xml_escape(&body)
-            );
-        } else if c.level == Status::Skip {
-            let _ = writeln!(
-                out,
-                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                xml_escape(&c.message)
-            );
-        } else if c.level == Status::Warn {
-            let _ = writeln!(
-                out,
-                ">\n      <system-out>warn: {}</system-out>\n    </testcase>",
-                xml_escape(&body)
-            );
-        } else {
-            out.push_str("/>\n");
-        }
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    let cases = r
+        .checks
+        .iter()
+        .map(|c| {
+            let body = format!("{}\nevidence: {}\nfix: {}", c.message, c.evidence_text(), c.fix);
+            let failed = c.is_no(r.strict);
+            let (outcome, system_out) = match c.level {
+                _ if failed => (
+                    Outcome::Failure {
+                        kind: c.level.to_string(),
+                        message: c.message.clone(),
+                        detail: body,
+                    },
+                    None,
+                ),
+                Status::Skip => (
+                    Outcome::Skipped {
+                        message: c.message.clone(),
+                    },
+                    None,
+                ),
+                Status::Warn => (Outcome::Pass, Some(format!("warn: {body}"))),
+                _ => (Outcome::Pass, None),
+            };
+            Case {
+                classname: format!("nccltune.verify.{}", c.group),
+                name: format!("{} {}", c.code, c.subject),
+                time_s: 0.0,
+                outcome,
+                system_out,
+            }
+        })
+        .collect();
+    render(&Suite {
+        name: format!("nccltune verify {host}"),
+        timestamp: meta.generated_at.clone(),
+        time_s: 0.0,
+        properties: vec![
+            ("hostname".into(), host.into()),
+            ("source".into(), r.source.clone()),
+            ("nccltune_version".into(), meta.nccltune_version.clone()),
+        ],
+        cases,
+    })
 }
 
 #[cfg(test)]

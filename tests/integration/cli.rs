@@ -33,7 +33,7 @@ fn man_page_documents_subcommands() {
         "{}",
         &text[..text.len().min(200)]
     );
-    assert!(text.contains(".TH nccltune-detect"));
+    assert!(text.contains(".TH NCCLTUNE-DETECT"));
     assert!(text.contains("replay"));
 }
 

@@ -27,6 +27,11 @@ pub fn node_fixtures() -> Vec<String> {
 pub fn nccltune() -> Command {
     let mut c = Command::cargo_bin("nccltune").expect("binary");
     c.env_remove("NCCL_CONF_FILE").env("NO_COLOR", "1");
+    // No machine configuration (/etc/nccltune, ~/.config) leaks into a test.
+    c.env("NCCLTUNE_CONFIG", "/dev/null");
+    for (k, _) in nccltune::config::ENV {
+        c.env_remove(k);
+    }
     c
 }
 

@@ -274,11 +274,12 @@ fn prometheus_output_follows_the_exposition_grammar() {
             assert!(series.insert(labels.to_string()), "duplicate series {labels}");
         }
     }
-    assert!(out.contains(r#"nccltune_verify_check{id="rdma.port-state",group="rdma",subject="mlx5_5:1"} 2"#));
+    assert!(out.contains(r#"nccltune_check{check="rdma.port-state",subject="mlx5_5:1",status="fail"} 1"#));
+    assert!(out.contains(r#"nccltune_check{check="rdma.port-state",subject="mlx5_5:1",status="pass"} 0"#));
     assert!(out.contains(r#"nccltune_verify_checks{status="fail"} 3"#));
     assert!(out.contains("nccltune_verify_ok 0"));
     // TYPE precedes the samples of each metric, once.
-    assert_eq!(out.matches("# TYPE nccltune_verify_check gauge").count(), 1);
+    assert_eq!(out.matches("# TYPE nccltune_check gauge").count(), 1);
 }
 
 /// A minimal well-formedness check: tags balance, attributes are quoted, entities are known.
