@@ -110,7 +110,7 @@ pub fn to_prometheus(r: &VerifyReport) -> String {
         "Number of nccltune verify checks by status.",
     );
     let s = &r.summary;
-    for (name, n) in STATES.iter().zip([s.pass, s.warn, s.fail, s.skip]) {
+    for (name, n) in STATES.iter().zip([s.pass, s.info, s.warn, s.fail, s.skip]) {
         counts.push(&[("status", name)], n as f64);
     }
     let mut ok = Family::gauge(

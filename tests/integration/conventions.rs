@@ -711,8 +711,8 @@ fn verify_takes_its_expectations_from_the_configuration_unless_a_flag_says_other
     let gpu_count = |r: &serde_json::Value| {
         r["checks"]
             .as_array()
-            .and_then(|c| c.iter().find(|c| c["id"] == "gpu.count"))
-            .map(|c| c["status"].as_str().unwrap_or("").to_string())
+            .and_then(|c| c.iter().find(|c| c["code"] == "gpu.count"))
+            .map(|c| c["level"].as_str().unwrap_or("").to_string())
     };
     let (code, r) = verify(&[]);
     assert_eq!(
