@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod configure;
 pub mod finding;
+pub mod input;
 pub mod lint;
 pub mod nccl;
 pub mod node;

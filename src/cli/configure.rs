@@ -74,8 +74,8 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
     }
     let user_rules = match &args.rules {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --rules {}", path.display()))?;
+            let text = nccltune::input::read_text(path, &nccltune::input::CONFIG.named("a TOML rules file"))
+                .context("--rules")?;
             rules::parse_user(&text, &path.display().to_string())?
         }
         None => Vec::new(),

@@ -62,19 +62,18 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
     // Read the inputs first: a bad file is exit 2 before any probe runs.
     let mut expectations = match &args.expect {
         Some(p) => {
-            let text = std::fs::read(p).with_context(|| format!("--expect {}: cannot read", p.display()))?;
-            let text = String::from_utf8(text).map_err(|_| {
-                anyhow::anyhow!("--expect {}: not UTF-8 text; expected a TOML file", p.display())
-            })?;
+            let text =
+                nccltune::input::read_text(p, &nccltune::input::CONFIG.named("a TOML expectations file"))
+                    .context("--expect")?;
             Some(Expectations::parse(&text, &p.display().to_string())?)
         }
         None => None,
     };
     let nccl_log = match &args.nccl_log {
         Some(p) => {
-            let bytes =
-                std::fs::read(p).with_context(|| format!("--nccl-log {}: cannot read", p.display()))?;
-            let text = String::from_utf8_lossy(&bytes);
+            let text =
+                nccltune::input::read_text_lossy(p, &nccltune::input::LOG.named("an NCCL_DEBUG=INFO log"))
+                    .context("--nccl-log")?;
             Some((p.display().to_string(), nccltune::parse::nccl_log::parse(&text)))
         }
         None => None,

@@ -8,6 +8,7 @@ pub mod lint;
 pub mod node;
 pub mod place;
 pub mod plot;
+pub mod text;
 pub mod verify;
 
 use tabled::builder::Builder;
