@@ -17,7 +17,10 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("nccltune: error: {err:#}");
+            eprintln!(
+                "nccltune: error: {}",
+                nccltune::render::text::sanitize(&format!("{err:#}"))
+            );
             ExitCode::from(2)
         }
     }

@@ -93,14 +93,14 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
     };
     let report = configure::run(&node, &opts)?;
     let text = match args.format {
-        ConfigureFormat::Shell => render::configure::shell(&report),
+        ConfigureFormat::Shell => render::configure::shell(&report)?,
         ConfigureFormat::Dotenv | ConfigureFormat::NcclConf => render::configure::conf(&report)?,
         ConfigureFormat::Json => render::json(&report)?,
-        ConfigureFormat::Mpirun => render::configure::mpirun(&report),
+        ConfigureFormat::Mpirun => render::configure::mpirun(&report)?,
         ConfigureFormat::K8s => render::configure::k8s(&report)?,
     };
     for note in &report.notes {
-        eprintln!("nccltune: note: {note}");
+        eprintln!("nccltune: note: {}", render::text::sanitize(note));
     }
     if args.explain {
         eprint!("{}", render::configure::explain(&report));

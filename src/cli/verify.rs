@@ -122,6 +122,6 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
         Some(p) => nccltune::output::write_atomic(p, text.as_bytes())?,
         None => emit(&text)?,
     }
-    eprintln!("{}", report.summary_line());
+    eprintln!("{}", render::text::sanitize(&report.summary_line()));
     Ok(Outcome::from_failed(!report.ok))
 }
