@@ -39,6 +39,15 @@ pub const LOG: Limits = Limits {
     kind: "a text log",
 };
 
+/// TOML files: rules, expectations, targets, links.
+pub const TOML: Limits = CONFIG.named("a TOML file");
+
+/// NCCL config files and env files (`KEY=VALUE` lines).
+pub const ENV: Limits = CONFIG.named("an env or NCCL config file (KEY=VALUE lines)");
+
+/// Cluster files: TOML, or JSON that a tool may write on one line.
+pub const CLUSTER: Limits = CONFIG.named("a TOML or JSON cluster file").with_line(8 << 20);
+
 impl Limits {
     /// The same caps, described as `kind` in errors.
     pub const fn named(self, kind: &'static str) -> Limits {
