@@ -270,6 +270,22 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_of_an_existing_file_is_kept_when_we_may_set_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("owned.env");
+        std::fs::write(&p, "old").expect("write");
+        // Only root may give a file away; as anyone else there is nothing to test.
+        if std::os::unix::fs::chown(&p, Some(12_345), Some(23_456)).is_err() {
+            eprintln!("note: not root; the owner-keeping path is not exercised");
+            return;
+        }
+        write_atomic(&p, b"new").expect("write");
+        let m = std::fs::metadata(&p).expect("stat");
+        assert_eq!((m.uid(), m.gid()), (12_345, 23_456));
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "new");
+    }
+
+    #[test]
     fn a_symlinked_target_is_updated_through_the_link() {
         let dir = tempfile::tempdir().expect("tempdir");
         let real_dir = dir.path().join("real");
