@@ -114,6 +114,9 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
                 path.display()
             );
         }
+        // On a terminal the file is for reading: a control character from a capture (an HCA
+        // name) is shown escaped rather than obeyed. Redirected, the bytes are exact.
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => emit(&render::text::sanitize(&text))?,
         None => emit(&text)?,
     }
     Ok(Outcome::Ok)
