@@ -22,17 +22,14 @@ fn resolve_target(path: &Path) -> Result<(PathBuf, Option<std::fs::Metadata>)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((path.to_path_buf(), None)),
         Err(e) => Err(e).with_context(|| format!("cannot write {name}")),
         Ok(lm) => {
-            let (target, meta) = if lm.file_type().is_symlink() {
-                let meta = std::fs::metadata(path).map_err(|e| {
+            let meta = if lm.file_type().is_symlink() {
+                std::fs::metadata(path).map_err(|e| {
                     anyhow::anyhow!(
                         "cannot write {name}: it is a symlink that leads nowhere ({e}); remove it or give the path of a regular file"
                     )
-                })?;
-                let target = std::fs::canonicalize(path)
-                    .with_context(|| format!("cannot write {name}: cannot resolve the symlink"))?;
-                (target, meta)
+                })?
             } else {
-                (path.to_path_buf(), lm)
+                lm.clone()
             };
             if !meta.file_type().is_file() {
                 bail!(
@@ -40,6 +37,12 @@ fn resolve_target(path: &Path) -> Result<(PathBuf, Option<std::fs::Metadata>)> {
                     kind_of(&meta)
                 );
             }
+            let target = if lm.file_type().is_symlink() {
+                std::fs::canonicalize(path)
+                    .with_context(|| format!("cannot write {name}: cannot resolve the symlink"))?
+            } else {
+                path.to_path_buf()
+            };
             Ok((target, Some(meta)))
         }
     }

@@ -222,6 +222,28 @@ fn dash_o_refuses_devices_fifos_and_directories() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(kind) && err.contains("not a regular file"), "{err}");
     }
+    // /dev/stdout is a link to the process's standard output, here a pipe: refused, and the
+    // link itself is never replaced.
+    let out = nccltune()
+        .args(["configure", "--replay"])
+        .arg(&dir)
+        .args(["-o", "/dev/stdout"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a FIFO, not a regular file"));
+    assert!(out.stdout.is_empty());
+    assert!(
+        std::fs::symlink_metadata("/dev/stdout")
+            .expect("stat")
+            .file_type()
+            .is_symlink()
+    );
     use std::os::unix::fs::FileTypeExt;
     assert!(
         std::fs::metadata("/dev/null")
