@@ -248,7 +248,9 @@ pub fn write_capture(dir: &Path, outputs: &[ProbeOutput], hostname: Option<Strin
     let manifest = Manifest {
         nccltune_version: env!("CARGO_PKG_VERSION").to_string(),
         captured_at: crate::output::utc_now_rfc3339(),
-        hostname,
+        // Replay refuses a manifest whose host name is not one; leave it out rather than write
+        // a capture that cannot be read back (proc-hostname.txt still holds what the node said).
+        hostname: hostname.filter(|h| crate::render::text::valid_hostname(h)),
         probes,
     };
     let json = serde_json::to_vec_pretty(&manifest).context("serialising manifest")?;
@@ -371,7 +373,12 @@ mod tests {
         );
 
         let dir = tempfile::tempdir().expect("tempdir");
-        write_capture(&dir.path().join("c"), &[], Some("evil\ntouch pwn;#".into())).expect("capture");
+        let m = write_capture(&dir.path().join("c"), &[], Some("evil\ntouch pwn;#".into())).expect("capture");
+        assert_eq!(m.hostname, None, "a capture is never written unreadable");
+        let manifest = dir.path().join("c/manifest.json");
+        let text = std::fs::read_to_string(&manifest).expect("read");
+        let text = text.replace("\"hostname\": null", "\"hostname\": \"evil\\ntouch pwn;#\"");
+        std::fs::write(&manifest, text).expect("plant");
         let err = ReplayRunner::open(&dir.path().join("c")).expect_err("refused");
         let msg = format!("{err:#}");
         assert!(
