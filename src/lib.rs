@@ -12,6 +12,7 @@ pub mod configure;
 pub mod finding;
 pub mod fleet;
 pub mod hw;
+pub mod input;
 pub mod lint;
 pub mod nccl;
 pub mod node;

@@ -16,7 +16,11 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            anstream::eprintln!("{} {err:#}", cli::error_prefix());
+            anstream::eprintln!(
+                "{} {}",
+                cli::error_prefix(),
+                nccltune::render::text::sanitize(&format!("{err:#}"))
+            );
             ExitCode::from(2)
         }
     }

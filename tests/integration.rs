@@ -14,6 +14,7 @@ mod integration {
     mod evidence;
     mod fleet;
     mod gpus;
+    mod hostile;
     mod place;
     pub mod robustness;
     mod verify;

@@ -112,7 +112,7 @@ pub fn profile(name: &str) -> Result<Targets> {
 
 pub fn parse_file(text: &str, source: &str) -> Result<Targets> {
     let t: Targets = toml::from_str(text).map_err(|e| {
-        anyhow::anyhow!("{source}: {}\nexpected: min_bytes, acceptable_fraction, and [[target]] tables with collective, busbw_gbps, source", e.to_string().trim_end())
+        anyhow::anyhow!("{source}: {}\nexpected: min_bytes, acceptable_fraction, and [[target]] tables with collective, busbw_gbps, source", crate::input::toml_error(text, &e))
     })?;
     t.validate(source.to_string())
 }

@@ -214,8 +214,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
     let targets = if let Some(name) = &args.profile {
         Some(targets::profile(name)?)
     } else if let Some(path) = &args.targets {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read --targets {}", path.display()))?;
+        let text = nccltune::input::read_text(path, &nccltune::input::TOML).context("--targets")?;
         Some(targets::parse_file(&text, &path.display().to_string())?)
     } else if args.from_node {
         let node = args.node.node_report()?;

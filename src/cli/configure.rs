@@ -74,8 +74,8 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
     }
     let user_rules = match &args.rules {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --rules {}", path.display()))?;
+            let text = nccltune::input::read_text(path, &nccltune::input::CONFIG.named("a TOML rules file"))
+                .context("--rules")?;
             rules::parse_user(&text, &path.display().to_string())?
         }
         None => Vec::new(),
@@ -93,14 +93,19 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
     };
     let report = configure::run(&node, &opts)?;
     let text = match args.format {
-        ConfigureFormat::Shell => render::configure::shell(&report),
+        ConfigureFormat::Shell => render::configure::shell(&report)?,
         ConfigureFormat::Dotenv | ConfigureFormat::NcclConf => render::configure::conf(&report)?,
         ConfigureFormat::Json => render::json(&report)?,
-        ConfigureFormat::Mpirun => render::configure::mpirun(&report),
+        ConfigureFormat::Mpirun => render::configure::mpirun(&report)?,
         ConfigureFormat::K8s => render::configure::k8s(&report)?,
     };
     for note in &report.notes {
-        eprintln!("nccltune: {}: {} [{}]", note.level, note.message, note.code);
+        eprintln!(
+            "nccltune: {}: {} [{}]",
+            note.level,
+            render::text::sanitize(&note.message),
+            note.code
+        );
     }
     if args.explain {
         eprint!("{}", render::configure::explain(&report));
@@ -114,6 +119,9 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
                 path.display()
             );
         }
+        // On a terminal the file is for reading: a control character from a capture (an HCA
+        // name) is shown escaped rather than obeyed. Redirected, the bytes are exact.
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => emit(&render::text::sanitize(&text))?,
         None => emit(&text)?,
     }
     Ok(Outcome::Ok)

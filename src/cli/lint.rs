@@ -48,7 +48,7 @@ pub struct LintArgs {
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<envfile::Assignment>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = nccltune::input::read_bytes(path, &nccltune::input::ENV).context("lint")?;
     let name = path.display().to_string();
     let text = String::from_utf8_lossy(&bytes);
     envfile::parse(&text, &name, envfile::syntax_for(&name))

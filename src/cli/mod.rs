@@ -316,10 +316,7 @@ mod tests {
                             // A file; or a folder for the commands that write several files
                             // (`fleet plan -o DIR`: plan.json, run.sh, results/).
                             assert!(
-                                matches!(
-                                    a.get_value_names().map(|v| v[0].as_str()),
-                                    Some("FILE" | "DIR")
-                                ),
+                                matches!(a.get_value_names().map(|v| v[0].as_str()), Some("FILE" | "DIR")),
                                 "{name}: -o FILE"
                             );
                         }

@@ -79,19 +79,18 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
     };
     let mut expectations = match &expect {
         Some((p, flag)) => {
-            let text = std::fs::read(p).with_context(|| format!("{flag} {}: cannot read", p.display()))?;
-            let text = String::from_utf8(text).map_err(|_| {
-                anyhow::anyhow!("{flag} {}: not UTF-8 text; expected a TOML file", p.display())
-            })?;
+            let text =
+                nccltune::input::read_text(p, &nccltune::input::CONFIG.named("a TOML expectations file"))
+                    .with_context(|| flag.clone())?;
             Some(Expectations::parse(&text, &p.display().to_string())?)
         }
         None => None,
     };
     let nccl_log = match &args.nccl_log {
         Some(p) => {
-            let bytes =
-                std::fs::read(p).with_context(|| format!("--nccl-log {}: cannot read", p.display()))?;
-            let text = String::from_utf8_lossy(&bytes);
+            let text =
+                nccltune::input::read_text_lossy(p, &nccltune::input::LOG.named("an NCCL_DEBUG=INFO log"))
+                    .context("--nccl-log")?;
             Some((p.display().to_string(), nccltune::parse::nccl_log::parse(&text)))
         }
         None => None,
@@ -141,7 +140,7 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
         Some(p) => nccltune::output::write_atomic(p, text.as_bytes())?,
         None => emit(&text)?,
     }
-    eprintln!("{}", report.summary_line());
+    eprintln!("{}", render::text::sanitize(&report.summary_line()));
     Ok(report.outcome())
 }
 

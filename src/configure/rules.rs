@@ -92,7 +92,7 @@ pub fn parse_user(text: &str, file: &str) -> Result<Vec<Rule>> {
     let parsed: RuleFile = toml::from_str(text).map_err(|e| {
         anyhow::anyhow!(
             "{file}: {}\nexpected [[rule]] tables with id, why, source, [rule.when] and [rule.set]",
-            e.to_string().trim_end()
+            crate::input::toml_error(text, &e)
         )
     })?;
     let mut rules = parsed.rule;

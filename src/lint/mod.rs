@@ -327,7 +327,7 @@ pub fn nccl_sources(
     let mut sources = vec![env];
     for path in user_conf.into_iter().chain([etc_conf.to_path_buf()]) {
         if path.is_file() {
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = crate::input::read_bytes(&path, &crate::input::ENV).context("NCCL config file")?;
             let name = path.display().to_string();
             sources.push(envfile::parse(
                 &String::from_utf8_lossy(&bytes),

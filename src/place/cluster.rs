@@ -127,8 +127,7 @@ struct RawCluster<N> {
 /// Reads and validates a cluster file; JSON when the name ends in `.json` or the text starts
 /// with `{`, TOML otherwise.
 pub fn load(path: &Path) -> Result<Cluster> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read cluster file {}", path.display()))?;
+    let bytes = crate::input::read_bytes(path, &crate::input::CLUSTER).context("cluster file")?;
     let text = String::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(
             "{}: not UTF-8 text (invalid byte at offset {}); expected a TOML or JSON cluster file",

@@ -66,8 +66,7 @@ impl Links {
     }
 
     pub fn load(path: &Path) -> Result<Links> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read links file {}", path.display()))?;
+        let text = crate::input::read_text(path, &crate::input::TOML).context("links file")?;
         Links::parse(&text, &path.display().to_string())
     }
 

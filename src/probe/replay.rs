@@ -48,7 +48,58 @@ pub struct ReplayRunner {
     manifest: Option<Manifest>,
 }
 
+/// Largest `manifest.json` replay reads: a real one is a few kilobytes.
+pub const MANIFEST_CAP_BYTES: u64 = 1 << 20;
+/// Largest `<probe>.status` replay reads: one word and a number.
+pub const STATUS_CAP_BYTES: u64 = 4 << 10;
+
+/// Reads one file of a capture: not through a symlink (`O_NOFOLLOW`), without blocking on a
+/// FIFO (`O_NONBLOCK`; the type is checked on the open descriptor before any read), regular
+/// files only, at most `cap` bytes. A capture comes from another machine, often another
+/// person; nothing in it may lead the reader elsewhere, hang it or exhaust its memory.
+fn read_capture_file(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.display();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                anyhow::anyhow!(
+                    "{name}: is a symlink; a capture holds only regular files (replace the link with a copy of the file, or capture again)"
+                )
+            } else {
+                anyhow::anyhow!("{name}: cannot open: {e}")
+            }
+        })?;
+    let meta = file.metadata().with_context(|| format!("{name}: cannot read"))?;
+    if !meta.is_file() {
+        bail!("{name}: not a regular file; a capture holds only regular files (remove it, or capture again)");
+    }
+    if meta.len() > cap {
+        bail!(
+            "{name}: {} bytes, more than the {cap} bytes a capture file may hold; this is not a capture written by `nccltune detect --capture`",
+            meta.len()
+        );
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{name}: cannot read"))?;
+    if bytes.len() as u64 > cap {
+        bail!("{name}: grew past the {cap} bytes a capture file may hold while it was read");
+    }
+    Ok(bytes)
+}
+
 impl ReplayRunner {
+    /// Opens a capture directory. Files are read under the rules of `read_capture_file`, with
+    /// a cap per file: `OUTPUT_CAP_BYTES` (the live probes' cap) for `<probe>.txt` and
+    /// `<probe>.stderr`, `STATUS_CAP_BYTES` for `<probe>.status`, `MANIFEST_CAP_BYTES` for
+    /// `manifest.json`. Files of probes this version does not know are left unread, so the
+    /// memory a capture can take is bounded by the catalog.
     pub fn open(dir: &Path) -> Result<ReplayRunner> {
         let entries = std::fs::read_dir(dir).with_context(|| {
             format!(
@@ -65,24 +116,32 @@ impl ReplayRunner {
                 continue;
             };
             if file_name == "manifest.json" {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let m: Manifest = serde_json::from_str(&text).with_context(|| {
+                let bytes = read_capture_file(&path, MANIFEST_CAP_BYTES)?;
+                let m: Manifest = serde_json::from_slice(&bytes).with_context(|| {
                     format!(
                         "{}: not a capture manifest (fix or delete the file)",
                         path.display()
                     )
                 })?;
+                if let Some(h) = &m.hostname {
+                    crate::render::text::check_hostname(h, &format!("{}: field hostname", path.display()))
+                        .map_err(anyhow::Error::msg)?;
+                }
                 manifest = Some(m);
                 continue;
             }
             let Some((name, ext)) = file_name.rsplit_once('.') else {
                 continue;
             };
-            if !matches!(ext, "txt" | "stderr" | "status") || !path.is_file() {
+            if !matches!(ext, "txt" | "stderr" | "status") || super::find(name).is_none() {
                 continue;
             }
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let cap = if ext == "status" {
+                STATUS_CAP_BYTES
+            } else {
+                super::OUTPUT_CAP_BYTES as u64
+            };
+            let bytes = read_capture_file(&path, cap)?;
             let slot = probes.entry(name.to_string()).or_default();
             match ext {
                 "txt" => slot.stdout = Some(bytes),
@@ -92,9 +151,9 @@ impl ReplayRunner {
                     let line = text.lines().next().unwrap_or("");
                     let status = ProbeStatus::parse(line).with_context(|| {
                         format!(
-                            "{}: line 1: expected `ok`, `exit N`, `timeout` or `not-found`, found {:?}",
+                            "{}: line 1: expected `ok`, `exit N`, `timeout` or `not-found`, found \"{}\"",
                             path.display(),
-                            line
+                            crate::render::text::excerpt(line, crate::input::EXCERPT_CHARS)
                         )
                     })?;
                     slot.status = Some(status);
@@ -189,7 +248,9 @@ pub fn write_capture(dir: &Path, outputs: &[ProbeOutput], hostname: Option<Strin
     let manifest = Manifest {
         nccltune_version: env!("CARGO_PKG_VERSION").to_string(),
         captured_at: crate::output::utc_now_rfc3339(),
-        hostname,
+        // Replay refuses a manifest whose host name is not one; leave it out rather than write
+        // a capture that cannot be read back (proc-hostname.txt still holds what the node said).
+        hostname: hostname.filter(|h| crate::render::text::valid_hostname(h)),
         probes,
     };
     let json = serde_json::to_vec_pretty(&manifest).context("serialising manifest")?;
@@ -270,6 +331,73 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(ReplayRunner::open(dir.path()).is_err());
         assert!(ReplayRunner::open(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn a_fifo_manifest_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("manifest.json"))
+            .status()
+            .expect("mkfifo");
+        assert!(ok.success());
+        let err = ReplayRunner::open(dir.path()).expect_err("refused");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("manifest.json: not a regular file"), "{msg}");
+    }
+
+    #[test]
+    fn symlinks_out_of_the_capture_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("proc-hostname.txt")).expect("symlink");
+        let err = ReplayRunner::open(dir.path()).expect_err("refused");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("proc-hostname.txt: is a symlink"), "{msg}");
+        assert!(!msg.contains("root:"), "{msg}");
+        // Even a link to a file inside the capture.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("lsmod.txt"), "x").expect("write");
+        std::os::unix::fs::symlink("lsmod.txt", dir.path().join("ibstat.txt")).expect("symlink");
+        assert!(ReplayRunner::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn oversized_files_and_hostile_manifest_host_names_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = std::fs::File::create(dir.path().join("ibstat.status")).expect("create");
+        f.set_len(STATUS_CAP_BYTES + 1).expect("grow");
+        let err = ReplayRunner::open(dir.path()).expect_err("refused");
+        assert!(
+            format!("{err:#}").contains("ibstat.status: 4097 bytes, more than"),
+            "{err:#}"
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = write_capture(&dir.path().join("c"), &[], Some("evil\ntouch pwn;#".into())).expect("capture");
+        assert_eq!(m.hostname, None, "a capture is never written unreadable");
+        let manifest = dir.path().join("c/manifest.json");
+        let text = std::fs::read_to_string(&manifest).expect("read");
+        let text = text.replace("\"hostname\": null", "\"hostname\": \"evil\\ntouch pwn;#\"");
+        std::fs::write(&manifest, text).expect("plant");
+        let err = ReplayRunner::open(&dir.path().join("c")).expect_err("refused");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("field hostname: \"evil\\x0atouch pwn;#\" is not a host name"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn files_of_unknown_probes_are_not_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("ibstat.status"), "ok\n").expect("write");
+        // A FIFO would hang a reader; an unknown name is never opened.
+        let ok = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("not-a-probe.txt"))
+            .status()
+            .expect("mkfifo");
+        assert!(ok.success());
+        assert!(ReplayRunner::open(dir.path()).is_ok());
     }
 
     #[test]

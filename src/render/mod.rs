@@ -15,12 +15,15 @@ pub mod plot;
 pub mod prometheus;
 pub mod sarif;
 pub mod table;
+pub mod text;
 pub mod verify;
 
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-/// A plain table with a header row; empty when there are no rows.
+/// A plain table with a header row; empty when there are no rows. Every cell goes through
+/// [`text::sanitize`]: cells carry captured text (host names, OFED versions, HCA names, driver
+/// messages), and an escape sequence in one must be shown, not obeyed by the terminal.
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     if rows.is_empty() {
         return String::new();
@@ -28,7 +31,7 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut b = Builder::default();
     b.push_record(headers.iter().map(|h| h.to_string()));
     for r in rows {
-        b.push_record(r);
+        b.push_record(r.iter().map(|c| text::sanitize(c).into_owned()));
     }
     let mut t = b.build();
     t.with(Style::sharp());

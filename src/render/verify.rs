@@ -52,7 +52,8 @@ pub fn to_table(r: &VerifyReport) -> String {
         },
         if r.strict { " (strict: warnings fail)" } else { "" }
     );
-    out
+    // The header and the fixes carry captured text too (host name, subjects).
+    super::text::sanitize(&out).into_owned()
 }
 
 /// The checks table, with the result column wrapped so that it fits a terminal.
@@ -63,7 +64,7 @@ fn result_table(rows: Vec<Vec<String>>) -> String {
     let mut b = Builder::default();
     b.push_record(["status", "check", "subject", "result"].map(String::from));
     for r in rows {
-        b.push_record(r);
+        b.push_record(r.iter().map(|c| super::text::sanitize(c).into_owned()));
     }
     let mut t = b.build();
     t.with(Style::sharp())

@@ -103,7 +103,7 @@ impl Expectations {
         let e: Expectations = toml::from_str(text).map_err(|err| {
             anyhow::anyhow!(
                 "{name}: {}\nfix: correct the file, or write a fresh one with `nccltune verify --write-expect FILE` on a known-good node",
-                err.to_string().trim_end()
+                crate::input::toml_error(text, &err)
             )
         })?;
         e.validate(name)?;

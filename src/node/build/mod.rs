@@ -93,7 +93,20 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
         .map(|t| parse::nvlink::parse(&t))
         .unwrap_or_default();
 
-    let hostname = out.line(names::HOSTNAME).or(fallback_hostname);
+    // A host name becomes an identifier (reports, host files, drain lines): one that is not a
+    // host name is kept out and said as the probe's problem, never passed on.
+    let hostname = match out.line(names::HOSTNAME) {
+        Some(h) => match crate::render::text::check_hostname(&h, names::HOSTNAME) {
+            Ok(()) => Some(h),
+            Err(e) => {
+                if let Some(p) = probes.iter_mut().find(|p| p.name == names::HOSTNAME) {
+                    p.problem = Some(e);
+                }
+                None
+            }
+        },
+        None => fallback_hostname.filter(|h| crate::render::text::valid_hostname(h)),
+    };
     let mut report = NodeReport {
         schema: SCHEMA,
         hostname: hostname.clone(),
@@ -120,6 +133,28 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
     }
     report.nvswitch = gpus::nvswitch(&report);
     report.nics = nics::nics(&out, &mut probes);
+    // Device names become `NCCL_IB_HCA` entries and table cells: a name no driver gives is not
+    // a port.
+    let bad: Vec<String> = report
+        .nics
+        .iter()
+        .filter(|n| !crate::render::text::valid_device_name(&n.device))
+        .map(|n| crate::render::text::sanitize(&n.device).into_owned())
+        .collect();
+    if !bad.is_empty() {
+        report
+            .nics
+            .retain(|n| crate::render::text::valid_device_name(&n.device));
+        for p in probes
+            .iter_mut()
+            .filter(|p| p.name == names::IBSTAT || p.name == names::RDMA_PORTS)
+        {
+            p.problem = Some(format!(
+                "device name(s) that are not RDMA device names were left out: {}",
+                bad.join(", ")
+            ));
+        }
+    }
     report.versions = versions::versions(&out, query_rows.as_deref());
     report.gpudirect = gpudirect::gpudirect(&out, &report.versions);
     report.interfaces = out
