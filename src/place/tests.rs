@@ -660,3 +660,206 @@ fn limits_are_never_exceeded() {
         }
     }
 }
+
+/// A deterministic xorshift sequence for the property tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A random partly used cluster: 2 to 48 nodes of 4 or 8 GPUs, 1 to 8 to a rack; per node
+/// free, full, or some GPUs used anywhere.
+fn random_partly_used(rng: &mut Rng) -> Cluster {
+    let nodes = 2 + rng.below(47) as usize;
+    let per_rack = 1 + rng.below(8) as usize;
+    let gpus = if rng.below(5) == 0 { 4 } else { 8 };
+    let mut c = cluster::synthetic(nodes, gpus, per_rack, None).expect("synthetic");
+    for n in &mut c.nodes {
+        match rng.below(4) {
+            0 => {}                               // whole
+            1 => n.free = 0,                      // full
+            _ => n.free &= !(rng.next() as u128), // some used, anywhere
+        }
+        n.free &= (1u128 << n.gpus) - 1;
+    }
+    c
+}
+
+/// The goals (1)-(3) of a placement given as `(node, count)` pieces per stage, lower is
+/// better: split TP groups, pipelines across racks, whole racks broken, whole nodes broken.
+fn goals_of(c: &Cluster, reps: &[Vec<Vec<(usize, u32)>>]) -> (usize, usize, usize, usize) {
+    let mut used = vec![0u32; c.nodes.len()];
+    let (mut split, mut cross) = (0, 0);
+    for rep in reps {
+        for g in rep {
+            let mut nodes: Vec<usize> = g.iter().map(|&(i, _)| i).collect();
+            nodes.sort();
+            nodes.dedup();
+            split += usize::from(nodes.len() > 1);
+            for &(i, k) in g {
+                used[i] += k;
+            }
+        }
+        cross += usize::from(ff_racks(c, rep) > 1);
+    }
+    let mut rack_before = vec![true; c.racks.len()];
+    let mut rack_after = vec![true; c.racks.len()];
+    let mut nodes_broken = 0;
+    for (i, n) in c.nodes.iter().enumerate() {
+        let whole = n.free_count() == n.gpus;
+        rack_before[n.rack] &= whole;
+        rack_after[n.rack] &= whole && used[i] == 0;
+        nodes_broken += usize::from(whole && used[i] > 0);
+    }
+    let racks_broken = rack_before
+        .iter()
+        .zip(&rack_after)
+        .filter(|(b, a)| **b && !**a)
+        .count();
+    (split, cross, racks_broken, nodes_broken)
+}
+
+/// The report's replicas as `(node, count)` pieces per stage, checking on the way that every
+/// GPU was free and is used once.
+fn pieces_of(c: &Cluster, r: &PlaceReport) -> Vec<Vec<Vec<(usize, u32)>>> {
+    let index: std::collections::HashMap<&str, usize> = c
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    r.replicas
+        .iter()
+        .map(|rep| {
+            rep.stages
+                .iter()
+                .map(|st| {
+                    let mut v: Vec<(usize, u32)> = Vec::new();
+                    for g in &st.gpus {
+                        let i = index[g.node.as_str()];
+                        assert!(
+                            c.nodes[i].free & (1u128 << g.gpu) != 0,
+                            "{}:{} in use",
+                            g.node,
+                            g.gpu
+                        );
+                        assert!(seen.insert((i, g.gpu)), "{}:{} twice", g.node, g.gpu);
+                        match v.iter_mut().find(|x| x.0 == i) {
+                            Some(x) => x.1 += 1,
+                            None => v.push((i, 1)),
+                        }
+                    }
+                    v
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn on_1000_random_partly_used_clusters_place_never_loses_to_first_fit() {
+    let mut rng = Rng(0x5EED_CAFE_F00D_1234);
+    let (mut wins, mut ties, mut compared) = (0, 0, 0);
+    let mut wins_by_goal = [0usize; 5];
+    let mut search_alone_lost = 0;
+    let mut kept = std::collections::BTreeMap::new();
+    for case in 0..1000 {
+        let c = random_partly_used(&mut rng);
+        let tp = [1u32, 2, 4, 8, 16][rng.below(5) as usize];
+        let pp = 1 + rng.below(4) as u32;
+        let per = u64::from(tp * pp);
+        let fit = c.free_gpus() / per;
+        if fit == 0 {
+            continue;
+        }
+        let n = 1 + rng.below(fit) as usize;
+        let r = place(&c, &opts(tp, pp, Replicas::Exactly(n)));
+        let ours = pieces_of(&c, &r);
+        let Some(ff) = first_fit(&c, tp, pp, n) else {
+            // First-fit could not place them all; we must at least place as many.
+            assert!(r.feasible, "case {case}: first-fit failed and so did we");
+            wins += 1;
+            wins_by_goal[0] += 1;
+            continue;
+        };
+        compared += 1;
+        assert!(
+            r.feasible,
+            "case {case}: first-fit placed {n}, we did not: {:?}",
+            r.reasons
+        );
+        let a = goals_of(&c, &ours);
+        let b = goals_of(&c, &ff);
+        assert!(
+            a <= b,
+            "case {case}: tp {tp} pp {pp} x{n} on {} nodes: ours {a:?} loses to first-fit {b:?}",
+            c.nodes.len()
+        );
+        // The report's own account agrees with ours.
+        let g = &r.summary.goals;
+        assert_eq!(
+            (
+                g.split_tp_groups,
+                g.cross_rack_pipelines,
+                g.whole_racks_broken,
+                g.whole_nodes_broken
+            ),
+            a,
+            "case {case}"
+        );
+        *kept.entry(r.summary.strategy.clone()).or_insert(0) += 1;
+        if a < b {
+            wins += 1;
+            let k = if a.0 < b.0 {
+                1
+            } else if a.1 < b.1 {
+                2
+            } else if a.2 < b.2 {
+                3
+            } else {
+                4
+            };
+            wins_by_goal[k] += 1;
+        } else {
+            ties += 1;
+        }
+        // How the search alone would have fared (for the record, not a pass condition).
+        let mut eng = search::Engine::new(&c, tp, pp, false, search::Policy::KeepWhole);
+        let placed = eng.run(n, Scope::CrossRack, Scope::CrossRack);
+        let s = search::score(&c, &placed, n, &eng.free);
+        if (
+            s.unplaced,
+            s.split_groups,
+            s.cross_rack,
+            s.racks_broken,
+            s.nodes_broken,
+        ) > (0, b.0, b.1, b.2, b.3)
+        {
+            search_alone_lost += 1;
+            if std::env::var_os("PLACE_DEBUG").is_some() {
+                eprintln!("case {case}: tp {tp} pp {pp} x{n}: search {s:?} first-fit {b:?}");
+            }
+        }
+    }
+    println!(
+        "place vs first-fit on 1000 random partly used clusters: {compared} compared, {wins} wins \
+         (more replicas placed {}, fewer split TP groups {}, fewer cross-rack pipelines {}, fewer \
+         whole racks broken {}, fewer whole nodes broken {}), {ties} ties, 0 losses; kept: {kept:?}; \
+         the search alone would have lost {search_alone_lost}",
+        wins_by_goal[0], wins_by_goal[1], wins_by_goal[2], wins_by_goal[3], wins_by_goal[4]
+    );
+    assert!(compared >= 500, "only {compared} cases compared");
+    assert!(wins > 0);
+}

@@ -84,11 +84,17 @@ pub fn to_table(r: &PlaceReport) -> String {
         r.message_source
     );
     let m = &r.summary;
+    let c = &r.cluster;
     let _ = writeln!(
         s,
-        "Placed {} replica(s): {} TP group(s) inside a node, {} spanning nodes; {} pipeline(s) inside a rack, {} across racks; {} unplaced",
+        "Placed {} replica(s): {} TP group(s) inside a node, {}{} spanning nodes; {} pipeline(s) inside a rack, {} across racks; {} unplaced",
         m.placed_replicas,
         m.tp_groups_intra_node,
+        if c.nvlink_domains > 0 {
+            format!("{} across trays of one NVLink domain, ", m.tp_groups_intra_domain)
+        } else {
+            String::new()
+        },
         m.tp_groups_spanning_nodes,
         m.replicas_intra_rack,
         m.replicas_cross_rack,

@@ -244,7 +244,7 @@ fn link_constants_print_and_override() {
     let slow = write(
         dir.path(),
         "links.toml",
-        &out.replace("bus_gbytes_per_s = 370.0", "bus_gbytes_per_s = 37.0"),
+        &out.replace("per_link_gbytes_per_s = 20.6", "per_link_gbytes_per_s = 2.06"),
     );
     let cost = |extra: &[&str]| {
         let mut a = vec![
