@@ -938,4 +938,104 @@ nic_gbps = 400
         assert!(synthetic(4, 0, 4, None).is_err());
         assert!(synthetic(4, 8, 0, None).is_err());
     }
+
+    #[test]
+    fn hostile_names_are_refused_naming_the_file_node_and_field() {
+        let node = |name: &str| format!("[[node]]\nname = {name}\nrack = \"r0\"\ngpus = 8\n");
+        for (name, what) in [
+            (r#""evil\nhost slots=999""#, "a line break"),
+            (r##""#c""##, "'#'"),
+            (r#""a b""#, "white space"),
+            (r#""x\u001b]0;pwn\u0007""#, "control byte 0x1b"),
+            (r#""x\u0000""#, "control byte 0x00"),
+            (r#""-np""#, "starts with '-'"),
+            (r#""n$(id)""#, "'$'"),
+            (r#""né""#, "'\\u{e9}'"),
+        ] {
+            let e = err(&node(name), "c.toml");
+            assert!(e.starts_with("c.toml: line 1: node #1: name '"), "{e}");
+            assert!(e.contains(what), "{name}: {e}");
+            // The message itself carries no control byte or line break.
+            assert!(!e.chars().any(|c| c.is_control()), "{e:?}");
+        }
+        let e = err("[[node]]\nname = \"n0\"\nrack = \"r 0\"\ngpus = 8\n", "c.toml");
+        assert!(e.contains("node 'n0': rack 'r 0' contains white space"), "{e}");
+        let e = err(
+            "[[node]]\nname = \"n0\"\nrack = \"r0\"\npod = \"p#\"\ngpus = 8\n",
+            "c.toml",
+        );
+        assert!(e.contains("pod 'p#'"), "{e}");
+        let e = err(
+            "[[node]]\nname = \"n0\"\nrack = \"r0\"\nnvlink_domain = \"d\\n0\"\ngpus = 4\n",
+            "c.toml",
+        );
+        assert!(e.contains("nvlink_domain 'd\\n0' contains a line break"), "{e}");
+        let long = "a".repeat(300);
+        let e = err(&node(&format!("\"{long}\"")), "c.toml");
+        assert!(e.contains("300 bytes long") && e.len() < 300, "{e}");
+        // JSON too.
+        let e = err(
+            r#"{"node": [{"name": "ok\rbad", "rack": "r", "gpus": 8}]}"#,
+            "c.json",
+        );
+        assert!(
+            e.contains("c.json: node #1: name 'ok\\rbad' contains a line break"),
+            "{e}"
+        );
+        // Ordinary host names pass.
+        for ok in ["gpu-a01", "node_7.cluster.local", "A100x8"] {
+            assert!(check_name(ok, "name").is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn nvlink_domains_are_read_and_checked_against_their_declared_size() {
+        let mut t = String::from(
+            "[defaults]\ngpus = 4\nnvlink = \"gb200\"\n[[nvlink_domain]]\nname = \"d0\"\ngpus = 8\ntrays = 2\n",
+        );
+        for i in 0..2 {
+            t += &format!("[[node]]\nname = \"t{i}\"\nrack = \"r0\"\nnvlink_domain = \"d0\"\n");
+        }
+        let c = parse(&t, "c.toml").expect("parses");
+        assert_eq!(c.domains.len(), 1);
+        assert_eq!((c.domains[0].gpus, c.domains[0].trays), (Some(8), Some(2)));
+        assert!(
+            c.nodes
+                .iter()
+                .all(|n| n.domain == Some(0) && n.nvlink == Some(NvlinkGen::Gb200))
+        );
+        let three = t.clone() + "[[node]]\nname = \"t2\"\nrack = \"r0\"\nnvlink_domain = \"d0\"\n";
+        assert!(err(&three, "c.toml").contains("declared with 2 trays; this is tray 3"));
+        let other_rack = t.replace("name = \"t1\"\nrack = \"r0\"", "name = \"t1\"\nrack = \"r1\"");
+        assert!(err(&other_rack, "c.toml").contains("give every tray of a domain the same rack"));
+        let wrong_tray = t.replace("name = \"t0\"\n", "name = \"t0\"\ngpus = 8\n");
+        assert!(err(&wrong_tray, "c.toml").contains("declared as 8 GPUs in 2 trays (4 per tray)"));
+        let unlike = t.replace("name = \"t1\"\n", "name = \"t1\"\ngpus = 8\n");
+        assert!(err(&unlike, "c.toml").contains("the trays of a domain are alike"));
+        let unused = t.clone() + "[[nvlink_domain]]\nname = \"d9\"\n";
+        assert!(err(&unused, "c.toml").contains("'d9' is declared but no node names it"));
+        assert!(
+            err(
+                "[[node]]\nname = \"a\"\nrack = \"r\"\ngpus = 8\nnvlink = \"h900\"\n",
+                "c.toml"
+            )
+            .contains("expected one of v100, a100, h100")
+        );
+        assert!(
+            err(
+                "[[node]]\nname = \"a\"\nrack = \"r\"\ngpus = 8\nnvlink = \"none\"\n",
+                "c.toml"
+            )
+            .contains("needs pcie_gen")
+        );
+        assert!(
+            err(
+                "[[node]]\nname = \"a\"\nrack = \"r\"\ngpus = 8\nnvlink = \"none\"\npcie_gen = 9\n",
+                "c.toml"
+            )
+            .contains("pcie_gen = 9")
+        );
+        let c = synthetic_domains(2, 18, 4, NvlinkGen::Gb200).expect("ok");
+        assert_eq!((c.nodes.len(), c.domains.len(), c.free_gpus()), (36, 2, 144));
+    }
 }

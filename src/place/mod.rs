@@ -292,7 +292,9 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
         for (n, f) in after.nodes.iter_mut().zip(&free_after) {
             n.free = *f;
         }
-        let eng = Engine::new(&after, t, p, false, Policy::KeepWhole);
+        let domains =
+            !c.domains.is_empty() && o.tp_within >= Scope::IntraDomain && o.pp_within != Scope::IntraNode;
+        let eng = Engine::new(&after, t, p, domains, Policy::KeepWhole);
         explain(c, o, &eng, replicas.len(), target)
     };
 
@@ -591,11 +593,22 @@ fn explain(
             need - free_before
         ));
     }
-    if o.tp_within == Scope::IntraNode && t > max_gpus {
-        reasons.push(format!(
-            "tp {t} exceeds every node (the largest has {max_gpus} GPUs), so no TP group can stay inside one node"
-        ));
-    } else if o.tp_within == Scope::IntraNode {
+    let max_island = max_island_gpus(c);
+    let held = if o.tp_within == Scope::IntraNode {
+        max_gpus
+    } else {
+        max_island
+    };
+    if o.tp_within <= Scope::IntraDomain && t > held {
+        let what = if o.tp_within == Scope::IntraNode || c.domains.is_empty() {
+            format!("every node (the largest has {max_gpus} GPUs), so no TP group can stay inside one node")
+        } else {
+            format!(
+                "every node and NVLink domain (the largest holds {max_island} GPUs), so no TP group can stay on NVLink"
+            )
+        };
+        reasons.push(format!("tp {t} exceeds {what}"));
+    } else if o.tp_within == Scope::IntraNode || (o.tp_within == Scope::IntraDomain && c.domains.is_empty()) {
         let most = c.nodes.iter().zip(free_after).max_by_key(|(_, f)| f.count_ones());
         if let Some((n, f)) = most
             && f.count_ones() < t
@@ -616,7 +629,7 @@ fn explain(
         // The roomiest rack by what the limits let it hold: node-local groups when groups
         // may not span nodes, else free GPUs.
         let best = (0..c.racks.len()).max_by_key(|&r| {
-            let local = if o.tp_within == Scope::IntraNode {
+            let local = if o.tp_within <= Scope::IntraDomain {
                 eng.rack_slots(r)
             } else {
                 0
@@ -627,7 +640,7 @@ fn explain(
             let local = eng.rack_slots(r);
             // Stages the rack could still hold: node-local groups only, when groups may not
             // span nodes.
-            let stages = if o.tp_within == Scope::IntraNode {
+            let stages = if o.tp_within <= Scope::IntraDomain {
                 local
             } else {
                 eng.rack_free[r] / u64::from(t)

@@ -863,3 +863,179 @@ fn on_1000_random_partly_used_clusters_place_never_loses_to_first_fit() {
     assert!(compared >= 500, "only {compared} cases compared");
     assert!(wins > 0);
 }
+
+const EXAMPLE: &str = include_str!("../../fixtures/clusters/example.toml");
+const NVL72: &str = include_str!("../../fixtures/clusters/gb200-nvl72.toml");
+const H100: &str = include_str!("../../fixtures/clusters/h100.toml");
+
+#[test]
+fn the_example_cluster_keeps_whole_nodes_and_racks_where_a_partly_used_node_fits() {
+    let c = cluster::parse(EXAMPLE, "example.toml").expect("example parses");
+    // tp 2 x pp 2 = 4 GPUs: gpu-b01 has exactly 4 free; gpu-d01 (a whole node, alone in a
+    // whole rack) must stay whole.
+    let r = place(&c, &opts(2, 2, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert_eq!(
+        (r.cluster.whole_free_nodes_after, r.cluster.whole_free_racks_after),
+        (
+            r.cluster.whole_free_nodes_before,
+            r.cluster.whole_free_racks_before
+        ),
+        "{:?}",
+        stages(&r.replicas[0])
+    );
+    assert!(
+        r.replicas[0]
+            .stages
+            .iter()
+            .all(|s| s.tp_scope == Scope::IntraNode)
+    );
+    assert_eq!(r.summary.goals.whole_nodes_broken, 0);
+    // tp 4 x pp 2: no partly used node holds two groups and no rack holds two partly used
+    // ones, so one whole node breaks (goal 2 before goal 3), but not rack d.
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert!(r.replicas[0].pp_scope <= Scope::IntraRack);
+    assert_eq!(r.cluster.whole_free_racks_after, 1);
+    assert!(
+        !r.replicas[0].racks.contains(&"d".to_string()),
+        "{:?}",
+        r.replicas[0].racks
+    );
+    assert_eq!(r.summary.goals.whole_nodes_broken, 1);
+}
+
+#[test]
+fn tp8_pp2_14_replicas_on_a_partly_used_cluster_split_no_more_groups_than_slots_force() {
+    for seed in [1u64, 7, 42, 99, 123] {
+        let c = random_cluster(24, 4, seed);
+        let slots: usize = c.nodes.iter().map(|n| (n.free_count() / 8) as usize).sum();
+        if c.free_gpus() < 14 * 16 {
+            continue;
+        }
+        let r = place(&c, &opts(8, 2, Replicas::Exactly(14)));
+        assert!(r.feasible, "seed {seed}");
+        // The fewest possible: every node-local slot used before any group spans nodes.
+        assert_eq!(
+            r.summary.tp_groups_spanning_nodes,
+            28usize.saturating_sub(slots),
+            "seed {seed}"
+        );
+        let ff = first_fit(&c, 8, 2, 14).expect("first fit");
+        let ff_split = ff.iter().flatten().filter(|g| g.len() > 1).count();
+        assert!(r.summary.tp_groups_spanning_nodes <= ff_split, "seed {seed}");
+    }
+}
+
+#[test]
+fn nvl72_tp16_groups_stay_inside_one_nvlink_domain_with_the_nvlink_cost() {
+    let c = cluster::parse(NVL72, "gb200-nvl72.toml").expect("nvl72 parses");
+    assert_eq!(c.domains.len(), 3);
+    assert_eq!(c.nodes.len(), 54);
+    // 4 replicas of 32 GPUs: nvl72-a (65 free) and nvl72-b (68) hold two each.
+    let r = place(&c, &opts(16, 2, Replicas::Exactly(4)));
+    assert!(r.feasible, "{:?}", r.reasons);
+    for rep in &r.replicas {
+        for st in &rep.stages {
+            assert_eq!(
+                st.tp_scope,
+                Scope::IntraDomain,
+                "{}",
+                crate::render::place::gpu_list(st)
+            );
+            assert_eq!(st.link, "nvlink-gb200");
+            // 18 links x 40.1 GB/s (NCCL's SM100 per-link bandwidth), no network in the ring.
+            assert_eq!(st.bus_gbytes_per_s, 721.8);
+            let domains: std::collections::HashSet<_> = st
+                .gpus
+                .iter()
+                .map(|g| c.nodes.iter().find(|n| n.name == g.node).and_then(|n| n.domain))
+                .collect();
+            assert_eq!(domains.len(), 1);
+        }
+        // Pipelines stay in one domain here.
+        assert!(rep.pp_scope <= Scope::IntraDomain);
+        // Hosts carry their domain and CUDA_VISIBLE_DEVICES for the tray.
+        assert!(
+            rep.hosts
+                .iter()
+                .all(|h| h.nvlink_domain.is_some() && !h.cuda_visible_devices.is_empty())
+        );
+    }
+    assert_eq!(r.summary.tp_groups_spanning_nodes, 0);
+    assert_eq!(r.summary.tp_groups_intra_domain, 8);
+    assert!(r.warnings.iter().any(|w| w.code == "tp-group-in-nvlink-domain"));
+    assert!(!r.warnings.iter().any(|w| w.code == "tp-group-spans-nodes"));
+    // Partly used trays of nvl72-a are taken first; nvl72-c (a whole rack) stays whole.
+    assert_eq!(r.summary.goals.whole_racks_broken, 0, "{:?}", r.summary.goals);
+
+    // The same request on 8-GPU H100 nodes must split groups across nodes, and says so.
+    let h = cluster::parse(H100, "h100.toml").expect("h100 parses");
+    let r = place(&h, &opts(16, 2, Replicas::Exactly(2)));
+    assert!(r.feasible);
+    assert_eq!(r.summary.tp_groups_spanning_nodes, 4);
+    assert!(
+        r.replicas
+            .iter()
+            .flat_map(|x| &x.stages)
+            .all(|s| s.tp_scope >= Scope::IntraRack)
+    );
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.code == "tp-group-spans-nodes")
+        .expect("a warning");
+    assert!(w.message.contains("split across nodes"), "{}", w.message);
+    // And the NVLink domain's all-reduce is cheaper than the network's.
+    let nvl = place(&c, &opts(16, 1, Replicas::Exactly(1)));
+    let net = place(&h, &opts(16, 1, Replicas::Exactly(1)));
+    let us = |r: &PlaceReport| r.replicas[0].stages[0].allreduce_us.expect("us");
+    assert!(us(&nvl) < us(&net), "{} vs {}", us(&nvl), us(&net));
+}
+
+#[test]
+fn tp_within_node_keeps_groups_on_one_tray_and_domain_allows_the_domain() {
+    let c = cluster::parse(NVL72, "gb200-nvl72.toml").expect("nvl72 parses");
+    let mut o = opts(16, 1, Replicas::Exactly(1));
+    o.tp_within = Scope::IntraNode;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    o.tp_within = Scope::IntraDomain;
+    assert!(place(&c, &o).feasible);
+    // tp 4 fits a tray: node-local groups, no domain span needed.
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(3)));
+    assert!(
+        r.replicas
+            .iter()
+            .flat_map(|x| &x.stages)
+            .all(|s| s.tp_scope == Scope::IntraNode)
+    );
+    // A group larger than a domain must leave it.
+    let r = place(&c, &opts(96, 1, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert_eq!(r.replicas[0].stages[0].tp_scope, Scope::CrossRack);
+    assert!(r.warnings.iter().any(|w| w.code == "tp-exceeds-node"));
+}
+
+#[test]
+fn pcie_only_nodes_cost_by_pcie_generation_and_width() {
+    let c = cl(r#"
+[defaults]
+gpus = 4
+nvlink = "none"
+pcie_gen = 4
+pcie_width = 16
+[[node]]
+name = "l40s-0"
+rack = "r0"
+"#);
+    let r = place(&c, &opts(4, 1, Replicas::Exactly(1)));
+    let st = &r.replicas[0].stages[0];
+    assert_eq!(st.link, "pcie-gen4x16");
+    assert_eq!(st.bus_gbytes_per_s, 24.0);
+    let nv = place(
+        &cl("[[node]]\nname = \"h\"\nrack = \"r\"\ngpus = 4\n"),
+        &opts(4, 1, Replicas::Exactly(1)),
+    );
+    assert!(st.allreduce_us > nv.replicas[0].stages[0].allreduce_us);
+}

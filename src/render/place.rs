@@ -203,9 +203,11 @@ pub fn to_table(r: &PlaceReport) -> String {
 }
 
 /// One host file per replica: comment lines, then one host name per rank in rank order
-/// (stage-major, the TP ranks of a stage adjacent). Usable as an MPI host file (a host
-/// listed k times gets k slots, filled in order) or as `SLURM_HOSTFILE` with
-/// `srun --distribution=arbitrary`.
+/// (stage-major, the TP ranks of a stage adjacent). A host listed k times is *not* k slots
+/// filled in order unless the launcher is told so: OpenMPI merges repeated lines into slot
+/// counts and maps by slot, so the file says how to launch it: `mpirun --map-by seq` (rank i
+/// on line i) or Slurm's `srun --distribution=arbitrary` with `SLURM_HOSTFILE`. Names were
+/// validated as host names when the cluster was read, so no line can carry another.
 pub fn replica_hostfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
     let mut s = String::new();
     let ranks: usize = rep.stages.iter().map(|st| st.gpus.len()).sum();
@@ -217,6 +219,16 @@ pub fn replica_hostfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
         r.request.pp,
         rep.pp_scope.as_str(),
         rep.racks.join(",")
+    );
+    let _ = writeln!(
+        s,
+        "# launch: mpirun --hostfile replica-{}.hosts --map-by seq -np {ranks} ...   (OpenMPI: rank i runs on line i)",
+        rep.replica
+    );
+    let _ = writeln!(
+        s,
+        "#     or: SLURM_HOSTFILE=replica-{}.hosts srun --distribution=arbitrary -n {ranks} ...",
+        rep.replica
     );
     let nodes: Vec<&str> = rep.hosts.iter().map(|h| h.node.as_str()).collect();
     let _ = writeln!(s, "# nodes in first-rank order: {}", nodes.join(","));
@@ -237,15 +249,54 @@ pub fn replica_hostfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
     s
 }
 
+/// One OpenMPI rank file per replica: `rank N=host slot=L`, L the rank's local index on its
+/// host (OpenMPI binds the rank to that logical CPU; edit the slots for your NUMA layout).
+/// `mpirun --rankfile FILE` places every rank on exactly the host written, whatever the order.
+pub fn replica_rankfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
+    let mut s = String::new();
+    let ranks: usize = rep.stages.iter().map(|st| st.gpus.len()).sum();
+    let _ = writeln!(
+        s,
+        "# replica {}: tp {} x pp {}, {ranks} ranks; launch: mpirun --rankfile replica-{}.rankfile -np {ranks} ...",
+        rep.replica, r.request.tp, r.request.pp, rep.replica
+    );
+    let _ = writeln!(
+        s,
+        "# slot = the rank's local index on its host (a logical CPU for OpenMPI's binding); local rank i uses the i-th GPU of CUDA_VISIBLE_DEVICES:"
+    );
+    for h in &rep.hosts {
+        let _ = writeln!(s, "# {}: CUDA_VISIBLE_DEVICES={}", h.node, h.cuda_visible_devices);
+    }
+    for h in &rep.hosts {
+        for (local, rank) in h.ranks.iter().enumerate() {
+            let _ = writeln!(s, "rank {rank}={} slot={local}", h.node);
+        }
+    }
+    s
+}
+
 /// Every replica's host file, one after another.
 pub fn to_hostfile(r: &PlaceReport) -> String {
     let mut s = String::from(
         "# nccltune place: one line per rank, TP ranks adjacent; one block per replica.\n\
-         # Use a block as an MPI host file or as SLURM_HOSTFILE with srun --distribution=arbitrary\n\
-         # (--hostfile-dir DIR writes one file per replica).\n",
+         # Launch a block with mpirun --map-by seq (OpenMPI) or as SLURM_HOSTFILE with srun\n\
+         # --distribution=arbitrary; without them OpenMPI merges repeated lines into slots.\n\
+         # --hostfile-dir DIR writes one file per replica (and an OpenMPI rank file each).\n",
     );
     for rep in &r.replicas {
         s += &replica_hostfile(r, rep);
+    }
+    s
+}
+
+/// Every replica's rank file, one after another (each numbers its ranks from 0).
+pub fn to_rankfile(r: &PlaceReport) -> String {
+    let mut s = String::from(
+        "# nccltune place: OpenMPI rank files, one block per replica (each its own mpirun);\n\
+         # --hostfile-dir DIR writes them as replica-<n>.rankfile.\n",
+    );
+    for rep in &r.replicas {
+        s += &replica_rankfile(r, rep);
     }
     s
 }
