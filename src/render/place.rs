@@ -2,7 +2,7 @@
 //! per rank, TP ranks adjacent) with the `CUDA_VISIBLE_DEVICES` each node needs. JSON is the
 //! shared `render::json` of the same model.
 
-use super::{findings, table};
+use super::findings;
 use crate::place::{PlaceReport, ReplicaOut, Replicas, StageOut};
 use std::fmt::Write;
 
@@ -57,7 +57,70 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// The box-drawn table of `render::table` (tabled's "sharp" style: one space of padding,
+/// left aligned), written directly: at cluster scale (65,536 nodes give 16,384 replicas and
+/// 130k rows) building tabled's grid is most of `place`'s time. Cells here are ASCII (names
+/// are validated host names, the rest is ours), so characters are columns; a test checks the
+/// bytes against `render::table`.
+pub fn plain_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(x) = w.get_mut(i) {
+                *x = (*x).max(c.chars().count());
+            }
+        }
+    }
+    let line_len: usize = w.iter().map(|x| (x + 3) * 3).sum::<usize>() + 4;
+    let mut s = String::with_capacity(line_len * (rows.len() + 4));
+    let rule = |s: &mut String, l: char, m: char, r: char| {
+        s.push(l);
+        for (i, x) in w.iter().enumerate() {
+            if i > 0 {
+                s.push(m);
+            }
+            for _ in 0..x + 2 {
+                s.push('─');
+            }
+        }
+        s.push(r);
+        s.push('\n');
+    };
+    let row = |s: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        s.push('│');
+        for (i, x) in w.iter().enumerate() {
+            let c = cells.next().unwrap_or("");
+            s.push(' ');
+            s.push_str(c);
+            for _ in c.chars().count()..*x + 1 {
+                s.push(' ');
+            }
+            if i + 1 < w.len() {
+                s.push('│');
+            }
+        }
+        s.push('│');
+        s.push('\n');
+    };
+    rule(&mut s, '┌', '┬', '┐');
+    row(&mut s, &mut headers.iter().copied());
+    rule(&mut s, '├', '┼', '┤');
+    for r in rows {
+        row(&mut s, &mut r.iter().map(String::as_str));
+    }
+    rule(&mut s, '└', '┴', '┘');
+    s
+}
+
 pub fn to_table(r: &PlaceReport) -> String {
+    to_table_with(r, plain_table)
+}
+
+/// The table with the given table writer (the benchmark compares writers).
+pub fn to_table_with(r: &PlaceReport, table: fn(&[&str], &[Vec<String>]) -> String) -> String {
     let mut s = String::new();
     let req = match r.request.replicas {
         Replicas::Exactly(n) => format!("{n} replica(s)"),
@@ -144,7 +207,7 @@ pub fn to_table(r: &PlaceReport) -> String {
             "protocol",
             "gpus",
         ],
-        rows,
+        &rows,
     );
     let mut hosts = Vec::new();
     for rep in &r.replicas {
@@ -159,7 +222,7 @@ pub fn to_table(r: &PlaceReport) -> String {
     }
     if !hosts.is_empty() {
         s += "\nPer node, in rank order (local rank i uses the i-th listed GPU):\n";
-        s += &table(&["replica", "node", "ranks", "environment"], hosts);
+        s += &table(&["replica", "node", "ranks", "environment"], &hosts);
     }
     if let Some(b) = &r.budget {
         let _ = writeln!(
@@ -167,7 +230,7 @@ pub fn to_table(r: &PlaceReport) -> String {
             "\nLatency budget at {} tokens/s: {:.0} us per decode step; {} layers, {} all-reduces per layer ({})",
             b.tokens_per_s, b.step_budget_us, b.layers, b.allreduces_per_layer, b.source
         );
-        let rows = r
+        let rows: Vec<Vec<String>> = r
             .replicas
             .iter()
             .map(|rep| {
@@ -179,7 +242,7 @@ pub fn to_table(r: &PlaceReport) -> String {
                 ]
             })
             .collect();
-        s += &table(&["replica", "allreduce_us_per_token", "share_of_step"], rows);
+        s += &table(&["replica", "allreduce_us_per_token", "share_of_step"], &rows);
     }
     if !r.reasons.is_empty() {
         s += "\nThe request cannot be met:\n";
@@ -310,6 +373,49 @@ mod tests {
         assert_eq!(ranges(&[0, 1, 2, 3, 6]), "0-3,6");
         assert_eq!(ranges(&[5]), "5");
         assert_eq!(ranges(&[]), "");
+    }
+
+    /// The plain writer gives tabled's bytes, on every bundled cluster and a few requests.
+    #[test]
+    fn the_plain_table_is_byte_identical_to_tabled() {
+        fn tabled(h: &[&str], rows: &[Vec<String>]) -> String {
+            super::super::table(h, rows.to_vec())
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/clusters");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).expect("fixtures") {
+            let path = e.expect("entry").path();
+            let c = crate::place::cluster::load(&path).expect("fixture parses");
+            for (tp, pp) in [(1, 1), (2, 2), (4, 2), (8, 2), (16, 1), (3, 5)] {
+                let o = crate::place::Options {
+                    tp,
+                    pp,
+                    replicas: Replicas::Max,
+                    tp_within: crate::place::Scope::CrossRack,
+                    pp_within: crate::place::Scope::CrossRack,
+                    message_bytes: 1 << 20,
+                    message_source: "test".into(),
+                    links: crate::place::cost::Links::builtin().expect("links"),
+                    budget: Some(crate::place::BudgetOptions {
+                        tokens_per_s: 30.0,
+                        layers: 80,
+                    }),
+                };
+                let r = crate::place::place(&c, &o);
+                let (a, b) = (to_table(&r), to_table_with(&r, tabled));
+                let diff = a.lines().zip(b.lines()).position(|(x, y)| x != y);
+                assert!(
+                    a == b,
+                    "{} tp {tp} pp {pp}: first different line {diff:?}: {:?} vs {:?}",
+                    path.display(),
+                    diff.and_then(|i| a.lines().nth(i)),
+                    diff.and_then(|i| b.lines().nth(i))
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 18);
+        assert_eq!(plain_table(&["a"], &[]), "");
     }
 
     #[test]
