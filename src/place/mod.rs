@@ -240,7 +240,7 @@ pub struct CostModel {
 }
 
 const MODEL_NOTE: &str = "Estimates are an alpha-beta ring all-reduce model shaped like NCCL's \
-own (src/graph/tuning.cc), for comparing placements. They do not predict NVLS (NVLink SHARP, \
+own (src/graph/tuning.cc at NCCL 2.30.7), for comparing placements. They do not predict NVLS (NVLink SHARP, \
 NCCL's default all-reduce on NVSwitch H100 nodes), IB SHARP/CollNet, Tree or NVLSTree results; \
 measure with nccl-tests.";
 
@@ -696,7 +696,6 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
     let mut hosts: Vec<(usize, Vec<u32>, Vec<u32>)> = Vec::new(); // node, ranks, gpus
     let mut stage_outs = Vec::with_capacity(stages.len());
     let mut rank = 0u32;
-    let mut nodes_total: Vec<usize> = Vec::new();
     for (si, g) in stages.iter().enumerate() {
         // Per node of this group: how many of its GPUs.
         let mut per_node: Vec<(usize, u32)> = Vec::new();
@@ -712,9 +711,6 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
             }
             if !racks.contains(&r) {
                 racks.push(r);
-            }
-            if !nodes_total.contains(&n) {
-                nodes_total.push(n);
             }
             match hosts.iter_mut().find(|h| h.0 == n) {
                 Some(h) => {

@@ -485,56 +485,39 @@ impl<'a> Engine<'a> {
     /// with the most; partly used before whole under `KeepWhole`.
     fn next_slot_island(&mut self, r: usize, need: u64) -> Option<(usize, usize)> {
         let max = self.slots[r].part_n.len();
-        let order: &[bool] = match self.policy {
-            Policy::KeepWhole => &[false, true],
-            Policy::Compact => &[false, true],
-        };
-        if self.policy == Policy::Compact {
-            // Best fit across both kinds, else the largest of either.
-            let n = need.min(max as u64) as usize;
-            for s in n.max(1)..max {
-                for &w in order {
-                    let cnt = if w {
-                        self.slots[r].whole_n[s]
-                    } else {
-                        self.slots[r].part_n[s]
-                    };
-                    if cnt > 0
-                        && let Some(k) = self.pop_slot(r, s, w)
-                    {
-                        return Some((k, s));
-                    }
-                }
-            }
-            for s in (1..max).rev() {
-                for &w in order {
-                    let cnt = if w {
-                        self.slots[r].whole_n[s]
-                    } else {
-                        self.slots[r].part_n[s]
-                    };
-                    if cnt > 0
-                        && let Some(k) = self.pop_slot(r, s, w)
-                    {
-                        return Some((k, s));
-                    }
-                }
-            }
-            return None;
-        }
-        for &w in order {
-            let counts = if w {
-                &self.slots[r].whole_n
+        let n = (need.min(max as u64) as usize).max(1);
+        let has = |e: &Engine, s: usize, w: bool| {
+            let c = if w {
+                &e.slots[r].whole_n
             } else {
-                &self.slots[r].part_n
+                &e.slots[r].part_n
             };
-            let n = need.min(max as u64) as usize;
-            let fit = (n.max(1)..max).find(|&s| counts[s] > 0);
-            let s = fit.or_else(|| (1..max).rev().find(|&s| counts[s] > 0));
-            if let Some(s) = s
-                && let Some(k) = self.pop_slot(r, s, w)
-            {
-                return Some((k, s));
+            c[s] > 0
+        };
+        match self.policy {
+            // Best fit across both kinds, else the largest of either.
+            Policy::Compact => {
+                let fits = (n..max).flat_map(|s| [(s, false), (s, true)]);
+                let largest = (1..max).rev().flat_map(|s| [(s, false), (s, true)]);
+                for (s, w) in fits.chain(largest) {
+                    if has(self, s, w)
+                        && let Some(k) = self.pop_slot(r, s, w)
+                    {
+                        return Some((k, s));
+                    }
+                }
+            }
+            // Partly used islands first (best fit, else the largest), then whole ones.
+            Policy::KeepWhole => {
+                for w in [false, true] {
+                    let fit = (n..max).find(|&s| has(self, s, w));
+                    let s = fit.or_else(|| (1..max).rev().find(|&s| has(self, s, w)));
+                    if let Some(s) = s
+                        && let Some(k) = self.pop_slot(r, s, w)
+                    {
+                        return Some((k, s));
+                    }
+                }
             }
         }
         None

@@ -8,37 +8,55 @@ use std::fmt::Write;
 
 /// `n0:0-3,6` for a group's GPUs, nodes in rank order, `+` between nodes.
 pub fn gpu_list(stage: &StageOut) -> String {
-    let mut parts: Vec<(String, Vec<u32>)> = Vec::new();
-    for g in &stage.gpus {
-        match parts.last_mut() {
-            Some((n, v)) if *n == g.node => v.push(g.gpu),
-            _ => parts.push((g.node.clone(), vec![g.gpu])),
+    let mut s = String::new();
+    gpu_list_into(&mut s, stage);
+    s
+}
+
+/// [`gpu_list`] appended to `out`, without a string per node.
+fn gpu_list_into(out: &mut String, stage: &StageOut) {
+    let g = &stage.gpus;
+    let mut i = 0;
+    while i < g.len() {
+        let mut j = i;
+        while j + 1 < g.len() && g[j + 1].node == g[i].node {
+            j += 1;
         }
+        if i > 0 {
+            out.push('+');
+        }
+        out.push_str(&g[i].node);
+        out.push(':');
+        let gpus: Vec<u32> = g[i..=j].iter().map(|x| x.gpu).collect();
+        ranges_into(out, &gpus);
+        i = j + 1;
     }
-    parts
-        .iter()
-        .map(|(n, v)| format!("{n}:{}", ranges(v)))
-        .collect::<Vec<_>>()
-        .join("+")
 }
 
 /// `0-3,6` from `[0,1,2,3,6]` (runs of consecutive numbers).
 fn ranges(v: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
+    let mut s = String::new();
+    ranges_into(&mut s, v);
+    s
+}
+
+fn ranges_into(out: &mut String, v: &[u32]) {
     let mut i = 0;
     while i < v.len() {
         let mut j = i;
         while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
             j += 1;
         }
-        out.push(if j > i {
-            format!("{}-{}", v[i], v[j])
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = if j > i {
+            write!(out, "{}-{}", v[i], v[j])
         } else {
-            v[i].to_string()
-        });
+            write!(out, "{}", v[i])
+        };
         i = j + 1;
     }
-    out.join(",")
 }
 
 fn us(x: Option<f64>) -> String {
@@ -57,26 +75,78 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// A table's cells written one after another into one buffer (no `String` per cell): at
+/// cluster scale (65,536 nodes give 16,384 replicas, 130k rows) allocating and laying out a
+/// grid of strings is most of `place`'s time.
+pub struct Grid {
+    cols: usize,
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Grid {
+    fn new(cols: usize, rows: usize) -> Self {
+        Grid {
+            cols,
+            text: String::with_capacity(rows * cols * 8),
+            ends: Vec::with_capacity(rows * cols),
+        }
+    }
+    /// Ends the cell written into `text` since the last one.
+    fn end(&mut self) {
+        self.ends.push(self.text.len());
+    }
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.end();
+    }
+    fn rows(&self) -> usize {
+        self.ends.len() / self.cols.max(1)
+    }
+    fn cell(&self, r: usize, c: usize) -> &str {
+        let i = r * self.cols + c;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// Which writer lays the tables out: both give the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// `render::table` (the `tabled` crate), as before.
+    Tabled,
+    /// The direct writer below.
+    Plain,
+}
+
+fn grid_table(headers: &[&str], g: &Grid, w: Writer) -> String {
+    match w {
+        Writer::Tabled => {
+            let rows = (0..g.rows())
+                .map(|r| (0..g.cols).map(|c| g.cell(r, c).to_string()).collect())
+                .collect();
+            super::table(headers, rows)
+        }
+        Writer::Plain => plain_grid(headers, g),
+    }
+}
+
 /// The box-drawn table of `render::table` (tabled's "sharp" style: one space of padding,
-/// left aligned), written directly: at cluster scale (65,536 nodes give 16,384 replicas and
-/// 130k rows) building tabled's grid is most of `place`'s time. Cells here are ASCII (names
-/// are validated host names, the rest is ours), so characters are columns; a test checks the
-/// bytes against `render::table`.
-pub fn plain_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    if rows.is_empty() {
+/// left aligned), written directly. Cells here are ASCII (names are validated host names,
+/// the rest is ours), so characters are columns; a test checks the bytes against tabled.
+fn plain_grid(headers: &[&str], g: &Grid) -> String {
+    let rows = g.rows();
+    if rows == 0 {
         return String::new();
     }
     let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            if let Some(x) = w.get_mut(i) {
-                *x = (*x).max(c.chars().count());
-            }
+    for r in 0..rows {
+        for (c, x) in w.iter_mut().enumerate() {
+            *x = (*x).max(g.cell(r, c).chars().count());
         }
     }
-    let line_len: usize = w.iter().map(|x| (x + 3) * 3).sum::<usize>() + 4;
-    let mut s = String::with_capacity(line_len * (rows.len() + 4));
-    let rule = |s: &mut String, l: char, m: char, r: char| {
+    let rule = |l: char, m: char, r: char| {
+        let mut s = String::new();
         s.push(l);
         for (i, x) in w.iter().enumerate() {
             if i > 0 {
@@ -88,39 +158,41 @@ pub fn plain_table(headers: &[&str], rows: &[Vec<String>]) -> String {
         }
         s.push(r);
         s.push('\n');
+        s
     };
-    let row = |s: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+    let widest = w.iter().copied().max().unwrap_or(0) + 1;
+    let spaces = " ".repeat(widest);
+    let line_len: usize = w.iter().map(|x| x + 3).sum::<usize>() + 8;
+    let mut s = String::with_capacity(line_len * (rows + 4));
+    fn row<'a>(s: &mut String, w: &[usize], spaces: &str, cell: impl Fn(usize) -> &'a str) {
         s.push('│');
         for (i, x) in w.iter().enumerate() {
-            let c = cells.next().unwrap_or("");
+            let c = cell(i);
             s.push(' ');
             s.push_str(c);
-            for _ in c.chars().count()..*x + 1 {
-                s.push(' ');
-            }
+            s.push_str(&spaces[..(x + 1).saturating_sub(c.chars().count())]);
             if i + 1 < w.len() {
                 s.push('│');
             }
         }
-        s.push('│');
-        s.push('\n');
-    };
-    rule(&mut s, '┌', '┬', '┐');
-    row(&mut s, &mut headers.iter().copied());
-    rule(&mut s, '├', '┼', '┤');
-    for r in rows {
-        row(&mut s, &mut r.iter().map(String::as_str));
+        s.push_str("│\n");
     }
-    rule(&mut s, '└', '┴', '┘');
+    s += &rule('┌', '┬', '┐');
+    row(&mut s, &w, &spaces, |i| headers.get(i).copied().unwrap_or(""));
+    s += &rule('├', '┼', '┤');
+    for r in 0..rows {
+        row(&mut s, &w, &spaces, |c| g.cell(r, c));
+    }
+    s += &rule('└', '┴', '┘');
     s
 }
 
 pub fn to_table(r: &PlaceReport) -> String {
-    to_table_with(r, plain_table)
+    to_table_with(r, Writer::Plain)
 }
 
 /// The table with the given table writer (the benchmark compares writers).
-pub fn to_table_with(r: &PlaceReport, table: fn(&[&str], &[Vec<String>]) -> String) -> String {
+pub fn to_table_with(r: &PlaceReport, writer: Writer) -> String {
     let mut s = String::new();
     let req = match r.request.replicas {
         Replicas::Exactly(n) => format!("{n} replica(s)"),
@@ -172,31 +244,42 @@ pub fn to_table_with(r: &PlaceReport, table: fn(&[&str], &[Vec<String>]) -> Stri
         c.whole_free_racks_after,
         c.whole_free_racks_before
     );
-    let mut rows = Vec::new();
+    let stages: usize = r.replicas.iter().map(|x| x.stages.len()).sum();
+    let mut g = Grid::new(8, stages);
     for rep in &r.replicas {
         for st in &rep.stages {
-            let first = st.stage == 0;
-            rows.push(vec![
-                if first {
-                    rep.replica.to_string()
-                } else {
-                    String::new()
-                },
-                if first {
-                    rep.pp_scope.as_str().to_string()
-                } else {
-                    String::new()
-                },
-                if first { rep.racks.join(",") } else { String::new() },
-                st.stage.to_string(),
-                st.tp_scope.as_str().to_string(),
-                us(st.allreduce_us),
-                st.protocol.clone(),
-                gpu_list(st),
-            ]);
+            if st.stage == 0 {
+                let _ = write!(g.text, "{}", rep.replica);
+                g.end();
+                g.push(rep.pp_scope.as_str());
+                for (i, rack) in rep.racks.iter().enumerate() {
+                    if i > 0 {
+                        g.text.push(',');
+                    }
+                    g.text.push_str(rack);
+                }
+                g.end();
+            } else {
+                g.push("");
+                g.push("");
+                g.push("");
+            }
+            let _ = write!(g.text, "{}", st.stage);
+            g.end();
+            g.push(st.tp_scope.as_str());
+            match st.allreduce_us {
+                Some(v) => {
+                    let _ = write!(g.text, "{v:.1}");
+                    g.end();
+                }
+                None => g.push("-"),
+            }
+            g.push(&st.protocol);
+            gpu_list_into(&mut g.text, st);
+            g.end();
         }
     }
-    s += &table(
+    s += &grid_table(
         &[
             "replica",
             "pp_scope",
@@ -207,22 +290,25 @@ pub fn to_table_with(r: &PlaceReport, table: fn(&[&str], &[Vec<String>]) -> Stri
             "protocol",
             "gpus",
         ],
-        &rows,
+        &g,
+        writer,
     );
-    let mut hosts = Vec::new();
+    let nhosts: usize = r.replicas.iter().map(|x| x.hosts.len()).sum();
+    let mut g = Grid::new(4, nhosts);
     for rep in &r.replicas {
         for h in &rep.hosts {
-            hosts.push(vec![
-                rep.replica.to_string(),
-                h.node.clone(),
-                ranges(&h.ranks),
-                format!("CUDA_VISIBLE_DEVICES={}", h.cuda_visible_devices),
-            ]);
+            let _ = write!(g.text, "{}", rep.replica);
+            g.end();
+            g.push(&h.node);
+            ranges_into(&mut g.text, &h.ranks);
+            g.end();
+            g.text.push_str("CUDA_VISIBLE_DEVICES=");
+            g.push(&h.cuda_visible_devices);
         }
     }
-    if !hosts.is_empty() {
+    if nhosts > 0 {
         s += "\nPer node, in rank order (local rank i uses the i-th listed GPU):\n";
-        s += &table(&["replica", "node", "ranks", "environment"], &hosts);
+        s += &grid_table(&["replica", "node", "ranks", "environment"], &g, writer);
     }
     if let Some(b) = &r.budget {
         let _ = writeln!(
@@ -230,19 +316,24 @@ pub fn to_table_with(r: &PlaceReport, table: fn(&[&str], &[Vec<String>]) -> Stri
             "\nLatency budget at {} tokens/s: {:.0} us per decode step; {} layers, {} all-reduces per layer ({})",
             b.tokens_per_s, b.step_budget_us, b.layers, b.allreduces_per_layer, b.source
         );
-        let rows: Vec<Vec<String>> = r
-            .replicas
-            .iter()
-            .map(|rep| {
-                vec![
-                    rep.replica.to_string(),
-                    us(rep.allreduce_us_per_token),
-                    rep.budget_share
-                        .map_or_else(|| "-".into(), |x| format!("{:.1}%", x * 100.0)),
-                ]
-            })
-            .collect();
-        s += &table(&["replica", "allreduce_us_per_token", "share_of_step"], &rows);
+        let mut g = Grid::new(3, r.replicas.len());
+        for rep in &r.replicas {
+            let _ = write!(g.text, "{}", rep.replica);
+            g.end();
+            g.push(&us(rep.allreduce_us_per_token));
+            match rep.budget_share {
+                Some(x) => {
+                    let _ = write!(g.text, "{:.1}%", x * 100.0);
+                    g.end();
+                }
+                None => g.push("-"),
+            }
+        }
+        s += &grid_table(
+            &["replica", "allreduce_us_per_token", "share_of_step"],
+            &g,
+            writer,
+        );
     }
     if !r.reasons.is_empty() {
         s += "\nThe request cannot be met:\n";
@@ -378,9 +469,6 @@ mod tests {
     /// The plain writer gives tabled's bytes, on every bundled cluster and a few requests.
     #[test]
     fn the_plain_table_is_byte_identical_to_tabled() {
-        fn tabled(h: &[&str], rows: &[Vec<String>]) -> String {
-            super::super::table(h, rows.to_vec())
-        }
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/clusters");
         let mut n = 0;
         for e in std::fs::read_dir(dir).expect("fixtures") {
@@ -402,7 +490,7 @@ mod tests {
                     }),
                 };
                 let r = crate::place::place(&c, &o);
-                let (a, b) = (to_table(&r), to_table_with(&r, tabled));
+                let (a, b) = (to_table(&r), to_table_with(&r, Writer::Tabled));
                 let diff = a.lines().zip(b.lines()).position(|(x, y)| x != y);
                 assert!(
                     a == b,
@@ -415,7 +503,7 @@ mod tests {
             }
         }
         assert!(n >= 18);
-        assert_eq!(plain_table(&["a"], &[]), "");
+        assert_eq!(plain_grid(&["a"], &Grid::new(1, 0)), "");
     }
 
     #[test]
