@@ -219,11 +219,32 @@ struct RawCluster<N> {
     nvlink_domain: Vec<RawDomain>,
 }
 
+/// The largest cluster file read: about 64 bytes a node, so room for millions of nodes, and
+/// `/dev/zero` or a runaway generator stops here instead of filling memory.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Reads at most `limit` bytes of `path`; more is an error naming the file and the limit.
+pub fn read_capped(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!(
+            "{}: {what} is larger than {} MiB; nccltune reads at most that much",
+            path.display(),
+            limit >> 20
+        );
+    }
+    Ok(bytes)
+}
+
 /// Reads and validates a cluster file; JSON when the name ends in `.json` or the text starts
 /// with `{`, TOML otherwise.
 pub fn load(path: &Path) -> Result<Cluster> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read cluster file {}", path.display()))?;
+    let bytes = read_capped(path, MAX_FILE_BYTES, "cluster file")?;
     let text = String::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(
             "{}: not UTF-8 text (invalid byte at offset {}); expected a TOML or JSON cluster file",
@@ -925,6 +946,12 @@ nic_gbps = 400
         let e = format!("{:#}", load(&p).expect_err("must fail"));
         assert!(e.contains("junk.toml: not UTF-8"), "{e}");
         assert!(load(&dir.path().join("missing.toml")).is_err());
+        // An endless input stops at the cap with a clear error.
+        let e = format!(
+            "{:#}",
+            read_capped(Path::new("/dev/zero"), 1 << 20, "cluster file").expect_err("capped")
+        );
+        assert!(e.contains("/dev/zero: cluster file is larger than 1 MiB"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! not modelled.
 
 use super::cluster::{NvlinkGen, Pcie};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -127,8 +127,9 @@ impl Links {
     }
 
     pub fn load(path: &Path) -> Result<Links> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read links file {}", path.display()))?;
+        let bytes = super::cluster::read_capped(path, 1 << 20, "links file")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow::anyhow!("{}: links file is not UTF-8 text", path.display()))?;
         Links::parse(&text, &path.display().to_string())
     }
 

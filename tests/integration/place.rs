@@ -494,3 +494,94 @@ fn mpirun_places_ranks_exactly_as_printed() {
     let ranked = mpirun_map(&hosts2, 4, &["--rankfile", "replica-0.rankfile"]);
     assert_eq!(ranked, printed, "mpirun --rankfile");
 }
+
+#[test]
+fn nvl72_keeps_tp16_inside_a_domain_and_h100_nodes_say_they_split() {
+    let nvl = super::common::repo().join("fixtures/clusters/gb200-nvl72.toml");
+    let (code, out, err) = run(&[
+        "--cluster",
+        nvl.to_str().expect("utf8"),
+        "--tp",
+        "16",
+        "--pp",
+        "2",
+        "--replicas",
+        "4",
+        "--strict",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["request"]["tp_within"], "intra_domain");
+    assert_eq!(v["summary"]["tp_groups_intra_domain"], 8);
+    for rep in v["replicas"].as_array().expect("replicas") {
+        for st in rep["stages"].as_array().expect("stages") {
+            assert_eq!(st["tp_scope"], "intra_domain");
+            assert_eq!(st["link"], "nvlink-gb200");
+            assert!(st["allreduce_us"].as_f64().expect("us") > 0.0);
+        }
+        assert!(
+            rep["hosts"][0]["nvlink_domain"]
+                .as_str()
+                .expect("domain")
+                .starts_with("nvl72-")
+        );
+    }
+    let (code, out, _) = run(&["--cluster", nvl.to_str().expect("utf8"), "--tp", "16"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("1 across trays of one NVLink domain, 0 spanning nodes"),
+        "{out}"
+    );
+    assert!(out.contains("tp-group-in-nvlink-domain"), "{out}");
+
+    let h100 = super::common::repo().join("fixtures/clusters/h100.toml");
+    let (code, out, _) = run(&[
+        "--cluster",
+        h100.to_str().expect("utf8"),
+        "--tp",
+        "16",
+        "--pp",
+        "2",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("2 TP group(s) are split across nodes"), "{out}");
+    let (code, _, err) = run(&[
+        "--cluster",
+        h100.to_str().expect("utf8"),
+        "--tp",
+        "16",
+        "--strict",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("tp 16 exceeds every node"), "{err}");
+}
+
+#[test]
+fn a_hostile_node_name_is_refused_before_any_host_file_is_written() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = write(
+        dir.path(),
+        "c.toml",
+        "[[node]]\nname = \"evil\\nhost slots=999\"\nrack = \"r0\"\ngpus = 8\n[[node]]\nname = \"#c\"\nrack = \"r0\"\ngpus = 8\n",
+    );
+    let hosts = dir.path().join("hosts");
+    let (code, out, err) = run(&[
+        "--cluster",
+        c.to_str().expect("utf8"),
+        "--tp",
+        "8",
+        "--format",
+        "hostfile",
+        "--hostfile-dir",
+        hosts.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("c.toml: line 1: node #1: name 'evil\\nhost slots=999' contains a line break"),
+        "{err}"
+    );
+    assert!(!hosts.exists());
+}
