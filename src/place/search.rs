@@ -440,6 +440,9 @@ impl<'a> Engine<'a> {
                 }
             };
             let mut m = self.free[pick];
+            if m == 0 {
+                break; // never reached: callers ask only for free GPUs
+            }
             while need > 0 && m != 0 {
                 let g = m.trailing_zeros();
                 m &= !(1u128 << g);

@@ -703,10 +703,14 @@ fn goals_of(c: &Cluster, reps: &[Vec<Vec<(usize, u32)>>]) -> (usize, usize, usiz
     let (mut split, mut cross) = (0, 0);
     for rep in reps {
         for g in rep {
-            let mut nodes: Vec<usize> = g.iter().map(|&(i, _)| i).collect();
-            nodes.sort();
-            nodes.dedup();
-            split += usize::from(nodes.len() > 1);
+            // Islands: the NVLink domain of a tray, else the node.
+            let mut islands: Vec<usize> = g
+                .iter()
+                .map(|&(i, _)| c.nodes[i].domain.map_or(i, |d| c.nodes.len() + d))
+                .collect();
+            islands.sort();
+            islands.dedup();
+            split += usize::from(islands.len() > 1);
             for &(i, k) in g {
                 used[i] += k;
             }
@@ -1044,4 +1048,59 @@ rack = "r0"
         &opts(4, 1, Replicas::Exactly(1)),
     );
     assert!(st.allreduce_us > nv.replicas[0].stages[0].allreduce_us);
+}
+
+/// A random partly used cluster of NVLink domains: 1 to 6 domains of 2 to 18 trays of 4 GPUs,
+/// one domain per rack, trays free, full or partly used.
+fn random_domains(rng: &mut Rng) -> Cluster {
+    let domains = 1 + rng.below(6) as usize;
+    let trays = 2 + rng.below(17) as u32;
+    let mut c = cluster::synthetic_domains(domains, trays, 4, cluster::NvlinkGen::Gb200).expect("domains");
+    for n in &mut c.nodes {
+        match rng.below(3) {
+            0 => {}
+            1 => n.free = 0,
+            _ => n.free &= !(rng.next() as u128) & 0xf,
+        }
+    }
+    c
+}
+
+#[test]
+fn on_300_random_nvlink_domain_clusters_place_never_loses_to_first_fit() {
+    let mut rng = Rng(0xD0_3A1_72);
+    let (mut compared, mut wins) = (0, 0);
+    for case in 0..300 {
+        let c = random_domains(&mut rng);
+        let tp = [2u32, 4, 8, 16, 32, 72][rng.below(6) as usize];
+        let pp = 1 + rng.below(3) as u32;
+        let fit = c.free_gpus() / u64::from(tp * pp);
+        if fit == 0 {
+            continue;
+        }
+        let n = 1 + rng.below(fit) as usize;
+        let r = place(&c, &opts(tp, pp, Replicas::Exactly(n)));
+        assert!(r.feasible, "case {case}: {:?}", r.reasons);
+        let ours = pieces_of(&c, &r);
+        for rep in &r.replicas {
+            for st in &rep.stages {
+                assert_eq!(st.gpus.len(), tp as usize);
+                // Groups inside a domain are costed as its NVLink.
+                if st.tp_scope == Scope::IntraDomain {
+                    assert_eq!(st.link, "nvlink-gb200");
+                }
+            }
+        }
+        if let Some(ff) = first_fit(&c, tp, pp, n) {
+            compared += 1;
+            let (a, b) = (goals_of(&c, &ours), goals_of(&c, &ff));
+            assert!(
+                a <= b,
+                "case {case}: tp {tp} pp {pp} x{n}: ours {a:?} first-fit {b:?}"
+            );
+            wins += usize::from(a < b);
+        }
+    }
+    println!("NVLink domains: {compared} compared with first-fit, {wins} wins, 0 losses");
+    assert!(compared >= 100, "{compared}");
 }
