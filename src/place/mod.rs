@@ -646,10 +646,11 @@ fn explain(
                 eng.rack_free[r] / u64::from(t)
             };
             reasons.push(format!(
-                "no rack can hold {} replica: one needs {per_replica} GPUs in a single rack ({p} TP groups of {t}); the roomiest rack, {}, has {} free GPUs ({local} node-local TP groups)",
+                "no rack can hold {} replica: one needs {per_replica} GPUs in a single rack ({p} TP groups of {t}); the roomiest rack, {}, has {} free GPUs ({local} TP groups inside one {})",
                 if placed == 0 { "a" } else { "another" },
                 c.racks[r].name,
-                eng.rack_free[r]
+                eng.rack_free[r],
+                if c.domains.is_empty() { "node" } else { "node or NVLink domain" }
             ));
             if stages >= 1 && stages < u64::from(p) {
                 alternatives.push(format!(

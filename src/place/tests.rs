@@ -357,7 +357,7 @@ fn no_rack_holds_a_replica_and_the_report_says_what_fits() {
     assert_eq!(
         r.reasons,
         [
-            "no rack can hold a replica: one needs 24 GPUs in a single rack (3 TP groups of 8); the roomiest rack, r0, has 16 free GPUs (2 node-local TP groups)"
+            "no rack can hold a replica: one needs 24 GPUs in a single rack (3 TP groups of 8); the roomiest rack, r0, has 16 free GPUs (2 TP groups inside one node)"
         ]
     );
     assert!(
