@@ -244,15 +244,34 @@ pub fn read_capped(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
 /// Reads and validates a cluster file; JSON when the name ends in `.json` or the text starts
 /// with `{`, TOML otherwise.
 pub fn load(path: &Path) -> Result<Cluster> {
-    let bytes = read_capped(path, MAX_FILE_BYTES, "cluster file")?;
+    // The path as shown in messages and reports: control bytes escaped, so that a file name
+    // cannot drive the terminal.
+    let shown: String = path
+        .display()
+        .to_string()
+        .chars()
+        .flat_map(|c| {
+            let v: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            v
+        })
+        .collect();
+    let bytes = read_capped(path, MAX_FILE_BYTES, "cluster file").map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            format!("{e:#}").replace(&path.display().to_string(), &shown)
+        )
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(
-            "{}: not UTF-8 text (invalid byte at offset {}); expected a TOML or JSON cluster file",
-            path.display(),
+            "{shown}: not UTF-8 text (invalid byte at offset {}); expected a TOML or JSON cluster file",
             e.utf8_error().valid_up_to()
         )
     })?;
-    parse(&text, &path.display().to_string())
+    parse(&text, &shown)
 }
 
 /// A parsed file before validation: defaults, nodes with their TOML line, domain tables.
@@ -952,6 +971,14 @@ nic_gbps = 400
             read_capped(Path::new("/dev/zero"), 1 << 20, "cluster file").expect_err("capped")
         );
         assert!(e.contains("/dev/zero: cluster file is larger than 1 MiB"), "{e}");
+        // A control byte in the file name never reaches the message.
+        let p = dir.path().join("bad\u{1b}]0;x\u{7}.toml");
+        std::fs::write(&p, "title = 1\n").expect("write");
+        let e = format!("{:#}", load(&p).expect_err("must fail"));
+        assert!(
+            !e.chars().any(char::is_control) && e.contains("bad\\u{1b}]0;x\\u{7}.toml"),
+            "{e:?}"
+        );
     }
 
     #[test]

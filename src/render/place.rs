@@ -210,7 +210,22 @@ pub fn to_table_with(r: &PlaceReport, writer: Writer) -> String {
     let _ = writeln!(
         s,
         "Cluster: {} ({} nodes, {} racks, {} GPUs, {} free)",
-        c.source, c.nodes, c.racks, c.gpus, c.free_gpus_before
+        // The path as given: control bytes in a file name must not reach the terminal.
+        c.source
+            .chars()
+            .flat_map(|ch| {
+                let esc: Vec<char> = if ch.is_control() {
+                    ch.escape_default().collect()
+                } else {
+                    vec![ch]
+                };
+                esc
+            })
+            .collect::<String>(),
+        c.nodes,
+        c.racks,
+        c.gpus,
+        c.free_gpus_before
     );
     let _ = writeln!(
         s,
