@@ -230,22 +230,21 @@ impl RackSlots {
     }
 
     /// `(whole islands broken, islands used)` for a replica of `need` slots here under
-    /// `policy`; `None` when the rack has fewer slots.
+    /// `policy` (`Compact` does not count the whole islands it breaks: 0); `None` when the
+    /// rack has fewer slots.
     fn plan(&self, need: u64, policy: Policy) -> Option<(u64, u64)> {
         if self.total < need {
             return None;
         }
-        let mut all = self.part_n.clone();
-        for (a, w) in all.iter_mut().zip(&self.whole_n) {
-            *a += w;
-        }
-        let (fewest, _) = Self::count_needed(&all, need);
         match policy {
             Policy::Compact => {
-                // Whole islands used by the compact choice are not tracked; count them as
-                // the ones beyond the partly used slots.
-                let broken = if self.part_total >= need { 0 } else { 1 };
-                Some((broken, fewest))
+                let all: Vec<u64> = self
+                    .part_n
+                    .iter()
+                    .zip(&self.whole_n)
+                    .map(|(a, b)| a + b)
+                    .collect();
+                Some((0, Self::count_needed(&all, need).0))
             }
             Policy::KeepWhole => {
                 let (k1, rest) = Self::count_needed(&self.part_n, need);
