@@ -1,8 +1,11 @@
 //! `cargo bench --bench place`: wall time and peak memory of `nccltune place` at cluster
-//! scale. No benchmark framework: each scenario runs a few times and reports the fastest and
-//! the median run; peak resident memory comes from `/proc/self/status` (VmHWM) where present.
+//! scale, NVL72 domains included, and the table renderer at 65,536 nodes (tabled against the
+//! plain writer, in the same run). No benchmark framework: each scenario runs a few times and
+//! reports the fastest and the median run; peak resident memory comes from
+//! `/proc/self/status` (VmHWM) where present.
 
 use nccltune::place::{self, Options, Replicas, Scope, cluster, cost};
+use nccltune::render;
 use std::time::{Duration, Instant};
 
 fn opts(tp: u32, pp: u32, replicas: Replicas) -> Options {
@@ -25,22 +28,39 @@ fn vm_hwm_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn run(name: &str, c: &cluster::Cluster, o: &Options, runs: usize) {
+fn run(name: &str, c: &cluster::Cluster, o: &Options, runs: usize) -> place::PlaceReport {
     let mut times: Vec<Duration> = Vec::with_capacity(runs);
-    let mut placed = 0;
+    let mut last = None;
     for _ in 0..runs {
         let t = Instant::now();
         let r = place::place(c, o);
         times.push(t.elapsed());
-        placed = r.summary.placed_replicas;
-        std::hint::black_box(&r);
+        last = Some(std::hint::black_box(r));
     }
     times.sort();
+    let r = last.expect("at least one run");
     println!(
-        "{name}: {placed} replicas placed; fastest {:.1} ms, median {:.1} ms over {runs} runs",
+        "{name}: {} replicas placed ({}, {} split TP groups); fastest {:.1} ms, median {:.1} ms over {runs} runs",
+        r.summary.placed_replicas,
+        r.summary.strategy,
+        r.summary.goals.split_tp_groups,
         times[0].as_secs_f64() * 1e3,
         times[runs / 2].as_secs_f64() * 1e3
     );
+    r
+}
+
+/// The fastest of `runs` renderings of `r`'s table with `table`, in ms, and the bytes.
+fn render_ms(r: &place::PlaceReport, table: render::place::Writer, runs: usize) -> (f64, usize) {
+    let mut best = f64::INFINITY;
+    let mut len = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let s = render::place::to_table_with(r, table);
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        len = std::hint::black_box(s).len();
+    }
+    (best, len)
 }
 
 fn main() {
@@ -94,6 +114,53 @@ fn main() {
         &used,
         &opts(4, 4, Replicas::Max),
         3,
+    );
+
+    // 64 GB200 NVL72 domains (18 trays x 4 GPUs each, one domain per rack): TP groups of 16
+    // and 72 inside a domain, pipelines across domains.
+    let nvl = cluster::synthetic_domains(64, 18, 4, cluster::NvlinkGen::Gb200).expect("nvl72 cluster");
+    println!(
+        "cluster: {} NVL72 domains, {} trays, {} GPUs",
+        nvl.domains.len(),
+        nvl.nodes.len(),
+        nvl.total_gpus()
+    );
+    run(
+        "nvl72, tp 16 x pp 2, --max-replicas",
+        &nvl,
+        &opts(16, 2, Replicas::Max),
+        5,
+    );
+    run(
+        "nvl72, tp 72 x pp 4 (pipelines across domains), --max-replicas",
+        &nvl,
+        &opts(72, 4, Replicas::Max),
+        5,
+    );
+    run(
+        "nvl72, tp 4 x pp 4, --max-replicas",
+        &nvl,
+        &opts(4, 4, Replicas::Max),
+        5,
+    );
+
+    // 65,536 nodes, tp 8 x pp 4: the table renderer, tabled against the plain writer.
+    let big = cluster::synthetic(65_536, 8, 32, None).expect("big cluster");
+    let r = run(
+        "65,536 nodes, tp 8 x pp 4, --max-replicas",
+        &big,
+        &opts(8, 4, Replicas::Max),
+        3,
+    );
+    // "tabled" is the table as before: a grid of strings laid out by the tabled crate.
+    let (slow, a) = render_ms(&r, render::place::Writer::Tabled, 3);
+    let (fast, b) = render_ms(&r, render::place::Writer::Plain, 3);
+    assert_eq!(a, b, "both writers give the same bytes");
+    println!(
+        "65,536 nodes table ({:.1} MB): tabled {slow:.1} ms, plain writer {fast:.1} ms ({:.2}x the time, {:.1}x faster)",
+        b as f64 / 1e6,
+        fast / slow,
+        slow / fast
     );
 
     match vm_hwm_kib() {

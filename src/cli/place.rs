@@ -13,13 +13,19 @@ use std::path::PathBuf;
 pub enum PlaceFormat {
     Table,
     Json,
+    /// One host name per rank (launch with `mpirun --map-by seq` or `srun --distribution=arbitrary`).
     Hostfile,
+    /// OpenMPI rank files (`rank N=host slot=L`).
+    Rankfile,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Within {
     /// Inside one node (NVLink / NVSwitch).
     Node,
+    /// Inside one multi-node NVLink domain (e.g. across the trays of a GB200 NVL72); a node
+    /// where the cluster names no domains.
+    Domain,
     /// Inside one rack.
     Rack,
     /// Anywhere.
@@ -30,6 +36,7 @@ impl From<Within> for Scope {
     fn from(w: Within) -> Scope {
         match w {
             Within::Node => Scope::IntraNode,
+            Within::Domain => Scope::IntraDomain,
             Within::Rack => Scope::IntraRack,
             Within::Any => Scope::CrossRack,
         }
@@ -40,7 +47,8 @@ impl From<Within> for Scope {
 #[command(group(ArgGroup::new("source").args(["cluster", "nodes", "print_links"]).required(true)))]
 pub struct PlaceArgs {
     /// Cluster file: TOML `[[node]]` tables (name, rack, gpus, used = [indices] or a count,
-    /// optional pod, nics, nic_gbps), or the same shape in JSON.
+    /// optional pod, nics, nic_gbps, nvlink, nvlink_domain, pcie_gen, pcie_width; optional
+    /// `[[nvlink_domain]]` tables with name, gpus, trays), or the same shape in JSON.
     #[arg(long, value_name = "FILE")]
     pub cluster: Option<PathBuf>,
 
@@ -84,7 +92,8 @@ pub struct PlaceArgs {
     #[arg(long, value_enum, value_name = "SCOPE", default_value_t = Within::Any)]
     pub pp_within: Within,
 
-    /// Shorthand for --tp-within node --pp-within rack: refuse anything else.
+    /// Shorthand for --tp-within domain --pp-within rack: refuse anything else (TP groups stay
+    /// inside a node, or inside an NVLink domain where the cluster names them).
     #[arg(long, conflicts_with_all = ["tp_within", "pp_within"])]
     pub strict: bool,
 
@@ -124,7 +133,8 @@ pub struct PlaceArgs {
     #[arg(long, value_enum, default_value_t = PlaceFormat::Table)]
     pub format: PlaceFormat,
 
-    /// Also write one host file per replica into DIR (replica-<n>.hosts).
+    /// Also write one host file and one OpenMPI rank file per replica into DIR
+    /// (replica-<n>.hosts, replica-<n>.rankfile); the set appears whole or not at all.
     #[arg(long, value_name = "DIR")]
     pub hostfile_dir: Option<PathBuf>,
 }
@@ -179,7 +189,7 @@ pub fn run(args: PlaceArgs) -> Result<Outcome> {
         (None, None) => bail!("give --cluster FILE or --nodes N"),
     };
     let (tp_within, pp_within) = if args.strict {
-        (Scope::IntraNode, Scope::IntraRack)
+        (Scope::IntraDomain, Scope::IntraRack)
     } else {
         (args.tp_within.into(), args.pp_within.into())
     };
@@ -211,14 +221,20 @@ pub fn run(args: PlaceArgs) -> Result<Outcome> {
     }
     let report = place::place(&cluster, &opts);
     if let Some(dir) = &args.hostfile_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("--hostfile-dir {}: cannot create: {e}", dir.display()))?;
+        let mut files = Vec::with_capacity(report.replicas.len() * 2);
         for rep in &report.replicas {
-            let path = dir.join(format!("replica-{}.hosts", rep.replica));
-            nccltune::output::write_atomic(&path, render::place::replica_hostfile(&report, rep).as_bytes())?;
+            files.push((
+                format!("replica-{}.hosts", rep.replica),
+                render::place::replica_hostfile(&report, rep),
+            ));
+            files.push((
+                format!("replica-{}.rankfile", rep.replica),
+                render::place::replica_rankfile(&report, rep),
+            ));
         }
+        write_dir_whole(dir, &files)?;
         eprintln!(
-            "nccltune: wrote {} host file(s) into {}",
+            "nccltune: wrote {} host file(s) and rank file(s) into {}",
             report.replicas.len(),
             dir.display()
         );
@@ -227,6 +243,7 @@ pub fn run(args: PlaceArgs) -> Result<Outcome> {
         PlaceFormat::Table => render::place::to_table(&report),
         PlaceFormat::Json => render::json(&report)?,
         PlaceFormat::Hostfile => render::place::to_hostfile(&report),
+        PlaceFormat::Rankfile => render::place::to_rankfile(&report),
     };
     emit(&text)?;
     if !report.feasible {
@@ -238,4 +255,118 @@ pub fn run(args: PlaceArgs) -> Result<Outcome> {
         }
     }
     Ok(Outcome::from_failed(!report.feasible))
+}
+
+/// Writes `files` into a new folder beside `dir` and renames it to `dir` in one step, so that
+/// an interrupted run leaves either no set or the whole set (never a set that looks complete
+/// and is not). `dir` must be absent or an empty folder (rename replaces an empty folder).
+/// The temporary folder is created exclusively (`mkdir` fails on anything already there,
+/// a planted symlink included) under a name with the process id and the time.
+fn write_dir_whole(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
+    use std::io::Write;
+    let shown = dir.display();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(name) = dir.file_name() else {
+        bail!("--hostfile-dir {shown}: not a folder name");
+    };
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            bail!("--hostfile-dir {shown}: is a symbolic link; give the real folder")
+        }
+        Ok(m) if !m.is_dir() => bail!("--hostfile-dir {shown}: exists and is not a folder"),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => bail!("--hostfile-dir {shown}: {e}"),
+    }
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| anyhow::anyhow!("--hostfile-dir {shown}: cannot create {}: {e}", parent.display()))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = parent.join(format!(
+        ".{}.nccltune-{}-{nanos:09}.partial",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::create_dir(&tmp)
+        .map_err(|e| anyhow::anyhow!("--hostfile-dir {shown}: cannot create {}: {e}", tmp.display()))?;
+    let result = (|| -> std::io::Result<()> {
+        for (file, text) in files {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(tmp.join(file))?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, dir)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        let hint = if e.raw_os_error() == Some(39) || e.kind() == std::io::ErrorKind::DirectoryNotEmpty {
+            "; the folder is not empty: choose a new or empty folder so that host files of an earlier placement are not mixed with these"
+        } else {
+            ""
+        };
+        bail!("--hostfile-dir {shown}: cannot write the host files: {e}{hint}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_dir_whole;
+
+    fn leftovers(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("read")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_host_file_set_appears_whole_or_not_at_all() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("hosts");
+        let files = vec![
+            ("replica-0.hosts".to_string(), "a\n".to_string()),
+            ("replica-0.rankfile".to_string(), "rank 0=a slot=0\n".to_string()),
+        ];
+        write_dir_whole(&dir, &files).expect("writes");
+        let mut got = leftovers(&dir);
+        got.sort();
+        assert_eq!(got, ["replica-0.hosts", "replica-0.rankfile"]);
+        assert_eq!(leftovers(tmp.path()), ["hosts"], "no temporary folder left");
+
+        // A failure part-way (the second file cannot be created) leaves no folder at all.
+        let broken = tmp.path().join("broken");
+        let bad = vec![
+            ("replica-0.hosts".to_string(), "a\n".to_string()),
+            ("missing/replica-1.hosts".to_string(), "b\n".to_string()),
+        ];
+        let e = write_dir_whole(&broken, &bad).expect_err("fails");
+        assert!(e.to_string().contains("--hostfile-dir"), "{e}");
+        assert!(!broken.exists());
+        assert_eq!(leftovers(tmp.path()), ["hosts"]);
+
+        // A folder that is not empty is not mixed into; a symlink or a file is refused.
+        let e = write_dir_whole(&dir, &files).expect_err("not empty");
+        assert!(e.to_string().contains("not empty"), "{e}");
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).expect("symlink");
+        assert!(write_dir_whole(&link, &files).is_err());
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "x").expect("write");
+        assert!(write_dir_whole(&file, &files).is_err());
+        // An empty folder is replaced whole.
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir(&empty).expect("mkdir");
+        write_dir_whole(&empty, &files).expect("replaces an empty folder");
+        assert_eq!(leftovers(&empty).len(), 2);
+    }
 }

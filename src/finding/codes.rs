@@ -184,6 +184,7 @@ registry! {
         PipelineCrossesRacks = "pipeline-crosses-racks" => "a pipeline had to cross racks",
         PipelineCrossesPods = "pipeline-crosses-pods" => "a pipeline had to cross pods",
         NoNic = "no-nic" => "a tensor-parallel group spans a node whose cluster entry has no NIC: it cannot communicate across nodes",
+        TpGroupInNvlinkDomain = "tp-group-in-nvlink-domain" => "tensor-parallel groups span trays inside one NVLink domain (NVL72): their cost is NVLink, not the network",
         CrossRackLatencyAssumed = "cross-rack-latency-assumed" => "the cross-rack hop latency is an assumption, not a measurement",
     }
 }

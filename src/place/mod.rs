@@ -1,23 +1,27 @@
 //! `place`: assigns GPUs to tensor-parallel (TP) groups and pipeline-parallel (PP) stages of
-//! model replicas on a cluster of nodes in racks, and estimates what each choice costs.
+//! model replicas on a cluster of nodes in racks (and, on GB200 NVL72-style systems, trays in
+//! multi-node NVLink domains), and estimates what each choice costs.
 //!
 //! Plain values in ([`Cluster`], [`Options`]), one [`PlaceReport`] out; renderers live in
-//! `render::place`. Goals, in order:
-//! 1. every TP group inside one node whenever any placement allows it;
-//! 2. then every replica's PP stages inside one rack;
-//! 3. then as few nodes and racks per replica as possible, leaving free GPUs in whole nodes
-//!    and whole racks so that later jobs still fit.
+//! `render::place`. Goals, in order (compared lexicographically, see `search::Score`):
+//! 1. no TP group split across nodes — or, where the cluster names NVLink domains, across
+//!    domains (a group may span trays inside one) — while a placement without the split exists;
+//! 2. then every replica's pipeline inside one rack when possible;
+//! 3. then fragment least: break no whole free rack, then no whole free node, when partly used
+//!    ones fit the group.
 //!
-//! The search works on "slots" (a node with `f` free GPUs holds `f / tp` whole TP groups):
-//! phase 1 places replicas whose stages all sit in node-local slots of one rack; phase 2 (when
-//! pipelines may cross racks) combines the slots left over in several racks, inside one pod
-//! first; only then, when slots run out, phase 3 builds TP groups that span nodes (a replica
-//! in one rack, then groups inside racks, then groups across racks). Inside a rack
-//! slots are taken from the node that holds the most, and the last one from the node that fits
-//! best, which gives the fewest nodes and keeps untouched nodes whole; among racks, the one
-//! needing the fewest nodes and then the one with the fewest free slots (best fit) goes first,
-//! keeping whole racks free. Each step is a bucket pop or a B-tree update, so the cost grows
-//! about linearly with nodes plus replicas.
+//! The search works on "slots" (an island — node or domain — with `f` free GPUs holds `f / tp`
+//! whole TP groups): phase 1 places replicas whose stages all sit in slots of one rack, partly
+//! used racks and islands before whole ones; phase 2 (when pipelines may cross racks) combines
+//! the slots left in several racks, inside one pod first; only then, when slots run out,
+//! phase 3 builds TP groups that span islands (a replica in one rack, then groups inside racks,
+//! then groups across racks), from islands too small for a slot first. Each step is a bucket
+//! pop or a B-tree update, so the cost grows about linearly with nodes plus replicas.
+//!
+//! Greedy choices are not always best on a partly used cluster, so `place` runs a few
+//! candidates — this search with two tie-break policies and the article's first-fit — scores
+//! each by the goals above and keeps the best (the first on a tie). The result is therefore
+//! never worse than first-fit on goals 1-3, and the report names the candidate it kept.
 
 pub mod cluster;
 pub mod cost;
@@ -26,8 +30,9 @@ mod search;
 use crate::finding::PlaceCode;
 use crate::finding::{Finding, Severity};
 pub use cluster::Cluster;
-use cost::{GroupShape, Links};
-use search::{Engine, Placed};
+use cluster::NvlinkGen;
+use cost::{GroupShape, Intra, Links};
+use search::{Engine, Placed, Policy, Score};
 use serde::Serialize;
 use std::cmp::Reverse;
 
@@ -36,6 +41,8 @@ use std::cmp::Reverse;
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     IntraNode,
+    /// Across trays of one multi-node NVLink domain.
+    IntraDomain,
     IntraRack,
     CrossRack,
 }
@@ -44,6 +51,7 @@ impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::IntraNode => "intra_node",
+            Scope::IntraDomain => "intra_domain",
             Scope::IntraRack => "intra_rack",
             Scope::CrossRack => "cross_rack",
         }
@@ -52,6 +60,7 @@ impl Scope {
     pub fn flag(self) -> &'static str {
         match self {
             Scope::IntraNode => "node",
+            Scope::IntraDomain => "domain",
             Scope::IntraRack => "rack",
             Scope::CrossRack => "any",
         }
@@ -130,6 +139,8 @@ pub struct ClusterSummary {
     pub source: String,
     pub nodes: usize,
     pub racks: usize,
+    /// Multi-node NVLink domains the cluster file names (0 when none).
+    pub nvlink_domains: usize,
     pub gpus: u64,
     pub free_gpus_before: u64,
     pub free_gpus_after: u64,
@@ -143,10 +154,26 @@ pub struct ClusterSummary {
 pub struct Summary {
     pub placed_replicas: usize,
     pub tp_groups_intra_node: usize,
+    /// Groups across trays of one NVLink domain: still all NVLink.
+    pub tp_groups_intra_domain: usize,
+    /// Groups whose all-reduce crosses the network (split across nodes or domains).
     pub tp_groups_spanning_nodes: usize,
     pub replicas_intra_rack: usize,
     pub replicas_cross_rack: usize,
     pub max_allreduce_us: Option<f64>,
+    /// The candidate kept: `search`, `search-compact` or `first-fit` (see the module notes).
+    pub strategy: String,
+    /// The goals as numbers, for the kept placement: TP groups split, pipelines across racks,
+    /// whole racks and whole nodes broken.
+    pub goals: Goals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Goals {
+    pub split_tp_groups: usize,
+    pub cross_rack_pipelines: usize,
+    pub whole_racks_broken: usize,
+    pub whole_nodes_broken: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -176,6 +203,8 @@ pub struct StageOut {
     pub allreduce_us: Option<f64>,
     pub protocol: String,
     pub bus_gbytes_per_s: f64,
+    /// What carries the group inside a node or domain: `nvlink-<generation>` or `pcie-gen<g>x<w>`.
+    pub link: String,
     pub gpus: Vec<GpuRef>,
 }
 
@@ -189,6 +218,8 @@ pub struct GpuRef {
 pub struct HostOut {
     pub node: String,
     pub rack: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nvlink_domain: Option<String>,
     pub ranks: Vec<u32>,
     pub cuda_visible_devices: String,
 }
@@ -210,7 +241,7 @@ pub struct CostModel {
 }
 
 const MODEL_NOTE: &str = "Estimates are an alpha-beta ring all-reduce model shaped like NCCL's \
-own (src/graph/tuning.cc), for comparing placements. They do not predict NVLS (NVLink SHARP, \
+own (src/graph/tuning.cc at NCCL 2.30.7), for comparing placements. They do not predict NVLS (NVLink SHARP, \
 NCCL's default all-reduce on NVSwitch H100 nodes), IB SHARP/CollNet, Tree or NVLSTree results; \
 measure with nccl-tests.";
 
@@ -231,12 +262,16 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
         Replicas::Exactly(n) => n,
         Replicas::Max => usize::try_from(free_before / per_replica).unwrap_or(usize::MAX),
     };
-    let mut eng = Engine::new(c, t, p);
-    let placed = eng.run(target, o.tp_within, o.pp_within);
-    let free_after = eng.free.clone();
+    let (mut placed, free_after, best, strategy) = best_candidate(c, o, t, p, target);
+    // Ranks of a group in node order (file order), GPUs ascending: a group over several trays
+    // or nodes then reads as consecutive blocks per host.
+    for g in placed.iter_mut().flatten() {
+        g.sort_unstable();
+    }
 
     let mut warnings = Vec::new();
     let max_gpus = c.nodes.iter().map(|n| n.gpus).max().unwrap_or(0);
+    let max_island = max_island_gpus(c);
 
     let replicas: Vec<ReplicaOut> = placed
         .iter()
@@ -254,16 +289,28 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     let (reasons, alternatives) = if feasible {
         (Vec::new(), Vec::new())
     } else {
+        let mut after = c.clone();
+        for (n, f) in after.nodes.iter_mut().zip(&free_after) {
+            n.free = *f;
+        }
+        let domains =
+            !c.domains.is_empty() && o.tp_within >= Scope::IntraDomain && o.pp_within != Scope::IntraNode;
+        let eng = Engine::new(&after, t, p, domains, Policy::KeepWhole);
         explain(c, o, &eng, replicas.len(), target)
     };
 
     // Warnings.
-    if t > max_gpus && o.tp_within > Scope::IntraNode {
+    if t > max_island && o.tp_within > Scope::IntraDomain {
+        let what = if c.domains.is_empty() {
+            format!("every node (the largest has {max_gpus} GPUs)")
+        } else {
+            format!("every node and NVLink domain (the largest holds {max_island} GPUs)")
+        };
         warnings.push(
             Finding::new(
                 PlaceCode::TpExceedsNode,
                 Severity::Warn,
-                format!("tp {t} exceeds every node (the largest has {max_gpus} GPUs): every TP all-reduce crosses the network"),
+                format!("tp {t} exceeds {what}: every TP all-reduce crosses the network"),
             )
             .fix("use a tp that divides the GPUs per node and raise pp instead"),
         );
@@ -271,20 +318,46 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     let spanning: usize = replicas
         .iter()
         .flat_map(|r| &r.stages)
-        .filter(|s| s.tp_scope != Scope::IntraNode)
+        .filter(|s| s.tp_scope > Scope::IntraDomain)
         .count();
-    let intra: usize = replicas.iter().map(|r| r.stages.len()).sum::<usize>() - spanning;
+    let in_domain: usize = replicas
+        .iter()
+        .flat_map(|r| &r.stages)
+        .filter(|s| s.tp_scope == Scope::IntraDomain)
+        .count();
+    let intra: usize = replicas.iter().map(|r| r.stages.len()).sum::<usize>() - spanning - in_domain;
     if spanning > 0 {
+        let unit = if c.domains.is_empty() {
+            "nodes"
+        } else {
+            "nodes and NVLink domains"
+        };
         warnings.push(
             Finding::new(
                 PlaceCode::TpGroupSpansNodes,
                 Severity::Warn,
                 format!(
-                    "{spanning} TP group(s) span nodes: their all-reduces run over the network instead of NVLink"
+                    "{spanning} TP group(s) are split across {unit}: their all-reduces run over the network instead of NVLink"
                 ),
             )
             .fix("free whole nodes, or lower tp"),
         );
+    }
+    if in_domain > 0 {
+        let bus = replicas
+            .iter()
+            .flat_map(|r| &r.stages)
+            .find(|s| s.tp_scope == Scope::IntraDomain)
+            .map(|s| (s.bus_gbytes_per_s, s.link.clone()));
+        if let Some((bus, link)) = bus {
+            warnings.push(Finding::new(
+                PlaceCode::TpGroupInNvlinkDomain,
+                Severity::Info,
+                format!(
+                    "{in_domain} TP group(s) span trays inside one NVLink domain: their all-reduces stay on NVLink ({link}, {bus} GB/s ring bus bandwidth by NCCL's model); estimated as one NVLink system, as NCCL fuses an MNNVL clique's topology (src/graph/topo.cc at NCCL v2.30.7); NVLS/NVLink SHARP is not modelled"
+                ),
+            ));
+        }
     }
     let cross: usize = replicas.iter().filter(|r| r.pp_scope == Scope::CrossRack).count();
     if cross > 0 {
@@ -339,10 +412,11 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
             .count()
     };
     let whole_racks = |free: &[u128]| {
-        eng.rack_nodes
-            .iter()
-            .filter(|nodes| nodes.iter().all(|&i| free[i].count_ones() == c.nodes[i].gpus))
-            .count()
+        let mut whole = vec![true; c.racks.len()];
+        for (i, n) in c.nodes.iter().enumerate() {
+            whole[n.rack] &= free[i].count_ones() == n.gpus;
+        }
+        whole.iter().filter(|&&w| w).count()
     };
     let before: Vec<u128> = c.nodes.iter().map(|n| n.free).collect();
     let budget = o.budget.map(|b| BudgetOut {
@@ -364,10 +438,18 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     let summary = Summary {
         placed_replicas: replicas.len(),
         tp_groups_intra_node: intra,
+        tp_groups_intra_domain: in_domain,
         tp_groups_spanning_nodes: spanning,
         replicas_intra_rack: replicas.len() - cross,
         replicas_cross_rack: cross,
         max_allreduce_us,
+        strategy: strategy.into(),
+        goals: Goals {
+            split_tp_groups: best.split_groups,
+            cross_rack_pipelines: best.cross_rack,
+            whole_racks_broken: best.racks_broken,
+            whole_nodes_broken: best.nodes_broken,
+        },
     };
     PlaceReport {
         schema: 1,
@@ -382,6 +464,7 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
             source: c.source.clone(),
             nodes: c.nodes.len(),
             racks: c.racks.len(),
+            nvlink_domains: c.domains.len(),
             gpus: c.total_gpus(),
             free_gpus_before: free_before,
             free_gpus_after: free_after.iter().map(|f| u64::from(f.count_ones())).sum(),
@@ -404,6 +487,82 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
             note: MODEL_NOTE.into(),
             links: o.links.clone(),
         },
+    }
+}
+
+/// The largest NVLink island: a node, or a domain's trays together.
+fn max_island_gpus(c: &Cluster) -> u32 {
+    let mut dom = vec![0u32; c.domains.len()];
+    let mut max = 0;
+    for n in &c.nodes {
+        max = max.max(n.gpus);
+        if let Some(d) = n.domain {
+            dom[d] += n.gpus;
+        }
+    }
+    dom.into_iter().fold(max, u32::max)
+}
+
+/// The scope of a set of GPUs: one node, one NVLink domain, one rack, or more.
+fn scope_of_gpus(c: &Cluster, g: &[(usize, u32)]) -> Scope {
+    let Some(&(first, _)) = g.first() else {
+        return Scope::IntraNode;
+    };
+    let n0 = &c.nodes[first];
+    if g.iter().all(|&(n, _)| n == first) {
+        Scope::IntraNode
+    } else if n0.domain.is_some() && g.iter().all(|&(n, _)| c.nodes[n].domain == n0.domain) {
+        Scope::IntraDomain
+    } else if g.iter().all(|&(n, _)| c.nodes[n].rack == n0.rack) {
+        Scope::IntraRack
+    } else {
+        Scope::CrossRack
+    }
+}
+
+/// Runs the candidates and keeps the best by [`Score`] among those within the limits.
+fn best_candidate(
+    c: &Cluster,
+    o: &Options,
+    t: u32,
+    p: u32,
+    target: usize,
+) -> (Vec<Placed>, Vec<u128>, Score, &'static str) {
+    // Groups may span a domain's trays unless they are held to one node; a replica held to
+    // one node needs node islands.
+    let domains =
+        !c.domains.is_empty() && o.tp_within >= Scope::IntraDomain && o.pp_within != Scope::IntraNode;
+    let within = |placed: &[Placed]| {
+        placed.iter().all(|rep| {
+            rep.iter().all(|g| scope_of_gpus(c, g) <= o.tp_within)
+                && scope_of_gpus(c, &rep.iter().flatten().copied().collect::<Vec<_>>()) <= o.pp_within
+        })
+    };
+    let mut best: Option<(Score, Vec<Placed>, Vec<u128>, &'static str)> = None;
+    let mut consider = |sc: Score, placed: Vec<Placed>, free: Vec<u128>, name: &'static str| {
+        if best.as_ref().is_none_or(|b| sc < b.0) {
+            best = Some((sc, placed, free, name));
+        }
+    };
+    for (name, policy) in [("search", Policy::KeepWhole), ("search-compact", Policy::Compact)] {
+        let mut eng = Engine::new(c, t, p, domains, policy);
+        let placed = eng.run(target, o.tp_within, o.pp_within);
+        let sc = search::score(c, &placed, target, &eng.free);
+        consider(sc, placed, eng.free, name);
+    }
+    let (ff, ff_free) = search::first_fit(c, t, p, target);
+    if within(&ff) {
+        let sc = search::score(c, &ff, target, &ff_free);
+        consider(sc, ff, ff_free, "first-fit");
+    }
+    match best {
+        Some((sc, placed, free, name)) => (placed, free, sc, name),
+        None => (
+            Vec::new(),
+            c.nodes.iter().map(|n| n.free).collect(),
+            Score::default(),
+            "search",
+        ),
     }
 }
 
@@ -435,11 +594,22 @@ fn explain(
             need - free_before
         ));
     }
-    if o.tp_within == Scope::IntraNode && t > max_gpus {
-        reasons.push(format!(
-            "tp {t} exceeds every node (the largest has {max_gpus} GPUs), so no TP group can stay inside one node"
-        ));
-    } else if o.tp_within == Scope::IntraNode {
+    let max_island = max_island_gpus(c);
+    let held = if o.tp_within == Scope::IntraNode {
+        max_gpus
+    } else {
+        max_island
+    };
+    if o.tp_within <= Scope::IntraDomain && t > held {
+        let what = if o.tp_within == Scope::IntraNode || c.domains.is_empty() {
+            format!("every node (the largest has {max_gpus} GPUs), so no TP group can stay inside one node")
+        } else {
+            format!(
+                "every node and NVLink domain (the largest holds {max_island} GPUs), so no TP group can stay on NVLink"
+            )
+        };
+        reasons.push(format!("tp {t} exceeds {what}"));
+    } else if o.tp_within == Scope::IntraNode || (o.tp_within == Scope::IntraDomain && c.domains.is_empty()) {
         let most = c.nodes.iter().zip(free_after).max_by_key(|(_, f)| f.count_ones());
         if let Some((n, f)) = most
             && f.count_ones() < t
@@ -460,27 +630,28 @@ fn explain(
         // The roomiest rack by what the limits let it hold: node-local groups when groups
         // may not span nodes, else free GPUs.
         let best = (0..c.racks.len()).max_by_key(|&r| {
-            let local = if o.tp_within == Scope::IntraNode {
-                eng.slots[r].total
+            let local = if o.tp_within <= Scope::IntraDomain {
+                eng.rack_slots(r)
             } else {
                 0
             };
             (local, eng.rack_free[r], Reverse(r))
         });
         if let Some(r) = best {
-            let local = eng.slots[r].total;
+            let local = eng.rack_slots(r);
             // Stages the rack could still hold: node-local groups only, when groups may not
             // span nodes.
-            let stages = if o.tp_within == Scope::IntraNode {
+            let stages = if o.tp_within <= Scope::IntraDomain {
                 local
             } else {
                 eng.rack_free[r] / u64::from(t)
             };
             reasons.push(format!(
-                "no rack can hold {} replica: one needs {per_replica} GPUs in a single rack ({p} TP groups of {t}); the roomiest rack, {}, has {} free GPUs ({local} node-local TP groups)",
+                "no rack can hold {} replica: one needs {per_replica} GPUs in a single rack ({p} TP groups of {t}); the roomiest rack, {}, has {} free GPUs ({local} TP groups inside one {})",
                 if placed == 0 { "a" } else { "another" },
                 c.racks[r].name,
-                eng.rack_free[r]
+                eng.rack_free[r],
+                if c.domains.is_empty() { "node" } else { "node or NVLink domain" }
             ));
             if stages >= 1 && stages < u64::from(p) {
                 alternatives.push(format!(
@@ -499,7 +670,7 @@ fn explain(
         ));
     }
     if (o.tp_within, o.pp_within) != (Scope::CrossRack, Scope::CrossRack) {
-        let mut relaxed = Engine::new(c, t, p);
+        let mut relaxed = Engine::new(c, t, p, !c.domains.is_empty(), Policy::KeepWhole);
         let k = relaxed
             .run(target.max(1), Scope::CrossRack, Scope::CrossRack)
             .len();
@@ -527,7 +698,6 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
     let mut hosts: Vec<(usize, Vec<u32>, Vec<u32>)> = Vec::new(); // node, ranks, gpus
     let mut stage_outs = Vec::with_capacity(stages.len());
     let mut rank = 0u32;
-    let mut nodes_total: Vec<usize> = Vec::new();
     for (si, g) in stages.iter().enumerate() {
         // Per node of this group: how many of its GPUs.
         let mut per_node: Vec<(usize, u32)> = Vec::new();
@@ -544,9 +714,6 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
             if !racks.contains(&r) {
                 racks.push(r);
             }
-            if !nodes_total.contains(&n) {
-                nodes_total.push(n);
-            }
             match hosts.iter_mut().find(|h| h.0 == n) {
                 Some(h) => {
                     h.1.push(rank);
@@ -556,29 +723,37 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
             }
             rank += 1;
         }
-        let tp_scope = scope_of(per_node.len(), group_racks.len());
-        let bus = if per_node.len() <= 1 {
-            o.links.nvlink.bus_gbytes_per_s
+        let tp_scope = scope_of_gpus(c, g);
+        let (intra, link) = group_intra(c, o, &per_node);
+        let intra_bus = o.links.intra_bus(intra);
+        // Network islands: nodes, or NVLink domains (their trays talk over NVLink).
+        let mut islands: Vec<(usize, f64)> = Vec::new();
+        for &(n, k) in &per_node {
+            let node = &c.nodes[n];
+            let key = search::island_of(c, n, true);
+            let nics = node.nics.unwrap_or(o.links.network.nics_per_node);
+            let rate = node.nic_gbps.unwrap_or(o.links.network.nic_gbps);
+            // Each GPU drives its own (rail-local) NIC; a node contributes at most as many
+            // NICs as it has GPUs in the group.
+            let bw = f64::from(nics.min(k)) * rate / 8.0 * o.links.network.efficiency;
+            match islands.iter_mut().find(|x| x.0 == key) {
+                Some(x) => x.1 += bw,
+                None => islands.push((key, bw)),
+            }
+        }
+        let bus = if islands.len() <= 1 {
+            intra_bus
         } else {
-            per_node
-                .iter()
-                .map(|&(n, k)| {
-                    let node = &c.nodes[n];
-                    let nics = node.nics.unwrap_or(o.links.network.nics_per_node);
-                    let rate = node.nic_gbps.unwrap_or(o.links.network.nic_gbps);
-                    // Each GPU drives its own (rail-local) NIC; a node contributes at most
-                    // as many NICs as it has GPUs in the group.
-                    f64::from(nics.min(k)) * rate / 8.0 * o.links.network.efficiency
-                })
-                .fold(o.links.nvlink.bus_gbytes_per_s, f64::min)
+            islands.iter().map(|x| x.1).fold(intra_bus, f64::min)
         };
         let (allreduce_us, protocol) = if bus > 0.0 {
             let e = cost::allreduce(
                 &o.links,
                 GroupShape {
                     ranks: g.len() as u32,
-                    nodes: per_node.len() as u32,
+                    nodes: islands.len() as u32,
                     racks: group_racks.len() as u32,
+                    intra,
                     bus_gbytes_per_s: bus,
                 },
                 o.message_bytes,
@@ -593,6 +768,7 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
             allreduce_us,
             protocol,
             bus_gbytes_per_s: round2(bus),
+            link,
             gpus: g
                 .iter()
                 .map(|&(n, gpu)| GpuRef {
@@ -619,7 +795,7 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
     };
     ReplicaOut {
         replica: index,
-        pp_scope: scope_of(nodes_total.len(), racks.len()),
+        pp_scope: scope_of_gpus(c, &stages.iter().flatten().copied().collect::<Vec<_>>()),
         racks: racks.iter().map(|&r| c.racks[r].name.clone()).collect(),
         pods: {
             let mut pods: Vec<String> = Vec::new();
@@ -638,6 +814,7 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
             .map(|(n, ranks, gpus)| HostOut {
                 node: c.nodes[n].name.clone(),
                 rack: c.racks[c.nodes[n].rack].name.clone(),
+                nvlink_domain: c.nodes[n].domain.map(|d| c.domains[d].name.clone()),
                 ranks,
                 cuda_visible_devices: gpus.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(","),
             })
@@ -647,14 +824,26 @@ fn replica_out(c: &Cluster, o: &Options, index: usize, stages: &Placed) -> Repli
     }
 }
 
-fn scope_of(nodes: usize, racks: usize) -> Scope {
-    if nodes <= 1 {
-        Scope::IntraNode
-    } else if racks <= 1 {
-        Scope::IntraRack
-    } else {
-        Scope::CrossRack
+/// The slowest intra-node link of a group's nodes, and its name for the report.
+fn group_intra(c: &Cluster, o: &Options, per_node: &[(usize, u32)]) -> (Intra, String) {
+    let mut best: Option<(f64, Intra)> = None;
+    for &(n, _) in per_node {
+        let node = &c.nodes[n];
+        let intra = match node.nvlink.unwrap_or(o.links.nvlink.default) {
+            NvlinkGen::None => Intra::Pcie(node.pcie.unwrap_or(cluster::Pcie { gen_: 4, width: 16 })),
+            g => Intra::Nvlink(g),
+        };
+        let bw = o.links.intra_bus(intra);
+        if best.is_none_or(|b| bw < b.0) {
+            best = Some((bw, intra));
+        }
     }
+    let intra = best.map_or(Intra::Nvlink(o.links.nvlink.default), |b| b.1);
+    let name = match intra {
+        Intra::Nvlink(g) => format!("nvlink-{}", g.as_str()),
+        Intra::Pcie(p) => format!("pcie-gen{}x{}", p.gen_, p.width),
+    };
+    (intra, name)
 }
 
 #[cfg(test)]

@@ -357,7 +357,7 @@ fn no_rack_holds_a_replica_and_the_report_says_what_fits() {
     assert_eq!(
         r.reasons,
         [
-            "no rack can hold a replica: one needs 24 GPUs in a single rack (3 TP groups of 8); the roomiest rack, r0, has 16 free GPUs (2 node-local TP groups)"
+            "no rack can hold a replica: one needs 24 GPUs in a single rack (3 TP groups of 8); the roomiest rack, r0, has 16 free GPUs (2 TP groups inside one node)"
         ]
     );
     assert!(
@@ -659,4 +659,448 @@ fn limits_are_never_exceeded() {
             }
         }
     }
+}
+
+/// A deterministic xorshift sequence for the property tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A random partly used cluster: 2 to 48 nodes of 4 or 8 GPUs, 1 to 8 to a rack; per node
+/// free, full, or some GPUs used anywhere.
+fn random_partly_used(rng: &mut Rng) -> Cluster {
+    let nodes = 2 + rng.below(47) as usize;
+    let per_rack = 1 + rng.below(8) as usize;
+    let gpus = if rng.below(5) == 0 { 4 } else { 8 };
+    let mut c = cluster::synthetic(nodes, gpus, per_rack, None).expect("synthetic");
+    for n in &mut c.nodes {
+        match rng.below(4) {
+            0 => {}                               // whole
+            1 => n.free = 0,                      // full
+            _ => n.free &= !(rng.next() as u128), // some used, anywhere
+        }
+        n.free &= (1u128 << n.gpus) - 1;
+    }
+    c
+}
+
+/// The goals (1)-(3) of a placement given as `(node, count)` pieces per stage, lower is
+/// better: split TP groups, pipelines across racks, whole racks broken, whole nodes broken.
+fn goals_of(c: &Cluster, reps: &[Vec<Vec<(usize, u32)>>]) -> (usize, usize, usize, usize) {
+    let mut used = vec![0u32; c.nodes.len()];
+    let (mut split, mut cross) = (0, 0);
+    for rep in reps {
+        for g in rep {
+            // Islands: the NVLink domain of a tray, else the node.
+            let mut islands: Vec<usize> = g
+                .iter()
+                .map(|&(i, _)| c.nodes[i].domain.map_or(i, |d| c.nodes.len() + d))
+                .collect();
+            islands.sort();
+            islands.dedup();
+            split += usize::from(islands.len() > 1);
+            for &(i, k) in g {
+                used[i] += k;
+            }
+        }
+        cross += usize::from(ff_racks(c, rep) > 1);
+    }
+    let mut rack_before = vec![true; c.racks.len()];
+    let mut rack_after = vec![true; c.racks.len()];
+    let mut nodes_broken = 0;
+    for (i, n) in c.nodes.iter().enumerate() {
+        let whole = n.free_count() == n.gpus;
+        rack_before[n.rack] &= whole;
+        rack_after[n.rack] &= whole && used[i] == 0;
+        nodes_broken += usize::from(whole && used[i] > 0);
+    }
+    let racks_broken = rack_before
+        .iter()
+        .zip(&rack_after)
+        .filter(|(b, a)| **b && !**a)
+        .count();
+    (split, cross, racks_broken, nodes_broken)
+}
+
+/// The report's replicas as `(node, count)` pieces per stage, checking on the way that every
+/// GPU was free and is used once.
+fn pieces_of(c: &Cluster, r: &PlaceReport) -> Vec<Vec<Vec<(usize, u32)>>> {
+    let index: std::collections::HashMap<&str, usize> = c
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    r.replicas
+        .iter()
+        .map(|rep| {
+            rep.stages
+                .iter()
+                .map(|st| {
+                    let mut v: Vec<(usize, u32)> = Vec::new();
+                    for g in &st.gpus {
+                        let i = index[g.node.as_str()];
+                        assert!(
+                            c.nodes[i].free & (1u128 << g.gpu) != 0,
+                            "{}:{} in use",
+                            g.node,
+                            g.gpu
+                        );
+                        assert!(seen.insert((i, g.gpu)), "{}:{} twice", g.node, g.gpu);
+                        match v.iter_mut().find(|x| x.0 == i) {
+                            Some(x) => x.1 += 1,
+                            None => v.push((i, 1)),
+                        }
+                    }
+                    v
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn on_1000_random_partly_used_clusters_place_never_loses_to_first_fit() {
+    let mut rng = Rng(0x5EED_CAFE_F00D_1234);
+    let (mut wins, mut ties, mut compared) = (0, 0, 0);
+    let mut wins_by_goal = [0usize; 5];
+    let mut search_alone_lost = 0;
+    let mut kept = std::collections::BTreeMap::new();
+    for case in 0..1000 {
+        let c = random_partly_used(&mut rng);
+        let tp = [1u32, 2, 4, 8, 16][rng.below(5) as usize];
+        let pp = 1 + rng.below(4) as u32;
+        let per = u64::from(tp * pp);
+        let fit = c.free_gpus() / per;
+        if fit == 0 {
+            continue;
+        }
+        let n = 1 + rng.below(fit) as usize;
+        let r = place(&c, &opts(tp, pp, Replicas::Exactly(n)));
+        let ours = pieces_of(&c, &r);
+        let Some(ff) = first_fit(&c, tp, pp, n) else {
+            // First-fit could not place them all; we must at least place as many.
+            assert!(r.feasible, "case {case}: first-fit failed and so did we");
+            wins += 1;
+            wins_by_goal[0] += 1;
+            continue;
+        };
+        compared += 1;
+        assert!(
+            r.feasible,
+            "case {case}: first-fit placed {n}, we did not: {:?}",
+            r.reasons
+        );
+        let a = goals_of(&c, &ours);
+        let b = goals_of(&c, &ff);
+        assert!(
+            a <= b,
+            "case {case}: tp {tp} pp {pp} x{n} on {} nodes: ours {a:?} loses to first-fit {b:?}",
+            c.nodes.len()
+        );
+        // The report's own account agrees with ours.
+        let g = &r.summary.goals;
+        assert_eq!(
+            (
+                g.split_tp_groups,
+                g.cross_rack_pipelines,
+                g.whole_racks_broken,
+                g.whole_nodes_broken
+            ),
+            a,
+            "case {case}"
+        );
+        *kept.entry(r.summary.strategy.clone()).or_insert(0) += 1;
+        if a < b {
+            wins += 1;
+            let k = if a.0 < b.0 {
+                1
+            } else if a.1 < b.1 {
+                2
+            } else if a.2 < b.2 {
+                3
+            } else {
+                4
+            };
+            wins_by_goal[k] += 1;
+        } else {
+            ties += 1;
+        }
+        // How the search alone would have fared (for the record, not a pass condition).
+        let mut eng = search::Engine::new(&c, tp, pp, false, search::Policy::KeepWhole);
+        let placed = eng.run(n, Scope::CrossRack, Scope::CrossRack);
+        let s = search::score(&c, &placed, n, &eng.free);
+        if (
+            s.unplaced,
+            s.split_groups,
+            s.cross_rack,
+            s.racks_broken,
+            s.nodes_broken,
+        ) > (0, b.0, b.1, b.2, b.3)
+        {
+            search_alone_lost += 1;
+            if std::env::var_os("PLACE_DEBUG").is_some() {
+                eprintln!("case {case}: tp {tp} pp {pp} x{n}: search {s:?} first-fit {b:?}");
+            }
+        }
+    }
+    println!(
+        "place vs first-fit on 1000 random partly used clusters: first-fit could not place the \
+         request on {} where place could; of {compared} compared, place wins {} (fewer split TP \
+         groups {}, fewer cross-rack pipelines {}, fewer whole racks broken {}, fewer whole nodes \
+         broken {}), ties {ties}, loses 0; candidate kept: {kept:?}; the search alone would have \
+         lost {search_alone_lost}",
+        wins_by_goal[0],
+        wins - wins_by_goal[0],
+        wins_by_goal[1],
+        wins_by_goal[2],
+        wins_by_goal[3],
+        wins_by_goal[4]
+    );
+    assert!(compared >= 500, "only {compared} cases compared");
+    assert!(wins > 0);
+}
+
+const EXAMPLE: &str = include_str!("../../fixtures/clusters/example.toml");
+const NVL72: &str = include_str!("../../fixtures/clusters/gb200-nvl72.toml");
+const H100: &str = include_str!("../../fixtures/clusters/h100.toml");
+
+#[test]
+fn the_example_cluster_keeps_whole_nodes_and_racks_where_a_partly_used_node_fits() {
+    let c = cluster::parse(EXAMPLE, "example.toml").expect("example parses");
+    // tp 2 x pp 2 = 4 GPUs: gpu-b01 has exactly 4 free; gpu-d01 (a whole node, alone in a
+    // whole rack) must stay whole.
+    let r = place(&c, &opts(2, 2, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert_eq!(
+        (r.cluster.whole_free_nodes_after, r.cluster.whole_free_racks_after),
+        (
+            r.cluster.whole_free_nodes_before,
+            r.cluster.whole_free_racks_before
+        ),
+        "{:?}",
+        stages(&r.replicas[0])
+    );
+    assert!(
+        r.replicas[0]
+            .stages
+            .iter()
+            .all(|s| s.tp_scope == Scope::IntraNode)
+    );
+    assert_eq!(r.summary.goals.whole_nodes_broken, 0);
+    // tp 4 x pp 2: no partly used node holds two groups and no rack holds two partly used
+    // ones, so one whole node breaks (goal 2 before goal 3), but not rack d.
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert!(r.replicas[0].pp_scope <= Scope::IntraRack);
+    assert_eq!(r.cluster.whole_free_racks_after, 1);
+    assert!(
+        !r.replicas[0].racks.contains(&"d".to_string()),
+        "{:?}",
+        r.replicas[0].racks
+    );
+    assert_eq!(r.summary.goals.whole_nodes_broken, 1);
+}
+
+#[test]
+fn tp8_pp2_14_replicas_on_a_partly_used_cluster_split_no_more_groups_than_slots_force() {
+    for seed in [1u64, 7, 42, 99, 123] {
+        let c = random_cluster(24, 4, seed);
+        let slots: usize = c.nodes.iter().map(|n| (n.free_count() / 8) as usize).sum();
+        if c.free_gpus() < 14 * 16 {
+            continue;
+        }
+        let r = place(&c, &opts(8, 2, Replicas::Exactly(14)));
+        assert!(r.feasible, "seed {seed}");
+        // The fewest possible: every node-local slot used before any group spans nodes.
+        assert_eq!(
+            r.summary.tp_groups_spanning_nodes,
+            28usize.saturating_sub(slots),
+            "seed {seed}"
+        );
+        let ff = first_fit(&c, 8, 2, 14).expect("first fit");
+        let ff_split = ff.iter().flatten().filter(|g| g.len() > 1).count();
+        assert!(r.summary.tp_groups_spanning_nodes <= ff_split, "seed {seed}");
+    }
+}
+
+#[test]
+fn nvl72_tp16_groups_stay_inside_one_nvlink_domain_with_the_nvlink_cost() {
+    let c = cluster::parse(NVL72, "gb200-nvl72.toml").expect("nvl72 parses");
+    assert_eq!(c.domains.len(), 3);
+    assert_eq!(c.nodes.len(), 54);
+    // 4 replicas of 32 GPUs: nvl72-a (65 free) and nvl72-b (68) hold two each.
+    let r = place(&c, &opts(16, 2, Replicas::Exactly(4)));
+    assert!(r.feasible, "{:?}", r.reasons);
+    for rep in &r.replicas {
+        for st in &rep.stages {
+            assert_eq!(
+                st.tp_scope,
+                Scope::IntraDomain,
+                "{}",
+                crate::render::place::gpu_list(st)
+            );
+            assert_eq!(st.link, "nvlink-gb200");
+            // 18 links x 40.1 GB/s (NCCL's SM100 per-link bandwidth), no network in the ring.
+            assert_eq!(st.bus_gbytes_per_s, 721.8);
+            let domains: std::collections::HashSet<_> = st
+                .gpus
+                .iter()
+                .map(|g| c.nodes.iter().find(|n| n.name == g.node).and_then(|n| n.domain))
+                .collect();
+            assert_eq!(domains.len(), 1);
+        }
+        // Pipelines stay in one domain here.
+        assert!(rep.pp_scope <= Scope::IntraDomain);
+        // Hosts carry their domain and CUDA_VISIBLE_DEVICES for the tray.
+        assert!(
+            rep.hosts
+                .iter()
+                .all(|h| h.nvlink_domain.is_some() && !h.cuda_visible_devices.is_empty())
+        );
+    }
+    assert_eq!(r.summary.tp_groups_spanning_nodes, 0);
+    assert_eq!(r.summary.tp_groups_intra_domain, 8);
+    assert!(r.warnings.iter().any(|w| w.code == "tp-group-in-nvlink-domain"));
+    assert!(!r.warnings.iter().any(|w| w.code == "tp-group-spans-nodes"));
+    // Partly used trays of nvl72-a are taken first; nvl72-c (a whole rack) stays whole.
+    assert_eq!(r.summary.goals.whole_racks_broken, 0, "{:?}", r.summary.goals);
+
+    // The same request on 8-GPU H100 nodes must split groups across nodes, and says so.
+    let h = cluster::parse(H100, "h100.toml").expect("h100 parses");
+    let r = place(&h, &opts(16, 2, Replicas::Exactly(2)));
+    assert!(r.feasible);
+    assert_eq!(r.summary.tp_groups_spanning_nodes, 4);
+    assert!(
+        r.replicas
+            .iter()
+            .flat_map(|x| &x.stages)
+            .all(|s| s.tp_scope >= Scope::IntraRack)
+    );
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.code == "tp-group-spans-nodes")
+        .expect("a warning");
+    assert!(w.message.contains("split across nodes"), "{}", w.message);
+    // And the NVLink domain's all-reduce is cheaper than the network's.
+    let nvl = place(&c, &opts(16, 1, Replicas::Exactly(1)));
+    let net = place(&h, &opts(16, 1, Replicas::Exactly(1)));
+    let us = |r: &PlaceReport| r.replicas[0].stages[0].allreduce_us.expect("us");
+    assert!(us(&nvl) < us(&net), "{} vs {}", us(&nvl), us(&net));
+}
+
+#[test]
+fn tp_within_node_keeps_groups_on_one_tray_and_domain_allows_the_domain() {
+    let c = cluster::parse(NVL72, "gb200-nvl72.toml").expect("nvl72 parses");
+    let mut o = opts(16, 1, Replicas::Exactly(1));
+    o.tp_within = Scope::IntraNode;
+    let r = place(&c, &o);
+    assert!(!r.feasible);
+    o.tp_within = Scope::IntraDomain;
+    assert!(place(&c, &o).feasible);
+    // tp 4 fits a tray: node-local groups, no domain span needed.
+    let r = place(&c, &opts(4, 2, Replicas::Exactly(3)));
+    assert!(
+        r.replicas
+            .iter()
+            .flat_map(|x| &x.stages)
+            .all(|s| s.tp_scope == Scope::IntraNode)
+    );
+    // A group larger than a domain must leave it.
+    let r = place(&c, &opts(96, 1, Replicas::Exactly(1)));
+    assert!(r.feasible);
+    assert_eq!(r.replicas[0].stages[0].tp_scope, Scope::CrossRack);
+    assert!(r.warnings.iter().any(|w| w.code == "tp-exceeds-node"));
+}
+
+#[test]
+fn pcie_only_nodes_cost_by_pcie_generation_and_width() {
+    let c = cl(r#"
+[defaults]
+gpus = 4
+nvlink = "none"
+pcie_gen = 4
+pcie_width = 16
+[[node]]
+name = "l40s-0"
+rack = "r0"
+"#);
+    let r = place(&c, &opts(4, 1, Replicas::Exactly(1)));
+    let st = &r.replicas[0].stages[0];
+    assert_eq!(st.link, "pcie-gen4x16");
+    assert_eq!(st.bus_gbytes_per_s, 24.0);
+    let nv = place(
+        &cl("[[node]]\nname = \"h\"\nrack = \"r\"\ngpus = 4\n"),
+        &opts(4, 1, Replicas::Exactly(1)),
+    );
+    assert!(st.allreduce_us > nv.replicas[0].stages[0].allreduce_us);
+}
+
+/// A random partly used cluster of NVLink domains: 1 to 6 domains of 2 to 18 trays of 4 GPUs,
+/// one domain per rack, trays free, full or partly used.
+fn random_domains(rng: &mut Rng) -> Cluster {
+    let domains = 1 + rng.below(6) as usize;
+    let trays = 2 + rng.below(17) as u32;
+    let mut c = cluster::synthetic_domains(domains, trays, 4, cluster::NvlinkGen::Gb200).expect("domains");
+    for n in &mut c.nodes {
+        match rng.below(3) {
+            0 => {}
+            1 => n.free = 0,
+            _ => n.free &= !(rng.next() as u128) & 0xf,
+        }
+    }
+    c
+}
+
+#[test]
+fn on_300_random_nvlink_domain_clusters_place_never_loses_to_first_fit() {
+    let mut rng = Rng(0x0D03_A172);
+    let (mut compared, mut wins) = (0, 0);
+    for case in 0..300 {
+        let c = random_domains(&mut rng);
+        let tp = [2u32, 4, 8, 16, 32, 72][rng.below(6) as usize];
+        let pp = 1 + rng.below(3) as u32;
+        let fit = c.free_gpus() / u64::from(tp * pp);
+        if fit == 0 {
+            continue;
+        }
+        let n = 1 + rng.below(fit) as usize;
+        let r = place(&c, &opts(tp, pp, Replicas::Exactly(n)));
+        assert!(r.feasible, "case {case}: {:?}", r.reasons);
+        let ours = pieces_of(&c, &r);
+        for rep in &r.replicas {
+            for st in &rep.stages {
+                assert_eq!(st.gpus.len(), tp as usize);
+                // Groups inside a domain are costed as its NVLink.
+                if st.tp_scope == Scope::IntraDomain {
+                    assert_eq!(st.link, "nvlink-gb200");
+                }
+            }
+        }
+        if let Some(ff) = first_fit(&c, tp, pp, n) {
+            compared += 1;
+            let (a, b) = (goals_of(&c, &ours), goals_of(&c, &ff));
+            assert!(
+                a <= b,
+                "case {case}: tp {tp} pp {pp} x{n}: ours {a:?} first-fit {b:?}"
+            );
+            wins += usize::from(a < b);
+        }
+    }
+    println!("NVLink domains: {compared} compared with first-fit, {wins} wins, 0 losses");
+    assert!(compared >= 100, "{compared}");
 }

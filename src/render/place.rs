@@ -2,43 +2,61 @@
 //! per rank, TP ranks adjacent) with the `CUDA_VISIBLE_DEVICES` each node needs. JSON is the
 //! shared `render::json` of the same model.
 
-use super::{findings, table};
+use super::findings;
 use crate::place::{PlaceReport, ReplicaOut, Replicas, StageOut};
 use std::fmt::Write;
 
 /// `n0:0-3,6` for a group's GPUs, nodes in rank order, `+` between nodes.
 pub fn gpu_list(stage: &StageOut) -> String {
-    let mut parts: Vec<(String, Vec<u32>)> = Vec::new();
-    for g in &stage.gpus {
-        match parts.last_mut() {
-            Some((n, v)) if *n == g.node => v.push(g.gpu),
-            _ => parts.push((g.node.clone(), vec![g.gpu])),
+    let mut s = String::new();
+    gpu_list_into(&mut s, stage);
+    s
+}
+
+/// [`gpu_list`] appended to `out`, without a string per node.
+fn gpu_list_into(out: &mut String, stage: &StageOut) {
+    let g = &stage.gpus;
+    let mut i = 0;
+    while i < g.len() {
+        let mut j = i;
+        while j + 1 < g.len() && g[j + 1].node == g[i].node {
+            j += 1;
         }
+        if i > 0 {
+            out.push('+');
+        }
+        out.push_str(&g[i].node);
+        out.push(':');
+        let gpus: Vec<u32> = g[i..=j].iter().map(|x| x.gpu).collect();
+        ranges_into(out, &gpus);
+        i = j + 1;
     }
-    parts
-        .iter()
-        .map(|(n, v)| format!("{n}:{}", ranges(v)))
-        .collect::<Vec<_>>()
-        .join("+")
 }
 
 /// `0-3,6` from `[0,1,2,3,6]` (runs of consecutive numbers).
 fn ranges(v: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
+    let mut s = String::new();
+    ranges_into(&mut s, v);
+    s
+}
+
+fn ranges_into(out: &mut String, v: &[u32]) {
     let mut i = 0;
     while i < v.len() {
         let mut j = i;
         while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
             j += 1;
         }
-        out.push(if j > i {
-            format!("{}-{}", v[i], v[j])
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = if j > i {
+            write!(out, "{}-{}", v[i], v[j])
         } else {
-            v[i].to_string()
-        });
+            write!(out, "{}", v[i])
+        };
         i = j + 1;
     }
-    out.join(",")
 }
 
 fn us(x: Option<f64>) -> String {
@@ -57,7 +75,124 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// A table's cells written one after another into one buffer (no `String` per cell): at
+/// cluster scale (65,536 nodes give 16,384 replicas, 130k rows) allocating and laying out a
+/// grid of strings is most of `place`'s time.
+pub struct Grid {
+    cols: usize,
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Grid {
+    fn new(cols: usize, rows: usize) -> Self {
+        Grid {
+            cols,
+            text: String::with_capacity(rows * cols * 8),
+            ends: Vec::with_capacity(rows * cols),
+        }
+    }
+    /// Ends the cell written into `text` since the last one.
+    fn end(&mut self) {
+        self.ends.push(self.text.len());
+    }
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.end();
+    }
+    fn rows(&self) -> usize {
+        self.ends.len() / self.cols.max(1)
+    }
+    fn cell(&self, r: usize, c: usize) -> &str {
+        let i = r * self.cols + c;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// Which writer lays the tables out: both give the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// `render::table` (the `tabled` crate), as before.
+    Tabled,
+    /// The direct writer below.
+    Plain,
+}
+
+fn grid_table(headers: &[&str], g: &Grid, w: Writer) -> String {
+    match w {
+        Writer::Tabled => {
+            let rows = (0..g.rows())
+                .map(|r| (0..g.cols).map(|c| g.cell(r, c).to_string()).collect())
+                .collect();
+            super::table(headers, rows)
+        }
+        Writer::Plain => plain_grid(headers, g),
+    }
+}
+
+/// The box-drawn table of `render::table` (tabled's "sharp" style: one space of padding,
+/// left aligned), written directly. Cells here are ASCII (names are validated host names,
+/// the rest is ours), so characters are columns; a test checks the bytes against tabled.
+fn plain_grid(headers: &[&str], g: &Grid) -> String {
+    let rows = g.rows();
+    if rows == 0 {
+        return String::new();
+    }
+    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in 0..rows {
+        for (c, x) in w.iter_mut().enumerate() {
+            *x = (*x).max(g.cell(r, c).chars().count());
+        }
+    }
+    let rule = |l: char, m: char, r: char| {
+        let mut s = String::new();
+        s.push(l);
+        for (i, x) in w.iter().enumerate() {
+            if i > 0 {
+                s.push(m);
+            }
+            for _ in 0..x + 2 {
+                s.push('─');
+            }
+        }
+        s.push(r);
+        s.push('\n');
+        s
+    };
+    let widest = w.iter().copied().max().unwrap_or(0) + 1;
+    let spaces = " ".repeat(widest);
+    let line_len: usize = w.iter().map(|x| x + 3).sum::<usize>() + 8;
+    let mut s = String::with_capacity(line_len * (rows + 4));
+    fn row<'a>(s: &mut String, w: &[usize], spaces: &str, cell: impl Fn(usize) -> &'a str) {
+        s.push('│');
+        for (i, x) in w.iter().enumerate() {
+            let c = cell(i);
+            s.push(' ');
+            s.push_str(c);
+            s.push_str(&spaces[..(x + 1).saturating_sub(c.chars().count())]);
+            if i + 1 < w.len() {
+                s.push('│');
+            }
+        }
+        s.push_str("│\n");
+    }
+    s += &rule('┌', '┬', '┐');
+    row(&mut s, &w, &spaces, |i| headers.get(i).copied().unwrap_or(""));
+    s += &rule('├', '┼', '┤');
+    for r in 0..rows {
+        row(&mut s, &w, &spaces, |c| g.cell(r, c));
+    }
+    s += &rule('└', '┴', '┘');
+    s
+}
+
 pub fn to_table(r: &PlaceReport) -> String {
+    to_table_with(r, Writer::Plain)
+}
+
+/// The table with the given table writer (the benchmark compares writers).
+pub fn to_table_with(r: &PlaceReport, writer: Writer) -> String {
     let mut s = String::new();
     let req = match r.request.replicas {
         Replicas::Exactly(n) => format!("{n} replica(s)"),
@@ -75,7 +210,22 @@ pub fn to_table(r: &PlaceReport) -> String {
     let _ = writeln!(
         s,
         "Cluster: {} ({} nodes, {} racks, {} GPUs, {} free)",
-        c.source, c.nodes, c.racks, c.gpus, c.free_gpus_before
+        // The path as given: control bytes in a file name must not reach the terminal.
+        c.source
+            .chars()
+            .flat_map(|ch| {
+                let esc: Vec<char> = if ch.is_control() {
+                    ch.escape_default().collect()
+                } else {
+                    vec![ch]
+                };
+                esc
+            })
+            .collect::<String>(),
+        c.nodes,
+        c.racks,
+        c.gpus,
+        c.free_gpus_before
     );
     let _ = writeln!(
         s,
@@ -84,11 +234,17 @@ pub fn to_table(r: &PlaceReport) -> String {
         r.message_source
     );
     let m = &r.summary;
+    let c = &r.cluster;
     let _ = writeln!(
         s,
-        "Placed {} replica(s): {} TP group(s) inside a node, {} spanning nodes; {} pipeline(s) inside a rack, {} across racks; {} unplaced",
+        "Placed {} replica(s): {} TP group(s) inside a node, {}{} spanning nodes; {} pipeline(s) inside a rack, {} across racks; {} unplaced",
         m.placed_replicas,
         m.tp_groups_intra_node,
+        if c.nvlink_domains > 0 {
+            format!("{} across trays of one NVLink domain, ", m.tp_groups_intra_domain)
+        } else {
+            String::new()
+        },
         m.tp_groups_spanning_nodes,
         m.replicas_intra_rack,
         m.replicas_cross_rack,
@@ -103,31 +259,42 @@ pub fn to_table(r: &PlaceReport) -> String {
         c.whole_free_racks_after,
         c.whole_free_racks_before
     );
-    let mut rows = Vec::new();
+    let stages: usize = r.replicas.iter().map(|x| x.stages.len()).sum();
+    let mut g = Grid::new(8, stages);
     for rep in &r.replicas {
         for st in &rep.stages {
-            let first = st.stage == 0;
-            rows.push(vec![
-                if first {
-                    rep.replica.to_string()
-                } else {
-                    String::new()
-                },
-                if first {
-                    rep.pp_scope.as_str().to_string()
-                } else {
-                    String::new()
-                },
-                if first { rep.racks.join(",") } else { String::new() },
-                st.stage.to_string(),
-                st.tp_scope.as_str().to_string(),
-                us(st.allreduce_us),
-                st.protocol.clone(),
-                gpu_list(st),
-            ]);
+            if st.stage == 0 {
+                let _ = write!(g.text, "{}", rep.replica);
+                g.end();
+                g.push(rep.pp_scope.as_str());
+                for (i, rack) in rep.racks.iter().enumerate() {
+                    if i > 0 {
+                        g.text.push(',');
+                    }
+                    g.text.push_str(rack);
+                }
+                g.end();
+            } else {
+                g.push("");
+                g.push("");
+                g.push("");
+            }
+            let _ = write!(g.text, "{}", st.stage);
+            g.end();
+            g.push(st.tp_scope.as_str());
+            match st.allreduce_us {
+                Some(v) => {
+                    let _ = write!(g.text, "{v:.1}");
+                    g.end();
+                }
+                None => g.push("-"),
+            }
+            g.push(&st.protocol);
+            gpu_list_into(&mut g.text, st);
+            g.end();
         }
     }
-    s += &table(
+    s += &grid_table(
         &[
             "replica",
             "pp_scope",
@@ -138,22 +305,25 @@ pub fn to_table(r: &PlaceReport) -> String {
             "protocol",
             "gpus",
         ],
-        rows,
+        &g,
+        writer,
     );
-    let mut hosts = Vec::new();
+    let nhosts: usize = r.replicas.iter().map(|x| x.hosts.len()).sum();
+    let mut g = Grid::new(4, nhosts);
     for rep in &r.replicas {
         for h in &rep.hosts {
-            hosts.push(vec![
-                rep.replica.to_string(),
-                h.node.clone(),
-                ranges(&h.ranks),
-                format!("CUDA_VISIBLE_DEVICES={}", h.cuda_visible_devices),
-            ]);
+            let _ = write!(g.text, "{}", rep.replica);
+            g.end();
+            g.push(&h.node);
+            ranges_into(&mut g.text, &h.ranks);
+            g.end();
+            g.text.push_str("CUDA_VISIBLE_DEVICES=");
+            g.push(&h.cuda_visible_devices);
         }
     }
-    if !hosts.is_empty() {
+    if nhosts > 0 {
         s += "\nPer node, in rank order (local rank i uses the i-th listed GPU):\n";
-        s += &table(&["replica", "node", "ranks", "environment"], hosts);
+        s += &grid_table(&["replica", "node", "ranks", "environment"], &g, writer);
     }
     if let Some(b) = &r.budget {
         let _ = writeln!(
@@ -161,19 +331,24 @@ pub fn to_table(r: &PlaceReport) -> String {
             "\nLatency budget at {} tokens/s: {:.0} us per decode step; {} layers, {} all-reduces per layer ({})",
             b.tokens_per_s, b.step_budget_us, b.layers, b.allreduces_per_layer, b.source
         );
-        let rows = r
-            .replicas
-            .iter()
-            .map(|rep| {
-                vec![
-                    rep.replica.to_string(),
-                    us(rep.allreduce_us_per_token),
-                    rep.budget_share
-                        .map_or_else(|| "-".into(), |x| format!("{:.1}%", x * 100.0)),
-                ]
-            })
-            .collect();
-        s += &table(&["replica", "allreduce_us_per_token", "share_of_step"], rows);
+        let mut g = Grid::new(3, r.replicas.len());
+        for rep in &r.replicas {
+            let _ = write!(g.text, "{}", rep.replica);
+            g.end();
+            g.push(&us(rep.allreduce_us_per_token));
+            match rep.budget_share {
+                Some(x) => {
+                    let _ = write!(g.text, "{:.1}%", x * 100.0);
+                    g.end();
+                }
+                None => g.push("-"),
+            }
+        }
+        s += &grid_table(
+            &["replica", "allreduce_us_per_token", "share_of_step"],
+            &g,
+            writer,
+        );
     }
     if !r.reasons.is_empty() {
         s += "\nThe request cannot be met:\n";
@@ -197,9 +372,11 @@ pub fn to_table(r: &PlaceReport) -> String {
 }
 
 /// One host file per replica: comment lines, then one host name per rank in rank order
-/// (stage-major, the TP ranks of a stage adjacent). Usable as an MPI host file (a host
-/// listed k times gets k slots, filled in order) or as `SLURM_HOSTFILE` with
-/// `srun --distribution=arbitrary`.
+/// (stage-major, the TP ranks of a stage adjacent). A host listed k times is *not* k slots
+/// filled in order unless the launcher is told so: OpenMPI merges repeated lines into slot
+/// counts and maps by slot, so the file says how to launch it: `mpirun --map-by seq` (rank i
+/// on line i) or Slurm's `srun --distribution=arbitrary` with `SLURM_HOSTFILE`. Names were
+/// validated as host names when the cluster was read, so no line can carry another.
 pub fn replica_hostfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
     let mut s = String::new();
     let ranks: usize = rep.stages.iter().map(|st| st.gpus.len()).sum();
@@ -211,6 +388,16 @@ pub fn replica_hostfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
         r.request.pp,
         rep.pp_scope.as_str(),
         rep.racks.join(",")
+    );
+    let _ = writeln!(
+        s,
+        "# launch: mpirun --hostfile replica-{}.hosts --map-by seq -np {ranks} ...   (OpenMPI: rank i runs on line i)",
+        rep.replica
+    );
+    let _ = writeln!(
+        s,
+        "#     or: SLURM_HOSTFILE=replica-{}.hosts srun --distribution=arbitrary -n {ranks} ...",
+        rep.replica
     );
     let nodes: Vec<&str> = rep.hosts.iter().map(|h| h.node.as_str()).collect();
     let _ = writeln!(s, "# nodes in first-rank order: {}", nodes.join(","));
@@ -231,15 +418,54 @@ pub fn replica_hostfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
     s
 }
 
+/// One OpenMPI rank file per replica: `rank N=host slot=L`, L the rank's local index on its
+/// host (OpenMPI binds the rank to that logical CPU; edit the slots for your NUMA layout).
+/// `mpirun --rankfile FILE` places every rank on exactly the host written, whatever the order.
+pub fn replica_rankfile(r: &PlaceReport, rep: &ReplicaOut) -> String {
+    let mut s = String::new();
+    let ranks: usize = rep.stages.iter().map(|st| st.gpus.len()).sum();
+    let _ = writeln!(
+        s,
+        "# replica {}: tp {} x pp {}, {ranks} ranks; launch: mpirun --rankfile replica-{}.rankfile -np {ranks} ...",
+        rep.replica, r.request.tp, r.request.pp, rep.replica
+    );
+    let _ = writeln!(
+        s,
+        "# slot = the rank's local index on its host (a logical CPU for OpenMPI's binding); local rank i uses the i-th GPU of CUDA_VISIBLE_DEVICES:"
+    );
+    for h in &rep.hosts {
+        let _ = writeln!(s, "# {}: CUDA_VISIBLE_DEVICES={}", h.node, h.cuda_visible_devices);
+    }
+    for h in &rep.hosts {
+        for (local, rank) in h.ranks.iter().enumerate() {
+            let _ = writeln!(s, "rank {rank}={} slot={local}", h.node);
+        }
+    }
+    s
+}
+
 /// Every replica's host file, one after another.
 pub fn to_hostfile(r: &PlaceReport) -> String {
     let mut s = String::from(
         "# nccltune place: one line per rank, TP ranks adjacent; one block per replica.\n\
-         # Use a block as an MPI host file or as SLURM_HOSTFILE with srun --distribution=arbitrary\n\
-         # (--hostfile-dir DIR writes one file per replica).\n",
+         # Launch a block with mpirun --map-by seq (OpenMPI) or as SLURM_HOSTFILE with srun\n\
+         # --distribution=arbitrary; without them OpenMPI merges repeated lines into slots.\n\
+         # --hostfile-dir DIR writes one file per replica (and an OpenMPI rank file each).\n",
     );
     for rep in &r.replicas {
         s += &replica_hostfile(r, rep);
+    }
+    s
+}
+
+/// Every replica's rank file, one after another (each numbers its ranks from 0).
+pub fn to_rankfile(r: &PlaceReport) -> String {
+    let mut s = String::from(
+        "# nccltune place: OpenMPI rank files, one block per replica (each its own mpirun);\n\
+         # --hostfile-dir DIR writes them as replica-<n>.rankfile.\n",
+    );
+    for rep in &r.replicas {
+        s += &replica_rankfile(r, rep);
     }
     s
 }
@@ -253,6 +479,46 @@ mod tests {
         assert_eq!(ranges(&[0, 1, 2, 3, 6]), "0-3,6");
         assert_eq!(ranges(&[5]), "5");
         assert_eq!(ranges(&[]), "");
+    }
+
+    /// The plain writer gives tabled's bytes, on every bundled cluster and a few requests.
+    #[test]
+    fn the_plain_table_is_byte_identical_to_tabled() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/clusters");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).expect("fixtures") {
+            let path = e.expect("entry").path();
+            let c = crate::place::cluster::load(&path).expect("fixture parses");
+            for (tp, pp) in [(1, 1), (2, 2), (4, 2), (8, 2), (16, 1), (3, 5)] {
+                let o = crate::place::Options {
+                    tp,
+                    pp,
+                    replicas: Replicas::Max,
+                    tp_within: crate::place::Scope::CrossRack,
+                    pp_within: crate::place::Scope::CrossRack,
+                    message_bytes: 1 << 20,
+                    message_source: "test".into(),
+                    links: crate::place::cost::Links::builtin().expect("links"),
+                    budget: Some(crate::place::BudgetOptions {
+                        tokens_per_s: 30.0,
+                        layers: 80,
+                    }),
+                };
+                let r = crate::place::place(&c, &o);
+                let (a, b) = (to_table(&r), to_table_with(&r, Writer::Tabled));
+                let diff = a.lines().zip(b.lines()).position(|(x, y)| x != y);
+                assert!(
+                    a == b,
+                    "{} tp {tp} pp {pp}: first different line {diff:?}: {:?} vs {:?}",
+                    path.display(),
+                    diff.and_then(|i| a.lines().nth(i)),
+                    diff.and_then(|i| b.lines().nth(i))
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 18);
+        assert_eq!(plain_grid(&["a"], &Grid::new(1, 0)), "");
     }
 
     #[test]
