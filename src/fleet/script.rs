@@ -27,7 +27,8 @@ fn header(plan: &Plan, round: &Round, out: &mut String) {
         round.index
     );
     out.push_str("set -u\n");
-    out.push_str("HERE=$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd) || exit 2\n");
+    // sbatch runs a copy of the script from its spool folder: it passes the plan folder along.
+    out.push_str("if [ \"${1-}\" = --in-allocation ] && [ -n \"${2-}\" ]; then HERE=$2\nelse HERE=$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd) || exit 2; fi\n");
     out.push_str("SELF=\"$HERE/run.sh\"\n");
     let _ = writeln!(out, "OUT=\"$HERE/results/\"{}", sh(&round.dir_name()));
     out.push_str("mkdir -p \"$OUT\" \"$HERE/logs\" || exit 2\n");
@@ -115,7 +116,7 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
                     );
                     let _ = writeln!(
                         out,
-                        "sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation",
+                        "sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation \"$HERE\"",
                         nodes.len(),
                         sh(&set),
                         partition(plan),
@@ -173,7 +174,7 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
         if plan.launcher == Launcher::Sbatch {
             let _ = writeln!(
                 out,
-                "if [ \"${{1-}}\" != --in-allocation ]; then\n  sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation\n  exit $?\nfi",
+                "if [ \"${{1-}}\" != --in-allocation ]; then\n  sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation \"$HERE\"\n  exit $?\nfi",
                 nodes.len(),
                 sh(&set),
                 partition(plan),

@@ -332,6 +332,34 @@ fn slurm_round_trip_finds_exactly_the_planted_nodes_and_link() {
     );
     assert_eq!(fleet["nodes"][&p.hung]["reasons"][0]["code"], "fleet.timeout");
 
+    // The same per-node checks through one sbatch allocation (the script runs from Slurm's
+    // spool, so it must find its plan folder by argument).
+    let sdir2 = work.join("plan-sbatch");
+    plan(
+        &sdir2,
+        &[
+            "--nodes",
+            &format!("fn[1-{NODES}]"),
+            "--launcher",
+            "sbatch",
+            "--check-args",
+            &check_args,
+            "--nccltune",
+            &wrap.display().to_string(),
+            "--timeout",
+            "8",
+        ],
+    );
+    let out = sh(&sdir2, "run.sh", &env);
+    let fleet2 = merge_json(&sdir2);
+    assert_eq!(
+        with_status(&fleet2, "bad"),
+        set(&[&p.port200, &p.old_driver, &p.broken, &p.hung]),
+        "sbatch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(with_status(&fleet2, "ok").len(), NODES - 4);
+
     // Drain lines, applied with scontrol, drain exactly the bad nodes.
     let out = nccltune()
         .args(["fleet", "merge", "--format", "slurm-drain"])
