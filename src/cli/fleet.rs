@@ -108,6 +108,9 @@ pub struct PlanArgs {
     /// Nodes per screening group for --check groups (default about the square root of N).
     #[arg(long, default_value_t = 0)]
     pub group_size: usize,
+    /// Topology for group screening: Slurm topology.conf, or a CSV of node,group (leaf/rack).
+    #[arg(long, value_name = "FILE")]
+    pub topology: Option<PathBuf>,
     /// Outlier rule k: a test fails below the target and below median - k*MAD of the fleet.
     #[arg(long, default_value_t = 4.0)]
     pub mad_k: f64,
@@ -325,6 +328,13 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         settings.acceptable_fraction = t.acceptable_fraction;
         settings.target_source = t.from.clone();
     }
+    let topology = match &a.topology {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+            fleet::topology::parse(&text, &f.display().to_string())?
+        }
+        None => Default::default(),
+    };
     let checks: Vec<plan::Check> = a.check.iter().map(|c| check(*c)).collect();
     if checks.iter().any(|c| *c != plan::Check::Verify) && settings.target_busbw_gbps.is_none() {
         eprintln!(
@@ -347,6 +357,7 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         seed: a.seed,
         settings,
         rounds: a.rounds,
+        topology,
     })?;
     fleet::write_plan_dir(dir, &p)?;
     let r = &p.rounds[0];

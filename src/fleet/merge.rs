@@ -643,6 +643,7 @@ mod tests {
             seed: 1,
             settings: Settings::default(),
             rounds: None,
+            topology: Default::default(),
         })
         .expect("plan");
         let mut interner = Interner::default();

@@ -177,6 +177,9 @@ pub struct Plan {
     /// plan alone. Recomputed from the results on every step.
     #[serde(default)]
     pub state: BTreeMap<String, usize>,
+    /// Node → leaf switch / rack (from `--topology`): screening groups stay inside one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub topology: BTreeMap<String, String>,
     /// True once `fleet next` found nothing left to test.
     #[serde(default)]
     pub done: bool,

@@ -279,6 +279,7 @@ mod tests {
                 ..Default::default()
             },
             rounds: None,
+            topology: Default::default(),
         })
         .expect("plan")
     }
