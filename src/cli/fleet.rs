@@ -246,21 +246,52 @@ pub fn run(args: FleetArgs) -> Result<Outcome> {
 }
 
 fn slurm_nodes(partition: Option<&str>) -> Result<Vec<String>> {
+    use std::io::Read;
     let mut cmd = std::process::Command::new("sinfo");
     cmd.args(["-h", "-N", "-o", "%N"]);
     if let Some(p) = partition {
         cmd.arg(format!("--partition={p}"));
     }
-    let out = cmd
-        .output()
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .context("--from-slurm: cannot run sinfo (is Slurm's client installed and SLURM_CONF set?)")?;
-    if !out.status.success() {
+    let mut out = child.stdout.take().context("sinfo stdout")?;
+    let mut err = child.stderr.take().context("sinfo stderr")?;
+    // Bounded reads in threads, so a hung or chatty sinfo can neither block nor fill memory.
+    let reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = (&mut out).take(64 << 20).read_to_end(&mut b);
+        b
+    });
+    let ereader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = (&mut err).take(64 << 10).read_to_end(&mut b);
+        b
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("--from-slurm: sinfo did not answer within 60 s (is slurmctld up?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let stderr = ereader.join().unwrap_or_default();
+    if !status.success() {
         bail!(
             "--from-slurm: sinfo failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            String::from_utf8_lossy(&stderr).trim()
         );
     }
-    fleet::nodeset::parse_list(&String::from_utf8_lossy(&out.stdout), "sinfo -h -N -o %N")
+    fleet::nodeset::parse_list(&String::from_utf8_lossy(&stdout), "sinfo -h -N -o %N")
 }
 
 fn plan_cmd(a: PlanArgs) -> Result<Outcome> {

@@ -205,6 +205,19 @@ fn slurm_round_trip_finds_exactly_the_planted_nodes_and_link() {
         String::from_utf8_lossy(&st.stderr)
     );
     let conf = sdir.join("slurm.conf").display().to_string();
+    // The node list straight from Slurm.
+    let from = work.join("from-slurm");
+    let out = nccltune()
+        .args(["fleet", "plan", "--from-slurm", "-o"])
+        .arg(&from)
+        .env("SLURM_CONF", &conf)
+        .output()
+        .expect("plan");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pj: Value =
+        serde_json::from_str(&std::fs::read_to_string(from.join("plan.json")).expect("plan.json"))
+            .expect("json");
+    assert_eq!(pj["nodes"].as_array().expect("nodes").len(), NODES);
     let (caps, golden, wrap, p) = make_caps(work, NODES);
     // Multi-node faults, known only to the stand-in all_reduce_perf.
     let (slow, hang_pair) = ("fn25", "fn29");
