@@ -204,6 +204,13 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         why.push(reason);
     }
     let iso = isolate::evaluate(n, &evals);
+    // Each node's tests, so the per-node pass below is O(nodes + tests), not nodes × tests.
+    let mut by_node: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (k, e) in evals.iter().enumerate() {
+        for &m in &e.nodes {
+            by_node[m as usize].push(k);
+        }
+    }
 
     // Node statuses.
     let mut nodes = BTreeMap::new();
@@ -291,10 +298,8 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         let u = i as u32;
         let mut in_tests = 0;
         let mut missing_tests = 0;
-        for (e, w) in evals.iter().zip(&why) {
-            if e.nodes.binary_search(&u).is_err() {
-                continue;
-            }
+        for &k in &by_node[i] {
+            let (e, w) = (&evals[k], &why[k]);
             in_tests += 1;
             if e.verdict == Verdict::Missing {
                 missing_tests += 1;
