@@ -544,13 +544,27 @@ fn consensus(
         let (maj, maj_nodes) = v[0];
         let key = interner.get(k);
         let (code, subject) = key.split_once('\u{1f}').unwrap_or((key, ""));
+        // Nodes that already fail their own checks are reported there; drift is for the rest.
         let others: Vec<DriftValue> = v[1..]
             .iter()
             .map(|(val, ns)| DriftValue {
                 value: to_json(**val),
-                nodes: ns.iter().map(|&i| names[i as usize].to_string()).collect(),
+                nodes: ns
+                    .iter()
+                    .map(|&i| names[i as usize])
+                    .filter(|n| {
+                        !nodes
+                            .get(*n)
+                            .is_some_and(|r| matches!(r.status, Status::Bad | Status::Error))
+                    })
+                    .map(str::to_string)
+                    .collect(),
             })
+            .filter(|d| !d.nodes.is_empty())
             .collect();
+        if others.is_empty() {
+            continue;
+        }
         if mark {
             for o in &others {
                 for nname in &o.nodes {
