@@ -29,7 +29,9 @@ fn header(plan: &Plan, round: &Round, out: &mut String) {
     out.push_str("set -u\n");
     // sbatch runs a copy of the script from its spool folder: it passes the plan folder along.
     out.push_str("if [ \"${1-}\" = --in-allocation ] && [ -n \"${2-}\" ]; then HERE=$2\nelse HERE=$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd) || exit 2; fi\n");
-    out.push_str("SELF=\"$HERE/run.sh\"\n");
+    out.push_str(
+        "# shellcheck disable=SC2034 # not every launcher runs the script again\nSELF=\"$HERE/run.sh\"\n",
+    );
     let _ = writeln!(out, "OUT=\"$HERE/results/\"{}", sh(&round.dir_name()));
     out.push_str("mkdir -p \"$OUT\" \"$HERE/logs\" || exit 2\n");
     out.push_str(

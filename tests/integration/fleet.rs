@@ -831,3 +831,56 @@ fn kubernetes_indexed_job_matches_golden_and_schema_and_round_trips() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pods.log:1"));
 }
+
+/// Every launcher's run.sh, per-node and multi-node, passes shellcheck at warning level.
+#[test]
+fn generated_scripts_pass_shellcheck() {
+    if !have(&["shellcheck"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("test setup");
+    let mut n = 0;
+    for (check, launchers) in [
+        (
+            "verify",
+            &["srun", "sbatch", "mpirun", "pdsh", "clush", "kubernetes"][..],
+        ),
+        ("pairs", &["srun", "sbatch", "mpirun"][..]),
+        ("groups", &["srun"][..]),
+    ] {
+        for l in launchers {
+            n += 1;
+            let dir = tmp.path().join(format!("p{n}"));
+            plan(
+                &dir,
+                &[
+                    "--nodes",
+                    "n[1-6]",
+                    "--check",
+                    check,
+                    "--launcher",
+                    l,
+                    "--check-args",
+                    "--expect 'a b.toml'",
+                ],
+            );
+            let out = Command::new("shellcheck")
+                .args(["-S", "warning"])
+                .arg(dir.join("run.sh"))
+                .output()
+                .expect("shellcheck");
+            assert!(
+                out.status.success(),
+                "{check} {l}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+    let scripts = ["start.sh", "stop.sh", "all_reduce_perf"].map(|f| repo().join("tests/slurm").join(f));
+    let out = Command::new("shellcheck")
+        .args(["-S", "warning"])
+        .args(&scripts)
+        .output()
+        .expect("shellcheck");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
