@@ -157,6 +157,10 @@ pub struct MergeArgs {
     /// Nodes whose check values differ from the fleet majority become suspect.
     #[arg(long)]
     pub consensus: bool,
+    /// Combined logs with NCCLTUNE-RESULT lines (launchers without shared storage): unpacked
+    /// into DIR's result files first, as `fleet unpack` does.
+    #[arg(long, value_name = "FILE")]
+    pub log: Vec<PathBuf>,
     /// Write to FILE atomically instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -417,6 +421,14 @@ fn next_cmd(a: NextArgs) -> Result<Outcome> {
 }
 
 fn merge_cmd(a: MergeArgs) -> Result<Outcome> {
+    for log in &a.log {
+        let text = std::fs::read(log).with_context(|| format!("cannot read {}", log.display()))?;
+        fleet::unpack(
+            &a.dir,
+            &String::from_utf8_lossy(&text),
+            &log.display().to_string(),
+        )?;
+    }
     let opts = MergeOptions {
         consensus: a.consensus,
         plan_label: a.dir.display().to_string(),

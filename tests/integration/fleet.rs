@@ -807,13 +807,18 @@ fn kubernetes_indexed_job_matches_golden_and_schema_and_round_trips() {
     let logf = tmp.path().join("pods.log");
     std::fs::write(&logf, &log).expect("test setup");
     let out = nccltune()
-        .args(["fleet", "unpack"])
-        .arg(&dir)
+        .args(["fleet", "merge", "--format", "json", "--log"])
         .arg(&logf)
+        .arg(&dir)
         .output()
-        .expect("unpack");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let fleet = merge_json(&dir);
+        .expect("merge --log");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fleet: Value = serde_json::from_slice(&out.stdout).expect("fleet.json");
     assert_eq!(with_status(&fleet, "ok"), set(&["gpu01", "gpu03"]));
     assert_eq!(
         with_status(&fleet, "missing"),
