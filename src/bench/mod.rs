@@ -39,6 +39,9 @@ pub struct RunReport {
     pub targets_from: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub comparison: Vec<SizeChange>,
+    /// Why this input could not be read (empty, cut off, not nccl-tests output); the run is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -179,6 +182,12 @@ fn causes(size: u64, multi_node: bool) -> Vec<String> {
 
 /// Judges every run.
 pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
+    judge_inputs(runs, &[], opts)
+}
+
+/// Judges every run, plus inputs that could not be read (source, why): each of those is an
+/// error result of its own, so one bad file never hides the others.
+pub fn judge_inputs(runs: Vec<Run>, input_errors: &[(String, String)], opts: &Options) -> BenchReport {
     let mut findings = Vec::new();
     let mut failed = false;
     let mut judged_any = false;
@@ -249,7 +258,7 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
                 .subject(&run.source),
             );
         }
-        if hosts == 2 && collective == "all_reduce" {
+        if hosts == 2 && collective == "all_reduce" && tree_possible(&run) {
             findings.push(Finding::new("two-node-tree", Severity::Info, "on exactly 2 nodes the default Tree/NVLSTree busbw can exceed the NIC limit and is not wire bandwidth; test the network with NCCL_ALGO=Ring (factcheck (j))").subject(&run.source));
         }
         if let Some(t) = target
@@ -279,6 +288,10 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
                 "wrong"
             } else if row.size_bytes < min_bytes {
                 "small"
+            } else if m.busbw_not_finite {
+                // `nan`/`inf` where a bandwidth belongs: the measurement broke (a zero time).
+                failed = true;
+                "fail"
             } else if let (Some(b), Some(min)) = (busbw, minimum) {
                 judged_any = true;
                 if b >= min {
@@ -367,6 +380,26 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             run,
             sizes,
             comparison,
+            input_error: None,
+        });
+    }
+    for (source, why) in input_errors {
+        failed = true;
+        findings.push(
+            Finding::new("input-error", Severity::Error, why.clone())
+                .subject(source)
+                .fix("rerun the test and keep its whole stdout (or the -J file nccl-tests closed on exit)"),
+        );
+        reports.push(RunReport {
+            run: Run {
+                source: source.clone(),
+                format: "none".into(),
+                ..Run::default()
+            },
+            sizes: Vec::new(),
+            targets_from: None,
+            comparison: Vec::new(),
+            input_error: Some(why.clone()),
         });
     }
     let verdict = if failed {
@@ -381,6 +414,22 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
         runs: reports,
         verdict: verdict.to_string(),
         findings,
+    }
+}
+
+/// Whether NCCL could have used Tree/NVLSTree: `NCCL_ALGO` unset, naming a tree, or an exclusion
+/// list (`^...`) that leaves one (NCCL docs, NCCL_ALGO).
+fn tree_possible(run: &Run) -> bool {
+    let Some(algo) = run.nccl_env.get("NCCL_ALGO") else {
+        return true;
+    };
+    let a = algo.to_ascii_lowercase();
+    match a.trim().strip_prefix('^') {
+        Some(excluded) => {
+            !excluded.split(',').any(|x| x.trim() == "tree")
+                || !excluded.split(',').any(|x| x.trim() == "nvlstree")
+        }
+        None => a.trim().is_empty() || a.split(',').any(|x| matches!(x.trim(), "tree" | "nvlstree")),
     }
 }
 

@@ -137,10 +137,17 @@ pub struct TuneArgs {
     /// Print the choices and gains as JSON instead of the conf file.
     #[arg(long)]
     pub json: bool,
+    /// Write -1 for nNodes and nRanks, so the lines also apply to other communicator shapes
+    /// (by default they match only the node and rank count that was measured).
+    #[arg(long)]
+    pub any_shape: bool,
 }
 
+/// The largest `-J` file read (a sweep of every size, type and op is a few MiB).
+const MAX_JSON_BYTES: u64 = 256 << 20;
+
 /// Reads one input: JSON when it starts with `{`, else streamed text.
-fn read_runs(path: &Path) -> Result<(Vec<Run>, Option<serde_json::Value>)> {
+fn read_runs(path: &Path) -> Result<Vec<Run>> {
     let name = path.display().to_string();
     let reader: Box<dyn Read> = if name == "-" {
         Box::new(std::io::stdin())
@@ -155,32 +162,63 @@ fn read_runs(path: &Path) -> Result<(Vec<Run>, Option<serde_json::Value>)> {
         .find(|b| !b.is_ascii_whitespace())
         == Some(&b'{');
     if starts_json {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         reader
-            .read_to_string(&mut text)
-            .with_context(|| format!("{name}: not UTF-8 JSON"))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{name}: invalid JSON"))?;
-        let run = nccl_tests::parse_json(&text, &name)?;
-        return Ok((vec![run], Some(value)));
+            .take(MAX_JSON_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {name}"))?;
+        if bytes.len() as u64 > MAX_JSON_BYTES {
+            bail!(
+                "{name}: larger than {} MiB: not an nccl-tests -J file",
+                MAX_JSON_BYTES >> 20
+            );
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{name}: not UTF-8 at byte {}: not an nccl-tests -J file",
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        return Ok(vec![nccl_tests::parse_json(&text, &name)?]);
     }
-    Ok((
-        nccl_tests::parse_reader(reader, &name).with_context(|| format!("reading {name}"))?,
-        None,
-    ))
+    nccl_tests::parse_reader(reader, &name).with_context(|| format!("reading {name}"))
+}
+
+/// Reads every input on its own: a file that cannot be read, is empty or holds no nccl-tests
+/// output is an error for that file, and the others are still judged. Fails only when no
+/// file could be read at all.
+/// Inputs that could not be read: (source, why).
+type InputErrors = Vec<(String, String)>;
+
+fn read_each(paths: &[PathBuf]) -> Result<(Vec<Run>, InputErrors)> {
+    let mut runs = Vec::new();
+    let mut bad = Vec::new();
+    for p in paths {
+        let name = p.display().to_string();
+        match read_runs(p) {
+            Ok(r) if r.is_empty() => bad.push((
+                name.clone(),
+                format!(
+                    "{name}: no nccl-tests output found (empty, or no `#  size count type ...` header and no data rows): pass the stdout of all_reduce_perf or its -J JSON"
+                ),
+            )),
+            Ok(r) => runs.extend(r),
+            Err(e) => bad.push((name, format!("{e:#}"))),
+        }
+    }
+    if runs.is_empty() {
+        bail!(
+            "{}",
+            bad.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok((runs, bad))
 }
 
 fn read_all(paths: &[PathBuf]) -> Result<Vec<Run>> {
-    let mut runs = Vec::new();
-    for p in paths {
-        let (r, _) = read_runs(p)?;
-        if r.is_empty() {
-            bail!(
-                "{}: no nccl-tests output found (no `#  size count type ...` header, no data rows): pass the stdout of all_reduce_perf or its -J JSON",
-                p.display()
-            );
-        }
-        runs.extend(r);
+    let (runs, bad) = read_each(paths)?;
+    if let Some((_, e)) = bad.first() {
+        bail!("{e}");
     }
     Ok(runs)
 }
@@ -201,7 +239,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
             args.tolerance
         );
     }
-    let runs = read_all(&args.parse)?;
+    let (runs, input_errors) = read_each(&args.parse)?;
     let targets = if let Some(name) = &args.profile {
         Some(targets::profile(name)?)
     } else if let Some(path) = &args.targets {
@@ -231,7 +269,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         baseline,
         tolerance: args.tolerance / 100.0,
     };
-    let report = bench::judge(runs, &opts);
+    let report = bench::judge_inputs(runs, &input_errors, &opts);
     let text = match args.format {
         BenchFormat::Table => render::bench::to_table(&report),
         BenchFormat::Json => render::json(&report)?,
@@ -296,21 +334,10 @@ fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
 fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
     let mut sweep = Vec::new();
     for path in &t.files {
-        let (runs, json) = read_runs(path)?;
+        let runs = read_runs(path)?;
         if runs.is_empty() {
             bail!("{}: no nccl-tests output found", path.display());
         }
-        let env = |k: &str| {
-            json.as_ref()
-                .and_then(|v| v.pointer(&format!("/env/{k}")))
-                .and_then(|x| x.as_str())
-                .map(str::to_string)
-        };
-        let (algo, proto) = tune::choice_from(
-            env("NCCL_ALGO").as_deref(),
-            env("NCCL_PROTO").as_deref(),
-            &path.display().to_string(),
-        );
         for mut run in runs {
             if run.collective.is_none() {
                 run.collective = bench::judge(vec![run.clone()], &Options::default())
@@ -318,34 +345,51 @@ fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
                     .first()
                     .and_then(|r| r.run.collective.clone());
             }
-            sweep.push(tune::SweepRun {
-                run,
-                algo: algo.clone(),
-                proto: proto.clone(),
-            });
+            let (algo, proto) = tune::choice_of(&run).map_err(|e| anyhow::anyhow!("{}: {e}", run.source))?;
+            sweep.push(tune::SweepRun { run, algo, proto });
         }
     }
-    let choices = tune::tune(&sweep);
-    if choices.is_empty() {
+    if !sweep.iter().any(|r| r.algo.is_some() && r.proto.is_some()) {
         bail!(
-            "no run with a known NCCL_ALGO/NCCL_PROTO choice: name files <coll>.<Algo>.<Proto>.txt (as `bench plan --sweep` does) or pass -J JSON with the env recorded"
+            "no run with a known NCCL_ALGO and NCCL_PROTO: name text files <coll>.<Algo>.<Proto>.txt (as `bench plan --sweep` does) or pass -J JSON, whose env records them"
         );
     }
-    for c in &choices {
-        if let Some(g) = c.gain_pct {
-            eprintln!(
-                "{} {}..{} B: {}/{} {:+.1}% against the default",
-                c.collective, c.min_bytes, c.max_bytes, c.algorithm, c.protocol, g
-            );
+    let result = tune::tune(
+        &sweep,
+        &tune::TuneOptions {
+            any_shape: t.any_shape,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    eprintln!("nccltune: {}", result.noise_method);
+    for l in &result.lines {
+        match l.gain_pct {
+            Some(g) => eprintln!(
+                "nccltune: {} {}..{} B: {}/{} {:+.1}% against the default (noise {:.1}%)",
+                l.collective, l.min_bytes, l.max_bytes, l.algorithm, l.protocol, g, l.noise_pct
+            ),
+            None => eprintln!(
+                "nccltune: {} {}..{} B: {}/{} is NCCL's own choice (no choice beat it beyond the noise)",
+                l.collective, l.min_bytes, l.max_bytes, l.algorithm, l.protocol
+            ),
         }
     }
+    for w in &result.warnings {
+        eprintln!("nccltune: warning: {w}");
+    }
+    for u in &result.uncovered {
+        eprintln!(
+            "nccltune: WARNING: {} {}..{} B has no line, so NCCL's example plugin runs it on ONE channel (it sets nChannels=1 for unmatched calls): {}",
+            u.collective, u.min_bytes, u.max_bytes, u.why
+        );
+    }
     let text = if t.json {
-        render::json(&choices)?
+        render::json(&result)?
     } else {
-        tune::to_conf(&choices)
+        tune::to_conf(&result)
     };
     write_or_emit(t.output.as_deref(), &text)?;
-    Ok(Outcome::Ok)
+    Ok(Outcome::from_failed(!result.uncovered.is_empty()))
 }
 
 fn run_cmd(r: RunArgs) -> Result<Outcome> {

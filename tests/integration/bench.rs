@@ -144,7 +144,7 @@ fn targets_derived_from_the_node_report() {
     let slow = nt("h100-2node-allreduce-slow.txt");
     let (code, _) = json(&["--parse", p(&slow), "--from-node", "--replay", p(&node)]);
     assert_eq!(code, Some(1));
-    let json_run = nt("h100-1node-allreduce.json");
+    let json_run = nt("json/h100-1node-g8-allreduce.json");
     let (code, v) = json(&["--parse", p(&json_run), "--from-node", "--replay", p(&node)]);
     assert_eq!(code, Some(0), "{v}");
     assert!(
@@ -189,24 +189,141 @@ fn wrong_data_and_failed_or_cut_runs_exit_1() {
 }
 
 #[test]
-fn json_output_of_nccl_tests_is_read() {
+fn json_output_of_nccl_tests_is_read_as_the_writer_writes_it() {
+    // A clean file version 3 run, one process with -g 8: 8 ranks, errors [""] is no error.
     let (code, v) = json(&[
         "--parse",
-        p(&nt("h100-1node-allreduce.json")),
+        p(&nt("json/h100-1node-g8-allreduce.json")),
         "--profile",
         "h100x8-nvswitch",
     ]);
     assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["verdict"], "pass");
     let run = &v["runs"][0];
     assert_eq!(
         (
             run["collective"].as_str(),
             run["nranks"].as_u64(),
-            run["format"].as_str()
+            run["format"].as_str(),
+            run["nccl_version"].as_str(),
+            run["json_version"].as_u64()
         ),
-        (Some("all_reduce"), Some(8), Some("json"))
+        (Some("all_reduce"), Some(8), Some("json"), Some("2.27.3"), Some(3))
     );
+    assert_eq!(run["errors"].as_array().map(Vec::len), Some(0));
     assert_eq!(run["rows"][0]["root"], -1);
+    assert_eq!(run["rows"][0]["out_of_place"]["wrong"], 0);
+    let out = serde_json::to_string(&v).expect("json");
+    assert!(
+        !out.contains("do-not-print-me"),
+        "only NCCL_* variables of the env are kept"
+    );
+
+    // -np 2 -g 8 over two hosts (file version 2): 16 ranks; the recorded NCCL_ALGO=Ring
+    // silences the two-node Tree note.
+    let (code, v) = json(&["--parse", p(&nt("json/h100-2node-np2-g8-allreduce-ring.json"))]);
+    assert_eq!(code, Some(0), "{v}");
+    let run = &v["runs"][0];
+    assert_eq!(
+        (run["nranks"].as_u64(), run["processes"].as_u64()),
+        (Some(16), Some(2))
+    );
+    assert_eq!(run["nccl_env"]["NCCL_ALGO"], "Ring");
+    assert_eq!(run["nccl_env"]["NCCL_DEBUG_SUBSYS"], "INIT,NET");
+    assert!(
+        !v["findings"]
+            .as_array()
+            .expect("f")
+            .iter()
+            .any(|f| f["code"] == "two-node-tree"),
+        "{v}"
+    );
+
+    // -c 0 (file version 1, nccl-tests 2.17.5 spelling of the average): nwrong null, "nan".
+    let (code, v) = json(&["--parse", p(&nt("json/h100-1node-c0-allgather.json"))]);
+    assert_eq!(code, Some(0), "{v}");
+    let run = &v["runs"][0];
+    assert!(run["rows"][3]["out_of_place"]["wrong"].is_null());
+    assert_eq!(run["rows"][0]["out_of_place"]["busbw_not_finite"], true);
+    assert!(
+        run["avg_busbw_gbps"].as_f64().is_some_and(|a| a > 10.0),
+        "{}",
+        run["avg_busbw_gbps"]
+    );
+    assert_eq!(run["nccl_version"], "2.21.5");
+
+    // Three wrong elements in the out-of-place 1 MiB row: that row, exit 1.
+    let (code, v) = json(&["--parse", p(&nt("json/h100-1node-g8-allreduce-wrong.json"))]);
+    assert_eq!(code, Some(1), "{v}");
+    let rows = v["runs"][0]["rows"].as_array().expect("rows");
+    let bad: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["out_of_place"]["wrong"].as_u64().is_some_and(|w| w > 0))
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(
+        (
+            bad[0]["size_bytes"].as_u64(),
+            bad[0]["out_of_place"]["wrong"].as_u64()
+        ),
+        (Some(1 << 20), Some(3))
+    );
+    let sizes = v["runs"][0]["sizes"].as_array().expect("sizes");
+    let wrong: Vec<u64> = sizes
+        .iter()
+        .filter(|s| s["status"] == "wrong")
+        .filter_map(|s| s["size_bytes"].as_u64())
+        .collect();
+    assert_eq!(wrong, [1 << 20]);
+}
+
+#[test]
+fn a_cut_json_file_is_an_error_for_that_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let whole = std::fs::read_to_string(nt("json/h100-1node-g8-allreduce.json")).expect("read");
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).expect("write");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").expect("write");
+    let good = nt("h100-2node-allreduce-ring.txt");
+    // Each file its own result: the good one judged and printed, the bad ones errors, exit 1.
+    let (code, v) = json(&[
+        "--parse",
+        p(&good),
+        p(&cut),
+        p(&empty),
+        "--profile",
+        "h100x8-ndr400",
+    ]);
+    assert_eq!(code, Some(1), "{v}");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3);
+    assert!(
+        runs[0]["sizes"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|x| x["status"] == "pass"))
+    );
+    assert!(
+        runs[1]["input_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cut-off JSON")),
+        "{}",
+        runs[1]
+    );
+    assert!(
+        runs[2]["input_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("empty")),
+        "{}",
+        runs[2]
+    );
+    let (code, out, _) = bench(&["--parse", p(&good), p(&empty)]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("input-error") && out.contains("8 GiB"), "{out}");
+    // Only bad files: nothing could be judged, exit 2.
+    let (code, _, err) = bench(&["--parse", p(&cut)]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cut.json"), "{err}");
 }
 
 #[test]
@@ -259,34 +376,245 @@ fn plan_writes_a_script_and_tune_a_tuner_file() {
     let (code, _, err) = bench(&["plan", "--nodes", "2"]);
     assert_eq!(code, Some(2), "local launcher on two nodes: {err}");
 
-    let sweep = repo().join("fixtures/nccl-tests/sweep");
-    let mut files: Vec<String> = std::fs::read_dir(&sweep)
-        .expect("ls")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().display().to_string())
-        .collect();
-    files.sort();
-    let dir = tempfile::tempdir().expect("tmp");
-    let conf = dir.path().join("nccl_tuner.conf");
-    let mut args = vec!["tune".to_string()];
-    args.extend(files);
-    args.extend(["-o".to_string(), conf.display().to_string()]);
-    let out = nccltune().arg("bench").args(&args).output().expect("run");
+    let (conf, out) = tune_sweep(&[]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&conf).expect("conf");
-    let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    // The Tree/LL run has the lowest latency, so it wins the smallest bin; Ring/Simple the largest.
-    assert_eq!(rows.first().copied(), Some("allreduce,0,1024,tree,ll,-1,2,16"));
+    let rows: Vec<&str> = conf.lines().filter(|l| !l.starts_with('#')).collect();
+    // NCCL's own Tree/LL below 32 KiB (its TUNING lines), the measured Tree/LL128 in the middle,
+    // NCCL's own NVLSTree/Simple above 8 MiB up to the largest size_t.
     assert_eq!(
-        rows.last().copied(),
-        Some("allreduce,16777216,4294967296,ring,simple,-1,2,16")
+        rows,
+        [
+            "allreduce,0,32767,tree,ll,0,2,16",
+            "allreduce,32768,8388607,tree,ll128,0,2,16",
+            "allreduce,8388608,18446744073709551615,nvls_tree,simple,0,2,16"
+        ]
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("against the default"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("against the default (noise"));
+    let (conf, _) = tune_sweep(&["--any-shape"]);
+    assert!(
+        conf.contains("allreduce,32768,8388607,tree,ll128,0,-1,-1\n"),
+        "{conf}"
+    );
+    // Without the default run's TUNING lines the default-winning ranges are uncovered: loud, exit 1.
+    let files: Vec<String> = sweep_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".json"))
+        .collect();
+    let mut fake_default = std::fs::read_to_string(nt("sweep/all_reduce.default.txt")).expect("read");
+    fake_default = fake_default
+        .lines()
+        .filter(|l| !l.contains("Bytes -> Algo"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().join("all_reduce.default.txt");
+    std::fs::write(&d, fake_default).expect("write");
+    let out = nccltune()
+        .args(["bench", "tune"])
+        .args(&files)
+        .arg(&d)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ONE channel") && err.contains("allreduce 0..32767"),
+        "{err}"
+    );
+}
+
+fn sweep_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(nt("sweep"))
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+/// `bench tune` over the sweep fixtures (JSON forced runs, the default run as text with NCCL's
+/// TUNING lines): the conf text and the process output.
+fn tune_sweep(extra: &[&str]) -> (String, std::process::Output) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = dir.path().join("nccl_tuner.conf");
+    let out = nccltune()
+        .args(["bench", "tune"])
+        .args(sweep_files())
+        .args(extra)
+        .arg("-o")
+        .arg(&conf)
+        .output()
+        .expect("run");
+    (std::fs::read_to_string(&conf).unwrap_or_default(), out)
+}
+
+/// Mean of out-of-place and in-place times at `size` over `runs`.
+fn mean_time(runs: &[&Run], size: u64) -> Option<f64> {
+    let v: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| r.rows.iter().filter(|row| row.size_bytes == size))
+        .flat_map(|row| {
+            [
+                row.out_of_place.time_us,
+                row.in_place.as_ref().and_then(|m| m.time_us),
+            ]
+        })
+        .flatten()
+        .collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+#[test]
+fn nccls_example_tuner_plugin_obeys_the_tuner_file() {
+    let client = repo().join("../shared/clients/nccl-tuner-example");
+    if !client.join("plugin.c").exists() {
+        assert!(
+            std::env::var("NCCLTUNE_REQUIRE_SAMPLES").as_deref() != Ok("1"),
+            "{} is missing and NCCLTUNE_REQUIRE_SAMPLES=1",
+            client.display()
+        );
+        eprintln!(
+            "note: {} not found; skipping the tuner plugin test",
+            client.display()
+        );
+        return;
+    }
+    let Ok(cc) = which::which("cc") else {
+        eprintln!("note: no C compiler (cc); skipping the tuner plugin test");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let so = dir.path().join("libnccl-tuner-example.so");
+    let harness = dir.path().join("harness");
+    let inc = client.join("nccl");
+    let build = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(&cc).args(args).output().expect("cc");
+        assert!(
+            out.status.success(),
+            "cc: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    build(&[
+        "-O2".as_ref(),
+        "-I".as_ref(),
+        inc.as_os_str(),
+        "-fPIC".as_ref(),
+        "-shared".as_ref(),
+        "-o".as_ref(),
+        so.as_os_str(),
+        client.join("plugin.c").as_os_str(),
+    ]);
+    build(&[
+        "-O2".as_ref(),
+        "-I".as_ref(),
+        inc.as_os_str(),
+        "-o".as_ref(),
+        harness.as_os_str(),
+        client.join("harness.c").as_os_str(),
+        "-ldl".as_ref(),
+    ]);
+    let (conf_text, out) = tune_sweep(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = dir.path().join("nccl_tuner.conf");
+    std::fs::write(&conf, &conf_text).expect("write");
+
+    // What was measured, read independently of `bench tune`.
+    let mut runs: Vec<(Option<(String, String)>, Run)> = Vec::new();
+    for f in sweep_files() {
+        let text = std::fs::read_to_string(&f).expect("read");
+        if f.ends_with(".json") {
+            let run = nccl_tests::parse_json(&text, &f).expect("json");
+            let a = run.nccl_env.get("NCCL_ALGO").expect("algo").to_lowercase();
+            let p = run.nccl_env.get("NCCL_PROTO").expect("proto").to_lowercase();
+            let a = if a == "nvlstree" {
+                "nvls_tree".to_string()
+            } else {
+                a
+            };
+            runs.push((Some((a, p)), run));
+        } else {
+            runs.extend(nccl_tests::parse(&text, &f).into_iter().map(|r| (None, r)));
+        }
+    }
+    let default: Vec<&Run> = runs.iter().filter(|(c, _)| c.is_none()).map(|(_, r)| r).collect();
+    let nccl_own = |size: u64| {
+        default[0]
+            .nccl_choices
+            .iter()
+            .find(|c| c.bytes == size)
+            .map(|c| (c.algo.clone(), c.proto.clone()))
+    };
+    let nranks = default[0].nranks.expect("ranks");
+    let sizes: Vec<u64> = (3..=34).map(|e| 1u64 << e).collect();
+    let mut args: Vec<String> = vec![so.display().to_string(), nranks.to_string(), "2".into()];
+    for s in &sizes {
+        args.extend(["allreduce".to_string(), s.to_string()]);
+    }
+    let out = std::process::Command::new(&harness)
+        .args(&args)
+        .env("NCCL_TUNER_CONFIG_FILE", &conf)
+        .output()
+        .expect("harness");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let results: Vec<&str> = text.lines().filter(|l| l.starts_with("RESULT")).collect();
+    assert_eq!(results.len(), sizes.len(), "{text}");
+    let mut measured_wins = 0;
+    for (line, &size) in results.iter().zip(&sizes) {
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|t| t.strip_prefix(k))
+                .unwrap_or_else(|| panic!("{k} in {line}"))
+                .to_string()
+        };
+        assert_eq!(field("rc="), "0", "{line}");
+        assert_eq!(
+            field("nChannels="),
+            "0",
+            "NCCL must keep its own channel count: {line}"
+        );
+        let got = (field("algo="), field("proto="));
+        let def = mean_time(&default, size).expect("default measured");
+        let forced: Vec<(&(String, String), f64)> = runs
+            .iter()
+            .filter_map(|(c, r)| Some((c.as_ref()?, mean_time(&[r], size)?)))
+            .collect();
+        let fastest = forced
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("forced runs");
+        if let Some((_, t)) = forced.iter().find(|(c, _)| **c == got) {
+            assert!(
+                *t <= def * 1.01,
+                "{size} B: {got:?} measured {t:.2} us, slower than the default {def:.2} us"
+            );
+        }
+        if got == *fastest.0 && fastest.1 < def * 0.99 {
+            measured_wins += 1;
+        } else {
+            assert_eq!(
+                Some(got.clone()),
+                nccl_own(size),
+                "{size} B: neither the measured winner {fastest:?} nor NCCL's own choice"
+            );
+        }
+    }
+    assert!(
+        measured_wins >= 5,
+        "the Tree/LL128 range is applied ({measured_wins} sizes)"
+    );
 }
 
 #[test]
