@@ -1,9 +1,9 @@
 //! `bench plan`: the nccl-tests runs that answer a question, as a bash script, with the
 //! maintainers' advice built in: `NCCL_ALGO=Ring` when exactly two nodes test the network (the
-//! default Tree/NVLSTree busbw is not wire bandwidth there; article-factcheck.md (j)), one large
+//! default Tree/NVLSTree busbw is not wire bandwidth there; NVIDIA/nccl-tests #196, NVIDIA/nccl #812), one large
 //! size for pass/fail, validation on (`-c 1`), a timeout (`-T`), JSON output (`-J`, nccl-tests
 //! 2.17.3+), `NCCL_DEBUG=INFO` into a file for `verify --nccl-log`, and a rails run with
-//! `NCCL_TESTS_SPLIT_MASK` (nccl-tests-format.md §4).
+//! `NCCL_TESTS_SPLIT_MASK` (nccl-tests README, "Running multiple operations in parallel").
 
 use crate::render::shell_quote;
 use std::fmt::Write;

@@ -63,6 +63,22 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     pub tolerance: f64,
 
+    /// Nodes the run used, when the log does not say (or to override it).
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<u32>,
+
+    /// Ranks (GPUs) per node, when the log does not say.
+    #[arg(long, value_name = "R")]
+    pub ranks_per_node: Option<u32>,
+
+    /// NICs per node that carry NCCL traffic, for judging multi-node runs (with --nic-gbps).
+    #[arg(long, value_name = "N", requires = "nic_gbps")]
+    pub nics: Option<u32>,
+
+    /// Line rate of each of those NICs in Gb/s (400 for NDR, 200 for HDR).
+    #[arg(long, value_name = "G", requires = "nics")]
+    pub nic_gbps: Option<f64>,
+
     /// Also draw busbw against size (one line per run, the target band) into FILE.svg.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -240,6 +256,49 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         );
     }
     let (runs, input_errors) = read_each(&args.parse)?;
+    for (flag, v) in [
+        ("--nodes", args.nodes),
+        ("--ranks-per-node", args.ranks_per_node),
+        ("--nics", args.nics),
+    ] {
+        if v.is_some_and(|v| v == 0 || v > 1_000_000) {
+            bail!(
+                "{flag} {}: expected a count between 1 and 1000000",
+                v.unwrap_or(0)
+            );
+        }
+    }
+    if args
+        .nic_gbps
+        .is_some_and(|g| !(g.is_finite() && g > 0.0 && g <= 100_000.0))
+    {
+        bail!(
+            "--nic-gbps {}: expected a line rate in Gb/s, e.g. 400 for NDR",
+            args.nic_gbps.unwrap_or(0.0)
+        );
+    }
+    let mut overrides = bench::infer::InferOptions {
+        nodes: args.nodes,
+        ranks_per_node: args.ranks_per_node,
+        nics: match (args.nics, args.nic_gbps) {
+            (Some(count), Some(gbps)) => Some(bench::infer::NicsGiven {
+                count,
+                gbps,
+                from: "--nics/--nic-gbps".into(),
+            }),
+            _ => None,
+        },
+    };
+    if overrides.nics.is_none() && args.node.replay.is_some() && !args.from_node {
+        let node = args.node.node_report()?;
+        if let Some((count, gbps)) = targets::rails_of(&node) {
+            overrides.nics = Some(bench::infer::NicsGiven {
+                count,
+                gbps,
+                from: format!("the node report ({})", node.source),
+            });
+        }
+    }
     let targets = if let Some(name) = &args.profile {
         Some(targets::profile(name)?)
     } else if let Some(path) = &args.targets {
@@ -248,12 +307,17 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         Some(targets::parse_file(&text, &path.display().to_string())?)
     } else if args.from_node {
         let node = args.node.node_report()?;
-        let multi = runs.iter().any(|r| {
-            let mut h: Vec<&str> = r.devices.iter().map(|d| d.host.as_str()).collect();
-            h.sort_unstable();
-            h.dedup();
-            h.len() > 1 || r.nranks.is_some_and(|n| n as usize > node.gpus.len().max(1))
-        });
+        let multi = args.nodes.map_or_else(
+            || {
+                runs.iter().any(|r| {
+                    let mut h: Vec<&str> = r.devices.iter().map(|d| d.host.as_str()).collect();
+                    h.sort_unstable();
+                    h.dedup();
+                    h.len() > 1 || r.nranks.is_some_and(|n| n as usize > node.gpus.len().max(1))
+                })
+            },
+            |n| n > 1,
+        );
         Some(targets::from_node(&node, multi)?)
     } else {
         None
@@ -269,7 +333,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         baseline,
         tolerance: args.tolerance / 100.0,
     };
-    let report = bench::judge_inputs(runs, &input_errors, &opts);
+    let report = bench::judge_inputs(runs, &input_errors, &opts, &overrides);
     let text = match args.format {
         BenchFormat::Table => render::bench::to_table(&report),
         BenchFormat::Json => render::json(&report)?,
@@ -280,9 +344,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         output::write_atomic(path, render::plot::svg(&report).as_bytes())?;
         eprintln!("nccltune: wrote {}", path.display());
     }
-    if report.verdict == "unknown" && opts.targets.is_none() && opts.baseline.is_none() {
-        eprintln!("nccltune: no targets given: pass --profile, --targets or --from-node to judge bandwidth");
-    }
+
     Ok(Outcome::from_failed(report.verdict == "fail"))
 }
 

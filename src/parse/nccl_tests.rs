@@ -3,7 +3,7 @@
 //! column is `error` (a maximum deviation, not a count), the unified header with `#wrong`, `N/A`
 //! cells, exponent numbers, per-iteration and timestamp columns, launcher prefixes, NCCL INFO/WARN
 //! lines interleaved (also inside a row), duplicated headers from several processes, several runs
-//! in one file, runs cut off, and failure lines. Format reference: nccl-tests-format.md §1–§2.
+//! in one file, runs cut off, and failure lines. Format: nccl-tests `src/util.cu` (v2.17.3+) and `src/common.cu` / `src/<coll>.cu` before.
 //! The `-J` JSON output is parsed by `parse_json`.
 
 use serde::Serialize;

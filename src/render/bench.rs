@@ -40,6 +40,25 @@ pub fn to_table(r: &BenchReport) -> String {
                 .as_ref()
                 .map_or(String::new(), |t| format!("; targets: {t}"))
         );
+        if let Some(e) = &run.input_error {
+            let _ = writeln!(s, "  not read: {e}\n");
+            continue;
+        }
+        for a in &run.hardware.assumptions {
+            let _ = writeln!(s, "  assumed: {a}");
+        }
+        if let Some(nf) = &run.no_figure {
+            let _ = writeln!(
+                s,
+                "  no figure: {}; measured peak {} GB/s{}; for a verdict pass {}",
+                nf.why,
+                num(run.peak_busbw_gbps),
+                nf.usual
+                    .as_ref()
+                    .map_or(String::new(), |u| format!(" (usual: {u})")),
+                nf.flag
+            );
+        }
         let max = run
             .sizes
             .iter()
@@ -106,6 +125,7 @@ pub fn to_table(r: &BenchReport) -> String {
         s.push('\n');
     }
     s.push_str(&super::findings(&r.findings));
+    let _ = writeln!(s, "rule: {}", r.rule);
     let _ = writeln!(s, "verdict: {}", r.verdict);
     s
 }

@@ -787,3 +787,161 @@ fn run_streams_saves_the_raw_log_and_judges() {
             .contains("Test NCCL failure")
     );
 }
+
+fn codes(v: &Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_verdict_out_of_the_box_from_what_the_log_shows() {
+    // 2 x 8 H100 with NCCL's NET/IB lines (names and speed=): judged against 8 x 400 Gb/s.
+    let (code, v) = json(&["--parse", p(&nt("h100-2node-allreduce-netib.txt"))]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["verdict"], "pass");
+    let run = &v["runs"][0];
+    assert_eq!(
+        (
+            run["hardware"]["nics"].as_u64(),
+            run["hardware"]["nic_gbps"].as_f64()
+        ),
+        (Some(8), Some(400.0))
+    );
+    assert_eq!(run["hardware"]["network"], "IB");
+    let big = run["sizes"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .find(|s| s["size_bytes"] == 8_589_934_592u64)
+        .expect("8G")
+        .clone();
+    assert_eq!(big["expected_gbps"], 384.0);
+    let assumed = run["hardware"]["assumptions"].as_array().expect("a");
+    assert!(
+        assumed
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| a.contains("NVIDIA H100 80GB HBM3")))
+    );
+    assert!(
+        !codes(&v).contains(&"two-node-tree".to_string()),
+        "NCCL_ALGO=Ring was recorded"
+    );
+
+    // The same run without NET lines: no verdict, the peak beside the usual figure, the flag named.
+    let (code, v) = json(&["--parse", p(&nt("h100-2node-allreduce-ring.txt"))]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(0), Some("unknown")));
+    let nf = &v["runs"][0]["no_figure"];
+    assert!(nf["flag"].as_str().is_some_and(|f| f.contains("--nics")), "{nf}");
+    assert!(nf["usual"].as_str().is_some_and(|u| u.contains("400")), "{nf}");
+    assert!(
+        v["runs"][0]["peak_busbw_gbps"]
+            .as_f64()
+            .is_some_and(|p| p > 300.0)
+    );
+    let ring = nt("h100-2node-allreduce-ring.txt");
+    let (code, v) = json(&["--parse", p(&ring), "--nics", "8", "--nic-gbps", "400"]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(0), Some("pass")), "{v}");
+    let (code, _) = json(&["--parse", p(&ring), "--nics", "8", "--nic-gbps", "800"]);
+    assert_eq!(code, Some(1), "8 x 800 Gb/s is not reached");
+    let (code, _, err) = bench(&["--parse", p(&ring), "--nics", "8"]);
+    assert_eq!(code, Some(2), "{err}");
+
+    // One node: the NVSwitch figure for its GPU model.
+    let (code, v) = json(&["--parse", p(&nt("json/h100-1node-g8-allreduce.json"))]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(0), Some("pass")), "{v}");
+    assert!(
+        v["runs"][0]["targets_from"]
+            .as_str()
+            .is_some_and(|t| t.contains("NVSwitch") && t.contains("nvidia.com"))
+    );
+    assert!(
+        v["rule"]
+            .as_str()
+            .is_some_and(|r| r.contains("NCCL_TESTS_MIN_BW") && r.contains("average"))
+    );
+}
+
+#[test]
+fn targets_that_do_not_fit_the_run_are_errors_never_passes() {
+    let one = nt("json/h100-1node-g8-allreduce.json");
+    let (code, v) = json(&["--parse", p(&one), "--profile", "h100x8-ndr400"]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(1), Some("fail")), "{v}");
+    assert!(codes(&v).contains(&"targets-mismatch".to_string()));
+    assert!(
+        v["runs"][0]["sizes"]
+            .as_array()
+            .expect("s")
+            .iter()
+            .all(|s| s["status"] != "pass")
+    );
+    let two = nt("h100-2node-allreduce-netib.txt");
+    let (code, v) = json(&["--parse", p(&two), "--profile", "h100x8-nvswitch"]);
+    assert_eq!(code, Some(1));
+    let msg = v["findings"].to_string();
+    assert!(msg.contains("spans 2 hosts"), "{msg}");
+    let (code, v) = json(&["--parse", p(&two), "--profile", "a100x8-hdr200"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        v["findings"]
+            .to_string()
+            .contains("for A100 GPUs but the run used NVIDIA H100"),
+        "{v}"
+    );
+    // A log without its device block: the shape is unknown, so node-derived targets do not apply
+    // until --nodes says how many nodes ran.
+    let text = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let bare: String = text
+        .lines()
+        .filter(|l| !l.contains("Rank ") && !l.contains("Using devices"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("bare.txt");
+    std::fs::write(&f, bare).expect("write");
+    let node = fixture("h100-8gpu-ndr400");
+    let (code, v) = json(&["--parse", p(&f), "--from-node", "--replay", p(&node)]);
+    assert_eq!(code, Some(1), "{v}");
+    assert!(v["findings"].to_string().contains("pass --nodes"), "{v}");
+    let (code, v) = json(&[
+        "--parse",
+        p(&f),
+        "--from-node",
+        "--replay",
+        p(&node),
+        "--nodes",
+        "2",
+        "--ranks-per-node",
+        "8",
+    ]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(0), Some("pass")), "{v}");
+}
+
+#[test]
+fn a_single_node_a100_sample_is_judged_by_its_model_not_by_a_network_profile() {
+    let Some(files) = samples("nccl-tests") else {
+        assert!(
+            std::env::var("NCCLTUNE_REQUIRE_SAMPLES").as_deref() != Ok("1"),
+            "samples missing"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("a100.txt");
+    std::fs::write(&f, sample(&files, "superbench-a100x8-allreduce")).expect("write");
+    let (code, v) = json(&["--parse", p(&f), "--profile", "a100x8-hdr200"]);
+    assert_eq!(code, Some(1));
+    assert!(codes(&v).contains(&"targets-mismatch".to_string()), "{v}");
+    let (_, v) = json(&["--parse", p(&f)]);
+    assert!(
+        v["runs"][0]["targets_from"]
+            .as_str()
+            .is_some_and(|t| t.contains("A100")),
+        "{}",
+        v["runs"][0]
+    );
+    assert_ne!(v["verdict"], "unknown");
+}
