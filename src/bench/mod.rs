@@ -4,6 +4,7 @@
 
 pub mod infer;
 pub mod plan;
+pub mod shell;
 pub mod targets;
 pub mod tune;
 

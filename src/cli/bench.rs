@@ -134,6 +134,14 @@ pub struct PlanArgs {
     /// Add one run per NCCL_ALGO x NCCL_PROTO for `bench tune`.
     #[arg(long)]
     pub sweep: bool,
+    /// The nodes have NVSwitch and Hopper or newer GPUs (`nccltune verify` shows it): the sweep
+    /// also tries NVLS, and NVLSTree across nodes.
+    #[arg(long, requires = "sweep")]
+    pub nvls: bool,
+    /// The fabric has in-network reduction (SHARP) and NCCL's CollNet plugin: the sweep also
+    /// tries CollnetDirect and CollnetChain.
+    #[arg(long, requires = "sweep")]
+    pub collnet: bool,
     /// nccl-tests -T timeout per test, seconds.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub test_timeout: u32,
@@ -360,9 +368,6 @@ fn write_or_emit(path: Option<&Path>, text: &str) -> Result<()> {
 }
 
 fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
-    if p.nodes == 0 || p.gpus_per_node == 0 {
-        bail!("--nodes and --gpus-per-node must be at least 1");
-    }
     for c in &p.collectives {
         if bench::busbw_factor(c, 2).is_none() {
             bail!(
@@ -370,6 +375,20 @@ fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
             );
         }
     }
+    // Absolute, because the script changes into its output folder and remote ranks start in
+    // other folders: a relative ./build would point nowhere there.
+    let bin_dir = std::path::absolute(&p.bin_dir)
+        .with_context(|| format!("--bin-dir {}: cannot make it absolute", p.bin_dir))?;
+    if !bin_dir.is_dir() {
+        eprintln!(
+            "nccltune: warning: --bin-dir {} does not exist here; the script checks again where it runs",
+            bin_dir.display()
+        );
+    }
+    let bin_dir = bin_dir
+        .to_str()
+        .with_context(|| format!("--bin-dir {}: not UTF-8", bin_dir.display()))?
+        .to_string();
     let o = plan::PlanOptions {
         nodes: p.nodes,
         gpus_per_node: p.gpus_per_node,
@@ -379,10 +398,13 @@ fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
             LauncherArg::Srun => plan::Launcher::Srun,
         },
         collectives: p.collectives,
-        bin_dir: p.bin_dir,
+        bin_dir,
         sweep: p.sweep,
+        nvls: p.nvls,
+        collnet: p.collnet,
         timeout_s: p.test_timeout,
     };
+    plan::validate(&o).map_err(anyhow::Error::msg)?;
     if o.launcher == plan::Launcher::Local && o.nodes > 1 {
         bail!(
             "--launcher local runs on one node; use mpirun or srun for --nodes {}",

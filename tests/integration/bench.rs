@@ -370,11 +370,33 @@ fn plan_writes_a_script_and_tune_a_tuner_file() {
     assert_eq!(code, Some(0));
     assert!(
         out.starts_with("#!/usr/bin/env bash")
-            && out.contains("NCCL_ALGO='Ring'")
+            && out.contains("NCCL_ALGO=Ring")
             && out.contains("all_reduce.Tree.LL.txt")
     );
     let (code, _, err) = bench(&["plan", "--nodes", "2"]);
     assert_eq!(code, Some(2), "local launcher on two nodes: {err}");
+    let (code, _, err) = bench(&[
+        "plan",
+        "--nodes",
+        "65536",
+        "--gpus-per-node",
+        "65536",
+        "--launcher",
+        "srun",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--gpus-per-node 65536"), "{err}");
+    let (code, _, err) = bench(&[
+        "plan",
+        "--nodes",
+        "4096",
+        "--gpus-per-node",
+        "512",
+        "--launcher",
+        "srun",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("ranks"), "{err}");
 
     let (conf, out) = tune_sweep(&[]);
     assert_eq!(
@@ -944,4 +966,132 @@ fn a_single_node_a100_sample_is_judged_by_its_model_not_by_a_network_profile() {
         v["runs"][0]
     );
     assert_ne!(v["verdict"], "unknown");
+}
+
+/// A stand-in for an nccl-tests binary: records the settings it was started with, then prints a
+/// real run's output (so the result can be parsed), and for -J writes nothing (not needed here).
+fn stand_in(dir: &std::path::Path, name: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let fixture = nt("h100-2node-allreduce-ring.txt");
+    let script = format!(
+        "#!/usr/bin/env bash\n\
+         printf 'stand-in %s NCCL_DEBUG_SUBSYS=%s NCCL_ALGO=%s NCCL_DEBUG_FILE=%s args=%s\\n' \"$0\" \"${{NCCL_DEBUG_SUBSYS-unset}}\" \"${{NCCL_ALGO-unset}}\" \"${{NCCL_DEBUG_FILE-unset}}\" \"$*\" >&2\n\
+         if [ \"${{OMPI_COMM_WORLD_RANK:-0}}\" = 0 ] && [ \"${{SLURM_PROCID:-0}}\" = 0 ]; then cat {}; fi\n",
+        nccltune::bench::shell::quote(fixture.to_str().expect("utf8"))
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, script).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+fn run_plan(args: &[&str], envs: &[(&str, &str)]) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A folder name with a space and a quote: the script must still find the binaries.
+    let bin = dir.path().join("nccl tests 'build'");
+    std::fs::create_dir(&bin).expect("mkdir");
+    stand_in(&bin, "all_reduce_perf");
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    let script = dir.path().join("plan.sh");
+    // A relative --bin-dir, resolved against the directory nccltune runs in.
+    let out = nccltune()
+        .current_dir(dir.path())
+        .args(["bench", "plan", "--bin-dir", "nccl tests 'build'", "-o"])
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("plan");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Ok(sc) = which::which("shellcheck") {
+        let out = std::process::Command::new(sc)
+            .arg("-s")
+            .arg("bash")
+            .arg(&script)
+            .output()
+            .expect("shellcheck");
+        assert!(
+            out.status.success(),
+            "shellcheck: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    } else {
+        eprintln!("note: shellcheck not installed; the plan script is not linted");
+    }
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(&script).current_dir(&work);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("bash");
+    (dir, out)
+}
+
+fn check_plan_run(dir: &tempfile::TempDir, out: &std::process::Output, launcher: &str) {
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{launcher}: {err}");
+    let results = dir.path().join("work/nccltune-bench");
+    let main = std::fs::read_to_string(results.join("all_reduce.txt")).expect("all_reduce.txt");
+    assert!(
+        main.contains("Avg bus bandwidth"),
+        "{launcher}: the test's output is kept"
+    );
+    assert!(
+        err.contains("NCCL_DEBUG_SUBSYS=INIT,NET NCCL_ALGO=unset"),
+        "{launcher}: the value with a comma arrives whole: {err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "NCCL_DEBUG_FILE={}/nccl-debug.%h.%p.log",
+            results.display()
+        )),
+        "{launcher}: {err}"
+    );
+    assert!(
+        err.contains("NCCL_DEBUG_SUBSYS=INIT,NET,ENV,TUNING"),
+        "{launcher}: sweep runs: {err}"
+    );
+    let (code, v) = json(&["--parse", results.join("all_reduce.txt").to_str().expect("utf8")]);
+    assert_eq!(code, Some(0), "{v}");
+}
+
+#[test]
+fn plan_scripts_run_as_written_with_stand_in_binaries() {
+    let (dir, out) = run_plan(&["--gpus-per-node", "2", "--sweep"], &[]);
+    check_plan_run(&dir, &out, "local");
+    if which::which("mpirun").is_ok() {
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, "localhost slots=4\n").expect("hostfile");
+        let (dir, out) = run_plan(
+            &["--gpus-per-node", "2", "--launcher", "mpirun", "--sweep"],
+            &[
+                ("HOSTFILE", hosts.to_str().expect("utf8")),
+                ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+                ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+                ("OMPI_MCA_plm", "isolated"),
+                ("OMPI_MCA_btl_vader_single_copy_mechanism", "none"),
+            ],
+        );
+        check_plan_run(&dir, &out, "mpirun");
+    } else {
+        eprintln!("note: mpirun not installed; the mpirun plan is not run");
+    }
+    let slurm = std::process::Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if slurm {
+        let (dir, out) = run_plan(&["--gpus-per-node", "1", "--launcher", "srun", "--sweep"], &[]);
+        check_plan_run(&dir, &out, "srun");
+    } else {
+        eprintln!("note: no running Slurm (sinfo fails); the srun plan is not run");
+    }
 }
