@@ -44,6 +44,9 @@ pub struct RunReport {
     /// Why this input could not be read (empty, cut off, not nccl-tests output); the run is empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_error: Option<String>,
+    /// The baseline run this one was compared with (`--compare`): its busbw per size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
     /// What the run ran on, as inferred from the log (and the overrides), with every assumption.
     pub hardware: infer::Hardware,
     /// Why no figure applied, the usual figure and the flag that gives a verdict.
@@ -51,6 +54,13 @@ pub struct RunReport {
     pub no_figure: Option<infer::NoFigure>,
     /// The largest out-of-place busbw of the run.
     pub peak_busbw_gbps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    pub source: String,
+    /// (size, out-of-place busbw GB/s).
+    pub busbw: Vec<(u64, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -411,12 +421,21 @@ pub fn judge_inputs(
                 .subject(&run.source),
             );
         }
-        let comparison = opts
+        let base_run = opts
             .baseline
             .as_ref()
-            .and_then(|b| b.iter().find(|r| r.collective == run.collective || b.len() == 1))
+            .and_then(|b| b.iter().find(|r| r.collective == run.collective || b.len() == 1));
+        let comparison = base_run
             .map(|base| compare(base, &run, opts.tolerance))
             .unwrap_or_default();
+        let baseline = base_run.map(|b| Baseline {
+            source: b.source.clone(),
+            busbw: b
+                .rows
+                .iter()
+                .filter_map(|r| Some((r.size_bytes, r.out_of_place.busbw_gbps?)))
+                .collect(),
+        });
         let regressions = comparison.iter().filter(|c| c.regression).count();
         if regressions > 0 {
             failed = true;
@@ -442,6 +461,7 @@ pub fn judge_inputs(
             sizes,
             comparison,
             input_error: None,
+            baseline,
             hardware,
             no_figure,
             peak_busbw_gbps: peak,
@@ -464,6 +484,7 @@ pub fn judge_inputs(
             targets_from: None,
             comparison: Vec::new(),
             input_error: Some(why.clone()),
+            baseline: None,
             hardware: infer::Hardware::default(),
             no_figure: None,
             peak_busbw_gbps: None,

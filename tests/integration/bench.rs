@@ -766,6 +766,49 @@ fn plot_draws_one_line_per_run_with_the_target_band() {
     assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
     assert_eq!(text.matches("<polyline").count(), 2);
     assert!(text.contains("target 346-384 GB/s"), "the band: 0.9 x 384 to 384");
+    // --compare draws the baseline too (dashed), and the legend names both.
+    let (code, _, err) = bench(&[
+        "--parse",
+        p(&nt("h100-2node-allreduce-slow.txt")),
+        "--compare",
+        p(&nt("h100-2node-allreduce-ring.txt")),
+        "--plot",
+        p(&svg),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    let text = std::fs::read_to_string(&svg).expect("svg");
+    assert_eq!(text.matches("<polyline").count(), 2, "{text}");
+    assert_eq!(
+        text.matches("stroke-dasharray").count(),
+        2,
+        "baseline curve and its legend entry"
+    );
+    assert!(text.contains("baseline h100-2node-allreduce-ring.txt"));
+    // Even y ticks: the labels are multiples of one step.
+    let ticks: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains("text-anchor=\"end\""))
+        .filter_map(|l| l.split('>').nth(1)?.split('<').next()?.parse().ok())
+        .collect();
+    assert!(ticks.len() >= 4, "{ticks:?}");
+    let step = ticks[1] - ticks[0];
+    assert!(
+        ticks.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-9),
+        "{ticks:?}"
+    );
+    // The legend box lies inside the picture.
+    let rect = text
+        .lines()
+        .find(|l| l.contains("fill-opacity=\"0.9\""))
+        .expect("legend box");
+    let num = |k: &str| -> f64 {
+        rect.split(&format!("{k}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .expect(k)
+    };
+    assert!(num("x") + num("width") <= 860.0 && num("y") + num("height") <= 500.0);
 }
 
 #[test]
@@ -1094,4 +1137,27 @@ fn plan_scripts_run_as_written_with_stand_in_binaries() {
     } else {
         eprintln!("note: no running Slurm (sinfo fails); the srun plan is not run");
     }
+}
+
+#[test]
+fn nan_or_inf_busbw_on_a_judged_size_fails_that_size() {
+    let text = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let broken = text.replace(
+        "43324.04  198.27  371.76      0",
+        "   0.00     inf     nan      0",
+    );
+    assert_ne!(broken, text);
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("nan.txt");
+    std::fs::write(&f, broken).expect("write");
+    let (code, v) = json(&["--parse", p(&f), "--nics", "8", "--nic-gbps", "400"]);
+    assert_eq!(code, Some(1), "{v}");
+    let s = v["runs"][0]["sizes"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .find(|s| s["size_bytes"] == 8_589_934_592u64)
+        .expect("8G")
+        .clone();
+    assert_eq!(s["status"], "fail", "{s}");
 }
