@@ -21,8 +21,10 @@ pub enum BenchFormat {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 #[command(
-    after_help = "Exit codes: 0 every judged size passed; 1 a size failed, data was wrong, a run failed or was cut \
-off, or a size regressed beyond --tolerance; 2 the input is not nccl-tests output, or bad arguments."
+    after_help = "Exit codes: 0 every judged size passed (or nothing could be judged: verdict unknown); 1 a size \
+failed, data was wrong, a run failed or was cut off, the targets do not fit the run, a size regressed beyond \
+--tolerance, or an input file could not be read (the others are still judged); 2 no input could be read, or bad \
+arguments."
 )]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -151,6 +153,10 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every swept size range has a line; 1 some range has none (listed as UNCOVERED: \
+NCCL's example plugin runs those calls on one channel); 2 unreadable input or no usable sweep."
+)]
 pub struct TuneArgs {
     /// Sweep results: text named `<coll>.<Algo>.<Proto>.txt` (as `bench plan --sweep` writes) or -J JSON.
     #[arg(required = true)]
@@ -429,8 +435,10 @@ fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
                     .first()
                     .and_then(|r| r.run.collective.clone());
             }
-            let (algo, proto) = tune::choice_of(&run).map_err(|e| anyhow::anyhow!("{}: {e}", run.source))?;
-            sweep.push(tune::SweepRun { run, algo, proto });
+            match tune::choice_of(&run) {
+                Ok((algo, proto)) => sweep.push(tune::SweepRun { run, algo, proto }),
+                Err(e) => eprintln!("nccltune: warning: {}: {e}; the run is left out", run.source),
+            }
         }
     }
     if !sweep.iter().any(|r| r.algo.is_some() && r.proto.is_some()) {

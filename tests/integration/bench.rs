@@ -1088,7 +1088,8 @@ fn check_plan_run(dir: &tempfile::TempDir, out: &std::process::Output, launcher:
         "{launcher}: the test's output is kept"
     );
     assert!(
-        err.contains("NCCL_DEBUG_SUBSYS=INIT,NET NCCL_ALGO=unset"),
+        err.contains("NCCL_DEBUG_SUBSYS=INIT,NET NCCL_ALGO=unset")
+            || err.contains("NCCL_DEBUG_SUBSYS=INIT,NET NCCL_ALGO=Ring"),
         "{launcher}: the value with a comma arrives whole: {err}"
     );
     assert!(
@@ -1132,7 +1133,35 @@ fn plan_scripts_run_as_written_with_stand_in_binaries() {
         .output()
         .is_ok_and(|o| o.status.success());
     if slurm {
-        let (dir, out) = run_plan(&["--gpus-per-node", "1", "--launcher", "srun", "--sweep"], &[]);
+        // The test Slurm's fake nodes have no GPUs (no GRES): a shim drops --gpus-per-node and
+        // hands everything else to the real srun.
+        use std::os::unix::fs::PermissionsExt;
+        let shim = tempfile::tempdir().expect("tmp");
+        let real = which::which("srun").expect("srun");
+        let script = format!(
+            "#!/usr/bin/env bash\nargs=()\nfor a in \"$@\"; do case $a in --gpus-per-node=*) ;; *) args+=(\"$a\");; esac; done\nexec {} \"${{args[@]}}\"\n",
+            nccltune::bench::shell::quote(real.to_str().expect("utf8"))
+        );
+        std::fs::write(shim.path().join("srun"), script).expect("shim");
+        std::fs::set_permissions(shim.path().join("srun"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let path = format!(
+            "{}:{}",
+            shim.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let (dir, out) = run_plan(
+            &[
+                "--nodes",
+                "2",
+                "--gpus-per-node",
+                "1",
+                "--launcher",
+                "srun",
+                "--sweep",
+            ],
+            &[("PATH", &path)],
+        );
         check_plan_run(&dir, &out, "srun");
     } else {
         eprintln!("note: no running Slurm (sinfo fails); the srun plan is not run");
