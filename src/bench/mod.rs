@@ -306,6 +306,21 @@ pub fn judge_inputs(
                 .subject(&run.source),
             );
         }
+        if run.min_bw_ok == Some(false) {
+            findings.push(
+                Finding::new(
+                    "min-bw-failed",
+                    Severity::Warn,
+                    format!(
+                        "{}: nccl-tests' own NCCL_TESTS_MIN_BW check failed: its average busbw over all sizes{} is below 0.9 x NCCL_TESTS_MIN_BW (and nccl-tests exits 7); this tool judges each size of at least min_bytes instead",
+                        run.source,
+                        run.avg_busbw_gbps.map_or(String::new(), |a| format!(" ({a} GB/s)"))
+                    ),
+                )
+                .subject(&run.source)
+                .fix("small sizes pull the average down: set NCCL_TESTS_MIN_BW for a sweep of large sizes only, or judge per size here"),
+            );
+        }
         if hosts == 2 && collective == "all_reduce" && tree_possible(&run) {
             findings.push(Finding::new("two-node-tree", Severity::Info, "on exactly 2 nodes the default Tree/NVLSTree busbw can exceed the NIC limit and is not wire bandwidth; test the network with NCCL_ALGO=Ring (NVIDIA/nccl-tests #196, NVIDIA/nccl #812)").subject(&run.source));
         }

@@ -59,6 +59,9 @@ pub struct Run {
     pub format: String,
     pub rows: Vec<Row>,
     pub avg_busbw_gbps: Option<f64>,
+    /// nccl-tests' own `NCCL_TESTS_MIN_BW` verdict on the average (`Avg bus bandwidth : X OK|FAILED`,
+    /// JSON `average_bus_bandwidth.okay`); `None` when the variable was not set (`"unchecked"`).
+    pub min_bw_ok: Option<bool>,
     pub out_of_bounds: Option<u64>,
     /// Failure lines (`Test NCCL failure ...`, `Test CUDA failure ...`, `Test timeout ...`, `# error: ...`).
     pub errors: Vec<String>,
@@ -195,8 +198,9 @@ pub struct Parser {
     /// so a later run in the same file without its own INFO lines ran on the same network.
     seen_net: NetSeen,
     seen_env: BTreeMap<String, String>,
-    /// (rank, pid) of the current run's device lines.
-    pids: Vec<(u32, u32)>,
+    /// (host, pid) and ranks of the current run's device lines.
+    pids: Vec<(String, u32)>,
+    ranks_seen: std::collections::HashSet<u32>,
 }
 
 const TYPES: [&str; 13] = [
@@ -365,6 +369,7 @@ impl Parser {
         self.concluded = false;
         self.started = false;
         self.pids.clear();
+        self.ranks_seen.clear();
     }
 
     fn push(&mut self, mut run: Run) {
@@ -378,6 +383,12 @@ impl Parser {
         }
         if (self.layout.is_some() || self.started) && !self.concluded {
             run.truncated = true;
+        }
+        if run.processes.is_none() && !self.pids.is_empty() {
+            let mut p = std::mem::take(&mut self.pids);
+            p.sort_unstable();
+            p.dedup();
+            run.processes = Some(p.len() as u32);
         }
         if run.net == NetSeen::default() {
             run.net = self.seen_net.clone();
@@ -479,11 +490,13 @@ impl Parser {
             return;
         }
         if let Some(rest) = hashless.strip_prefix("Avg bus bandwidth") {
-            self.cur.avg_busbw_gbps = rest
-                .trim_start_matches([' ', ':'])
-                .split_whitespace()
-                .next()
-                .and_then(num);
+            let mut words = rest.trim_start_matches([' ', ':']).split_whitespace();
+            self.cur.avg_busbw_gbps = words.next().and_then(num);
+            self.cur.min_bw_ok = match words.next() {
+                Some("OK") => Some(true),
+                Some("FAILED") => Some(false),
+                _ => None,
+            };
             self.concluded = true;
             return;
         }
@@ -577,30 +590,20 @@ impl Parser {
         let pid = pos("Pid")
             .and_then(|i| toks.get(i + 1))
             .and_then(|d| d.parse::<u32>().ok());
-        if !self.cur.devices.iter().any(|d| d.rank == rank) {
+        // A set, not a scan of the list: logs of large jobs list tens of thousands of ranks.
+        if self.ranks_seen.insert(rank) {
+            if let Some(pid) = pid {
+                self.pids.push((host.clone(), pid));
+            }
             self.cur.devices.push(Device {
                 rank,
                 host,
                 device,
                 name,
             });
-            if let Some(pid) = pid {
-                self.pids.push((rank, pid));
-            }
         }
         // The text lists every rank (rank 0 gathers each process's lines).
         self.cur.nranks = Some(self.cur.devices.len() as u32);
-        let mut p: Vec<(&str, u32)> = self
-            .pids
-            .iter()
-            .filter_map(|(r, pid)| {
-                let d = self.cur.devices.iter().find(|d| d.rank == *r)?;
-                Some((d.host.as_str(), *pid))
-            })
-            .collect();
-        p.sort_unstable();
-        p.dedup();
-        self.cur.processes = (!p.is_empty()).then_some(p.len() as u32);
     }
 
     fn data_line(&mut self, t: &str) {
@@ -840,7 +843,34 @@ pub fn nccl_version_from_code(code: u64) -> String {
 /// spell the average `average_bus_bandwidith`/`bandwidith`.
 pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
     use serde_json::Value;
-    let v: Value = serde_json::from_str(text).map_err(|e| {
+    // Only the fields read here are kept: the per-iteration arrays of `-I 1`
+    // (`times_us`, `per_process_max_times_us`) are skipped while parsing, never built.
+    #[derive(serde::Deserialize)]
+    struct SlimRow {
+        size: Option<Value>,
+        count: Option<Value>,
+        #[serde(rename = "type")]
+        dtype: Option<Value>,
+        redop: Option<Value>,
+        root: Option<Value>,
+        out_of_place: Option<Value>,
+        in_place: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Slim {
+        version: Option<Value>,
+        args: Option<Value>,
+        env: Option<Value>,
+        nccl_version: Option<Value>,
+        config: Option<Value>,
+        results: Option<Vec<SlimRow>>,
+        out_of_bounds: Option<Value>,
+        average_bus_bandwidth: Option<Value>,
+        average_bus_bandwidith: Option<Value>,
+        errors: Option<Value>,
+        end_time: Option<Value>,
+    }
+    let doc: Slim = serde_json::from_str(text).map_err(|e| {
         let cut = e.is_eof();
         anyhow::anyhow!(
             "{source}: {} JSON at line {}, column {}: {e}{}",
@@ -854,9 +884,9 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
             }
         )
     })?;
-    let results = v
-        .get("results")
-        .and_then(Value::as_array)
+    let results = doc
+        .results
+        .as_ref()
         .ok_or_else(|| anyhow::anyhow!("{source}: no `results` array: not nccl-tests -J output"))?;
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
@@ -876,22 +906,41 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
         })
     };
     for (i, r) in results.iter().enumerate() {
-        let Some(size) = json_i64(r.get("size")).and_then(|s| u64::try_from(s).ok()) else {
+        let Some(size) = json_i64(r.size.as_ref()).and_then(|s| u64::try_from(s).ok()) else {
             skipped.push((i, format!("results[{i}].size is missing or not a whole number")));
             continue;
         };
         rows.push(Row {
             size_bytes: size,
-            count: json_i64(r.get("count"))
+            count: json_i64(r.count.as_ref())
                 .and_then(|c| u64::try_from(c).ok())
                 .unwrap_or(0),
-            dtype: r.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
-            redop: r.get("redop").and_then(Value::as_str).unwrap_or("").to_string(),
-            root: json_i64(r.get("root")).unwrap_or(-1),
-            out_of_place: metrics(r.get("out_of_place")).unwrap_or_default(),
-            in_place: metrics(r.get("in_place")),
+            dtype: r.dtype.as_ref().and_then(Value::as_str).unwrap_or("").to_string(),
+            redop: r.redop.as_ref().and_then(Value::as_str).unwrap_or("").to_string(),
+            root: json_i64(r.root.as_ref()).unwrap_or(-1),
+            out_of_place: metrics(r.out_of_place.as_ref()).unwrap_or_default(),
+            in_place: metrics(r.in_place.as_ref()),
         });
     }
+    // The small top-level fields, as one object for the lookups below.
+    let mut top = serde_json::Map::new();
+    for (k, val) in [
+        ("version", doc.version),
+        ("args", doc.args),
+        ("env", doc.env),
+        ("nccl_version", doc.nccl_version),
+        ("config", doc.config),
+        ("out_of_bounds", doc.out_of_bounds),
+        ("average_bus_bandwidth", doc.average_bus_bandwidth),
+        ("average_bus_bandwidith", doc.average_bus_bandwidith),
+        ("errors", doc.errors),
+        ("end_time", doc.end_time),
+    ] {
+        if let Some(val) = val {
+            top.insert(k.to_string(), val);
+        }
+    }
+    let v = Value::Object(top);
     let config = v.get("config");
     let cfg_u32 = |k: &str| {
         json_i64(config.and_then(|c| c.get(k)))
@@ -1003,6 +1052,7 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
         format: "json".into(),
         rows,
         avg_busbw_gbps: json_f64(avg_bw).ok().flatten(),
+        min_bw_ok: json_bool(avg.and_then(|a| a.get("okay"))),
         out_of_bounds,
         errors,
         // `end_time` is written last, when nccl-tests finishes normally.

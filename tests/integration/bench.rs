@@ -1190,3 +1190,26 @@ fn nan_or_inf_busbw_on_a_judged_size_fails_that_size() {
         .clone();
     assert_eq!(s["status"], "fail", "{s}");
 }
+
+#[test]
+fn nccl_tests_own_min_bw_verdict_is_reported_beside_ours() {
+    let text = std::fs::read_to_string(nt("json/h100-1node-g8-allreduce.json")).expect("read");
+    let failed = text.replace("\"okay\":\"unchecked\"", "\"okay\":\"false\"");
+    assert_ne!(failed, text);
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("minbw.json");
+    std::fs::write(&f, failed).expect("write");
+    let (code, v) = json(&["--parse", p(&f)]);
+    assert_eq!(code, Some(0), "every size of at least 1 GiB passes: {v}");
+    assert_eq!(v["runs"][0]["min_bw_ok"], false);
+    assert!(codes(&v).contains(&"min-bw-failed".to_string()), "{v}");
+    let ring = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let footer = ring
+        .lines()
+        .find(|l| l.starts_with("# Avg bus bandwidth"))
+        .expect("footer");
+    let t = dir.path().join("minbw.txt");
+    std::fs::write(&t, ring.replace(footer, &format!("{footer} FAILED"))).expect("write");
+    let (_, v) = json(&["--parse", p(&t)]);
+    assert_eq!(v["runs"][0]["min_bw_ok"], false, "{}", v["runs"][0]);
+}
