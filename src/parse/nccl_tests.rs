@@ -6,9 +6,11 @@
 //! in one file, runs cut off, and failure lines. Format: nccl-tests `src/util.cu` (v2.17.3+) and `src/common.cu` / `src/<coll>.cu` before.
 //! The `-J` JSON output is parsed by `parse_json`.
 
+use memchr::memmem::Finder;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::sync::LazyLock;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Metrics {
@@ -203,6 +205,26 @@ pub struct Parser {
     ranks_seen: std::collections::HashSet<u32>,
 }
 
+/// Substring searchers built once: `str::contains`/`find` build a new searcher on every call,
+/// which dominated the time on logs full of NCCL INFO lines.
+struct Markers {
+    nccl: Finder<'static>,
+    nccl_info: Finder<'static>,
+    nccl_warn: Finder<'static>,
+    nccl_info_sp: Finder<'static>,
+    nccl_version: Finder<'static>,
+    test: Finder<'static>,
+}
+
+static MARKERS: LazyLock<Markers> = LazyLock::new(|| Markers {
+    nccl: Finder::new(" NCCL "),
+    nccl_info: Finder::new(" NCCL INFO"),
+    nccl_warn: Finder::new(" NCCL WARN"),
+    nccl_info_sp: Finder::new(" NCCL INFO "),
+    nccl_version: Finder::new("NCCL version "),
+    test: Finder::new("Test "),
+});
+
 const TYPES: [&str; 13] = [
     "int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float", "double", "bfloat16", "f8e4m3",
     "f8e5m2", "char",
@@ -240,7 +262,11 @@ fn strip_prefix(line: &str) -> &str {
 
 /// Position of an interleaved NCCL log line (`host:pid:tid [dev] NCCL INFO`) in `line`.
 fn nccl_marker(line: &str) -> Option<usize> {
-    let at = line.find(" NCCL INFO").or_else(|| line.find(" NCCL WARN"))?;
+    let m = &*MARKERS;
+    let at = m
+        .nccl_info
+        .find(line.as_bytes())
+        .or_else(|| m.nccl_warn.find(line.as_bytes()))?;
     // Walk back over "[dev]" and "host:pid:tid" (and a launcher's "[0]" glued in front).
     let head = &line[..at];
     let dev_start = head.rfind('[')?;
@@ -410,15 +436,16 @@ impl Parser {
         let line = strip_prefix(raw.trim_end_matches(['\r', '\n']));
         // Fast path for the common case, a data row with nothing interleaved.
         let lead = line.trim_start();
+        let m = &*MARKERS;
         if lead.starts_with(|c: char| c.is_ascii_digit())
-            && !line.contains(" NCCL ")
-            && !line.contains("Test ")
+            && m.nccl.find(line.as_bytes()).is_none()
+            && m.test.find(line.as_bytes()).is_none()
         {
             self.data_line(lead.trim_end());
             return;
         }
         if let Some(at) = nccl_marker(line) {
-            if let Some(pos) = line.find(" NCCL INFO ") {
+            if let Some(pos) = m.nccl_info_sp.find(line.as_bytes()) {
                 let msg = line[pos + 11..].trim();
                 if msg.contains(" Bytes -> Algo ") {
                     if let Some(c) = tuning_line(msg)
@@ -431,7 +458,7 @@ impl Parser {
                     nccl_info(&mut self.cur.net, &mut self.cur.nccl_env, msg);
                 }
             }
-            if let Some(pos) = line.find("NCCL version ") {
+            if let Some(pos) = m.nccl_version.find(line.as_bytes()) {
                 let v = line[pos + 13..].split_whitespace().next().unwrap_or("");
                 if v.starts_with(|c: char| c.is_ascii_digit()) {
                     self.cur.nccl_version.get_or_insert_with(|| v.to_string());
@@ -447,10 +474,12 @@ impl Parser {
         if t.is_empty() {
             return;
         }
-        if t.contains("Test NCCL failure")
-            || t.contains("Test CUDA failure")
-            || t.contains("Test timeout")
-            || (t.contains(": Test failure ") && !t.starts_with(".."))
+        // Every failure marker holds "Test ": one search rules them all out on other lines.
+        if m.test.find(t.as_bytes()).is_some()
+            && (t.contains("Test NCCL failure")
+                || t.contains("Test CUDA failure")
+                || t.contains("Test timeout")
+                || (t.contains(": Test failure ") && !t.starts_with("..")))
         {
             self.cur.errors.push(t.to_string());
             return;
@@ -770,7 +799,11 @@ pub fn parse_reader(reader: impl BufRead, source: &str) -> std::io::Result<Vec<R
         if reader.read_until(b'\n', &mut buf)? == 0 {
             break;
         }
-        p.feed(&String::from_utf8_lossy(&buf));
+        // Strict UTF-8 first (no copy); the lossy path only for lines that need it.
+        match std::str::from_utf8(&buf) {
+            Ok(line) => p.feed(line),
+            Err(_) => p.feed(&String::from_utf8_lossy(&buf)),
+        }
     }
     Ok(p.finish())
 }

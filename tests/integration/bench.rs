@@ -1013,13 +1013,16 @@ fn a_single_node_a100_sample_is_judged_by_its_model_not_by_a_network_profile() {
 
 /// A stand-in for an nccl-tests binary: records the settings it was started with, then prints a
 /// real run's output (so the result can be parsed), and for -J writes nothing (not needed here).
-fn stand_in(dir: &std::path::Path, name: &str) {
+fn stand_in(dir: &std::path::Path, name: &str, records: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     let fixture = nt("h100-2node-allreduce-ring.txt");
+    // Each rank records what it received in a file of its own (ranks writing to one stream
+    // would interleave); rank 0 prints the output.
     let script = format!(
         "#!/usr/bin/env bash\n\
-         printf 'stand-in %s NCCL_DEBUG_SUBSYS=%s NCCL_ALGO=%s NCCL_DEBUG_FILE=%s args=%s\\n' \"$0\" \"${{NCCL_DEBUG_SUBSYS-unset}}\" \"${{NCCL_ALGO-unset}}\" \"${{NCCL_DEBUG_FILE-unset}}\" \"$*\" >&2\n\
+         printf 'stand-in %s NCCL_DEBUG_SUBSYS=%s NCCL_ALGO=%s NCCL_DEBUG_FILE=%s args=%s\\n' \"$0\" \"${{NCCL_DEBUG_SUBSYS-unset}}\" \"${{NCCL_ALGO-unset}}\" \"${{NCCL_DEBUG_FILE-unset}}\" \"$*\" >> {}/rank.$$.txt\n\
          if [ \"${{OMPI_COMM_WORLD_RANK:-0}}\" = 0 ] && [ \"${{SLURM_PROCID:-0}}\" = 0 ]; then cat {}; fi\n",
+        nccltune::bench::shell::quote(records.to_str().expect("utf8")),
         nccltune::bench::shell::quote(fixture.to_str().expect("utf8"))
     );
     let path = dir.join(name);
@@ -1032,7 +1035,9 @@ fn run_plan(args: &[&str], envs: &[(&str, &str)]) -> (tempfile::TempDir, std::pr
     // A folder name with a space and a quote: the script must still find the binaries.
     let bin = dir.path().join("nccl tests 'build'");
     std::fs::create_dir(&bin).expect("mkdir");
-    stand_in(&bin, "all_reduce_perf");
+    let records = dir.path().join("records");
+    std::fs::create_dir(&records).expect("mkdir");
+    stand_in(&bin, "all_reduce_perf", &records);
     let work = dir.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");
     let script = dir.path().join("plan.sh");
@@ -1075,12 +1080,21 @@ fn run_plan(args: &[&str], envs: &[(&str, &str)]) -> (tempfile::TempDir, std::pr
 }
 
 fn check_plan_run(dir: &tempfile::TempDir, out: &std::process::Output, launcher: &str) {
-    let err = format!(
+    let mut err = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0), "{launcher}: {err}");
+    let mut ranks = 0;
+    for e in std::fs::read_dir(dir.path().join("records"))
+        .expect("records")
+        .flatten()
+    {
+        err.push_str(&std::fs::read_to_string(e.path()).expect("record"));
+        ranks += 1;
+    }
+    assert!(ranks >= 1, "{launcher}: no rank ran");
     let results = dir.path().join("work/nccltune-bench");
     let main = std::fs::read_to_string(results.join("all_reduce.txt")).expect("all_reduce.txt");
     assert!(
