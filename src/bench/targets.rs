@@ -73,6 +73,20 @@ impl Targets {
                 self.scope
             );
         }
+        if let Some(g) = &self.gpu {
+            let models = super::infer::models()?;
+            match models.iter().find(|m| m.key.eq_ignore_ascii_case(g)) {
+                Some(m) => self.gpu = Some(m.key.clone()),
+                None => bail!(
+                    "{from}: gpu {g:?}: expected one of {}",
+                    models
+                        .iter()
+                        .map(|m| m.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
         if self.gpus_per_node == Some(0) {
             bail!("{from}: gpus_per_node must be at least 1");
         }
@@ -128,7 +142,7 @@ pub fn profile(name: &str) -> Result<Targets> {
 
 pub fn parse_file(text: &str, source: &str) -> Result<Targets> {
     let t: Targets = toml::from_str(text).map_err(|e| {
-        anyhow::anyhow!("{source}: {}\nexpected: min_bytes, acceptable_fraction, and [[target]] tables with collective, busbw_gbps, source", e.to_string().trim_end())
+        anyhow::anyhow!("{source}: {}\nexpected: min_bytes, acceptable_fraction, optional scope (intra-node/multi-node), gpu, gpus_per_node, and [[target]] tables with collective, busbw_gbps, source", e.to_string().trim_end())
     })?;
     t.validate(source.to_string())
 }
@@ -271,5 +285,10 @@ mod tests {
         .expect_err("bad");
         assert!(format!("{err:#}").contains("allreduce"));
         assert!(parse_file("[[targets]]\n", "t.toml").is_err());
+        let t = parse_file("gpu = \"h100\"\nscope = \"intra-node\"\n", "t.toml").expect("ok");
+        assert_eq!(t.gpu.as_deref(), Some("H100"));
+        let err = parse_file("gpu = \"H1000\"\n", "t.toml").expect_err("unknown gpu");
+        assert!(format!("{err:#}").contains("A100, H100"));
+        assert!(parse_file("scope = \"rack\"\n", "t.toml").is_err());
     }
 }

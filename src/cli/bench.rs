@@ -45,7 +45,9 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["targets", "from_node"])]
     pub profile: Option<String>,
 
-    /// Targets file (TOML: min_bytes, acceptable_fraction, [[target]] collective/busbw_gbps/source).
+    /// Targets file (TOML: min_bytes, acceptable_fraction, [[target]] collective/busbw_gbps/source;
+    /// optional scope intra-node/multi-node, gpu (A100, H100, ...) and gpus_per_node, which a run
+    /// must fit or it is a targets-mismatch error).
     #[arg(long, value_name = "FILE", conflicts_with = "from_node")]
     pub targets: Option<PathBuf>,
 
