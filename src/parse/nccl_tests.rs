@@ -556,8 +556,7 @@ impl Parser {
                 .and_then(|c| c.split_whitespace().next())
                 .and_then(|c| c.parse::<u64>().ok())
             {
-                // NCCL >= 2.9 encodes major*10000 + minor*100 + patch.
-                self.versions.1 = Some(format!("{}.{}.{}", code / 10000, (code / 100) % 100, code % 100));
+                self.versions.1 = Some(nccl_version_from_code(code));
             }
         } else if let Some(rest) = body.strip_prefix("Collective test starting:") {
             if self.layout.is_some() || !self.cur.rows.is_empty() {
@@ -1170,6 +1169,69 @@ mod tests {
         let m = &runs[0].rows[0].out_of_place;
         assert_eq!((m.wrong, m.max_error), (None, Some(2e-7)));
         assert_eq!(runs[0].format, "old");
+    }
+
+    #[test]
+    fn version_codes_of_both_encodings() {
+        assert_eq!(nccl_version_from_code(22703), "2.27.3");
+        assert_eq!(nccl_version_from_code(21003), "2.10.3");
+        assert_eq!(nccl_version_from_code(2804), "2.8.4");
+    }
+
+    #[test]
+    fn json_as_the_writer_writes_it() {
+        let text = r#"{"version":1,"start_time":"x","args":[".\/build\/all_gather_perf","-g","4"],"env":["HOME=\/root","NCCL_PROTO=Simple"],"nccl_version":22105,"config":{"nthreads":2,"ngpus":4,"blocking_collectives":"false","devices":[{"rank":0,"group":0,"pid":1,"hostname":"a","device":0,"device_hex":"0000:18:00","device_info":"NVIDIA H100 80GB HBM3"}]},"results":[{"size":1024,"count":32,"type":"float","redop":"none","root":"    -1","out_of_place":{"time":10.000000,"alg_bw":"nan","bus_bw":"nan","nwrong":3.000000},"in_place":{"time":10.000000,"alg_bw":0.100000,"bus_bw":0.090000,"nwrong":null},"actual_iterations":20,"experiment_name":""}],"out_of_bounds":{"count":1,"okay":"false"},"average_bus_bandwidith":{"bandwidith":0.090000,"okay":"unchecked"},"errors":[""],"end_time":"y"}"#;
+        let r = parse_json(text, "x.json").expect("json");
+        assert_eq!(r.collective.as_deref(), Some("all_gather"));
+        assert_eq!(
+            (r.nranks, r.processes, r.json_version),
+            (Some(8), Some(1), Some(1))
+        );
+        assert_eq!(r.nccl_version.as_deref(), Some("2.21.5"));
+        assert_eq!(r.nccl_env.get("NCCL_PROTO").map(String::as_str), Some("Simple"));
+        assert!(!r.nccl_env.contains_key("HOME"));
+        let row = &r.rows[0];
+        assert_eq!(
+            (
+                row.root,
+                row.out_of_place.wrong,
+                row.out_of_place.busbw_not_finite
+            ),
+            (-1, Some(3), true)
+        );
+        assert_eq!(row.in_place.as_ref().map(|m| m.wrong), Some(None));
+        assert_eq!(
+            (r.avg_busbw_gbps, r.out_of_bounds, r.min_bw_ok),
+            (Some(0.09), Some(1), None)
+        );
+        assert!(r.errors.is_empty() && !r.truncated);
+    }
+
+    #[test]
+    fn net_and_env_from_nccl_info_lines() {
+        let text = "# nThread 1 nGpus 8 minBytes 8 maxBytes 8 step: 2(factor) warmup iters: 1 iters: 1 agg iters: 1 validation: 1 graph: 0\n\
+h:1:2 [0] NCCL INFO NCCL_ALGO set by environment to Ring.\n\
+h:1:2 [0] NCCL INFO NET/IB: [0] mlx5_0:uverbs0:1/IB provider=Mlx5 speed=400000 context=0x1 pciPath=/x ar=1\n\
+h:1:2 [0] NCCL INFO NET/IB : Using [0]mlx5_0:1/IB [1]mlx5_1:1/RoCE [RO]; OOB eth0:10.0.0.1<0>\n\
+h:1:2 [0] NCCL INFO Using network IB\n\
+h:1:2 [0] NCCL INFO AllReduce: 1048576 Bytes -> Algo NVLSTree proto Simple channel{Lo..Hi}={0..15}\n\
+h:1:2 [0] NCCL INFO 8 Bytes -> Algo 1 proto 0 time 11.5\n";
+        let r = &parse(text, "x")[0];
+        assert_eq!(r.nccl_env.get("NCCL_ALGO").map(String::as_str), Some("Ring"));
+        assert_eq!(r.net.ib_nics, ["mlx5_0", "mlx5_1"]);
+        assert_eq!(r.net.ib_link.as_deref(), Some("RoCE"));
+        assert_eq!(r.net.nic_gbps.get("mlx5_0"), Some(&400.0));
+        assert_eq!(r.net.network.as_deref(), Some("IB"));
+        assert_eq!((r.threads_per_process, r.gpus_per_thread), (Some(1), Some(8)));
+        assert_eq!(r.nccl_choices.len(), 2);
+        assert_eq!(
+            (r.nccl_choices[0].algo.as_str(), r.nccl_choices[0].proto.as_str()),
+            ("nvls_tree", "simple")
+        );
+        assert_eq!(
+            (r.nccl_choices[1].func.as_deref(), r.nccl_choices[1].algo.as_str()),
+            (None, "ring")
+        );
     }
 
     #[test]
