@@ -327,7 +327,7 @@ pub fn judge_inputs(
         if let Some(t) = target
             && t.in_switch_reduction
         {
-            findings.push(Finding::new("in-switch-reduction", Severity::Info, format!("{collective} on NVSwitch uses NVLS by default: its busbw does not correspond to bandwidth on the wire (nccl-tests #212)")).subject(&run.source));
+            findings.push(Finding::new("in-switch-reduction", Severity::Info, format!("{collective} on NVSwitch uses NVLS by default: its busbw does not correspond to bandwidth on the wire (sjeaugey, NVIDIA/nccl-tests #212)")).subject(&run.source));
         }
         let min_bytes = run_targets.as_ref().map_or(DEFAULT_MIN_BYTES, |t| t.min_bytes);
         let fraction = run_targets.as_ref().map_or(0.9, |t| t.acceptable_fraction);

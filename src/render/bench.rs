@@ -27,6 +27,10 @@ pub fn to_table(r: &BenchReport) -> String {
     let mut s = String::new();
     for run in &r.runs {
         let rr = &run.run;
+        if let Some(e) = &run.input_error {
+            let _ = writeln!(s, "not read: {e}\n");
+            continue;
+        }
         let _ = writeln!(
             s,
             "{}: {}{}, {} ranks, NCCL {}, format {}{}",
@@ -40,10 +44,6 @@ pub fn to_table(r: &BenchReport) -> String {
                 .as_ref()
                 .map_or(String::new(), |t| format!("; targets: {t}"))
         );
-        if let Some(e) = &run.input_error {
-            let _ = writeln!(s, "  not read: {e}\n");
-            continue;
-        }
         for a in &run.hardware.assumptions {
             let _ = writeln!(s, "  assumed: {a}");
         }
