@@ -146,6 +146,9 @@ pub struct PlanArgs {
     /// tries CollnetDirect and CollnetChain.
     #[arg(long, requires = "sweep")]
     pub collnet: bool,
+    /// Decide --nvls from this node (or --replay DIR): NVSwitch present and Hopper or newer GPUs.
+    #[arg(long, requires = "sweep")]
+    pub from_node: bool,
     /// nccl-tests -T timeout per test, seconds.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub test_timeout: u32,
@@ -257,7 +260,7 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<Run>> {
 
 pub fn run(args: BenchArgs) -> Result<Outcome> {
     match args.action {
-        Some(BenchAction::Plan(p)) => return plan_cmd(p),
+        Some(BenchAction::Plan(p)) => return plan_cmd(p, &args.node),
         Some(BenchAction::Tune(t)) => return tune_cmd(t),
         Some(BenchAction::Run(r)) => return run_cmd(r),
         None => {}
@@ -375,7 +378,7 @@ fn write_or_emit(path: Option<&Path>, text: &str) -> Result<()> {
     }
 }
 
-fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
+fn plan_cmd(p: PlanArgs, node_args: &NodeArgs) -> Result<Outcome> {
     for c in &p.collectives {
         if bench::busbw_factor(c, 2).is_none() {
             bail!(
@@ -397,6 +400,26 @@ fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
         .to_str()
         .with_context(|| format!("--bin-dir {}: not UTF-8", bin_dir.display()))?
         .to_string();
+    let mut nvls = p.nvls;
+    if p.from_node {
+        // NVLS needs NVSwitch and Hopper or newer GPUs (verify's rules, NCCL docs NCCL_NVLS_ENABLE).
+        let node = node_args.node_report()?;
+        let rules = nccltune::verify::rules::Rules::load()?;
+        let hopper = !node.gpus.is_empty() && node.gpus.iter().all(|g| rules.nvls.is_hopper_or_newer(g));
+        let detected = node.nvswitch.present == Some(true) && hopper;
+        eprintln!(
+            "nccltune: {}: NVSwitch {}, GPUs {}Hopper or newer: NVLS {}in the sweep",
+            node.source,
+            match node.nvswitch.present {
+                Some(true) => "present",
+                Some(false) => "absent",
+                None => "unknown",
+            },
+            if hopper { "" } else { "not " },
+            if detected || nvls { "" } else { "not " }
+        );
+        nvls |= detected;
+    }
     let o = plan::PlanOptions {
         nodes: p.nodes,
         gpus_per_node: p.gpus_per_node,
@@ -408,7 +431,7 @@ fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
         collectives: p.collectives,
         bin_dir,
         sweep: p.sweep,
-        nvls: p.nvls,
+        nvls,
         collnet: p.collnet,
         timeout_s: p.test_timeout,
     };

@@ -375,6 +375,14 @@ fn plan_writes_a_script_and_tune_a_tuner_file() {
     );
     let (code, _, err) = bench(&["plan", "--nodes", "2"]);
     assert_eq!(code, Some(2), "local launcher on two nodes: {err}");
+    // NVLS in the sweep where the node has NVSwitch and Hopper GPUs, not on an A100 node.
+    let h100 = fixture("h100-8gpu-ndr400");
+    let (code, out, err) = bench(&["plan", "--sweep", "--from-node", "--replay", p(&h100)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("all_reduce.NVLS.Simple.txt"), "{err}");
+    let a100 = fixture("a100-8gpu-hdr200");
+    let (_, out, err) = bench(&["plan", "--sweep", "--from-node", "--replay", p(&a100)]);
+    assert!(!out.contains("NVLS") && err.contains("not in the sweep"), "{err}");
     let (code, _, err) = bench(&[
         "plan",
         "--nodes",
