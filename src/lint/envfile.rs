@@ -1,7 +1,7 @@
 //! Reading NCCL settings out of the files people keep them in: shell env files (`export A=b`,
 //! quoted or not, several per line), job scripts with `mpirun -x A=b` / `-x A`, dotenv files,
 //! and NCCL's own config files (`/etc/nccl.conf`, `~/.nccl.conf`), which NCCL reads verbatim:
-//! split at the first `=`, no trimming, no quoting (nccl-env.md §1).
+//! split at the first `=`, no trimming, no quoting (NCCL 2.30.7 src/misc/param.cc:27-50).
 
 use anyhow::{Result, bail};
 use serde::Serialize;

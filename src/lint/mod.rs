@@ -72,7 +72,28 @@ fn f(
     }
 }
 
-/// Defaults that restate NCCL's own (article-factcheck.md (n) 5; nccl-env.md §2–§4).
+/// Settings that switch a transport or a data path off: a cost in performance, so a warning
+/// even where NCCL's docs file the variable under Debugging.
+fn disables_transport(name: &str, value: &str) -> Option<&'static str> {
+    let n = nccl::strtoll(value);
+    let one = n.trailing.is_empty() && n.value == 1;
+    let zero = n.trailing.is_empty() && n.value == 0;
+    match name {
+        "NCCL_P2P_DISABLE" if one => Some("CUDA P2P between GPUs (NVLink and PCIe)"),
+        "NCCL_SHM_DISABLE" if one => Some("the shared-memory transport"),
+        "NCCL_P2P_LEVEL" if value == "LOC" => Some("CUDA P2P between GPUs"),
+        "NCCL_NET_GDR_LEVEL" if value == "LOC" => Some("GPUDirect RDMA"),
+        "NCCL_NVLS_ENABLE" if zero => Some("NVLink SHARP"),
+        "NCCL_PXN_DISABLE" if one => Some("PXN (sending through a peer GPU's NIC over NVLink)"),
+        "NCCL_NVB_DISABLE" if one => Some("NVLink relaying through a peer GPU"),
+        "NCCL_DMABUF_ENABLE" if zero => {
+            Some("dma-buf registration, GPUDirect RDMA's path without nvidia-peermem")
+        }
+        _ => None,
+    }
+}
+
+/// Defaults that restate NCCL's own (NCCL docs, Environment Variables; 2.30.7 src/init.cc, src/graph/search.cc:16).
 const REDUNDANT: [(&str, &str, &str); 4] = [
     ("NCCL_BUFFSIZE", "4194304", "the default Simple buffer is 4 MiB"),
     ("NCCL_NTHREADS", "512", "512 is the default on most systems"),
@@ -95,18 +116,34 @@ fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>,
     if !name.starts_with("NCCL_") {
         return;
     }
+    if let Some((owner, source)) = nccl::owner_of(name) {
+        // Read by a plugin or framework: not ours to judge, and never a typo of NCCL's names.
+        let var = nccl::lookup(name);
+        let instead = var.and_then(|v| v.replaced_by.as_deref());
+        out.push(f(
+            "plugin-variable",
+            Severity::Info,
+            a,
+            match instead {
+                Some(r) => format!("{name} is read by {owner}, not by NCCL; {owner} now reads it as {r} and warns about the old name ({source})"),
+                None => format!("{name} is read by {owner}, not by NCCL; it does nothing unless that is loaded ({source})"),
+            },
+            instead.map_or("keep it only where that plugin or framework is used".to_string(), |r| format!("rename it to {r}")),
+        ));
+        return;
+    }
     let Some(var) = nccl::lookup(name) else {
-        let hint = nccl::suggest(name);
+        let hint = nccl::suggest(name, version);
         out.push(f(
             "unknown-variable",
             Severity::Warn,
             a,
             format!(
-                "{name} is not a variable NCCL knows (as of 2.30.7): NCCL ignores it without a word{}",
+                "{name} is not a variable NCCL reads (as of 2.30.7) nor one of a known plugin: NCCL ignores it without a word{}",
                 hint.map_or(String::new(), |h| format!("; did you mean {h}?"))
             ),
             hint.map_or(
-                "remove it, or check the name in NCCL's environment-variable docs".into(),
+                "remove it, or check the name in NCCL's environment-variable docs (https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)".into(),
                 |h| format!("rename it to {h}"),
             ),
         ));
@@ -132,40 +169,68 @@ fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>,
     for p in nccl::validate(var, value, version) {
         out.push(f(p.code, p.severity, a, p.message, p.fix));
     }
-    if var.category == "debug" {
+    if let Some(what) = disables_transport(name, value) {
         out.push(f(
-            "debug-variable",
+            "disables-transport",
             Severity::Warn,
             a,
-            format!("{name} is in NCCL's Debugging group: not for production; it can cause sub-optimal behaviour, crashes or hangs"),
-            format!("remove {name} unless it works around a known problem (nccl-env.md §1)"),
+            format!("{name}={value} turns off {what}; NCCL's docs list it under Debugging (not for production)"),
+            format!("remove {name} unless it works around a known problem (NCCL docs, Environment Variables, Debugging: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)"),
+        ));
+    } else if var.category == "debug" {
+        out.push(f(
+            "debug-variable",
+            Severity::Info,
+            a,
+            format!("{name} is in NCCL's Debugging group, which NCCL's docs advise against in production"),
+            format!("keep {name} only where a measurement or a known problem calls for it (NCCL docs, Environment Variables, Debugging: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)"),
         ));
     }
     match (name, value) {
-        ("NCCL_ALGO", _) => out.push(f("forced-algorithm", Severity::Warn, a, "forcing NCCL_ALGO turns off NCCL's per-size choice (NVLS on H100 NVSwitch, Tree at scale); there are no fixed Ring/Tree size thresholds", "leave NCCL_ALGO unset; make measured choices permanent with `nccltune bench tune` and a tuner plugin (article-factcheck.md (a), (b))")),
-        ("NCCL_PROTO", _) => out.push(f("forced-protocol", Severity::Warn, a, "forcing NCCL_PROTO removes LL/LL128, which win for the small and medium messages of inference", "leave NCCL_PROTO unset (article-factcheck.md (c))")),
-        ("NCCL_NTHREADS", _) => out.push(f("nthreads-not-sms", Severity::Info, a, "NCCL_NTHREADS sets threads per CTA; it does not free SMs (one CTA per channel) and does not apply to LL128 or NVLS kernels", "to leave SMs to compute, cap NCCL_MAX_CTAS (2.17+) instead (article-factcheck.md (e))")),
-        ("NCCL_CROSS_NIC", "1") => out.push(f("cross-nic-1", Severity::Warn, a, "NCCL_CROSS_NIC=1 lets rings use different NICs on different nodes, which congests rail-optimised fabrics; the default 2 already crosses rails only when faster", "remove it (article-factcheck.md (h))")),
-        ("NCCL_NVLS_ENABLE", "1") => out.push(f("nvls-enable-1", Severity::Warn, a, "NCCL_NVLS_ENABLE=1 skips the multicast-support check and makes init fail where NVLS resources cannot be had; the default 2 enables NVLS wherever it is supported", "remove it (article-factcheck.md (i))")),
+        ("NCCL_ALGO", _) => out.push(f("forced-algorithm", Severity::Warn, a, "forcing NCCL_ALGO turns off NCCL's per-size choice (NVLS on H100 NVSwitch, Tree at scale); there are no fixed Ring/Tree size thresholds", "leave NCCL_ALGO unset; make measured choices permanent with `nccltune bench tune` and a tuner plugin (NCCL docs, Environment Variables, NCCL_ALGO: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)")),
+        ("NCCL_PROTO", _) => out.push(f("forced-protocol", Severity::Warn, a, "forcing NCCL_PROTO removes LL/LL128, which win for the small and medium messages of inference", "leave NCCL_PROTO unset (NCCL docs, Environment Variables, NCCL_PROTO: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)")),
+        ("NCCL_NTHREADS", _) => out.push(f("nthreads-not-sms", Severity::Info, a, "NCCL_NTHREADS sets threads per CTA; it does not free SMs (one CTA per channel) and does not apply to LL128 or NVLS kernels", "to leave SMs to compute, cap NCCL_MAX_CTAS (2.17+) instead (NCCL docs, NCCL_NTHREADS and NCCL_MAX_CTAS; NCCL 2.30.7 src/graph/tuning.cc)")),
+        ("NCCL_CROSS_NIC", "1") => out.push(f("cross-nic-1", Severity::Warn, a, "NCCL_CROSS_NIC=1 lets rings use different NICs on different nodes, which congests rail-optimised fabrics; the default 2 already crosses rails only when faster", "remove it (NCCL docs, Environment Variables, NCCL_CROSS_NIC: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)")),
+        ("NCCL_NVLS_ENABLE", "1") => out.push(f("nvls-enable-1", Severity::Warn, a, "NCCL_NVLS_ENABLE=1 skips the multicast-support check and makes init fail where NVLS resources cannot be had; the default 2 enables NVLS wherever it is supported", "remove it (NCCL docs, NCCL_NVLS_ENABLE; NCCL 2.30.7 src/transport/nvls.cc)")),
         ("NCCL_IB_GID_INDEX", _) => {
             // With any active InfiniBand port, NCCL's rails here are InfiniBand (configure
             // leaves Ethernet ports out of NCCL_IB_HCA), where the GID index is ignored.
             let ib_rails = node.is_some_and(|n| n.active_nics().any(|x| x.is_infiniband()));
             if ib_rails {
-                out.push(f("gid-index-on-ib", Severity::Warn, a, "NCCL_IB_GID_INDEX is ignored on InfiniBand ports, and this node's RDMA rails are InfiniBand", "remove it (article-factcheck.md (f))"));
+                out.push(f("gid-index-on-ib", Severity::Warn, a, "NCCL_IB_GID_INDEX is ignored on InfiniBand ports, and this node's RDMA rails are InfiniBand", "remove it (NCCL 2.30.7 src/transport/net_ib/connect.cc: the GID index is used for RoCE ports only)"));
             } else if version.is_some_and(|v| v >= [2, 21].as_slice()) {
-                out.push(f("gid-index-2.21", Severity::Warn, a, "with NCCL 2.21+ NCCL picks the RoCE GID itself; NVIDIA's troubleshooting guide says not to set this", "remove it (nccl-env.md §4)"));
+                out.push(f("gid-index-2.21", Severity::Warn, a, "with NCCL 2.21+ NCCL picks the RoCE GID itself; NVIDIA's troubleshooting guide says not to set this", "remove it (NCCL docs, Troubleshooting, Networking: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html)"));
             } else {
-                out.push(f("gid-index-set", Severity::Info, a, "NCCL_IB_GID_INDEX matters only on RoCE with NCCL before 2.21, and index 3 is the RoCE v2 IPv4 entry only in the common case", "check the GID table (`nccltune configure` reads it) or leave it unset on 2.21+ (article-factcheck.md (f))"));
+                out.push(f("gid-index-set", Severity::Info, a, "NCCL_IB_GID_INDEX matters only on RoCE with NCCL before 2.21, and index 3 is the RoCE v2 IPv4 entry only in the common case", "check the GID table (`nccltune configure` reads it) or leave it unset on 2.21+ (NCCL docs, Environment Variables, NCCL_IB_GID_INDEX: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)"));
             }
         }
-        ("NCCL_IB_HCA", v) if !v.trim_start_matches('^').starts_with('=') => out.push(f(
-            "hca-prefix",
-            Severity::Warn,
-            a,
-            format!("NCCL_IB_HCA={v} matches by prefix: `mlx5` selects every mlx5_* device (front-end, storage, Ethernet ports too), `mlx5_1` also mlx5_10..19"),
-            "write an exact list with a leading `=`, e.g. =mlx5_0:1,mlx5_3:1 (`nccltune configure` writes one; article-factcheck.md (n) 4)",
-        )),
+        ("NCCL_IB_HCA", v) if !v.trim_start_matches('^').starts_with('=') => {
+            // Prefix matching only costs where a prefix catches more than it names; without
+            // the node's device list that is a possibility, not a fact.
+            let extra: Vec<String> = node.map_or(Vec::new(), |n| {
+                let mut devs: Vec<&str> = n.nics.iter().map(|x| x.device.as_str()).collect();
+                devs.sort_unstable();
+                devs.dedup();
+                v.trim_start_matches('^')
+                    .split(',')
+                    .filter_map(|e| e.split(':').next())
+                    .filter(|d| !d.is_empty())
+                    .flat_map(|d| devs.iter().filter(move |x| x.starts_with(d) && **x != d).map(|x| x.to_string()))
+                    .collect()
+            });
+            let (sev, msg) = if extra.is_empty() {
+                (Severity::Info, format!("NCCL_IB_HCA={v} matches by prefix: `mlx5` selects every mlx5_* device, `mlx5_1` also mlx5_10..19"))
+            } else {
+                (Severity::Warn, format!("NCCL_IB_HCA={v} matches by prefix, so on this node it also selects {}", extra.join(", ")))
+            };
+            out.push(f(
+                "hca-prefix",
+                sev,
+                a,
+                msg,
+                "write an exact list with a leading `=`, e.g. =mlx5_0:1,mlx5_3:1 (`nccltune configure` writes one; NCCL docs, Environment Variables, NCCL_IB_HCA: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)",
+            ));
+        }
         _ => {}
     }
     for (n, v, why) in REDUNDANT {
@@ -299,7 +364,7 @@ fn check_set(all: &[Assignment], out: &mut Vec<LintFinding>) {
     }
 }
 
-/// What NCCL itself reads, highest precedence first (nccl-env.md §1): the `NCCL_*` variables of
+/// What NCCL itself reads, highest precedence first (NCCL 2.30.7 src/misc/param.cc:27-70): the `NCCL_*` variables of
 /// `env`, then `$NCCL_CONF_FILE` if set and non-empty, else `$HOME/.nccl.conf`, then `etc_conf`
 /// (normally `/etc/nccl.conf`). Missing files are skipped; unreadable ones are errors.
 pub fn nccl_sources(
