@@ -96,7 +96,7 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
         ConfigureFormat::Shell => render::configure::shell(&report),
         ConfigureFormat::Dotenv | ConfigureFormat::NcclConf => render::configure::conf(&report)?,
         ConfigureFormat::Json => render::json(&report)?,
-        ConfigureFormat::Mpirun => render::configure::mpirun(&report),
+        ConfigureFormat::Mpirun => render::configure::mpirun(&report)?,
         ConfigureFormat::K8s => render::configure::k8s(&report)?,
     };
     for note in &report.notes {

@@ -4,12 +4,14 @@
 //! with node facts, `NCCL_IB_HCA` entries that match no active port.
 
 pub mod envfile;
+pub mod yaml;
 
 use crate::finding::Severity;
 use crate::nccl;
 use crate::node::NodeReport;
 use envfile::{Assignment, Syntax};
 use serde::Serialize;
+use std::collections::HashMap;
 
 pub const SCHEMA: u32 = 1;
 
@@ -50,6 +52,24 @@ pub struct LintReport {
 }
 
 impl LintReport {
+    /// Adds findings made outside `lint` (unreadable config files) and recounts.
+    pub fn add(&mut self, more: Vec<LintFinding>) {
+        self.findings.extend(more);
+        self.recount();
+    }
+
+    fn recount(&mut self) {
+        let mut summary = Summary::default();
+        for x in &self.findings {
+            match x.severity {
+                Severity::Error => summary.error += 1,
+                Severity::Warn => summary.warn += 1,
+                Severity::Info => summary.info += 1,
+            }
+        }
+        self.summary = summary;
+    }
+
     pub fn failed(&self, strict: bool) -> bool {
         self.summary.error > 0 || (strict && self.summary.warn > 0)
     }
@@ -113,6 +133,22 @@ fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>,
         ));
         return;
     }
+    if a.syntax == Syntax::NcclConf && name.starts_with('#') {
+        let old = match version {
+            Some(v) => v < [2, 26].as_slice(),
+            None => true,
+        };
+        if old {
+            out.push(f(
+                "conf-comment-read",
+                if version.is_some() { Severity::Warn } else { Severity::Info },
+                a,
+                format!("{}: NCCL before 2.26 does not skip `#` lines; this one contains `=`, so it sets a variable named {name:?}", if version.is_some() { "this NCCL is older than 2.26" } else { "with the NCCL version unknown" }),
+                "remove the comment, or keep comments free of `=` (NCCL 2.26 src/misc/param.cc skips `#` lines)",
+            ));
+        }
+        return;
+    }
     if !name.starts_with("NCCL_") {
         return;
     }
@@ -149,8 +185,34 @@ fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>,
         ));
         return;
     };
+    if a.value.is_none() {
+        // `mpirun -x NAME` passes on a value set elsewhere, where it is checked.
+        return;
+    }
     for p in nccl::lifecycle(var, version) {
         out.push(f(p.code, p.severity, a, p.message, p.fix));
+    }
+    if !a.exported {
+        out.push(f(
+            "not-exported",
+            Severity::Warn,
+            a,
+            format!("{name} is set without `export`: it stays a shell variable, so the tasks this script launches (srun, mpirun, python) never see it"),
+            format!("write `export {name}=...`"),
+        ));
+    }
+    if let Some(note) = &a.note {
+        out.push(f(
+            "assumed-default",
+            Severity::Info,
+            a,
+            format!("{name}: {note}"),
+            "check the value where the job really runs",
+        ));
+    }
+    if a.dynamic {
+        // Computed when the script runs: nothing to check here.
+        return;
     }
     let Some(value) = a.value.as_deref() else { return };
     if a.syntax == Syntax::NcclConf
@@ -166,18 +228,29 @@ fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>,
             "remove the quotes",
         ));
     }
-    for p in nccl::validate(var, value, version) {
+    let problems = nccl::validate(var, value, version);
+    let misread = problems.iter().any(|p| p.severity == Severity::Error);
+    for p in problems {
         out.push(f(p.code, p.severity, a, p.message, p.fix));
+    }
+    match var.kind {
+        nccl::Kind::IfaceList => iface_checks(a, value, node, out),
+        nccl::Kind::HcaList => hca_duplicates(a, value, out),
+        _ => {}
     }
     if let Some(what) = disables_transport(name, value) {
         out.push(f(
             "disables-transport",
             Severity::Warn,
             a,
-            format!("{name}={value} turns off {what}; NCCL's docs list it under Debugging (not for production)"),
+            format!(
+                "{name}={value} turns off {what}{}",
+                if var.category == "debug" { "; NCCL's docs file it under Debugging, not for production" } else { "" }
+            ),
             format!("remove {name} unless it works around a known problem (NCCL docs, Environment Variables, Debugging: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)"),
         ));
-    } else if var.category == "debug" {
+    } else if var.category == "debug" && !matches!(name, "NCCL_ALGO" | "NCCL_PROTO") {
+        // NCCL_ALGO/NCCL_PROTO get their own, more telling finding below.
         out.push(f(
             "debug-variable",
             Severity::Info,
@@ -187,6 +260,8 @@ fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>,
         ));
     }
     match (name, value) {
+        // A value NCCL misreads has its error; advice on the setting itself would be noise.
+        _ if misread => {}
         ("NCCL_ALGO", _) => out.push(f("forced-algorithm", Severity::Warn, a, "forcing NCCL_ALGO turns off NCCL's per-size choice (NVLS on H100 NVSwitch, Tree at scale); there are no fixed Ring/Tree size thresholds", "leave NCCL_ALGO unset; make measured choices permanent with `nccltune bench tune` and a tuner plugin (NCCL docs, Environment Variables, NCCL_ALGO: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)")),
         ("NCCL_PROTO", _) => out.push(f("forced-protocol", Severity::Warn, a, "forcing NCCL_PROTO removes LL/LL128, which win for the small and medium messages of inference", "leave NCCL_PROTO unset (NCCL docs, Environment Variables, NCCL_PROTO: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html)")),
         ("NCCL_NTHREADS", _) => out.push(f("nthreads-not-sms", Severity::Info, a, "NCCL_NTHREADS sets threads per CTA; it does not free SMs (one CTA per channel) and does not apply to LL128 or NVLS kernels", "to leave SMs to compute, cap NCCL_MAX_CTAS (2.17+) instead (NCCL docs, NCCL_NTHREADS and NCCL_MAX_CTAS; NCCL 2.30.7 src/graph/tuning.cc)")),
@@ -232,6 +307,24 @@ fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>,
             ));
         }
         _ => {}
+    }
+    let numeric_default = matches!(var.kind, nccl::Kind::Int | nccl::Kind::Bool)
+        && !var.default.is_empty()
+        && var.default.parse::<i64>().is_ok_and(|d| {
+            let n = nccl::strtoll(value);
+            n.trailing.is_empty() && !n.octal && n.value == d && d >= 0
+        });
+    if numeric_default && !REDUNDANT.iter().any(|(n, _, _)| *n == name) {
+        out.push(f(
+            "redundant-default",
+            Severity::Info,
+            a,
+            format!(
+                "{name}={value} restates NCCL's default ({})",
+                var.source.split(';').next().unwrap_or("")
+            ),
+            "remove it so that NCCL's own choice applies",
+        ));
     }
     for (n, v, why) in REDUNDANT {
         if name == n && value == v {
@@ -302,77 +395,293 @@ fn hca_against_node(a: &Assignment, value: &str, node: &NodeReport, out: &mut Ve
     }
 }
 
-/// Set-level checks: contradictions and duplicates inside one source.
-fn check_set(all: &[Assignment], out: &mut Vec<LintFinding>) {
-    let mut sources: Vec<&str> = all.iter().map(|a| a.source.as_str()).collect();
-    sources.dedup();
-    for src in sources {
-        let here: Vec<&Assignment> = all
+/// Set-level checks: contradictions, duplicates and settings made dead by others, inside one
+/// source. One pass with maps, so lint stays linear in the number of assignments.
+fn check_set(all: &[Assignment], node: Option<&NodeReport>, out: &mut Vec<LintFinding>) {
+    let mut start = 0;
+    while start < all.len() {
+        let src = &all[start].source;
+        let end = all[start..]
             .iter()
-            .filter(|a| a.source == src && a.name.starts_with("NCCL_"))
-            .collect();
-        for (i, a) in here.iter().enumerate() {
-            if let Some(b) = here[i + 1..]
-                .iter()
-                .find(|b| b.name == a.name && b.value != a.value)
-            {
-                // NCCL applies config files with setenv(..., 0): the first line wins there; in a
-                // shell the last assignment wins.
-                let winner = if a.syntax == Syntax::NcclConf { a } else { b };
+            .position(|a| &a.source != src)
+            .map_or(all.len(), |n| start + n);
+        check_source(&all[start..end], node, out);
+        start = end;
+    }
+}
+
+fn check_source(here: &[Assignment], node: Option<&NodeReport>, out: &mut Vec<LintFinding>) {
+    let here: Vec<&Assignment> = here.iter().filter(|a| a.name.starts_with("NCCL_")).collect();
+    // Duplicates: each assignment against the previous one of its name.
+    let mut prev: HashMap<&str, &Assignment> = HashMap::new();
+    // `mpirun -x NAME` passes the value already set: not an assignment of its own.
+    for b in here.iter().filter(|b| b.value.is_some()) {
+        // An override inside an `if` (`if debug; then export NCCL_DEBUG=INFO; fi`) is meant:
+        // only two settings on the same branch path are a duplicate.
+        if let Some(a) = prev.get(b.name.as_str())
+            && a.value != b.value
+            && a.branch == b.branch
+            && !a.dynamic
+            && !b.dynamic
+        {
+            // NCCL applies config files with setenv(..., 0): the first line wins there; in a
+            // shell the last assignment wins.
+            let winner = if a.syntax == Syntax::NcclConf { a } else { b };
+            out.push(f(
+                "duplicate-variable",
+                Severity::Warn,
+                b,
+                format!(
+                    "{} is set twice with different values (lines {} and {}); line {} wins",
+                    a.name, a.line, b.line, winner.line
+                ),
+                "keep one assignment",
+            ));
+        }
+        // In a config file the first stays the winner.
+        if !(b.syntax == Syntax::NcclConf && prev.contains_key(b.name.as_str())) {
+            prev.insert(&b.name, b);
+        }
+    }
+    let last = |n: &str| {
+        prev.get(n)
+            .and_then(|a| a.value.as_deref().filter(|_| !a.dynamic).map(|v| (v, *a)))
+    };
+    for (min, max) in [
+        ("NCCL_MIN_CTAS", "NCCL_MAX_CTAS"),
+        ("NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS"),
+    ] {
+        if let (Some((lo, a)), Some((hi, b))) = (last(min), last(max))
+            && a.can_coexist(b)
+        {
+            let (lo_n, hi_n) = (nccl::strtoll(lo).value, nccl::strtoll(hi).value);
+            if lo_n > hi_n {
                 out.push(f(
-                    "duplicate-variable",
-                    Severity::Warn,
-                    b,
-                    format!(
-                        "{} is set twice with different values (lines {} and {}); line {} wins",
-                        a.name, a.line, b.line, winner.line
-                    ),
-                    "keep one assignment",
+                    "min-above-max",
+                    Severity::Error,
+                    a,
+                    format!("{min}={lo} is above {max}={hi}"),
+                    format!("make {min} at most {max}"),
                 ));
             }
         }
-        let last = |n: &str| {
-            here.iter()
-                .rev()
-                .find(|a| a.name == n)
-                .and_then(|a| a.value.as_deref().map(|v| (v, *a)))
-        };
-        for (min, max) in [
-            ("NCCL_MIN_CTAS", "NCCL_MAX_CTAS"),
-            ("NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS"),
-        ] {
-            if let (Some((lo, a)), Some((hi, _))) = (last(min), last(max)) {
-                let (lo_n, hi_n) = (nccl::strtoll(lo).value, nccl::strtoll(hi).value);
-                if lo_n > hi_n {
-                    out.push(f(
-                        "min-above-max",
-                        Severity::Error,
-                        a,
-                        format!("{min}={lo} is above {max}={hi}"),
-                        format!("make {min} at most {max}"),
-                    ));
-                }
+    }
+    if let Some((_, tuner)) = last("NCCL_TUNER_PLUGIN") {
+        for forced in ["NCCL_ALGO", "NCCL_PROTO"] {
+            if let Some((_, a)) = last(forced)
+                && a.can_coexist(tuner)
+            {
+                // This says more than the plain forced-algorithm/-protocol finding it replaces.
+                let loc = a.location();
+                out.retain(|x| !(x.location == loc && x.variable == forced && x.code.starts_with("forced-")));
+                out.push(f("algo-with-tuner", Severity::Warn, a, format!("{forced} is set while a tuner plugin is configured ({}): NCCL only lets the plugin choose among what {forced} leaves enabled, so the plugin's choices are cut", tuner.location()), format!("drop {forced} and let the tuner plugin decide")));
             }
         }
-        if let Some((_, tuner)) = last("NCCL_TUNER_PLUGIN") {
-            for forced in ["NCCL_ALGO", "NCCL_PROTO"] {
-                if let Some((_, a)) = last(forced) {
-                    out.push(f("algo-with-tuner", Severity::Warn, a, format!("{forced} is set while a tuner plugin is configured ({}): the forced value and the plugin's choices contradict", tuner.location()), format!("drop {forced} and let the tuner plugin decide")));
+    }
+    // NCCL_IB_DISABLE=1 makes the IB/RoCE transport return before reading any other NCCL_IB_*
+    // (NCCL 2.30.7 src/transport/net_ib/init.cc:291).
+    if let Some((v, dis)) = last("NCCL_IB_DISABLE")
+        && nccl::strtoll(v).value != 0
+    {
+        let mut dead: Vec<String> = Vec::new();
+        for a in here
+            .iter()
+            .filter(|a| a.name.starts_with("NCCL_IB_") && a.name != "NCCL_IB_DISABLE" && a.can_coexist(dis))
+        {
+            let entry = format!("{} (line {})", a.name, a.line);
+            if !dead.contains(&entry) {
+                dead.push(entry);
+            }
+        }
+        if !dead.is_empty() {
+            out.push(f(
+                "ib-settings-dead",
+                Severity::Warn,
+                dis,
+                format!("NCCL_IB_DISABLE={v} turns NCCL's InfiniBand/RoCE transport off, so {} do nothing", dead.join(", ")),
+                "remove NCCL_IB_DISABLE to use RDMA, or remove the NCCL_IB_* settings (NCCL 2.30.7 src/transport/net_ib/init.cc:291)",
+            ));
+        }
+        if let Some(n) = node {
+            let rails: Vec<String> = n.active_nics().map(|x| x.id()).collect();
+            if !rails.is_empty() {
+                out.push(f(
+                    "ib-disabled-with-rails",
+                    Severity::Warn,
+                    dis,
+                    format!(
+                        "NCCL_IB_DISABLE={v} on {}, which has {} Active RDMA port(s) ({}): NCCL falls back to TCP sockets",
+                        n.hostname.as_deref().unwrap_or("this node"),
+                        rails.len(),
+                        rails.join(", ")
+                    ),
+                    "remove NCCL_IB_DISABLE (or set it to 0) so that NCCL uses the RDMA rails",
+                ));
+            }
+        }
+    }
+    // The socket transport uses at most 64 sockets per connection; above, NCCL lowers
+    // NCCL_NSOCKS_PERTHREAD (NCCL 2.30.7 src/transport/net_socket.cc:192, 389-396).
+    if let (Some((t, ta)), Some((s, sa))) = (last("NCCL_SOCKET_NTHREADS"), last("NCCL_NSOCKS_PERTHREAD"))
+        && ta.can_coexist(sa)
+    {
+        let threads = nccl::strtoll(t).value.min(16);
+        let socks = nccl::strtoll(s).value;
+        if threads > 0 && socks > 0 && threads.saturating_mul(socks) > 64 {
+            out.push(f(
+                "too-many-sockets",
+                Severity::Warn,
+                sa,
+                format!(
+                    "NCCL_SOCKET_NTHREADS={t} x NCCL_NSOCKS_PERTHREAD={s} = {} sockets, above NCCL's limit of 64: NCCL lowers NCCL_NSOCKS_PERTHREAD to {}",
+                    threads * socks,
+                    64 / threads
+                ),
+                "keep the product at most 64 (NCCL docs, NCCL_SOCKET_NTHREADS; NCCL 2.30.7 src/transport/net_socket.cc:389-396)",
+            ));
+        }
+    }
+}
+
+/// `NCCL_SOCKET_IFNAME`-style lists: NCCL matches by prefix (or exactly after `=`), with `^` to
+/// exclude, and has no wildcards (NCCL 2.30.7 src/misc/utils.cc:218-240).
+fn iface_checks(a: &Assignment, value: &str, node: Option<&NodeReport>, out: &mut Vec<LintFinding>) {
+    let exclude = value.starts_with('^');
+    let body = value.trim_start_matches('^');
+    let exact = body.starts_with('=');
+    let body = body.trim_start_matches('=');
+    let name = &a.name;
+    for e in body.split(',').filter(|e| !e.is_empty()) {
+        let prefix = e.split(':').next().unwrap_or(e);
+        if prefix.contains(['*', '?', '[']) {
+            let plain = prefix.split(['*', '?', '[']).next().unwrap_or("");
+            out.push(f(
+                "iface-wildcard",
+                if exclude { Severity::Warn } else { Severity::Error },
+                a,
+                format!("{name}: {e:?} is not a pattern to NCCL, which has no wildcards: it {} only interfaces whose name starts with the literal text {prefix:?}", if exclude { "excludes" } else { "selects" }),
+                format!("write the prefix without wildcards ({plain:?} already matches every name that starts with it; NCCL docs, NCCL_SOCKET_IFNAME)"),
+            ));
+            continue;
+        }
+        if exclude {
+            continue;
+        }
+        if let Some(n) = node
+            && !n.interfaces.is_empty()
+        {
+            let found = n.interfaces.iter().any(|i| {
+                if exact {
+                    i.name == prefix
+                } else {
+                    i.name.starts_with(prefix)
                 }
+            });
+            if !found {
+                let names: Vec<&str> = n.interfaces.iter().map(|i| i.name.as_str()).collect();
+                out.push(f(
+                    "iface-missing",
+                    Severity::Error,
+                    a,
+                    format!(
+                        "{name}: {e:?} matches no network interface on {} (it has {})",
+                        n.hostname.as_deref().unwrap_or("this node"),
+                        names.join(", ")
+                    ),
+                    "name an interface this node has, or leave the variable unset to let NCCL choose",
+                ));
             }
         }
     }
 }
 
-/// What NCCL itself reads, highest precedence first (NCCL 2.30.7 src/misc/param.cc:27-70): the `NCCL_*` variables of
-/// `env`, then `$NCCL_CONF_FILE` if set and non-empty, else `$HOME/.nccl.conf`, then `etc_conf`
-/// (normally `/etc/nccl.conf`). Missing files are skipped; unreadable ones are errors.
-pub fn nccl_sources(
+/// `NCCL_IB_HCA` entries that repeat: NCCL selects a port once however often it is listed, so a
+/// repeat usually stands for another port that was meant.
+fn hca_duplicates(a: &Assignment, value: &str, out: &mut Vec<LintFinding>) {
+    let body = value.trim_start_matches('^').trim_start_matches('=');
+    let mut seen: HashMap<(&str, Option<&str>), &str> = HashMap::new();
+    for e in body.split(',').filter(|e| !e.is_empty()) {
+        let mut it = e.split(':');
+        let dev = it.next().unwrap_or("");
+        let port = it.next().filter(|p| !p.is_empty());
+        let clash = seen
+            .get(&(dev, port))
+            .or_else(|| seen.get(&(dev, None)))
+            .copied()
+            .or_else(|| {
+                port.is_none()
+                    .then(|| seen.iter().find(|((d, _), _)| *d == dev).map(|(_, e)| *e))
+                    .flatten()
+            });
+        if let Some(first) = clash {
+            out.push(f(
+                "hca-duplicate",
+                Severity::Warn,
+                a,
+                format!(
+                    "NCCL_IB_HCA lists {e} after {first}, which already covers it: NCCL uses the port once"
+                ),
+                "list each port once; check whether another device or port was meant",
+            ));
+        } else {
+            seen.insert((dev, port), e);
+        }
+    }
+}
+
+/// A problem with a config file NCCL would read, found without reading it as settings.
+fn unreadable(path: &std::path::Path, sev: Severity, message: String, fix: &str) -> LintFinding {
+    LintFinding {
+        code: "unreadable-config".into(),
+        severity: sev,
+        variable: String::new(),
+        location: path.display().to_string(),
+        message,
+        fix: fix.into(),
+    }
+}
+
+/// Reads at most `MAX_FILE_BYTES` of a file that is not a directory: devices and FIFOs are read
+/// with the same bound, so `/dev/zero` ends in a clear error, not in an exhausted memory.
+pub fn read_bounded(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::Read;
+    let name = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+    let meta = file.metadata().with_context(|| format!("cannot read {name}"))?;
+    if meta.is_dir() {
+        anyhow::bail!("{name} is a directory, not a file of settings");
+    }
+    let mut bytes = Vec::new();
+    file.take(envfile::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {name}"))?;
+    if bytes.len() as u64 > envfile::MAX_FILE_BYTES {
+        anyhow::bail!(
+            "{name}: more than the {} MiB lint reads; split the file",
+            envfile::MAX_FILE_BYTES >> 20
+        );
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The settings NCCL reads, and the config files it would try but cannot read.
+pub struct Sources {
+    pub sets: Vec<Vec<Assignment>>,
+    pub problems: Vec<LintFinding>,
+}
+
+/// What NCCL itself reads, highest precedence first (NCCL 2.30.7 src/misc/param.cc:27-70): the
+/// `NCCL_*` variables of `env`, then `$NCCL_CONF_FILE` if set and non-empty, else
+/// `$HOME/.nccl.conf`, then `etc_conf` (normally `/etc/nccl.conf`). Missing files are skipped as
+/// NCCL skips them; a directory, a FIFO (NCCL's `fopen` waits for a writer: init hangs), a
+/// symlink loop or a file this user cannot read is reported.
+pub fn nccl_sources_checked(
     env: impl IntoIterator<Item = (String, String)>,
     home: Option<&std::path::Path>,
     etc_conf: &std::path::Path,
-) -> anyhow::Result<Vec<Vec<Assignment>>> {
-    use anyhow::Context;
+) -> anyhow::Result<Sources> {
+    use std::os::unix::fs::FileTypeExt;
     let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("NCCL_")).collect();
     vars.sort();
     let user_conf = match vars.iter().find(|(k, _)| k == "NCCL_CONF_FILE") {
@@ -381,35 +690,108 @@ pub fn nccl_sources(
     };
     let env: Vec<Assignment> = vars
         .into_iter()
-        .map(|(name, value)| Assignment {
-            name,
-            value: Some(value),
-            source: "environment".into(),
-            line: 0,
-            syntax: Syntax::Environment,
-        })
+        .map(|(name, value)| Assignment::new(&name, Some(&value), "environment", 0, Syntax::Environment))
         .collect();
-    let mut sources = vec![env];
+    let mut sets = vec![env];
+    let mut problems = Vec::new();
     for path in user_conf.into_iter().chain([etc_conf.to_path_buf()]) {
-        if path.is_file() {
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let name = path.display().to_string();
-            sources.push(envfile::parse(
-                &String::from_utf8_lossy(&bytes),
-                &name,
-                Syntax::NcclConf,
-            )?);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    problems.push(unreadable(
+                        &path,
+                        Severity::Warn,
+                        format!(
+                            "{} is a dangling symlink: NCCL skips it without a word",
+                            path.display()
+                        ),
+                        "point the link at the file meant, or remove it",
+                    ));
+                }
+                continue;
+            }
+            Err(e) => {
+                let why = if e.raw_os_error() == Some(40) {
+                    "a symlink loop".to_string()
+                } else {
+                    format!("unreadable ({e})")
+                };
+                problems.push(unreadable(
+                    &path,
+                    Severity::Warn,
+                    format!(
+                        "{} is {why}: NCCL cannot open it and skips its settings without a word",
+                        path.display()
+                    ),
+                    "fix or remove the file",
+                ));
+                continue;
+            }
+        };
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            problems.push(unreadable(
+                &path,
+                Severity::Warn,
+                format!(
+                    "{} is a directory: NCCL reads no settings from it",
+                    path.display()
+                ),
+                "remove it, or put the settings in a file of that name",
+            ));
+            continue;
+        }
+        if ft.is_fifo() || ft.is_socket() || ft.is_char_device() || ft.is_block_device() {
+            problems.push(unreadable(&path, Severity::Error, format!("{} is not a regular file: NCCL opens it at init, and a FIFO blocks there until a writer comes (the job hangs); lint did not read it", path.display()), "replace it with a regular file"));
+            continue;
+        }
+        match read_bounded(&path) {
+            Ok(text) => {
+                let name = path.display().to_string();
+                match envfile::parse(&text, &name, Syntax::NcclConf) {
+                    Ok(set) => sets.push(set),
+                    Err(e) => {
+                        problems.push(unreadable(&path, Severity::Error, format!("{e}"), "fix the file"))
+                    }
+                }
+            }
+            Err(e) => problems.push(unreadable(
+                &path,
+                Severity::Warn,
+                format!("{e:#}: NCCL skips a file it cannot read without a word"),
+                "make it readable, or remove it",
+            )),
         }
     }
-    Ok(sources)
+    Ok(Sources { sets, problems })
+}
+
+/// `nccl_sources_checked` without the problems, for callers that only want the settings.
+pub fn nccl_sources(
+    env: impl IntoIterator<Item = (String, String)>,
+    home: Option<&std::path::Path>,
+    etc_conf: &std::path::Path,
+) -> anyhow::Result<Vec<Vec<Assignment>>> {
+    nccl_sources_checked(env, home, etc_conf).map(|s| s.sets)
+}
+
+fn process_env() -> (Vec<(String, String)>, Option<std::path::PathBuf>) {
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .collect();
+    (env, std::env::var_os("HOME").map(std::path::PathBuf::from))
 }
 
 /// `nccl_sources` for this process: its environment, `$HOME`, and `/etc/nccl.conf`.
 pub fn process_sources() -> anyhow::Result<Vec<Vec<Assignment>>> {
-    let env = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    nccl_sources(env, home.as_deref(), std::path::Path::new("/etc/nccl.conf"))
+    process_sources_checked().map(|s| s.sets)
+}
+
+/// `nccl_sources_checked` for this process.
+pub fn process_sources_checked() -> anyhow::Result<Sources> {
+    let (env, home) = process_env();
+    nccl_sources_checked(env, home.as_deref(), std::path::Path::new("/etc/nccl.conf"))
 }
 
 /// Lints `sources` (in NCCL's precedence order, highest first: environment, user config file,
@@ -420,16 +802,19 @@ pub fn lint(
     node: Option<&NodeReport>,
     precedence: bool,
 ) -> LintReport {
-    let all: Vec<Assignment> = sources.iter().flatten().cloned().collect();
+    let all: Vec<&Assignment> = sources.iter().flatten().collect();
     let mut findings = Vec::new();
     for a in &all {
         check_one(a, version, node, &mut findings);
     }
-    check_set(&all, &mut findings);
+    for set in sources {
+        check_set(set, node, &mut findings);
+    }
     let mut effective: Vec<Effective> = Vec::new();
     if precedence {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
         for a in all.iter().filter(|a| a.name.starts_with("NCCL_")) {
-            match effective.iter().find(|e| e.name == a.name) {
+            match seen.get(a.name.as_str()).map(|&i| &effective[i]) {
                 Some(winner) if winner.value != a.value => findings.push(f(
                     "shadowed",
                     Severity::Info,
@@ -444,31 +829,39 @@ pub fn lint(
                     "remove the unused setting to avoid confusion",
                 )),
                 Some(_) => {}
-                None => effective.push(Effective {
-                    name: a.name.clone(),
-                    value: a.value.clone(),
-                    from: a.location(),
-                }),
+                None => {
+                    seen.insert(&a.name, effective.len());
+                    effective.push(Effective {
+                        name: a.name.clone(),
+                        value: a.value.clone(),
+                        from: a.location(),
+                    });
+                }
             }
-        }
-    }
-    let mut summary = Summary::default();
-    for x in &findings {
-        match x.severity {
-            Severity::Error => summary.error += 1,
-            Severity::Warn => summary.warn += 1,
-            Severity::Info => summary.info += 1,
         }
     }
     let mut names: Vec<String> = all.iter().map(|a| a.source.clone()).collect();
     names.dedup();
-    LintReport {
+    // In file order: per-variable and set-level findings interleaved by line.
+    let order: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let key = |x: &LintFinding| {
+        let (src, line) = x
+            .location
+            .rsplit_once(':')
+            .and_then(|(s, l)| Some((s, l.parse::<usize>().ok()?)))
+            .unwrap_or((x.location.as_str(), 0));
+        (order.get(src).copied().unwrap_or(usize::MAX), line)
+    };
+    findings.sort_by_cached_key(key);
+    let mut r = LintReport {
         schema: SCHEMA,
         sources: names,
         findings,
         effective,
-        summary,
-    }
+        summary: Summary::default(),
+    };
+    r.recount();
+    r
 }
 
 #[cfg(test)]
@@ -517,13 +910,13 @@ mod tests {
 
     #[test]
     fn precedence_reports_the_winner() {
-        let env = vec![Assignment {
-            name: "NCCL_DEBUG".into(),
-            value: Some("WARN".into()),
-            source: "environment".into(),
-            line: 0,
-            syntax: Syntax::Environment,
-        }];
+        let env = vec![Assignment::new(
+            "NCCL_DEBUG",
+            Some("WARN"),
+            "environment",
+            0,
+            Syntax::Environment,
+        )];
         let etc = envfile::parse("NCCL_DEBUG=INFO\n", "/etc/nccl.conf", Syntax::NcclConf).expect("parse");
         let r = lint(&[env, etc], None, None, true);
         assert_eq!(r.effective.len(), 1);

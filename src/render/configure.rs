@@ -37,7 +37,13 @@ pub fn shell(r: &ConfigureReport) -> String {
 /// `NAME=value` as NCCL reads `/etc/nccl.conf` and `~/.nccl.conf`: split at the first `=`, no
 /// trimming, no quoting; and as dotenv files are read.
 pub fn conf(r: &ConfigureReport) -> Result<String> {
-    let mut s = header(r);
+    // NCCL before 2.26 reads `#` lines as settings (src/misc/param.cc at 2.25.1): comments only
+    // for a target known to be 2.26 or newer.
+    let comments = r
+        .nccl_version
+        .as_deref()
+        .is_some_and(|v| crate::parse::version_key(v).as_slice() >= [2, 26].as_slice());
+    let mut s = if comments { header(r) } else { String::new() };
     for set in &r.settings {
         let v = &set.value;
         if v.contains(['\n', '\r', '\0', '"', '\'']) || v != v.trim() {
@@ -47,19 +53,37 @@ pub fn conf(r: &ConfigureReport) -> Result<String> {
                 set.name
             );
         }
-        let _ = writeln!(s, "# {}: {}", set.rule, comment(&set.why));
+        if comments {
+            let _ = writeln!(s, "# {}: {}", set.rule, comment(&set.why));
+        }
         let _ = writeln!(s, "{}={v}", set.name);
     }
     Ok(s)
 }
 
-pub fn mpirun(r: &ConfigureReport) -> String {
-    let args: Vec<String> = r
-        .settings
-        .iter()
-        .map(|s| format!("-x {}", super::shell_quote(&format!("{}={}", s.name, s.value))))
-        .collect();
-    format!("{}\n", args.join(" "))
+/// `-x NAME=value` words for `mpirun $(nccltune configure --format mpirun)`: an unquoted `$(…)`
+/// is split at blanks and globbed but never unquoted, so quotes would reach NCCL as part of the
+/// name. Values are written bare, and a value that is not safe bare is refused.
+pub fn mpirun(r: &ConfigureReport) -> Result<String> {
+    let mut args = Vec::new();
+    for set in &r.settings {
+        let bare = |x: &str| {
+            !x.is_empty()
+                && x.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_=,.:/^+@%-".contains(c))
+        };
+        if !bare(&set.value) {
+            bail!(
+                "rule `{}`: {}={:?} cannot be passed unquoted through `mpirun $(…)`; use --format shell and `mpirun -x {}`",
+                set.rule,
+                set.name,
+                set.value,
+                set.name
+            );
+        }
+        args.push(format!("-x {}={}", set.name, set.value));
+    }
+    Ok(format!("{}\n", args.join(" ")))
 }
 
 pub fn k8s(r: &ConfigureReport) -> Result<String> {
@@ -151,8 +175,13 @@ mod tests {
             shell(&r).contains("# r: w x\n"),
             "a newline in a why stays inside the comment"
         );
-        assert!(conf(&r).expect("conf").contains("\nNCCL_IB_HCA==mlx5_0:1\n"));
-        assert_eq!(mpirun(&r), "-x 'NCCL_IB_HCA==mlx5_0:1'\n");
+        assert_eq!(
+            conf(&r).expect("conf"),
+            "NCCL_IB_HCA==mlx5_0:1\n",
+            "no comments before 2.26"
+        );
+        assert_eq!(mpirun(&r).expect("mpirun"), "-x NCCL_IB_HCA==mlx5_0:1\n");
+        assert!(mpirun(&report("a b")).is_err());
         assert_eq!(
             k8s(&r).expect("k8s"),
             "env:\n  - name: NCCL_IB_HCA\n    value: \"=mlx5_0:1\"\n"
