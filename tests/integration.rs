@@ -9,6 +9,7 @@ mod integration {
     mod conformance;
     mod conformance_verify;
     mod detect;
+    mod lint;
     mod place;
     pub mod robustness;
     mod verify;

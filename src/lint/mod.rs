@@ -121,7 +121,13 @@ const REDUNDANT: [(&str, &str, &str); 4] = [
     ("NCCL_NVLS_ENABLE", "2", "2 is the default since 2.18"),
 ];
 
-fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>, out: &mut Vec<LintFinding>) {
+fn check_one(
+    a: &Assignment,
+    version: Option<&[u64]>,
+    node: Option<&NodeReport>,
+    hints: &mut HashMap<String, Option<&'static str>>,
+    out: &mut Vec<LintFinding>,
+) {
     let name = a.name.as_str();
     if a.syntax == Syntax::NcclConf && name != name.trim() {
         out.push(f(
@@ -169,7 +175,10 @@ fn check_one(a: &Assignment, version: Option<&[u64]>, node: Option<&NodeReport>,
         return;
     }
     let Some(var) = nccl::lookup(name) else {
-        let hint = nccl::suggest(name, version);
+        // The did-you-mean search is the costly part of an unknown name: once per name.
+        let hint = *hints
+            .entry(name.to_string())
+            .or_insert_with(|| nccl::suggest(name, version));
         out.push(f(
             "unknown-variable",
             Severity::Warn,
@@ -483,16 +492,14 @@ fn check_source(here: &[Assignment], node: Option<&NodeReport>, out: &mut Vec<Li
     if let Some((v, dis)) = last("NCCL_IB_DISABLE")
         && nccl::strtoll(v).value != 0
     {
-        let mut dead: Vec<String> = Vec::new();
-        for a in here
+        // Each dead variable once, at its first line.
+        let mut named = std::collections::HashSet::new();
+        let dead: Vec<String> = here
             .iter()
             .filter(|a| a.name.starts_with("NCCL_IB_") && a.name != "NCCL_IB_DISABLE" && a.can_coexist(dis))
-        {
-            let entry = format!("{} (line {})", a.name, a.line);
-            if !dead.contains(&entry) {
-                dead.push(entry);
-            }
-        }
+            .filter(|a| named.insert(a.name.as_str()))
+            .map(|a| format!("{} (line {})", a.name, a.line))
+            .collect();
         if !dead.is_empty() {
             out.push(f(
                 "ib-settings-dead",
@@ -804,8 +811,9 @@ pub fn lint(
 ) -> LintReport {
     let all: Vec<&Assignment> = sources.iter().flatten().collect();
     let mut findings = Vec::new();
+    let mut hints = HashMap::new();
     for a in &all {
-        check_one(a, version, node, &mut findings);
+        check_one(a, version, node, &mut hints, &mut findings);
     }
     for set in sources {
         check_set(set, node, &mut findings);

@@ -463,7 +463,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                     .unwrap_or("SYS");
                 out.push(problem(
                     "legacy-int-level",
-                    Severity::Warn,
+                    Severity::Info,
                     format!("{name}={value}: a legacy integer, read as {level} (the GPU-NIC or GPU-GPU PCIe distance; values above 4 mean SYS)"),
                     format!("write the name: {name}={level}"),
                 ));
@@ -596,8 +596,8 @@ pub fn lifecycle(var: &Var, version: Option<&[u64]>) -> Vec<Problem> {
     {
         out.push(problem(
             "deprecated-variable",
-            Severity::Warn,
-            format!("{name} is deprecated since NCCL {d}{instead}"),
+            Severity::Info,
+            format!("{name} is deprecated since NCCL {d} (still read){instead}"),
             format!("replace it{instead}"),
         ));
     }
