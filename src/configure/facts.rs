@@ -30,7 +30,7 @@ impl Fact {
 pub type Facts = BTreeMap<String, Fact>;
 
 /// Every fact name a rule may use, with what it means (documented in `--explain` and tests).
-pub const KNOWN: [(&str, &str); 15] = [
+pub const KNOWN: [(&str, &str); 16] = [
     ("mode", "`inference` or `training` (--mode)"),
     ("nodes", "nodes in the job (--nodes); absent when not given"),
     (
@@ -39,6 +39,10 @@ pub const KNOWN: [(&str, &str); 15] = [
     ),
     ("gpu_count", "GPUs on the node"),
     ("gpu_model", "name of the first GPU"),
+    (
+        "gpu_architecture",
+        "`Product Architecture` of nvidia-smi -q (`Hopper`, `Blackwell`, ...) when every GPU shares it",
+    ),
     ("hopper_or_newer", "every GPU is Hopper or newer"),
     ("nvswitch", "GPUs joined through NVSwitch"),
     ("ib_active_ports", "active InfiniBand ports"),
@@ -90,6 +94,13 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
     f.insert("gpu_count".into(), Fact::Int(node.gpus.len() as i64));
     if let Some(name) = node.gpus.iter().find_map(|g| g.name.clone()) {
         f.insert("gpu_model".into(), Fact::Str(name));
+    }
+    // Architecture-dependent rules (NVLS channel counts differ by sm) need one for the node.
+    let mut arch = node.gpus.iter().map(|g| g.architecture.clone());
+    if let Some(Some(first)) = arch.next()
+        && arch.all(|a| a.as_deref() == Some(first.as_str()))
+    {
+        f.insert("gpu_architecture".into(), Fact::Str(first));
     }
     // One notion of "Hopper or newer" for the whole tool: verify's, kept as data with its source.
     if let Ok(rules) = crate::verify::rules::Rules::load()

@@ -182,3 +182,39 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
         facts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inference_ctas(arch: &str) -> Option<String> {
+        let mut node = NodeReport::default();
+        for index in 0..8 {
+            node.gpus.push(crate::node::Gpu {
+                index,
+                name: Some("NVIDIA test GPU".into()),
+                architecture: Some(arch.into()),
+                ..Default::default()
+            });
+        }
+        let opts = Options {
+            mode: "inference".into(),
+            nodes: Some(2),
+            nccl_version: Some("2.30.7".into()),
+            user_rules: Vec::new(),
+        };
+        let r = run(&node, &opts).expect("configure");
+        r.settings
+            .into_iter()
+            .find(|s| s.name == "NCCL_MAX_CTAS")
+            .map(|s| s.value)
+    }
+
+    /// NVLS channels: 16 on sm90, 24/32 on sm100, clamped to maxCTAs (NCCL 2.30.7
+    /// src/transport/nvls.cc:155-157, 235): the inference cap must not cut them.
+    #[test]
+    fn the_inference_cta_cap_follows_the_nvls_channels_of_the_architecture() {
+        assert_eq!(inference_ctas("Hopper").as_deref(), Some("16"));
+        assert_eq!(inference_ctas("Blackwell").as_deref(), Some("32"));
+    }
+}

@@ -1172,6 +1172,48 @@ cat > nccl.conf <<EOF\nNCCL_IGNORED=1\nEOF\n";
     }
 
     #[test]
+    fn junk_never_panics_in_any_reader() {
+        let alphabet: Vec<char> =
+            "NCL_=;&|()<>$`'\"\\#{}:-+ \t\nxX0\r!*?[]ENVFROMexportif fi -x -genv --export= <<EOF \u{85}é"
+                .chars()
+                .collect();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for round in 0..400 {
+            let len = 1 + (round * 7) % 300;
+            let text: String = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    alphabet[(seed >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            for syntax in [
+                Syntax::Shell,
+                Syntax::Dotenv,
+                Syntax::NcclConf,
+                Syntax::Yaml,
+                Syntax::Dockerfile,
+            ] {
+                let _ = parse(&text, "junk", syntax);
+            }
+            let _ = detect(&text, "junk");
+        }
+        for hostile in [
+            "cat <<EOF\nno end",
+            "X=$(((((",
+            "X=${",
+            "X=`",
+            "if if if then",
+            ";;;;)))(((",
+            "export",
+            "-x",
+        ] {
+            let _ = parse(hostile, "h", Syntax::Shell);
+        }
+    }
+
+    #[test]
     fn nccl_conf_is_verbatim() {
         let v = vals(
             "# c\nNCCL_IB_HCA=\"=mlx5_0\"\nNCCL_DEBUG=INFO \nno equals\n",
