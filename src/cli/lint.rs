@@ -72,12 +72,18 @@ pub struct LintArgs {
 
 /// Reads one file (bounded) in the given or detected format; returns the settings and the label
 /// naming the file and how it was read.
-fn read(path: &std::path::Path, read_as: Option<ReadAs>) -> Result<(Vec<envfile::Assignment>, String)> {
+fn read(path: &std::path::Path, read_as: Option<ReadAs>) -> Result<(Vec<envfile::Assignment>, lint::ReadAs)> {
     let text = lint::read_bounded(path)?;
     let name = path.display().to_string();
     let syntax = read_as.map_or_else(|| envfile::detect(&text, &name), envfile::Syntax::from);
     let set = envfile::parse(&text, &name, syntax)?;
-    Ok((set, format!("{name} ({})", syntax.label())))
+    Ok((
+        set,
+        lint::ReadAs {
+            source: name,
+            format: syntax.label().to_string(),
+        },
+    ))
 }
 
 pub fn run(args: LintArgs) -> Result<Outcome> {
@@ -108,7 +114,9 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     let mut report = lint::lint(&sources, vkey.as_deref(), node.as_ref(), precedence);
     report.add(problems);
     if let Some(labels) = labels {
-        report.sources = labels;
+        // Every file given, even one without a setting, is a source that was checked.
+        report.sources = labels.iter().map(|l| l.source.clone()).collect();
+        report.read_as = labels;
     }
     let text = match args.format {
         LintFormat::Table => render::lint::to_table(&report),

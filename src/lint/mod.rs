@@ -34,6 +34,12 @@ pub struct Effective {
     pub from: String,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadAs {
+    pub source: String,
+    pub format: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub error: usize,
@@ -48,6 +54,9 @@ pub struct LintReport {
     pub findings: Vec<LintFinding>,
     /// With no files given: what NCCL will see, after its precedence rules.
     pub effective: Vec<Effective>,
+    /// How each file was read (`shell`, `nccl.conf`, ...), when files were given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub read_as: Vec<ReadAs>,
     pub summary: Summary,
 }
 
@@ -866,6 +875,7 @@ pub fn lint(
         sources: names,
         findings,
         effective,
+        read_as: Vec::new(),
         summary: Summary::default(),
     };
     r.recount();

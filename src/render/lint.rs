@@ -45,6 +45,12 @@ pub fn to_table(r: &LintReport) -> String {
         r.summary.info,
         if r.sources.is_empty() {
             "nothing".into()
+        } else if !r.read_as.is_empty() {
+            r.read_as
+                .iter()
+                .map(|x| format!("{} ({})", x.source, x.format))
+                .collect::<Vec<_>>()
+                .join(", ")
         } else {
             r.sources.join(", ")
         }

@@ -386,7 +386,8 @@ fn the_format_comes_from_the_content_and_as_overrides_it() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
     };
     let r = run(&[]);
-    assert_eq!(r["sources"][0], "dup.conf (nccl.conf)");
+    assert_eq!(r["sources"][0], "dup.conf");
+    assert_eq!(r["read_as"][0]["format"], "nccl.conf");
     let dup = r["findings"]
         .as_array()
         .expect("f")
@@ -395,7 +396,7 @@ fn the_format_comes_from_the_content_and_as_overrides_it() {
         .cloned();
     assert!(dup.is_some_and(|d| d["message"].as_str().is_some_and(|m| m.contains("line 1 wins"))));
     let r = run(&["--as", "shell"]);
-    assert_eq!(r["sources"][0], "dup.conf (shell)");
+    assert_eq!(r["read_as"][0]["format"], "shell");
     let dup = r["findings"]
         .as_array()
         .expect("f")
