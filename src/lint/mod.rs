@@ -616,6 +616,8 @@ fn iface_checks(a: &Assignment, value: &str, node: Option<&NodeReport>, out: &mu
 fn hca_duplicates(a: &Assignment, value: &str, out: &mut Vec<LintFinding>) {
     let body = value.trim_start_matches('^').trim_start_matches('=');
     let mut seen: HashMap<(&str, Option<&str>), &str> = HashMap::new();
+    // The first entry of each device, for a whole-device entry beside a port entry.
+    let mut by_dev: HashMap<&str, &str> = HashMap::new();
     for e in body.split(',').filter(|e| !e.is_empty()) {
         let mut it = e.split(':');
         let dev = it.next().unwrap_or("");
@@ -623,24 +625,21 @@ fn hca_duplicates(a: &Assignment, value: &str, out: &mut Vec<LintFinding>) {
         let clash = seen
             .get(&(dev, port))
             .or_else(|| seen.get(&(dev, None)))
-            .copied()
-            .or_else(|| {
-                port.is_none()
-                    .then(|| seen.iter().find(|((d, _), _)| *d == dev).map(|(_, e)| *e))
-                    .flatten()
-            });
+            .or_else(|| if port.is_none() { by_dev.get(dev) } else { None })
+            .copied();
         if let Some(first) = clash {
             out.push(f(
                 "hca-duplicate",
                 Severity::Warn,
                 a,
                 format!(
-                    "NCCL_IB_HCA lists {e} after {first}, which already covers it: NCCL uses the port once"
+                    "NCCL_IB_HCA lists {e}, which overlaps the earlier {first}: NCCL selects each port once"
                 ),
                 "list each port once; check whether another device or port was meant",
             ));
         } else {
             seen.insert((dev, port), e);
+            by_dev.entry(dev).or_insert(e);
         }
     }
 }
@@ -906,6 +905,31 @@ mod tests {
         );
         assert!(run("NCCL_DEBUG=INFO\nNCCL_DEBUG=WARN\n").contains(&"duplicate-variable".to_string()));
         assert!(run("NCCL_IB_HCA==mlx5_0:1\nNCCL_DEBUG=WARN\nNCCL_SOCKET_IFNAME==eth0\n").is_empty());
+    }
+
+    #[test]
+    fn repeated_hca_entries_and_dead_ib_settings() {
+        let dup = |v: &str| {
+            run(&format!("export NCCL_IB_HCA={v}\n"))
+                .iter()
+                .filter(|c| *c == "hca-duplicate")
+                .count()
+        };
+        assert_eq!(dup("=mlx5_0:1,mlx5_3:1,mlx5_0:1"), 1);
+        assert_eq!(dup("=mlx5_0,mlx5_0:1"), 1);
+        assert_eq!(dup("=mlx5_0:1,mlx5_0"), 1);
+        assert_eq!(dup("=mlx5_0:1,mlx5_0:2,mlx5_1"), 0);
+        let codes = run("export NCCL_IB_DISABLE=1\nexport NCCL_IB_HCA==mlx5_0:1\n");
+        assert!(codes.contains(&"ib-settings-dead".to_string()), "{codes:?}");
+        // In another arm of an `if`, the IB setting is not dead.
+        let codes = run("if x; then export NCCL_IB_DISABLE=1; else export NCCL_IB_HCA==mlx5_0:1; fi\n");
+        assert!(!codes.contains(&"ib-settings-dead".to_string()), "{codes:?}");
+        let codes = run("export NCCL_SOCKET_NTHREADS=16 NCCL_NSOCKS_PERTHREAD=8\n");
+        assert!(codes.contains(&"too-many-sockets".to_string()), "{codes:?}");
+        assert!(
+            !run("export NCCL_SOCKET_NTHREADS=8 NCCL_NSOCKS_PERTHREAD=8\n")
+                .contains(&"too-many-sockets".to_string())
+        );
     }
 
     #[test]
