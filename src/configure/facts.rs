@@ -127,7 +127,13 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
         || no_rdma_class
         || !node.nics.is_empty();
     if ports_known {
-        let ib: Vec<&Nic> = node.active_nics().filter(|n| n.is_infiniband()).collect();
+        // An ibstat from before RoCE support prints no `Link layer` line: an Active port
+        // without one is InfiniBand (configure notes the assumption), never a reason to turn
+        // RDMA off.
+        let ib: Vec<&Nic> = node
+            .active_nics()
+            .filter(|n| n.is_infiniband() || n.link_layer.is_none())
+            .collect();
         let roce: Vec<&Nic> = node.active_nics().filter(|n| n.is_roce()).collect();
         f.insert("ib_active_ports".into(), Fact::Int(ib.len() as i64));
         f.insert("roce_active_ports".into(), Fact::Int(roce.len() as i64));

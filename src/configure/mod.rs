@@ -160,6 +160,17 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
         });
     }
     let mut notes = warnings;
+    let unknown_layer: Vec<String> = node
+        .active_nics()
+        .filter(|n| n.link_layer.is_none())
+        .map(|n| n.id())
+        .collect();
+    if !unknown_layer.is_empty() {
+        notes.push(format!(
+            "Active RDMA port(s) {} show no link layer (an ibstat older than RoCE support prints none): treated as InfiniBand; check /sys/class/infiniband/<dev>/ports/<port>/link_layer",
+            unknown_layer.join(", ")
+        ));
+    }
     if version.is_none() {
         notes.push("NCCL version unknown (no libnccl found): version-dependent rules were skipped; pass --nccl-version X.Y.Z".into());
     }
@@ -208,6 +219,38 @@ mod tests {
             .into_iter()
             .find(|s| s.name == "NCCL_MAX_CTAS")
             .map(|s| s.value)
+    }
+
+    /// A node whose only Active port is `mlx4_0:2` from an old ibstat (no `Link layer` line).
+    #[test]
+    fn an_active_port_without_link_layer_never_turns_rdma_off() {
+        let mut node = NodeReport::default();
+        node.nics.push(crate::node::Nic {
+            device: "mlx4_0".into(),
+            port: 2,
+            state: Some("Active".into()),
+            rate_gbps: Some(56.0),
+            ..Default::default()
+        });
+        let opts = Options {
+            mode: "training".into(),
+            nodes: None,
+            nccl_version: Some("2.21.5".into()),
+            user_rules: Vec::new(),
+        };
+        let r = run(&node, &opts).expect("configure");
+        assert!(
+            !r.settings.iter().any(|s| s.name == "NCCL_IB_DISABLE"),
+            "{:?}",
+            r.settings
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("mlx4_0:2") && n.contains("InfiniBand")),
+            "{:?}",
+            r.notes
+        );
     }
 
     /// NVLS channels: 16 on sm90, 24/32 on sm100, clamped to maxCTAs (NCCL 2.30.7
