@@ -160,6 +160,24 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
         });
     }
     let mut notes = warnings;
+    // A port list built from partial facts must say so beside the list it shaped.
+    if settings.iter().any(|s| s.name == "NCCL_IB_HCA") {
+        let down: Vec<String> = node
+            .nics
+            .iter()
+            .filter(|n| !n.is_active())
+            .map(|n| format!("{} ({})", n.id(), n.state.as_deref().unwrap_or("state unknown")))
+            .collect();
+        if !down.is_empty() {
+            notes.push(format!(
+                "NCCL_IB_HCA leaves out the RDMA port(s) that are not Active: {}; if a rail is down, fix it or expect fewer rails",
+                down.join(", ")
+            ));
+        }
+        if node.findings.iter().any(|f| f.code == "ibstat-panic") {
+            notes.push("ibstat stopped part way: NCCL_IB_HCA lists only the ports it printed before it failed; check the rest with `ibstat` or /sys/class/infiniband".into());
+        }
+    }
     let unknown_layer: Vec<String> = node
         .active_nics()
         .filter(|n| n.link_layer.is_none())

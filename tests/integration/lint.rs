@@ -458,3 +458,20 @@ fn detect_finds_nccl_in_a_wheel_and_by_its_embedded_version() {
     // LD_LIBRARY_PATH comes first: the library a process would load is listed first.
     assert!(listing.starts_with(&other.display().to_string()), "{listing}");
 }
+
+#[test]
+fn configure_notes_a_rail_that_is_down_beside_the_hca_list() {
+    let out = nccltune()
+        .args(["configure", "--format", "json", "--replay"])
+        .arg(fixture("broken-h100"))
+        .output()
+        .expect("configure");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let notes = r["notes"].as_array().expect("notes");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("mlx5_5:1 (Down)"))),
+        "{notes:?}"
+    );
+}
