@@ -129,8 +129,8 @@ fn plain_assignment(line: &str) -> bool {
 
 /// Reads the syntax from the content, falling back to the file name: YAML manifests, Dockerfiles,
 /// shell scripts, and files of plain `NAME=value` lines, which are NCCL config files when named
-/// `*.conf` or `*nccl*` (so `dup.conf` is read the way NCCL reads it, first line winning) and
-/// dotenv files otherwise.
+/// `*.conf` (so `dup.conf` is read the way NCCL reads it, first line winning) and dotenv files
+/// otherwise.
 pub fn detect(text: &str, path: &str) -> Syntax {
     let by_name = syntax_for(path);
     let mut plain = 0usize;
@@ -174,7 +174,7 @@ pub fn detect(text: &str, path: &str) -> Syntax {
     }
     if other == 0 && plain > 0 {
         let lower = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-        return if lower.ends_with(".conf") || lower.contains("nccl") {
+        return if lower.ends_with(".conf") {
             Syntax::NcclConf
         } else if by_name == Syntax::Shell {
             Syntax::Dotenv
@@ -1160,6 +1160,8 @@ cat > nccl.conf <<EOF\nNCCL_IGNORED=1\nEOF\n";
             Syntax::NcclConf
         );
         assert_eq!(detect("NCCL_DEBUG=INFO\n", "settings"), Syntax::Dotenv);
+        assert_eq!(detect("NCCL_DEBUG=INFO\n", "nccl.env"), Syntax::Dotenv);
+        assert_eq!(detect("NCCL_DEBUG=INFO\n", "/etc/nccl.conf"), Syntax::NcclConf);
         assert_eq!(detect("export NCCL_DEBUG=INFO\n", "x.conf"), Syntax::Shell);
         assert_eq!(detect("#!/bin/bash\nNCCL_DEBUG=INFO\n", "x.conf"), Syntax::Shell);
         assert_eq!(detect("apiVersion: v1\nkind: Pod\n", "pod"), Syntax::Yaml);
