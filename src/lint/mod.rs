@@ -57,7 +57,34 @@ pub struct LintReport {
     /// How each file was read (`shell`, `nccl.conf`, ...), when files were given.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub read_as: Vec<ReadAs>,
+    /// Findings counted in the summary but not listed, beyond `MAX_LISTED`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_listed: usize,
+    #[serde(skip)]
+    dropped: Summary,
     pub summary: Summary,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Most findings a report lists; the rest are counted. Keeps memory bounded on huge inputs
+/// whose every line is a finding.
+pub const MAX_LISTED: usize = 10_000;
+
+/// Moves the findings beyond `MAX_LISTED` into the counts.
+fn spill(findings: &mut Vec<LintFinding>, dropped: &mut Summary) {
+    if findings.len() <= MAX_LISTED {
+        return;
+    }
+    for x in findings.drain(MAX_LISTED..) {
+        match x.severity {
+            Severity::Error => dropped.error += 1,
+            Severity::Warn => dropped.warn += 1,
+            Severity::Info => dropped.info += 1,
+        }
+    }
 }
 
 impl LintReport {
@@ -68,7 +95,7 @@ impl LintReport {
     }
 
     fn recount(&mut self) {
-        let mut summary = Summary::default();
+        let mut summary = self.dropped.clone();
         for x in &self.findings {
             match x.severity {
                 Severity::Error => summary.error += 1,
@@ -820,11 +847,16 @@ pub fn lint(
     let all: Vec<&Assignment> = sources.iter().flatten().collect();
     let mut findings = Vec::new();
     let mut hints = HashMap::new();
+    let mut dropped = Summary::default();
     for a in &all {
         check_one(a, version, node, &mut hints, &mut findings);
+        if findings.len() > 2 * MAX_LISTED {
+            spill(&mut findings, &mut dropped);
+        }
     }
     for set in sources {
         check_set(set, node, &mut findings);
+        spill(&mut findings, &mut dropped);
     }
     let mut effective: Vec<Effective> = Vec::new();
     if precedence {
@@ -869,12 +901,16 @@ pub fn lint(
         (order.get(src).copied().unwrap_or(usize::MAX), line)
     };
     findings.sort_by_cached_key(key);
+    spill(&mut findings, &mut dropped);
+    let not_listed = dropped.error + dropped.warn + dropped.info;
     let mut r = LintReport {
         schema: SCHEMA,
         sources: names,
         findings,
         effective,
         read_as: Vec::new(),
+        not_listed,
+        dropped,
         summary: Summary::default(),
     };
     r.recount();
@@ -929,6 +965,20 @@ mod tests {
         assert!(
             !run("export NCCL_SOCKET_NTHREADS=8 NCCL_NSOCKS_PERTHREAD=8\n")
                 .contains(&"too-many-sockets".to_string())
+        );
+    }
+
+    #[test]
+    fn huge_inputs_list_a_bounded_number_of_findings_and_count_all() {
+        let text = "export NCCL_NO_SUCH_THING=1\n".repeat(MAX_LISTED * 3);
+        let a = envfile::parse(&text, "big.sh", Syntax::Shell).expect("parse");
+        let r = lint(&[a], None, None, false);
+        assert_eq!(r.findings.len(), MAX_LISTED);
+        assert_eq!(r.summary.warn, MAX_LISTED * 3);
+        assert_eq!(r.not_listed, MAX_LISTED * 2);
+        assert!(
+            r.findings[0].location.ends_with(":1"),
+            "the first lines are the ones listed"
         );
     }
 

@@ -37,6 +37,13 @@ pub fn to_table(r: &LintReport) -> String {
                 .collect(),
         ));
     }
+    if r.not_listed > 0 {
+        let _ = writeln!(
+            s,
+            "... and {} more finding(s), counted below but not listed",
+            r.not_listed
+        );
+    }
     let _ = writeln!(
         s,
         "{} error(s), {} warning(s), {} note(s) in {}",
