@@ -13,7 +13,7 @@ use std::io::Read;
 pub struct Library {
     pub path: String,
     pub version: Option<String>,
-    /// `file name`, `wheel metadata` or `embedded version string`.
+    /// `file name`, `link target`, `wheel metadata` or `embedded version string`.
     pub how: String,
 }
 

@@ -394,6 +394,11 @@ fn library_version(
         }
     }
     let real = std::fs::canonicalize(path).ok()?;
+    // A link to `libnccl.so.X.Y.Z` says it by its target's name: no need to read the library.
+    let real_name = real.file_name()?.to_string_lossy().into_owned();
+    if let Some(v) = crate::parse::nccl_library::parse(&real_name) {
+        return Some((v, "link target"));
+    }
     if let Some((_, v)) = scanned.iter().find(|(p, _)| *p == real) {
         return v.clone().map(|v| (v, "embedded version string"));
     }
