@@ -1032,7 +1032,17 @@ impl<'a> Shell<'a> {
         self.command(words);
         // A script that launches nothing only sets variables for whoever sources it; only
         // in a script that runs commands does an unexported variable never reach them.
-        // `export NAME` anywhere exports the name's assignments (a shell keeps it exported).
+        // `export NAME` anywhere exports the name's assignments (a shell keeps it exported), and
+        // a name handed on with its value (`mpirun -x NAME=$NAME`, `NAME=$NAME srun`) reaches
+        // the tasks that way. A bare `mpirun -x NAME` reads mpirun's environment, where an
+        // unexported variable is not.
+        let passed: HashSet<String> = self
+            .out
+            .iter()
+            .filter(|a| a.exported && a.value.is_some())
+            .map(|a| a.name.clone())
+            .collect();
+        self.exported.extend(passed);
         for a in &mut self.out {
             a.exported |= !self.runs_commands || self.exported.contains(&a.name);
         }
@@ -1113,6 +1123,25 @@ NCCL_X=1 srun ./app && echo ok\n";
         );
         let allexport = parse("set -a\nNCCL_DEBUG=INFO\nsrun x\n", "j", Syntax::Shell).expect("parse");
         assert!(allexport[0].exported);
+        let passed = parse(
+            "NCCL_IB_HCA==mlx5_0\nmpirun -x NCCL_IB_HCA=$NCCL_IB_HCA ./a\n",
+            "j",
+            Syntax::Shell,
+        )
+        .expect("parse");
+        assert!(passed[0].exported, "handed on by mpirun -x");
+        assert_eq!(
+            passed[1].value.as_deref(),
+            Some("=mlx5_0"),
+            "$NAME expands to the value set above"
+        );
+        let bare = parse(
+            "NCCL_IB_HCA==mlx5_0\nmpirun -x NCCL_IB_HCA ./a\n",
+            "j",
+            Syntax::Shell,
+        )
+        .expect("parse");
+        assert!(!bare[0].exported, "mpirun -x NAME cannot see a shell variable");
     }
 
     #[test]
