@@ -15,6 +15,7 @@ mod integration {
     mod fleet;
     mod gpus;
     mod hostile;
+    mod lint;
     mod place;
     pub mod robustness;
     mod verify;

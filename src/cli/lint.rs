@@ -2,7 +2,7 @@
 //! process environment plus the config files NCCL itself reads, in NCCL's precedence order.
 
 use super::{NodeArgs, emit};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use nccltune::lint::{self, envfile};
 use nccltune::outcome::Outcome;
@@ -19,14 +19,41 @@ pub enum LintFormat {
     Junit,
 }
 
+/// How to read a file, overriding detection from its content and name.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReadAs {
+    Shell,
+    Dotenv,
+    NcclConf,
+    Yaml,
+    Dockerfile,
+}
+
+impl From<ReadAs> for envfile::Syntax {
+    fn from(r: ReadAs) -> Self {
+        match r {
+            ReadAs::Shell => envfile::Syntax::Shell,
+            ReadAs::Dotenv => envfile::Syntax::Dotenv,
+            ReadAs::NcclConf => envfile::Syntax::NcclConf,
+            ReadAs::Yaml => envfile::Syntax::Yaml,
+            ReadAs::Dockerfile => envfile::Syntax::Dockerfile,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 #[command(
     after_help = "Exit codes: 0 clean (warnings allowed unless --strict); 1 an error finding; 2 unreadable input.\n\
 With no FILE: the environment, then $NCCL_CONF_FILE (else ~/.nccl.conf), then /etc/nccl.conf, as NCCL reads them."
 )]
 pub struct LintArgs {
-    /// Env files (`export A=b`, dotenv), job scripts (`mpirun -x A=b`), or nccl.conf files.
+    /// Env files (`export A=b`, dotenv), job scripts (`mpirun -x A=b`, `srun --export=`),
+    /// Dockerfiles, Kubernetes YAML, or nccl.conf files. The format is read from the content.
     pub files: Vec<PathBuf>,
+
+    /// Read every FILE in this format instead of detecting it.
+    #[arg(long = "as", value_enum, value_name = "FORMAT")]
+    pub read_as: Option<ReadAs>,
 
     #[arg(long, value_enum, default_value_t = LintFormat::Table)]
     pub format: LintFormat,
@@ -47,11 +74,20 @@ pub struct LintArgs {
     pub node: NodeArgs,
 }
 
-fn read(path: &std::path::Path) -> Result<Vec<envfile::Assignment>> {
-    let bytes = nccltune::input::read_bytes(path, &nccltune::input::ENV).context("lint")?;
+/// Reads one file (bounded) in the given or detected format; returns the settings and the label
+/// naming the file and how it was read.
+fn read(path: &std::path::Path, read_as: Option<ReadAs>) -> Result<(Vec<envfile::Assignment>, lint::ReadAs)> {
+    let text = lint::read_bounded(path)?;
     let name = path.display().to_string();
-    let text = String::from_utf8_lossy(&bytes);
-    envfile::parse(&text, &name, envfile::syntax_for(&name))
+    let syntax = read_as.map_or_else(|| envfile::detect(&text, &name), envfile::Syntax::from);
+    let set = envfile::parse(&text, &name, syntax)?;
+    Ok((
+        set,
+        lint::ReadAs {
+            source: name,
+            format: syntax.label().to_string(),
+        },
+    ))
 }
 
 pub fn run(args: LintArgs) -> Result<Outcome> {
@@ -66,12 +102,26 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         .or_else(|| node.as_ref().and_then(|n| n.versions.nccl.clone()));
     let vkey = version.as_deref().map(nccltune::parse::version_key);
     let precedence = args.files.is_empty();
-    let sources = if precedence {
-        lint::process_sources()?
+    let (sources, labels, problems) = if precedence {
+        let s = lint::process_sources_checked()?;
+        (s.sets, None, s.problems)
     } else {
-        args.files.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?
+        let mut sets = Vec::new();
+        let mut labels = Vec::new();
+        for p in &args.files {
+            let (set, label) = read(p, args.read_as)?;
+            sets.push(set);
+            labels.push(label);
+        }
+        (sets, Some(labels), Vec::new())
     };
-    let report = lint::lint(&sources, vkey.as_deref(), node.as_ref(), precedence);
+    let mut report = lint::lint(&sources, vkey.as_deref(), node.as_ref(), precedence);
+    report.add(problems);
+    if let Some(labels) = labels {
+        // Every file given, even one without a setting, is a source that was checked.
+        report.sources = labels.iter().map(|l| l.source.clone()).collect();
+        report.read_as = labels;
+    }
     let text = match args.format {
         LintFormat::Table => render::lint::to_table(&report),
         LintFormat::Json => render::json(&report)?,

@@ -30,7 +30,7 @@ impl Fact {
 pub type Facts = BTreeMap<String, Fact>;
 
 /// Every fact name a rule may use, with what it means (documented in `--explain` and tests).
-pub const KNOWN: [(&str, &str); 15] = [
+pub const KNOWN: [(&str, &str); 16] = [
     ("mode", "`inference` or `training` (--mode)"),
     ("nodes", "nodes in the job (--nodes); absent when not given"),
     (
@@ -39,6 +39,10 @@ pub const KNOWN: [(&str, &str); 15] = [
     ),
     ("gpu_count", "GPUs on the node"),
     ("gpu_model", "name of the first GPU"),
+    (
+        "gpu_architecture",
+        "`Product Architecture` of nvidia-smi -q (`Hopper`, `Blackwell`, ...) when every GPU shares it",
+    ),
     ("hopper_or_newer", "every GPU is Hopper or newer"),
     ("nvswitch", "GPUs joined through NVSwitch"),
     ("ib_active_ports", "active InfiniBand ports"),
@@ -82,6 +86,14 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
     if let Some(name) = node.gpus.iter().find_map(|g| g.name.clone()) {
         f.insert("gpu_model".into(), Fact::Str(name));
     }
+    // Architecture-dependent rules (NVLS channel counts differ by sm) need one for the node:
+    // `hw`'s notion (what the driver printed, else the product name).
+    let mut arch = node.gpus.iter().map(crate::hw::gpu_arch);
+    if let Some(Some(first)) = arch.next()
+        && arch.all(|a| a.as_ref() == Some(&first))
+    {
+        f.insert("gpu_architecture".into(), Fact::Str(first.to_string()));
+    }
     // One notion of "Hopper or newer" for the whole tool: `hw`'s.
     if node
         .gpus
@@ -97,7 +109,10 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
     // Port facts only when some source of port information worked; otherwise "no ports" would
     // be a guess. The rail list is `hw::rails`, the same one verify's rail checks use.
     if crate::hw::port_facts_known(node) {
-        let ib = node.active_nics().filter(|n| n.is_infiniband()).count();
+        let ib = node
+            .active_nics()
+            .filter(|n| n.is_infiniband() || n.link_layer.is_none())
+            .count();
         let roce = node.active_nics().filter(|n| n.is_roce()).count();
         f.insert("ib_active_ports".into(), Fact::Int(ib as i64));
         f.insert("roce_active_ports".into(), Fact::Int(roce as i64));

@@ -244,12 +244,14 @@ fn node_notes(node: &NodeReport) -> Vec<Finding> {
             Code::Gpu(GpuCode::NvlinkLinks) => {
                 Some("nothing configure sets, but NCCL's intra-node bandwidth")
             }
+            Code::Rdma(RdmaCode::LinkLayer) => Some("NCCL_IB_HCA: the port is counted as an InfiniBand rail"),
             _ => None,
         }
     };
-    node.findings
+    // Judged afresh from the facts (a report built by hand or read from JSON may carry none).
+    crate::node::findings::node(node)
         .iter()
-        .filter(|f| f.level >= Level::Warn)
+        .filter(|f| f.level >= Level::Warn || f.code == RdmaCode::LinkLayer)
         .filter_map(|f| {
             let what = affects(f)?;
             let mut n = f.clone();
@@ -257,4 +259,72 @@ fn node_notes(node: &NodeReport) -> Vec<Finding> {
             Some(n)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inference_ctas(arch: &str) -> Option<String> {
+        let mut node = NodeReport::default();
+        for index in 0..8 {
+            node.gpus.push(crate::node::Gpu {
+                index,
+                name: Some("NVIDIA test GPU".into()),
+                architecture: Some(arch.into()),
+                ..Default::default()
+            });
+        }
+        let opts = Options {
+            mode: "inference".into(),
+            nodes: Some(2),
+            nccl_version: Some("2.30.7".into()),
+            user_rules: Vec::new(),
+        };
+        let r = run(&node, &opts).expect("configure");
+        r.settings
+            .into_iter()
+            .find(|s| s.name == "NCCL_MAX_CTAS")
+            .map(|s| s.value)
+    }
+
+    /// A node whose only Active port is `mlx4_0:2` from an old ibstat (no `Link layer` line).
+    #[test]
+    fn an_active_port_without_link_layer_never_turns_rdma_off() {
+        let mut node = NodeReport::default();
+        node.nics.push(crate::node::Nic {
+            device: "mlx4_0".into(),
+            port: 2,
+            state: Some("Active".into()),
+            rate_gbps: Some(56.0),
+            ..Default::default()
+        });
+        let opts = Options {
+            mode: "training".into(),
+            nodes: None,
+            nccl_version: Some("2.21.5".into()),
+            user_rules: Vec::new(),
+        };
+        let r = run(&node, &opts).expect("configure");
+        assert!(
+            !r.settings.iter().any(|s| s.name == "NCCL_IB_DISABLE"),
+            "{:?}",
+            r.settings
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.subject == "mlx4_0:2" && n.message.contains("InfiniBand")),
+            "{:?}",
+            r.notes
+        );
+    }
+
+    /// NVLS channels: 16 on sm90, 24/32 on sm100, clamped to maxCTAs (NCCL 2.30.7
+    /// src/transport/nvls.cc:155-157, 235): the inference cap must not cut them.
+    #[test]
+    fn the_inference_cta_cap_follows_the_nvls_channels_of_the_architecture() {
+        assert_eq!(inference_ctas("Hopper").as_deref(), Some("16"));
+        assert_eq!(inference_ctas("Blackwell").as_deref(), Some("32"));
+    }
 }

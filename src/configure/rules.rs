@@ -117,8 +117,8 @@ pub fn parse_user(text: &str, file: &str) -> Result<Vec<Rule>> {
         }
         for (name, value) in &r.set {
             let Some(var) = crate::nccl::lookup(name) else {
-                let hint =
-                    crate::nccl::suggest(name).map_or(String::new(), |s| format!(" (did you mean {s}?)"));
+                let hint = crate::nccl::suggest(name, None)
+                    .map_or(String::new(), |s| format!(" (did you mean {s}?)"));
                 bail!("{at}: {name} is not a variable NCCL knows{hint}; NCCL would ignore it silently");
             };
             if value.contains('\n') || value.contains('\0') {

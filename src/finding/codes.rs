@@ -31,6 +31,14 @@ macro_rules! registry {
                 fn from(c: $enum) -> Code { Code::$variant(c) }
             }
 
+            impl PartialEq<&str> for $enum {
+                fn eq(&self, other: &&str) -> bool { self.as_str() == *other }
+            }
+
+            impl std::fmt::Display for $enum {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+            }
+
             impl PartialEq<$enum> for Code {
                 fn eq(&self, other: &$enum) -> bool { *self == Code::$variant(*other) }
             }
@@ -156,6 +164,19 @@ registry! {
         Shadowed = "shadowed" => "a value that another source overrides (environment > user conf > /etc/nccl.conf)",
         ConfQuoted = "conf-quoted" => "nccl.conf has no quoting: the quotes become part of the value",
         ConfWhitespace = "conf-whitespace" => "nccl.conf does not trim: the spaces become part of the value",
+        ConfCommentRead = "conf-comment-read" => "a `#` line with `=` in nccl.conf: NCCL before 2.26 reads it as a variable",
+        EmptyValue = "empty-value" => "set but empty: NCCL keeps its default",
+        PluginVariable = "plugin-variable" => "read by a net/tuner plugin or PyTorch, not by NCCL (with the new name for PyTorch's old `NCCL_*` aliases)",
+        DisablesTransport = "disables-transport" => "turns a transport or data path off (`NCCL_P2P_DISABLE=1`, `NCCL_SHM_DISABLE=1`, `NCCL_NET_GDR_LEVEL=LOC`, `NCCL_NVLS_ENABLE=0`, ...)",
+        NotExported = "not-exported" => "set without `export` in a script that launches tasks: they never see it",
+        AssumedDefault = "assumed-default" => "`${X:-default}`: lint read the default, assuming X unset where the job runs",
+        IbSettingsDead = "ib-settings-dead" => "`NCCL_IB_*` settings beside `NCCL_IB_DISABLE=1`, which turns the IB transport off",
+        IbDisabledWithRails = "ib-disabled-with-rails" => "with node facts: `NCCL_IB_DISABLE=1` on a node with Active RDMA ports",
+        IfaceWildcard = "iface-wildcard" => "`*`, `?` or `[` in an interface list: NCCL has prefix matching, no wildcards",
+        IfaceMissing = "iface-missing" => "with node facts: an interface entry that matches no interface of the node",
+        TooManySockets = "too-many-sockets" => "`NCCL_SOCKET_NTHREADS` x `NCCL_NSOCKS_PERTHREAD` above 64: NCCL lowers the sockets per thread",
+        HcaDuplicate = "hca-duplicate" => "an `NCCL_IB_HCA` entry already covered by an earlier one",
+        UnreadableConfig = "unreadable-config" => "a config file NCCL would read is a directory, FIFO (init hangs), symlink loop or unreadable",
     }
     /// What `configure` could not decide from the node.
     Configure(ConfigureCode) = "configure", "configure" {

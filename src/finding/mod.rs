@@ -173,6 +173,19 @@ impl Finding {
         self
     }
 
+    /// Where the finding is, as `file:line` (or the path alone, e.g. `environment`): the first
+    /// file evidence; empty when it rests on none.
+    pub fn location(&self) -> String {
+        self.evidence
+            .iter()
+            .find_map(|e| match e {
+                Evidence::File { path, line: Some(l) } => Some(format!("{path}:{l}")),
+                Evidence::File { path, line: None } => Some(path.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
     /// The evidence as one line, for tables.
     pub fn evidence_text(&self) -> String {
         self.evidence

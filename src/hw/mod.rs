@@ -308,11 +308,14 @@ pub fn rails(node: &NodeReport) -> Rails<'_> {
         .iter()
         .filter(|n| !from_topology || nearest.contains(n.device.as_str()))
         .collect();
+    // An Active port whose link layer no probe printed is InfiniBand (ibstat before RoCE
+    // support printed IB ports only), never a reason to leave RDMA out.
+    let layer_of = |n: &Nic| n.link_layer.clone().unwrap_or(LinkLayer::InfiniBand);
     let active_of = |layer: &LinkLayer| -> Vec<&Nic> {
         candidates
             .iter()
             .copied()
-            .filter(|n| n.is_active() && n.link_layer.as_ref() == Some(layer))
+            .filter(|n| n.is_active() && &layer_of(n) == layer)
             .collect()
     };
     let layer = [LinkLayer::InfiniBand, LinkLayer::Ethernet]

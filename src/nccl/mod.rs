@@ -1,18 +1,30 @@
-//! The catalogue of NCCL environment variables (`vars.toml`, built from nccl-env.md) and the
-//! validator that knows how NCCL reads each value: integers through `strtoll` (so `4MB` is 4,
-//! `010` is 8 and `auto` is 0), level names compared case-sensitively, `NCCL_ALGO`/`NCCL_PROTO`
-//! token lists that fail initialisation on unknown tokens since 2.24, HCA and interface lists
-//! with their `^`/`=` prefixes. `configure` refuses what this rejects; `lint` reports it.
+//! The catalogue of NCCL environment variables (`vars.toml`: every variable NCCL 2.30.7's core
+//! reads, each with the source lines that read it, plus older NCCL's and the plugins' and
+//! PyTorch's own) and the validator that knows how NCCL reads each value: integers through
+//! `strtoll` (so `4MB` is 4, `010` is 8 and `auto` is 0, an empty value keeps the default), 2.30.7's
+//! bool parser (`1/T/TRUE/0/F/FALSE`), bitsets where one unknown name makes 2.30.7 keep the
+//! default, path-level names compared case-sensitively, `NCCL_ALGO`/`NCCL_PROTO` token lists that
+//! fail initialisation on unknown tokens since 2.24, HCA and interface lists with their `^`/`=`
+//! prefixes. `configure` refuses what this rejects; `lint` reports it.
 
+use crate::finding::LintCode;
 use crate::finding::Severity;
 use crate::parse::version_key;
 use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// An `NCCL_PARAM` read with `strtoll`, meaningful as 0/1.
     Bool,
+    /// A `DEFINE_NCCL_PARAM(bool)`: `1`, `T`, `TRUE`, `0`, `F`, `FALSE` in any case; anything
+    /// else keeps the default (src/include/param/parser_default.h:39-66 at 2.30.7).
+    Flag,
+    /// A comma list of names, any case, `^` first inverts; an unknown name makes the whole value
+    /// invalid, so NCCL keeps the default (src/include/param/parser_bitset.h:27-56 at 2.30.7).
+    Bitset,
     Int,
     Enum,
     EnumCi,
@@ -31,6 +43,16 @@ pub struct Var {
     pub kind: Kind,
     /// `system`, `debug`, `undocumented`, `removed` or `plugin`.
     pub category: String,
+    /// Who reads it when that is not core NCCL (a plugin, PyTorch).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The version whose parser `kind` describes; before it the value was read as `Bool`/`Int`
+    /// (flags) or leniently, skipping unknown names (bitsets).
+    #[serde(default)]
+    pub parser_since: Option<String>,
+    /// Level names that NCCL accepts only from a version on.
+    #[serde(default)]
+    pub value_added: BTreeMap<String, String>,
     #[serde(default)]
     pub default: String,
     #[serde(default)]
@@ -52,21 +74,87 @@ pub struct Var {
     pub source: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A name prefix whose variables one plugin or framework reads (`NCCL_GPUDIRECTTCPX_*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Family {
+    pub prefix: String,
+    pub owner: String,
+    pub source: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
 struct File {
     var: Vec<Var>,
+    #[serde(default)]
+    family: Vec<Family>,
 }
 
 const VARS: &str = include_str!("vars.toml");
 
+struct Catalogue {
+    file: File,
+    by_name: HashMap<String, usize>,
+}
+
+fn cat() -> &'static Catalogue {
+    static CAT: OnceLock<Catalogue> = OnceLock::new();
+    CAT.get_or_init(|| {
+        let file = toml::from_str::<File>(VARS).unwrap_or_default();
+        let by_name = file
+            .var
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.clone(), i))
+            .collect();
+        Catalogue { file, by_name }
+    })
+}
+
 /// Every variable in the catalogue. A parse failure of the embedded file is a bug, caught by tests.
 pub fn catalogue() -> &'static [Var] {
-    static CAT: OnceLock<Vec<Var>> = OnceLock::new();
-    CAT.get_or_init(|| toml::from_str::<File>(VARS).map(|f| f.var).unwrap_or_default())
+    &cat().file.var
+}
+
+/// The name families read by plugins and frameworks.
+pub fn families() -> &'static [Family] {
+    &cat().file.family
 }
 
 pub fn lookup(name: &str) -> Option<&'static Var> {
-    catalogue().iter().find(|v| v.name == name)
+    let c = cat();
+    c.by_name.get(name).map(|&i| &c.file.var[i])
+}
+
+impl Var {
+    /// Read by core NCCL (at some version), not by a plugin or framework.
+    pub fn is_core(&self) -> bool {
+        self.owner.is_none() && self.category != "plugin"
+    }
+
+    /// Whether NCCL `version` reads it: false once removed (unknown version: as of 2.30.7).
+    pub fn read_by(&self, version: Option<&[u64]>) -> bool {
+        match &self.removed {
+            None => at_least(version, self.added.as_deref().unwrap_or("0")) != Some(false),
+            Some(r) => version.is_some_and(|v| v < version_key(r).as_slice()),
+        }
+    }
+}
+
+/// Who reads `name` when it is not core NCCL: a catalogued plugin variable or a family prefix.
+/// Returns the owner and the public source.
+pub fn owner_of(name: &str) -> Option<(&'static str, &'static str)> {
+    if let Some(v) = lookup(name) {
+        return v
+            .owner
+            .as_deref()
+            .filter(|_| !v.is_core())
+            .map(|o| (o, v.source.as_str()));
+    }
+    families()
+        .iter()
+        .find(|f| name.starts_with(&f.prefix))
+        .map(|f| (f.owner.as_str(), f.source.as_str()))
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -84,11 +172,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The closest known name, for a did-you-mean.
-pub fn suggest(name: &str) -> Option<&'static str> {
+/// The closest name core NCCL `version` reads, for a did-you-mean. Never a name of another owner
+/// (a plugin's variable is not a typo of NCCL's), never one NCCL no longer reads, and nothing for
+/// a name that belongs to a plugin's family.
+pub fn suggest(name: &str, version: Option<&[u64]>) -> Option<&'static str> {
     let upper = name.to_ascii_uppercase();
+    if owner_of(&upper).is_some() {
+        return None;
+    }
     catalogue()
         .iter()
+        .filter(|v| v.is_core() && v.read_by(version) && v.removed.is_none())
         .map(|v| (edit_distance(&upper, &v.name), v.name.as_str()))
         .filter(|(d, n)| *d <= 3.max(n.len() / 6))
         .min_by_key(|(d, _)| *d)
@@ -98,14 +192,14 @@ pub fn suggest(name: &str) -> Option<&'static str> {
 /// A problem NCCL would have with a value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
-    pub code: &'static str,
+    pub code: crate::finding::LintCode,
     pub severity: Severity,
     pub message: String,
     pub fix: String,
 }
 
 fn problem(
-    code: &'static str,
+    code: crate::finding::LintCode,
     severity: Severity,
     message: impl Into<String>,
     fix: impl Into<String>,
@@ -170,18 +264,29 @@ fn at_least(version: Option<&[u64]>, v: &str) -> Option<bool> {
 
 /// Validates `value` for `var` as NCCL `version` (when known) would read it.
 pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem> {
+    // Before the version of its parser, a flag was an strtoll integer and a bitset skipped
+    // unknown names (src/debug.cc at 2.30.4).
+    let legacy = var
+        .parser_since
+        .as_deref()
+        .is_some_and(|p| at_least(version, p) == Some(false));
+    let kind = match var.kind {
+        Kind::Flag if legacy => Kind::Bool,
+        k => k,
+    };
     let mut out = Vec::new();
     let name = &var.name;
     if value.trim().eq_ignore_ascii_case("auto") {
-        let reads = match var.kind {
+        let reads = match kind {
             Kind::Int | Kind::Bool => "strtoll reads it as 0".to_string(),
+            Kind::Flag => "2.30.7's bool parser rejects it, so NCCL keeps the default".to_string(),
             Kind::AlgoList | Kind::ProtoList => {
                 "since 2.24 communicator init fails (unrecognized token); before, the token was dropped, disabling every choice".to_string()
             }
             _ => "NCCL has no `auto` keyword".to_string(),
         };
         out.push(problem(
-            "auto-value",
+            LintCode::AutoValue,
             Severity::Error,
             format!("{name}=auto: {reads}"),
             format!("leave {name} unset to let NCCL decide"),
@@ -190,25 +295,74 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
     }
     if value != value.trim() {
         out.push(problem(
-            "whitespace-value",
+            LintCode::WhitespaceValue,
             Severity::Error,
             format!("{name}: the value has leading or trailing whitespace, which NCCL does not trim"),
             "remove the spaces",
         ));
     }
-    match var.kind {
+    if value.is_empty() {
+        // NCCL_PARAM and the 2.30 parsers use the default for an empty value
+        // (src/misc/param.cc:91, src/include/param/param.h:166).
+        out.push(problem(
+            LintCode::EmptyValue,
+            Severity::Warn,
+            format!("{name} is set but empty: NCCL keeps its default"),
+            format!("give a value or unset {name}"),
+        ));
+        return out;
+    }
+    match kind {
+        Kind::Flag => {
+            let ok = ["1", "0"].contains(&value)
+                || ["T", "TRUE", "F", "FALSE"]
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(value));
+            if !ok {
+                out.push(problem(
+                    LintCode::BadValue,
+                    Severity::Warn,
+                    format!("{name}={value}: NCCL's bool parser takes 1/T/TRUE or 0/F/FALSE (any case); it rejects this and keeps the default {}", var.default),
+                    "use 1 or 0",
+                ));
+            }
+        }
+        Kind::Bitset => {
+            let body = value.strip_prefix('^').unwrap_or(value);
+            for tok in body.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if var.values.iter().any(|v| v.eq_ignore_ascii_case(tok)) {
+                    continue;
+                }
+                let (sev, effect) = if legacy {
+                    (
+                        Severity::Info,
+                        "this NCCL skips the name and applies the others".to_string(),
+                    )
+                } else {
+                    (
+                        Severity::Warn,
+                        format!(
+                            "NCCL 2.30.7 rejects the whole value and keeps the default {}",
+                            var.default
+                        ),
+                    )
+                };
+                out.push(problem(
+                    LintCode::UnknownToken,
+                    sev,
+                    format!(
+                        "{name}: {tok:?} is not one of {}: {effect}",
+                        var.values.join(", ")
+                    ),
+                    format!("remove {tok:?}"),
+                ));
+            }
+        }
         Kind::Int | Kind::Bool => {
             let n = strtoll(value);
-            if value.trim().is_empty() {
+            if !n.trailing.is_empty() {
                 out.push(problem(
-                    "misread-value",
-                    Severity::Error,
-                    format!("{name} is empty: read as 0"),
-                    format!("give a number or unset {name}"),
-                ));
-            } else if !n.trailing.is_empty() {
-                out.push(problem(
-                    "misread-value",
+                    LintCode::MisreadValue,
                     Severity::Error,
                     format!(
                         "{name}={value}: strtoll stops at {:?}, so NCCL reads {}",
@@ -218,7 +372,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                 ));
             } else if n.octal {
                 out.push(problem(
-                    "octal-value",
+                    LintCode::OctalValue,
                     Severity::Error,
                     format!(
                         "{name}={value}: a leading 0 makes it octal, so NCCL reads {}",
@@ -227,9 +381,9 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                     "drop the leading zero",
                 ));
             }
-            if var.kind == Kind::Bool && n.trailing.is_empty() && !matches!(n.value, 0 | 1) {
+            if kind == Kind::Bool && n.trailing.is_empty() && !matches!(n.value, 0 | 1) {
                 out.push(problem(
-                    "bad-value",
+                    LintCode::BadValue,
                     Severity::Warn,
                     format!("{name}={value}: expected 0 or 1"),
                     "use 0 or 1",
@@ -239,7 +393,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                 && n.value < min
             {
                 out.push(problem(
-                    "out-of-range",
+                    LintCode::OutOfRange,
                     Severity::Warn,
                     format!("{name}={value}: below the minimum {min}"),
                     format!("use at least {min}"),
@@ -249,7 +403,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                 && n.value > max
             {
                 out.push(problem(
-                    "out-of-range",
+                    LintCode::OutOfRange,
                     Severity::Warn,
                     format!("{name}={value}: above the maximum {max}"),
                     format!("use at most {max}"),
@@ -259,7 +413,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                 && n.value % m != 0
             {
                 out.push(problem(
-                    "out-of-range",
+                    LintCode::OutOfRange,
                     Severity::Warn,
                     format!("{name}={value}: not a multiple of {m}; NCCL replaces it"),
                     format!("use a multiple of {m}"),
@@ -268,7 +422,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
         }
         Kind::Enum | Kind::EnumCi => {
             let ok = var.values.iter().any(|v| {
-                if var.kind == Kind::EnumCi {
+                if kind == Kind::EnumCi {
                     v.eq_ignore_ascii_case(value)
                 } else {
                     v == value
@@ -276,7 +430,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
             });
             if !ok {
                 out.push(problem(
-                    "bad-value",
+                    LintCode::BadValue,
                     Severity::Error,
                     format!("{name}={value}: not one of {}", var.values.join(", ")),
                     format!("use one of {}", var.values.join(", ")),
@@ -285,9 +439,19 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
         }
         Kind::Level => {
             if var.values.iter().any(|v| v == value) {
+                if let Some(since) = var.value_added.get(value)
+                    && at_least(version, since) == Some(false)
+                {
+                    out.push(problem(
+                        LintCode::NotInVersion,
+                        Severity::Error,
+                        format!("{name}={value}: the level name {value} exists since NCCL {since}; this NCCL ignores it and keeps the default"),
+                        "use LOC, PIX, PXB, PHB or SYS",
+                    ));
+                }
             } else if var.values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
                 out.push(problem(
-                    "level-case",
+                    LintCode::LevelCase,
                     Severity::Error,
                     format!("{name}={value}: level names are compared case-sensitively, so NCCL ignores it and keeps the default"),
                     format!("write {}", value.to_ascii_uppercase()),
@@ -299,14 +463,14 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                     .copied()
                     .unwrap_or("SYS");
                 out.push(problem(
-                    "legacy-int-level",
-                    Severity::Warn,
+                    LintCode::LegacyIntLevel,
+                    Severity::Info,
                     format!("{name}={value}: a legacy integer, read as {level} (the GPU-NIC or GPU-GPU PCIe distance; values above 4 mean SYS)"),
                     format!("write the name: {name}={level}"),
                 ));
             } else {
                 out.push(problem(
-                    "bad-value",
+                    LintCode::BadValue,
                     Severity::Error,
                     format!("{name}={value}: not a level ({})", var.values.join(", ")),
                     "use a level name",
@@ -314,21 +478,17 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
             }
         }
         Kind::AlgoList | Kind::ProtoList => {
-            let known: &[&str] = if var.kind == Kind::AlgoList {
-                &ALGOS
-            } else {
-                &PROTOS
-            };
+            let known: &[&str] = if kind == Kind::AlgoList { &ALGOS } else { &PROTOS };
             let new_syntax = at_least(version, "2.24");
             for part in value.split(';') {
                 let list = match part.split_once(':') {
                     Some((func, list)) => {
                         if !FUNCS.contains(&func.trim().to_ascii_lowercase().as_str()) {
-                            out.push(problem("unknown-token", Severity::Error, format!("{name}: unknown function {func:?} (expected Broadcast, Reduce, AllGather, ReduceScatter, AllReduce)"), "fix the function name"));
+                            out.push(problem(LintCode::UnknownToken, Severity::Error, format!("{name}: unknown function {func:?} (expected Broadcast, Reduce, AllGather, ReduceScatter, AllReduce)"), "fix the function name"));
                         }
                         if new_syntax == Some(false) {
                             out.push(problem(
-                                "not-in-version",
+                                LintCode::NotInVersion,
                                 Severity::Error,
                                 format!("{name}: the `func:list` form needs NCCL 2.24"),
                                 "use a plain comma list",
@@ -349,7 +509,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                             _ => "NCCL 2.24+ fails communicator init (ncclInvalidUsage)",
                         };
                         out.push(problem(
-                            "unknown-token",
+                            LintCode::UnknownToken,
                             Severity::Error,
                             format!("{name}: unknown token {tok:?}: {effect}"),
                             format!("use only {}", known.join(", ")),
@@ -362,7 +522,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
             let body = value.trim_start_matches('^').trim_start_matches('=');
             if value.contains(' ') {
                 out.push(problem(
-                    "bad-value",
+                    LintCode::BadValue,
                     Severity::Error,
                     format!("{name}={value}: spaces are not trimmed; they become part of a name"),
                     "remove the spaces",
@@ -371,16 +531,16 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
             let entries: Vec<&str> = body.split(',').collect();
             if entries.iter().any(|e| e.is_empty()) {
                 out.push(problem(
-                    "bad-value",
+                    LintCode::BadValue,
                     Severity::Error,
                     format!("{name}={value}: an empty entry"),
                     "remove the stray comma",
                 ));
             }
-            if var.kind == Kind::HcaList {
+            if kind == Kind::HcaList {
                 if entries.len() > 32 {
                     out.push(problem(
-                        "out-of-range",
+                        LintCode::OutOfRange,
                         Severity::Warn,
                         format!("{name}: {} devices; NCCL uses at most 32", entries.len()),
                         "list fewer devices",
@@ -390,7 +550,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                     let fields: Vec<&str> = e.split(':').collect();
                     if fields.len() > 2 && at_least(version, "2.30.7") == Some(false) {
                         out.push(problem(
-                            "not-in-version",
+                            LintCode::NotInVersion,
                             Severity::Error,
                             format!("{name}: {e}: rail/plane fields need NCCL 2.30.7"),
                             "use device[:port]",
@@ -401,7 +561,7 @@ pub fn validate(var: &Var, value: &str, version: Option<&[u64]>) -> Vec<Problem>
                         && !port.chars().all(|c| c.is_ascii_digit())
                     {
                         out.push(problem(
-                            "bad-value",
+                            LintCode::BadValue,
                             Severity::Error,
                             format!("{name}: {e}: port {port:?} is not a number"),
                             "write device:port, e.g. mlx5_0:1",
@@ -423,9 +583,11 @@ pub fn lifecycle(var: &Var, version: Option<&[u64]>) -> Vec<Problem> {
         .replaced_by
         .as_ref()
         .map_or(String::new(), |r| format!("; use {r}"));
-    if let Some(r) = &var.removed {
+    if let Some(r) = &var.removed
+        && !var.read_by(version)
+    {
         out.push(problem(
-            "removed-variable",
+            LintCode::RemovedVariable,
             Severity::Warn,
             format!("{name} was removed in NCCL {r}: it is silently ignored{instead}"),
             format!("delete {name}{instead}"),
@@ -434,9 +596,9 @@ pub fn lifecycle(var: &Var, version: Option<&[u64]>) -> Vec<Problem> {
         && at_least(version, d) != Some(false)
     {
         out.push(problem(
-            "deprecated-variable",
-            Severity::Warn,
-            format!("{name} is deprecated since NCCL {d}{instead}"),
+            LintCode::DeprecatedVariable,
+            Severity::Info,
+            format!("{name} is deprecated since NCCL {d} (still read){instead}"),
             format!("replace it{instead}"),
         ));
     }
@@ -444,7 +606,7 @@ pub fn lifecycle(var: &Var, version: Option<&[u64]>) -> Vec<Problem> {
         && at_least(version, a) == Some(false)
     {
         out.push(problem(
-            "not-in-version",
+            LintCode::NotInVersion,
             Severity::Warn,
             format!("{name} needs NCCL {a}; this NCCL ignores it"),
             format!("upgrade NCCL or drop {name}"),
@@ -471,8 +633,86 @@ mod tests {
         assert_eq!(names.len(), cat.len());
         assert!(
             cat.iter()
-                .all(|v| v.name.starts_with("NCCL_") && v.source.contains("nccl-env.md"))
+                .all(|v| v.name.starts_with("NCCL_") && !v.source.contains(".md"))
         );
+    }
+
+    /// The names NCCL 2.30.7 reads (src/nccl/core-2.30.7.txt, extracted from its source).
+    #[test]
+    fn every_variable_nccl_2_30_7_reads_is_known() {
+        let list = include_str!("core-2.30.7.txt");
+        let names: Vec<&str> = list
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        assert!(names.len() > 240, "{}", names.len());
+        let v2307 = version_key("2.30.7");
+        for n in names {
+            let v = lookup(n).unwrap_or_else(|| panic!("{n} missing from vars.toml"));
+            assert!(v.read_by(Some(&v2307)), "{n} marked as not read by 2.30.7");
+            assert!(
+                v.source.contains("src/"),
+                "{n}: source {:?} names no source file",
+                v.source
+            );
+        }
+    }
+
+    #[test]
+    fn the_five_false_errors_are_gone() {
+        let v = Some(&[2u64, 30, 7][..]);
+        for (n, val) in [
+            ("NCCL_NET_GDR_LEVEL", "P2C"),
+            ("NCCL_PARAM_DUMP_ALL", "1"),
+            ("NCCL_SET_THREAD_NAME", "true"),
+            ("NCCL_IB_FIFO_TC", "-1"),
+            ("NCCL_SOCKET_NTHREADS", "0"),
+        ] {
+            assert_eq!(validate(var(n), val, v), [], "{n}={val}");
+        }
+        // P2C is a level name since 2.27 only; before, NCCL ignores it.
+        assert_eq!(
+            validate(var("NCCL_NET_GDR_LEVEL"), "P2C", Some(&[2, 26, 5]))
+                .iter()
+                .map(|p| p.code)
+                .collect::<Vec<_>>(),
+            ["not-in-version"]
+        );
+        // Before 2.30.7 NCCL_SET_THREAD_NAME went through strtoll: `true` read as 0.
+        assert_eq!(
+            validate(var("NCCL_SET_THREAD_NAME"), "true", Some(&[2, 29, 7]))
+                .iter()
+                .map(|p| p.code)
+                .collect::<Vec<_>>(),
+            ["misread-value"]
+        );
+    }
+
+    #[test]
+    fn debug_subsys_unknown_token_keeps_the_default_in_2_30_7() {
+        let p = validate(var("NCCL_DEBUG_SUBSYS"), "INIT,NET,VERSION", Some(&[2, 30, 7]));
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].code.as_str(), p[0].severity),
+            ("unknown-token", Severity::Warn)
+        );
+        assert!(p[0].message.contains("VERSION") && p[0].message.contains("INIT,BOOTSTRAP,ENV"));
+        assert!(validate(var("NCCL_DEBUG_SUBSYS"), "^init, coll", None).is_empty());
+        let old = validate(var("NCCL_DEBUG_SUBSYS"), "INIT,VERSION", Some(&[2, 29, 7]));
+        assert_eq!(old[0].severity, Severity::Info);
+    }
+
+    #[test]
+    fn no_did_you_mean_across_owners_or_to_removed_names() {
+        assert_eq!(suggest("NCCL_SHARP_DISABLE", None), None);
+        assert_eq!(suggest("NCCL_CHECK_DISABLE", None), None);
+        assert_ne!(suggest("NCCL_CHECK_DISABLE", None), Some("NCCL_CHECKS_DISABLE"));
+        assert!(owner_of("NCCL_GPUDIRECTTCPX_SOCKET_IFNAME").is_some_and(|(o, _)| o.contains("TCPX")));
+        assert!(owner_of("NCCL_FASTRAK_IFNAME").is_some());
+        assert!(owner_of("NCCL_IBEXT_DISABLE").is_some());
+        assert!(owner_of("NCCL_ASYNC_ERROR_HANDLING").is_some_and(|(o, _)| o.contains("PyTorch")));
+        assert_eq!(owner_of("NCCL_IB_HCA"), None);
+        assert_eq!(owner_of("NCCL_SHM_DISABLE"), None);
     }
 
     #[test]
@@ -535,8 +775,8 @@ mod tests {
         assert!(codes("NCCL_MAX_NCHANNELS", Some(&[2, 16, 2])).is_empty());
         assert_eq!(codes("NCCL_MAX_CTAS", Some(&[2, 16, 2])), ["not-in-version"]);
         assert_eq!(codes("NCCL_LL_THRESHOLD", None), ["removed-variable"]);
-        assert_eq!(suggest("NCCL_IB_HCAS"), Some("NCCL_IB_HCA"));
-        assert_eq!(suggest("NCCL_NET_GDR_LVL"), Some("NCCL_NET_GDR_LEVEL"));
-        assert_eq!(suggest("NCCL_COMPLETELY_DIFFERENT_THING"), None);
+        assert_eq!(suggest("NCCL_IB_HCAS", None), Some("NCCL_IB_HCA"));
+        assert_eq!(suggest("NCCL_NET_GDR_LVL", None), Some("NCCL_NET_GDR_LEVEL"));
+        assert_eq!(suggest("NCCL_COMPLETELY_DIFFERENT_THING", None), None);
     }
 }

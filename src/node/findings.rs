@@ -192,7 +192,11 @@ pub fn port_fix(state: Option<&PortState>) -> &'static str {
 }
 
 fn ports(r: &NodeReport) -> Vec<Finding> {
-    let inferred = r.nics.iter().filter(|n| n.link_layer_inferred).map(|n| {
+    let inferred = r
+        .nics
+        .iter()
+        .filter(|n| n.link_layer_inferred || (n.is_active() && n.link_layer.is_none()))
+        .map(|n| {
         Finding::at(
             RdmaCode::LinkLayer,
             Level::Info,

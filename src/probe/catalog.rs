@@ -223,12 +223,16 @@ pub fn core_probes() -> Vec<ProbeSpec> {
                     "/usr/local/cuda/lib64",
                     "/usr/local/nccl/lib",
                     "/opt/nccl/lib",
+                    // Containers: GKE's driver mount, GPUDirect-TCPX images, conda base.
+                    "/usr/local/nvidia/lib64",
+                    "/usr/local/tcpx/lib64",
+                    "/opt/conda/lib",
                 ]
                 .iter()
                 .map(PathBuf::from)
                 .collect(),
             },
-            purpose: "installed NCCL library files (the version is in the file name)",
+            purpose: "installed NCCL library files, Python wheels' and PyTorch's included (version from the file name, the wheel metadata or the library's embedded version string)",
         },
         ProbeSpec::command(
             SMI_Q,

@@ -327,11 +327,92 @@ fn read_rdma_ports(root: &Path) -> ProbeOutput {
     output(ProbeStatus::Ok, text.into_bytes(), errors.into_bytes())
 }
 
+/// The library folders of the Python environments a job may run in: `$VIRTUAL_ENV`,
+/// `$CONDA_PREFIX`, the prefix of every `PATH` entry ending in `bin`, and the system
+/// interpreters' (`/usr/local`, `/usr`): their `lib` and, per `python3.*`, the NCCL wheel's
+/// `nvidia/nccl/lib` and PyTorch's `torch/lib` in `site-packages` or `dist-packages`.
+fn python_library_dirs() -> Vec<PathBuf> {
+    let mut prefixes: Vec<PathBuf> = ["VIRTUAL_ENV", "CONDA_PREFIX"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        prefixes.extend(
+            std::env::split_paths(&path)
+                .filter(|p| p.ends_with("bin"))
+                .filter_map(|p| p.parent().map(Path::to_path_buf)),
+        );
+    }
+    prefixes.extend([PathBuf::from("/usr/local"), PathBuf::from("/usr")]);
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for prefix in prefixes {
+        let lib = prefix.join("lib");
+        for py in sorted_entries(&lib).unwrap_or_default() {
+            if !py.starts_with("python3") {
+                continue;
+            }
+            for pkgs in ["site-packages", "dist-packages"] {
+                let base = lib.join(&py).join(pkgs);
+                dirs.push(base.join("nvidia/nccl/lib"));
+                dirs.push(base.join("torch/lib"));
+            }
+        }
+        dirs.push(lib);
+    }
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| seen.insert(d.clone()));
+    dirs
+}
+
+/// The version of a library whose file name does not carry one: from the wheel metadata beside
+/// `site-packages/nvidia/nccl/lib`, else from the version string NCCL embeds (read in chunks,
+/// at most 2 GiB, each file once).
+fn library_version(
+    path: &Path,
+    scanned: &mut Vec<(PathBuf, Option<String>)>,
+) -> Option<(String, &'static str)> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    if crate::parse::nccl_library::parse(&name).is_some() {
+        return None;
+    }
+    let lib_dir = path.parent()?;
+    if lib_dir.ends_with("nvidia/nccl/lib")
+        && let Some(pkgs) = lib_dir.parent().and_then(Path::parent).and_then(Path::parent)
+    {
+        let names = sorted_entries(pkgs).unwrap_or_default();
+        if let Some(v) = crate::parse::nccl_library::wheel_version(names.iter().map(String::as_str)) {
+            return Some((v, "wheel metadata"));
+        }
+    }
+    let real = std::fs::canonicalize(path).ok()?;
+    // A link to `libnccl.so.X.Y.Z` says it by its target's name: no need to read the library.
+    let real_name = real.file_name()?.to_string_lossy().into_owned();
+    if let Some(v) = crate::parse::nccl_library::parse(&real_name) {
+        return Some((v, "link target"));
+    }
+    if let Some((_, v)) = scanned.iter().find(|(p, _)| *p == real) {
+        return v.clone().map(|v| (v, "embedded version string"));
+    }
+    let v = std::fs::File::open(&real)
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        .and_then(|f| {
+            crate::parse::nccl_library::embedded_version_reader(f, 2 << 30)
+                .ok()
+                .flatten()
+        });
+    scanned.push((real, v.clone()));
+    v.map(|v| (v, "embedded version string"))
+}
+
 fn search_libraries(prefix: &str, dirs: &[PathBuf]) -> ProbeOutput {
     let mut all: Vec<PathBuf> = Vec::new();
     if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
         all.extend(std::env::split_paths(&ld).filter(|p| !p.as_os_str().is_empty()));
     }
+    all.extend(python_library_dirs());
     all.extend(dirs.iter().cloned());
     let mut found: Vec<String> = Vec::new();
     for dir in all {
@@ -347,7 +428,14 @@ fn search_libraries(prefix: &str, dirs: &[PathBuf]) -> ProbeOutput {
     if found.is_empty() {
         return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
     }
-    let text: String = found.iter().map(|p| format!("{p}\n")).collect();
+    let mut scanned: Vec<(PathBuf, Option<String>)> = Vec::new();
+    let text: String = found
+        .iter()
+        .map(|p| match library_version(Path::new(p), &mut scanned) {
+            Some((v, how)) => format!("{p}\t{v}\t{how}\n"),
+            None => format!("{p}\n"),
+        })
+        .collect();
     output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
 }
 

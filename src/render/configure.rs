@@ -76,7 +76,13 @@ pub fn shell(r: &ConfigureReport) -> Result<String> {
 /// control character (a newline would start a line of its own), a quote or surrounding space
 /// is refused.
 pub fn conf(r: &ConfigureReport) -> Result<String> {
-    let mut s = header(r);
+    // NCCL before 2.26 reads `#` lines as settings (src/misc/param.cc at 2.25.1): comments only
+    // for a target known to be 2.26 or newer.
+    let comments = r
+        .nccl_version
+        .as_deref()
+        .is_some_and(|v| crate::parse::version_key(v).as_slice() >= [2, 26].as_slice());
+    let mut s = if comments { header(r) } else { String::new() };
     for set in &r.settings {
         check_name(set)?;
         let v = &set.value;
@@ -88,21 +94,36 @@ pub fn conf(r: &ConfigureReport) -> Result<String> {
                 super::text::excerpt(v, crate::input::EXCERPT_CHARS)
             );
         }
-        let _ = writeln!(s, "# {}: {}", comment(&set.rule), comment(&set.why));
+        if comments {
+            let _ = writeln!(s, "# {}: {}", comment(&set.rule), comment(&set.why));
+        }
         let _ = writeln!(s, "{}={v}", set.name);
     }
     Ok(s)
 }
 
+/// `-x NAME=value` words for `mpirun $(nccltune configure --format mpirun)`: an unquoted `$(…)`
+/// is split at blanks and globbed but never unquoted, so quotes would reach NCCL as part of the
+/// name. Values are written bare, and a value that is not safe bare is refused.
 pub fn mpirun(r: &ConfigureReport) -> Result<String> {
     let mut args = Vec::new();
     for set in &r.settings {
         check_name(set)?;
-        check_no_nul(set)?;
-        args.push(format!(
-            "-x {}",
-            super::shell_quote(&format!("{}={}", set.name, set.value))
-        ));
+        let bare = |x: &str| {
+            !x.is_empty()
+                && x.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_=,.:/^+@%-".contains(c))
+        };
+        if !bare(&set.value) {
+            bail!(
+                "rule `{}`: {}={:?} cannot be passed unquoted through `mpirun $(…)`; use --format shell and `mpirun -x {}`",
+                set.rule,
+                set.name,
+                set.value,
+                set.name
+            );
+        }
+        args.push(format!("-x {}={}", set.name, set.value));
     }
     Ok(format!("{}\n", args.join(" ")))
 }
@@ -302,7 +323,7 @@ mod tests {
     fn hostile_names_and_headers_are_refused_or_kept_on_one_line() {
         let mut r = report("x");
         r.hostname = Some("evil\ntouch pwn;#".into());
-        r.nccl_version = Some("2.21.5\r\nNCCL_NET=Socket\u{85}\u{2028}".into());
+        r.nccl_version = Some("2.27.3\r\nNCCL_NET=Socket\u{85}\u{2028}".into());
         r.settings[0].rule = "r\nNCCL_P2P_DISABLE=1".into();
         for text in [shell(&r).expect("shell"), conf(&r).expect("conf")] {
             let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
@@ -329,8 +350,13 @@ mod tests {
             sh.contains("# r: w\\x0ax\n"),
             "a newline in a why stays inside the comment"
         );
-        assert!(conf(&r).expect("conf").contains("\nNCCL_IB_HCA==mlx5_0:1\n"));
-        assert_eq!(mpirun(&r).expect("mpirun"), "-x 'NCCL_IB_HCA==mlx5_0:1'\n");
+        assert_eq!(
+            conf(&r).expect("conf"),
+            "NCCL_IB_HCA==mlx5_0:1\n",
+            "no comments before 2.26"
+        );
+        assert_eq!(mpirun(&r).expect("mpirun"), "-x NCCL_IB_HCA==mlx5_0:1\n");
+        assert!(mpirun(&report("a b")).is_err());
         assert_eq!(
             k8s(&r).expect("k8s"),
             "env:\n  - name: NCCL_IB_HCA\n    value: \"=mlx5_0:1\"\n"

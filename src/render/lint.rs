@@ -10,10 +10,10 @@ pub fn to_table(r: &LintReport) -> String {
             .iter()
             .map(|f| {
                 vec![
-                    f.severity.to_string(),
-                    f.code.clone(),
-                    f.variable.clone(),
-                    f.location.clone(),
+                    f.level.to_string(),
+                    f.code.to_string(),
+                    f.subject.clone(),
+                    f.location(),
                     f.message.clone(),
                     f.fix.clone(),
                 ]
@@ -37,6 +37,13 @@ pub fn to_table(r: &LintReport) -> String {
                 .collect(),
         ));
     }
+    if r.not_listed > 0 {
+        let _ = writeln!(
+            s,
+            "... and {} more finding(s), counted below but not listed",
+            r.not_listed
+        );
+    }
     let _ = writeln!(
         s,
         "{} error(s), {} warning(s), {} note(s) in {}",
@@ -45,6 +52,12 @@ pub fn to_table(r: &LintReport) -> String {
         r.summary.info,
         if r.sources.is_empty() {
             "nothing".into()
+        } else if !r.read_as.is_empty() {
+            r.read_as
+                .iter()
+                .map(|x| format!("{} ({})", x.source, x.format))
+                .collect::<Vec<_>>()
+                .join(", ")
         } else {
             r.sources.join(", ")
         }

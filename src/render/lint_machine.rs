@@ -34,10 +34,10 @@ pub fn to_sarif(r: &LintReport, meta: &Meta) -> String {
         .findings
         .iter()
         .map(|f| {
-            let (file, line) = split_location(&f.location);
+            let (file, line) = split_location(&f.location());
             sarif::Finding {
-                rule_id: f.code.clone(),
-                level: match f.severity {
+                rule_id: f.code.to_string(),
+                level: match f.level {
                     Severity::Error => Level::Error,
                     Severity::Warn => Level::Warning,
                     Severity::Info | Severity::Pass | Severity::Skip => Level::Note,
@@ -45,7 +45,7 @@ pub fn to_sarif(r: &LintReport, meta: &Meta) -> String {
                 message: text(f),
                 file,
                 line,
-                logical: (!f.variable.is_empty()).then(|| f.variable.clone()),
+                logical: (!f.subject.is_empty()).then(|| f.subject.clone()),
             }
         })
         .collect();
@@ -65,21 +65,21 @@ pub fn to_junit(r: &LintReport, strict: bool, meta: &Meta) -> String {
         .findings
         .iter()
         .map(|f| {
-            let failed = f.severity == Severity::Error || (strict && f.severity == Severity::Warn);
+            let failed = f.level == Severity::Error || (strict && f.level == Severity::Warn);
             Case {
                 classname: format!("nccltune.lint.{}", f.code),
-                name: format!("{} {}", f.variable, f.location),
+                name: format!("{} {}", f.subject, f.location()),
                 time_s: 0.0,
                 outcome: if failed {
                     Outcome::Failure {
-                        kind: f.severity.to_string(),
+                        kind: f.level.to_string(),
                         message: f.message.clone(),
                         detail: text(f),
                     }
                 } else {
                     Outcome::Pass
                 },
-                system_out: (!failed).then(|| format!("{}: {}", f.severity, text(f))),
+                system_out: (!failed).then(|| format!("{}: {}", f.level, text(f))),
             }
         })
         .collect();
@@ -87,7 +87,7 @@ pub fn to_junit(r: &LintReport, strict: bool, meta: &Meta) -> String {
         let mentioned = r
             .findings
             .iter()
-            .any(|f| f.location == *src || f.location.rsplit_once(':').is_some_and(|(a, _)| a == src));
+            .any(|f| f.location() == *src || f.location().rsplit_once(':').is_some_and(|(a, _)| a == src));
         if !mentioned {
             cases.push(Case {
                 classname: "nccltune.lint.source".into(),

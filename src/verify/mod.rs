@@ -199,12 +199,12 @@ fn lint_checks(lint: Option<&crate::lint::LintReport>) -> Vec<Check> {
     let mut out: Vec<Check> = r
         .findings
         .iter()
-        .filter(|f| f.severity > Level::Info)
+        .filter(|f| f.level > Level::Info)
         .map(|f| {
             Check::at(
                 SoftwareCode::NcclEnv,
-                f.severity,
-                format!("{} {}", f.variable, f.location),
+                f.level,
+                format!("{} {}", f.subject, f.location()),
                 f.message.clone(),
             )
             .evidence(format!("lint code {}", f.code))

@@ -71,3 +71,20 @@ pub fn sample<'a>(files: &'a [(String, String)], prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no sample starting with {prefix}"))
         .1
 }
+
+/// A finding's `file:line` in JSON (its first `file` evidence), as `Finding::location` gives it.
+pub fn location(f: &serde_json::Value) -> String {
+    f["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|e| {
+            let file = e.get("file")?;
+            let path = file["path"].as_str()?;
+            Some(match file["line"].as_u64() {
+                Some(l) => format!("{path}:{l}"),
+                None => path.to_string(),
+            })
+        })
+        .unwrap_or_default()
+}
