@@ -16,6 +16,7 @@ mod integration {
     mod gpus;
     mod hostile;
     mod place;
+    mod qos;
     pub mod robustness;
     mod verify;
 }
