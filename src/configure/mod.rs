@@ -196,6 +196,7 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
     }
     // RoCE rails whose lossless class is unknown: said beside the setting it would have been.
     if facts.get("rdma_link_layer").map(|f| f.text()).as_deref() == Some("Ethernet")
+        && opts.nodes != Some(1)
         && let Err(why) = facts::roce_traffic_class(node).class
     {
         notes.push(
