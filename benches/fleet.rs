@@ -14,18 +14,39 @@ fn vm_hwm_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// User and system CPU seconds of this process so far (/proc/self/stat, 100 ticks a second
+/// on Linux), so that a busy shared machine's waiting is not counted as our time.
+fn cpu_s() -> Option<(f64, f64)> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((
+        f.get(11)?.parse::<f64>().ok()? / 100.0,
+        f.get(12)?.parse::<f64>().ok()? / 100.0,
+    ))
+}
+
 fn timed<T>(name: &str, runs: usize, mut f: impl FnMut() -> T) -> T {
     let mut times: Vec<Duration> = Vec::with_capacity(runs);
     let mut last = None;
+    let before = cpu_s();
     for _ in 0..runs {
         let t = Instant::now();
         let r = f();
         times.push(t.elapsed());
         last = Some(std::hint::black_box(r));
     }
+    let cpu = match (before, cpu_s()) {
+        (Some(a), Some(b)) => format!(
+            "; CPU per run {:.2} s user + {:.2} s system",
+            (b.0 - a.0) / runs as f64,
+            (b.1 - a.1) / runs as f64
+        ),
+        _ => String::new(),
+    };
     times.sort();
     println!(
-        "{name}: fastest {:.1} ms, median {:.1} ms over {runs} runs",
+        "{name}: fastest {:.1} ms, median {:.1} ms over {runs} runs{cpu}",
         times[0].as_secs_f64() * 1e3,
         times[runs / 2].as_secs_f64() * 1e3
     );
@@ -43,6 +64,7 @@ fn options(check: Vec<plan::Check>) -> rounds::PlanOptions {
             ..Default::default()
         },
         rounds: None,
+        topology: Default::default(),
     }
 }
 
@@ -101,4 +123,65 @@ fn main() {
             a / 1024
         );
     }
+    pairs_round(&report);
+}
+
+/// A 2-node nccl-tests log with one large row at `busbw`.
+fn nccl_log(busbw: f64) -> String {
+    let s: u64 = 8 << 30;
+    let alg = busbw / 2.0;
+    let t = s as f64 / (alg * 1e3);
+    format!(
+        "# nccl-tests version 2.13.8 nccl-headers=22105 nccl-library=22105\n# Collective test starting: all_reduce_perf\n#\n\
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong\n\
+{s:>12}  {:>12}     float     sum      -1  {t:>8.2}  {alg:>6.2}  {busbw:>6.2}      0  {t:>8.2}  {alg:>6.2}  {busbw:>6.2}      0\n\
+# Avg bus bandwidth    : {busbw}\n",
+        s / 4
+    )
+}
+
+/// `verify,pairs` at 10,000 nodes: the screening round's 5,000 logs merged, and the
+/// confirmation round planned from them (10 slow nodes).
+fn pairs_round(report: &[u8]) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    let p = rounds::new_plan(options(vec![plan::Check::Verify, plan::Check::Pairs])).expect("plan");
+    fleet::write_plan_dir(dir, &p).expect("write plan");
+    let r1 = dir.join("results/r1");
+    std::fs::create_dir_all(&r1).expect("results dir");
+    for n in &p.nodes {
+        std::fs::write(r1.join(format!("{n}.json")), report).expect("write result");
+        std::fs::write(r1.join(format!("{n}.rc")), "0\n").expect("write rc");
+    }
+    fleet::next_dir(dir, false).expect("screening round");
+    let p = plan::load(dir).expect("plan");
+    let r2 = dir.join("results/r2");
+    std::fs::create_dir_all(&r2).expect("results dir");
+    let (good, slow) = (nccl_log(370.0), nccl_log(150.0));
+    for t in &p.rounds[1].tests {
+        let is_slow = t.nodes.iter().any(|n| n.ends_with("000"));
+        std::fs::write(
+            r2.join(format!("{}.txt", t.id)),
+            if is_slow { &slow } else { &good },
+        )
+        .expect("write log");
+        std::fs::write(r2.join(format!("{}.rc", t.id)), "0\n").expect("write rc");
+    }
+    println!(
+        "pairs: {} screening tests at {NODES} nodes",
+        p.rounds[1].tests.len()
+    );
+    let opts = MergeOptions {
+        consensus: false,
+        plan_label: "bench".into(),
+    };
+    let r = timed("merge: verify + 5,000 pair logs", 3, || {
+        let (_, m) = fleet::merge_dir(dir, &opts).expect("merge");
+        m.result.summary.clone()
+    });
+    assert_eq!(r.suspect, 20, "10 slow nodes and their partners are suspects");
+    timed("next: plan the confirmation round from them", 1, || {
+        let (step, _) = fleet::next_dir(dir, false).expect("next");
+        matches!(step, fleet::NextStep::Round { .. })
+    });
 }

@@ -2,8 +2,10 @@
 //! profile, or targets derived from a node report), per size, with the usual causes of a
 //! shortfall; compares runs against a baseline. Pure functions over parsed runs.
 
+pub mod infer;
 pub mod plan;
 pub mod run;
+pub mod shell;
 pub mod targets;
 pub mod tune;
 
@@ -41,6 +43,26 @@ pub struct RunReport {
     pub targets_from: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub comparison: Vec<SizeChange>,
+    /// Why this input could not be read (empty, cut off, not nccl-tests output); the run is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_error: Option<String>,
+    /// The baseline run this one was compared with (`--compare`): its busbw per size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+    /// What the run ran on, as inferred from the log (and the overrides), with every assumption.
+    pub hardware: infer::Hardware,
+    /// Why no figure applied, the usual figure and the flag that gives a verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_figure: Option<infer::NoFigure>,
+    /// The largest out-of-place busbw of the run.
+    pub peak_busbw_gbps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    pub source: String,
+    /// (size, out-of-place busbw GB/s).
+    pub busbw: Vec<(u64, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +83,8 @@ pub struct BenchReport {
     pub runs: Vec<RunReport>,
     /// `pass`, `fail` or `unknown` (nothing to judge against).
     pub verdict: String,
+    /// How sizes are judged, beside nccl-tests' own rule.
+    pub rule: String,
     pub findings: Vec<Finding>,
 }
 
@@ -75,10 +99,13 @@ pub struct Options {
     pub tolerance: f64,
 }
 
+/// How a size is judged, and how that differs from nccl-tests' own `NCCL_TESTS_MIN_BW`.
+pub const RULE: &str = "each judged size (>= min_bytes) passes at busbw >= 0.9 x its expected figure; nccl-tests' own NCCL_TESTS_MIN_BW rule applies 0.9 to the average busbw over all sizes instead (src/util.cu writeResultFooter), so small sizes pull its average down";
+
 /// Sizes below this measure latency, not bandwidth, unless the targets say otherwise.
 pub const DEFAULT_MIN_BYTES: u64 = 1 << 30;
 
-/// busbw/algbw factor per collective for n ranks (nccl-tests-format.md §3).
+/// busbw/algbw factor per collective for n ranks (nccl-tests doc/PERFORMANCE.md).
 pub fn busbw_factor(collective: &str, n: u32) -> Option<f64> {
     let n = f64::from(n.max(1));
     Some(match collective {
@@ -139,7 +166,7 @@ fn infer_collective(run: &Run) -> Option<String> {
     Some("sendrecv".into())
 }
 
-/// Largest deviation nccl-tests tolerated before v2.13 (nccl-tests-format.md §5).
+/// Largest deviation nccl-tests tolerated before v2.13 (nccl-tests src/common.cu `deltaMaxValue`, v2.0-v2.12).
 fn tolerance(dtype: &str, copy: bool) -> f64 {
     if copy {
         return 1e-200;
@@ -160,31 +187,43 @@ fn bad_data(m: &Metrics, row: &Row, collective: &str) -> bool {
     m.wrong.is_some_and(|w| w > 0) || m.max_error.is_some_and(|e| e > tolerance(&row.dtype, copy))
 }
 
-/// What usually causes a shortfall at this size (the article's table, corrected by
-/// article-factcheck.md).
+/// What usually causes a shortfall at this size (each with the NCCL documentation that covers it).
 fn causes(size: u64, multi_node: bool) -> Vec<String> {
     let mut c = Vec::new();
     if size < 256 << 20 {
-        c.push("algorithm/protocol forced (NCCL_ALGO/NCCL_PROTO set): NCCL's tuner picks per size; forcing belongs to measured tuning (factcheck (a)-(c))".into());
-        c.push("too few channels/CTAs (NCCL_MAX_CTAS or legacy NCCL_MAX_NCHANNELS capped, NCCL_NTHREADS lowered; factcheck (e))".into());
+        c.push("algorithm/protocol forced (NCCL_ALGO/NCCL_PROTO set): NCCL's tuner picks per size; forcing belongs to measured tuning (NCCL docs: NCCL_ALGO, NCCL_PROTO)".into());
+        c.push("too few channels/CTAs (NCCL_MAX_CTAS or legacy NCCL_MAX_NCHANNELS capped, NCCL_NTHREADS lowered; NCCL docs: NCCL_MAX_CTAS, NCCL_NTHREADS)".into());
     }
     if multi_node {
-        c.push("GPUDirect RDMA not used for some NICs (run `nccltune verify --nccl-log`; GPU-NIC distance beyond PXB, nvidia_peermem/DMA-BUF missing; factcheck (g), (k))".into());
+        c.push("GPUDirect RDMA not used for some NICs (run `nccltune verify --nccl-log`; GPU-NIC distance beyond PXB, nvidia_peermem/DMA-BUF missing; NCCL docs: NCCL_NET_GDR_LEVEL, NCCL_DMABUF_ENABLE)".into());
         c.push("a NIC down, slower than its peers, or left out of NCCL_IB_HCA (`nccltune verify`)".into());
         c.push("PCIe ACS redirection or IOMMU translation on the GPU-NIC path".into());
     } else {
         c.push("inactive NVLinks or a missing NVSwitch fabric (Fabric Manager) (`nccltune verify`)".into());
-        c.push("NVLS disabled or unavailable on NVSwitch Hopper nodes (factcheck (i))".into());
+        c.push("NVLS disabled or unavailable on NVSwitch Hopper nodes (NCCL docs: NCCL_NVLS_ENABLE)".into());
     }
     c
 }
 
 /// Judges every run.
 pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
+    judge_inputs(runs, &[], opts, &infer::InferOptions::default())
+}
+
+/// Judges every run, plus inputs that could not be read (source, why): each of those is an
+/// error result of its own, so one bad file never hides the others. `overrides` supplies what
+/// the logs lack (`--nodes`, `--ranks-per-node`, `--nics`/`--nic-gbps`).
+pub fn judge_inputs(
+    runs: Vec<Run>,
+    input_errors: &[(String, String)],
+    opts: &Options,
+    overrides: &infer::InferOptions,
+) -> BenchReport {
     let mut findings = Vec::new();
     let mut failed = false;
     let mut judged_any = false;
     let mut reports = Vec::new();
+    let models = infer::models().unwrap_or_default();
     for mut run in runs {
         if run.collective.is_none() {
             if let Some(c) = opts
@@ -199,15 +238,33 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             }
         }
         let collective = run.collective.clone().unwrap_or_default();
-        let hosts = {
-            let mut h: Vec<&str> = run.devices.iter().map(|d| d.host.as_str()).collect();
-            h.sort_unstable();
-            h.dedup();
-            h.len()
+        let hardware = infer::infer(&run, overrides);
+        let hosts = hardware.hosts.unwrap_or(0) as usize;
+        // The targets for this run: given ones only when they fit it, else what the log tells.
+        let mut no_figure = None;
+        let run_targets: Option<Targets> = match &opts.targets {
+            Some(t) => match infer::misfit(t, &hardware, &models) {
+                Some(why) => {
+                    failed = true;
+                    findings.push(
+                        Finding::new(BenchCode::TargetsMismatch, Severity::Error, format!("{}: {why}", run.source))
+                            .subject(&run.source)
+                            .fix("pick the profile or targets file for this hardware and shape, or leave it out to judge against what the log shows"),
+                    );
+                    None
+                }
+                None => Some(t.clone()),
+            },
+            None => match infer::auto_targets(&hardware, &models) {
+                Ok(t) => Some(t),
+                Err(nf) => {
+                    no_figure = Some(nf);
+                    None
+                }
+            },
         };
-        let target = opts.targets.as_ref().and_then(|t| t.for_collective(&collective));
-        let multi_node = opts
-            .targets
+        let target = run_targets.as_ref().and_then(|t| t.for_collective(&collective));
+        let multi_node = run_targets
             .as_ref()
             .map_or(hosts > 1, |t| t.multi_node || hosts > 1);
         if !run.errors.is_empty() {
@@ -251,16 +308,31 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
                 .subject(&run.source),
             );
         }
-        if hosts == 2 && collective == "all_reduce" {
-            findings.push(Finding::new(BenchCode::TwoNodeTree, Severity::Info, "on exactly 2 nodes the default Tree/NVLSTree busbw can exceed the NIC limit and is not wire bandwidth; test the network with NCCL_ALGO=Ring (factcheck (j))").subject(&run.source));
+        if run.min_bw_ok == Some(false) {
+            findings.push(
+                Finding::new(
+                    BenchCode::MinBwFailed,
+                    Severity::Warn,
+                    format!(
+                        "{}: nccl-tests' own NCCL_TESTS_MIN_BW check failed: its average busbw over all sizes{} is below 0.9 x NCCL_TESTS_MIN_BW (and nccl-tests exits 7); this tool judges each size of at least min_bytes instead",
+                        run.source,
+                        run.avg_busbw_gbps.map_or(String::new(), |a| format!(" ({a} GB/s)"))
+                    ),
+                )
+                .subject(&run.source)
+                .fix("small sizes pull the average down: set NCCL_TESTS_MIN_BW for a sweep of large sizes only, or judge per size here"),
+            );
+        }
+        if hosts == 2 && collective == "all_reduce" && tree_possible(&run) {
+            findings.push(Finding::new(BenchCode::TwoNodeTree, Severity::Info, "on exactly 2 nodes the default Tree/NVLSTree busbw can exceed the NIC limit and is not wire bandwidth; test the network with NCCL_ALGO=Ring (NVIDIA/nccl-tests #196, NVIDIA/nccl #812)").subject(&run.source));
         }
         if let Some(t) = target
             && t.in_switch_reduction
         {
-            findings.push(Finding::new(BenchCode::InSwitchReduction, Severity::Info, format!("{collective} on NVSwitch uses NVLS by default: its busbw does not correspond to bandwidth on the wire (nccl-tests #212)")).subject(&run.source));
+            findings.push(Finding::new(BenchCode::InSwitchReduction, Severity::Info, format!("{collective} on NVSwitch uses NVLS by default: its busbw does not correspond to bandwidth on the wire (sjeaugey, NVIDIA/nccl-tests #212)")).subject(&run.source));
         }
-        let min_bytes = opts.targets.as_ref().map_or(DEFAULT_MIN_BYTES, |t| t.min_bytes);
-        let fraction = opts.targets.as_ref().map_or(0.9, |t| t.acceptable_fraction);
+        let min_bytes = run_targets.as_ref().map_or(DEFAULT_MIN_BYTES, |t| t.min_bytes);
+        let fraction = run_targets.as_ref().map_or(0.9, |t| t.acceptable_fraction);
         let mut sizes = Vec::new();
         for row in &run.rows {
             let m = &row.out_of_place;
@@ -281,6 +353,10 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
                 "wrong"
             } else if row.size_bytes < min_bytes {
                 "small"
+            } else if m.busbw_not_finite {
+                // `nan`/`inf` where a bandwidth belongs: the measurement broke (a zero time).
+                failed = true;
+                "fail"
             } else if let (Some(b), Some(min)) = (busbw, minimum) {
                 judged_any = true;
                 if b >= min {
@@ -321,7 +397,30 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
         if wrong_rows(&sizes) > 0 {
             findings.push(Finding::new(BenchCode::WrongData, Severity::Error, format!("{}: {} size(s) with wrong data (#wrong > 0, or a deviation beyond the type's tolerance)", run.source, wrong_rows(&sizes))).subject(&run.source));
         }
-        if target.is_none() && opts.targets.is_some() {
+        let peak = sizes
+            .iter()
+            .filter_map(|v| v.busbw_gbps)
+            .fold(None, |m: Option<f64>, b| Some(m.map_or(b, |m| m.max(b))));
+        if let Some(nf) = &no_figure {
+            findings.push(
+                Finding::new(
+                    BenchCode::NoFigure,
+                    Severity::Info,
+                    format!(
+                        "{}: not judged on bandwidth: {}. Measured peak busbw {}{}",
+                        run.source,
+                        nf.why,
+                        peak.map_or("-".into(), |p| format!("{p:.1} GB/s")),
+                        nf.usual
+                            .as_ref()
+                            .map_or(String::new(), |u| format!("; the usual configuration: {u}"))
+                    ),
+                )
+                .subject(&run.source)
+                .fix(format!("for a verdict pass {}", nf.flag)),
+            );
+        }
+        if target.is_none() && run_targets.is_some() {
             findings.push(
                 Finding::new(
                     BenchCode::NoTarget,
@@ -339,12 +438,21 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
                 .subject(&run.source),
             );
         }
-        let comparison = opts
+        let base_run = opts
             .baseline
             .as_ref()
-            .and_then(|b| b.iter().find(|r| r.collective == run.collective || b.len() == 1))
+            .and_then(|b| b.iter().find(|r| r.collective == run.collective || b.len() == 1));
+        let comparison = base_run
             .map(|base| compare(base, &run, opts.tolerance))
             .unwrap_or_default();
+        let baseline = base_run.map(|b| Baseline {
+            source: b.source.clone(),
+            busbw: b
+                .rows
+                .iter()
+                .filter_map(|r| Some((r.size_bytes, r.out_of_place.busbw_gbps?)))
+                .collect(),
+        });
         let regressions = comparison.iter().filter(|c| c.regression).count();
         if regressions > 0 {
             failed = true;
@@ -365,10 +473,38 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
             judged_any = true;
         }
         reports.push(RunReport {
-            targets_from: opts.targets.as_ref().map(|t| t.from.clone()),
+            targets_from: run_targets.as_ref().map(|t| t.from.clone()),
             run,
             sizes,
             comparison,
+            input_error: None,
+            baseline,
+            hardware,
+            no_figure,
+            peak_busbw_gbps: peak,
+        });
+    }
+    for (source, why) in input_errors {
+        failed = true;
+        findings.push(
+            Finding::new(BenchCode::InputError, Severity::Error, why.clone())
+                .subject(source)
+                .fix("rerun the test and keep its whole stdout (or the -J file nccl-tests closed on exit)"),
+        );
+        reports.push(RunReport {
+            run: Run {
+                source: source.clone(),
+                format: "none".into(),
+                ..Run::default()
+            },
+            sizes: Vec::new(),
+            targets_from: None,
+            comparison: Vec::new(),
+            input_error: Some(why.clone()),
+            baseline: None,
+            hardware: infer::Hardware::default(),
+            no_figure: None,
+            peak_busbw_gbps: None,
         });
     }
     let verdict = if failed {
@@ -382,7 +518,24 @@ pub fn judge(runs: Vec<Run>, opts: &Options) -> BenchReport {
         schema: SCHEMA,
         runs: reports,
         verdict: verdict.to_string(),
+        rule: RULE.into(),
         findings,
+    }
+}
+
+/// Whether NCCL could have used Tree/NVLSTree: `NCCL_ALGO` unset, naming a tree, or an exclusion
+/// list (`^...`) that leaves one (NCCL docs, NCCL_ALGO).
+fn tree_possible(run: &Run) -> bool {
+    let Some(algo) = run.nccl_env.get("NCCL_ALGO") else {
+        return true;
+    };
+    let a = algo.to_ascii_lowercase();
+    match a.trim().strip_prefix('^') {
+        Some(excluded) => {
+            !excluded.split(',').any(|x| x.trim() == "tree")
+                || !excluded.split(',').any(|x| x.trim() == "nvlstree")
+        }
+        None => a.trim().is_empty() || a.split(',').any(|x| matches!(x.trim(), "tree" | "nvlstree")),
     }
 }
 

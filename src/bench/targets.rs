@@ -32,6 +32,13 @@ pub struct Targets {
     pub acceptable_fraction: f64,
     #[serde(default, rename = "target")]
     pub targets: Vec<Target>,
+    /// The GPU model these targets are for (a key of gpus.toml: `H100`, `A100`, ...); a run on
+    /// other GPUs does not fit them.
+    #[serde(default)]
+    pub gpu: Option<String>,
+    /// GPUs per node these targets assume; a run with another rank count per host does not fit.
+    #[serde(default)]
+    pub gpus_per_node: Option<u32>,
     /// Where these targets came from (filled in when loaded).
     #[serde(skip)]
     pub from: String,
@@ -60,6 +67,29 @@ impl Targets {
     }
 
     fn validate(mut self, from: String) -> Result<Targets> {
+        if !matches!(self.scope.as_str(), "" | "intra-node" | "multi-node") {
+            bail!(
+                "{from}: scope {:?}: expected \"intra-node\" (NVLink, one node) or \"multi-node\" (network)",
+                self.scope
+            );
+        }
+        if let Some(g) = &self.gpu {
+            let models = super::infer::models()?;
+            match models.iter().find(|m| m.key.eq_ignore_ascii_case(g)) {
+                Some(m) => self.gpu = Some(m.key.clone()),
+                None => bail!(
+                    "{from}: gpu {g:?}: expected one of {}",
+                    models
+                        .iter()
+                        .map(|m| m.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        if self.gpus_per_node == Some(0) {
+            bail!("{from}: gpus_per_node must be at least 1");
+        }
         if !(self.acceptable_fraction > 0.0 && self.acceptable_fraction <= 1.0) {
             bail!(
                 "{from}: acceptable_fraction {} must be in (0, 1], e.g. 0.9",
@@ -112,19 +142,19 @@ pub fn profile(name: &str) -> Result<Targets> {
 
 pub fn parse_file(text: &str, source: &str) -> Result<Targets> {
     let t: Targets = toml::from_str(text).map_err(|e| {
-        anyhow::anyhow!("{source}: {}\nexpected: min_bytes, acceptable_fraction, and [[target]] tables with collective, busbw_gbps, source", crate::input::toml_error(text, &e))
+        anyhow::anyhow!("{source}: {}\nexpected: min_bytes, acceptable_fraction, optional scope (intra-node/multi-node), gpu, gpus_per_node, and [[target]] tables with collective, busbw_gbps, source", crate::input::toml_error(text, &e))
     })?;
     t.validate(source.to_string())
 }
 
 /// Achievable share of the NIC line rate through NCCL: ~48 GB/s of 50 per NDR NIC
-/// (article-factcheck.md (j); AddyLaddy, NVIDIA/nccl-tests #319).
+/// (AddyLaddy, NVIDIA/nccl-tests #319, #290).
 const NIC_EFFICIENCY: f64 = 0.96;
 /// NVLink line rate minus ~20 % protocol overhead (sjeaugey, NVIDIA/nccl-tests #212).
 const NVLINK_EFFICIENCY: f64 = 0.8;
 
 /// One busbw target for all_reduce, all_gather and reduce_scatter: with point-to-point
-/// algorithms their busbw is bounded by the same links (nccl-tests-format.md §3).
+/// algorithms their busbw is bounded by the same links (nccl-tests doc/PERFORMANCE.md).
 fn same_for_ring_collectives(busbw: f64, source: &str) -> Vec<Target> {
     ["all_reduce", "all_gather", "reduce_scatter"]
         .into_iter()
@@ -135,6 +165,20 @@ fn same_for_ring_collectives(busbw: f64, source: &str) -> Vec<Target> {
             source: source.to_string(),
         })
         .collect()
+}
+
+/// The NICs that carry NCCL traffic on a node: active InfiniBand ports (else RoCE) at the
+/// fastest rate among them (slower ports are front-end or storage). (count, Gb/s).
+pub fn rails_of(node: &NodeReport) -> Option<(u32, f64)> {
+    let ib: Vec<_> = node.active_nics().filter(|n| n.is_infiniband()).collect();
+    let nics = if ib.is_empty() {
+        node.active_nics().filter(|n| n.is_roce()).collect()
+    } else {
+        ib
+    };
+    let best = nics.iter().filter_map(|n| n.rate_gbps).fold(0.0_f64, f64::max);
+    let count = nics.iter().filter(|n| n.rate_gbps == Some(best)).count();
+    (count > 0 && best > 0.0).then_some((count as u32, best))
 }
 
 /// Targets derived from what a node has. `multi_node` selects the network (NICs) or NVLink.
@@ -148,6 +192,8 @@ pub fn from_node(node: &NodeReport, multi_node: bool) -> Result<Targets> {
         targets: Vec::new(),
         from: format!("derived from the node report ({})", node.source),
         multi_node,
+        gpu: None,
+        gpus_per_node: None,
     };
     if multi_node {
         let ib: Vec<_> = node.active_nics().filter(|n| n.is_infiniband()).collect();
@@ -167,7 +213,7 @@ pub fn from_node(node: &NodeReport, multi_node: bool) -> Result<Targets> {
         let per_nic = best / 8.0 * NIC_EFFICIENCY;
         let busbw = (per_nic * rails.len() as f64 * 10.0).round() / 10.0;
         let source = format!(
-            "{} x {best} Gb/s ports = {} x {:.1} GB/s line rate x {NIC_EFFICIENCY} achievable through NCCL (article-factcheck.md (j), nccl-tests #319); valid for NCCL_ALGO=Ring",
+            "{} x {best} Gb/s ports = {} x {:.1} GB/s line rate x {NIC_EFFICIENCY} achievable through NCCL (AddyLaddy, NVIDIA/nccl-tests #319, #290); valid for NCCL_ALGO=Ring",
             rails.len(),
             rails.len(),
             best / 8.0
@@ -221,7 +267,7 @@ mod tests {
             assert!(
                 p.targets
                     .iter()
-                    .all(|t| t.source.contains("factcheck") || t.source.contains("#")),
+                    .all(|t| t.source.contains('#') && !t.source.contains(".md")),
                 "{n}"
             );
         }
@@ -239,5 +285,10 @@ mod tests {
         .expect_err("bad");
         assert!(format!("{err:#}").contains("allreduce"));
         assert!(parse_file("[[targets]]\n", "t.toml").is_err());
+        let t = parse_file("gpu = \"h100\"\nscope = \"intra-node\"\n", "t.toml").expect("ok");
+        assert_eq!(t.gpu.as_deref(), Some("H100"));
+        let err = parse_file("gpu = \"H1000\"\n", "t.toml").expect_err("unknown gpu");
+        assert!(format!("{err:#}").contains("A100, H100"));
+        assert!(parse_file("scope = \"rack\"\n", "t.toml").is_err());
     }
 }

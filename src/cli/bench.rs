@@ -23,8 +23,10 @@ pub enum BenchFormat {
 // The node flags only mean something with --from-node: refused without it, not ignored.
 #[command(group(clap::ArgGroup::new("node_flags").args(["replay", "timeout"]).multiple(true).requires("from_node")))]
 #[command(
-    after_help = "Exit codes: 0 every judged size passed; 1 a size failed, data was wrong, a run failed or was cut \
-off, or a size regressed beyond --tolerance; 2 the input is not nccl-tests output, or bad arguments."
+    after_help = "Exit codes: 0 every judged size passed (or nothing could be judged: verdict unknown); 1 a size \
+failed, data was wrong, a run failed or was cut off, the targets do not fit the run, a size regressed beyond \
+--tolerance, or an input file could not be read (the others are still judged); 2 no input could be read, or bad \
+arguments."
 )]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -45,7 +47,9 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["targets", "from_node"])]
     pub profile: Option<String>,
 
-    /// Targets file (TOML: min_bytes, acceptable_fraction, [[target]] collective/busbw_gbps/source).
+    /// Targets file (TOML: min_bytes, acceptable_fraction, [[target]] collective/busbw_gbps/source;
+    /// optional scope intra-node/multi-node, gpu (A100, H100, ...) and gpus_per_node, which a run
+    /// must fit or it is a targets-mismatch error).
     #[arg(long, value_name = "FILE", conflicts_with = "from_node")]
     pub targets: Option<PathBuf>,
 
@@ -64,6 +68,22 @@ pub struct BenchArgs {
     /// Regression tolerance for --compare, in percent.
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     pub tolerance: f64,
+
+    /// Nodes the run used, when the log does not say (or to override it).
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<u32>,
+
+    /// Ranks (GPUs) per node, when the log does not say.
+    #[arg(long, value_name = "R")]
+    pub ranks_per_node: Option<u32>,
+
+    /// NICs per node that carry NCCL traffic, for judging multi-node runs (with --nic-gbps).
+    #[arg(long, value_name = "N", requires = "nic_gbps")]
+    pub nics: Option<u32>,
+
+    /// Line rate of each of those NICs in Gb/s (400 for NDR, 200 for HDR).
+    #[arg(long, value_name = "G", requires = "nics")]
+    pub nic_gbps: Option<f64>,
 
     /// Also draw busbw against size (one line per run, the target band) into FILE.svg.
     #[arg(long, value_name = "FILE.svg")]
@@ -127,6 +147,20 @@ pub struct PlanArgs {
     /// Add one run per NCCL_ALGO x NCCL_PROTO for `bench tune`.
     #[arg(long)]
     pub sweep: bool,
+    /// The nodes have NVSwitch and Hopper or newer GPUs (`nccltune verify` shows it): the sweep
+    /// also tries NVLS, and NVLSTree across nodes.
+    #[arg(long, requires = "sweep")]
+    pub nvls: bool,
+    /// The fabric has in-network reduction (SHARP) and NCCL's CollNet plugin: the sweep also
+    /// tries CollnetDirect and CollnetChain.
+    #[arg(long, requires = "sweep")]
+    pub collnet: bool,
+    /// Decide --nvls from this node (or --replay DIR): NVSwitch present and Hopper or newer GPUs.
+    #[arg(long, requires = "sweep")]
+    pub from_node: bool,
+    /// The node --from-node reads (`--replay DIR`, `--timeout`); refused without --from-node.
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// nccl-tests -T timeout per test, seconds.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub test_timeout: u32,
@@ -136,6 +170,10 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every swept size range has a line; 1 some range has none (listed as UNCOVERED: \
+NCCL's example plugin runs those calls on one channel); 2 unreadable input or no usable sweep."
+)]
 pub struct TuneArgs {
     /// Sweep results: text named `<coll>.<Algo>.<Proto>.txt` (as `bench plan --sweep` writes) or -J JSON.
     #[arg(required = true)]
@@ -146,10 +184,17 @@ pub struct TuneArgs {
     /// Print the choices and gains as JSON instead of the conf file.
     #[arg(long)]
     pub json: bool,
+    /// Write -1 for nNodes and nRanks, so the lines also apply to other communicator shapes
+    /// (by default they match only the node and rank count that was measured).
+    #[arg(long)]
+    pub any_shape: bool,
 }
 
+/// The largest `-J` file read (a sweep of every size, type and op is a few MiB).
+const MAX_JSON_BYTES: u64 = 256 << 20;
+
 /// Reads one input: JSON when it starts with `{`, else streamed text.
-fn read_runs(path: &Path) -> Result<(Vec<Run>, Option<serde_json::Value>)> {
+fn read_runs(path: &Path) -> Result<Vec<Run>> {
     let name = path.display().to_string();
     let reader: Box<dyn Read> = if name == "-" {
         Box::new(std::io::stdin())
@@ -164,32 +209,63 @@ fn read_runs(path: &Path) -> Result<(Vec<Run>, Option<serde_json::Value>)> {
         .find(|b| !b.is_ascii_whitespace())
         == Some(&b'{');
     if starts_json {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         reader
-            .read_to_string(&mut text)
-            .with_context(|| format!("{name}: not UTF-8 JSON"))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{name}: invalid JSON"))?;
-        let run = nccl_tests::parse_json(&text, &name)?;
-        return Ok((vec![run], Some(value)));
+            .take(MAX_JSON_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {name}"))?;
+        if bytes.len() as u64 > MAX_JSON_BYTES {
+            bail!(
+                "{name}: larger than {} MiB: not an nccl-tests -J file",
+                MAX_JSON_BYTES >> 20
+            );
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{name}: not UTF-8 at byte {}: not an nccl-tests -J file",
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        return Ok(vec![nccl_tests::parse_json(&text, &name)?]);
     }
-    Ok((
-        nccl_tests::parse_reader(reader, &name).with_context(|| format!("reading {name}"))?,
-        None,
-    ))
+    nccl_tests::parse_reader(reader, &name).with_context(|| format!("reading {name}"))
+}
+
+/// Reads every input on its own: a file that cannot be read, is empty or holds no nccl-tests
+/// output is an error for that file, and the others are still judged. Fails only when no
+/// file could be read at all.
+/// Inputs that could not be read: (source, why).
+type InputErrors = Vec<(String, String)>;
+
+fn read_each(paths: &[PathBuf]) -> Result<(Vec<Run>, InputErrors)> {
+    let mut runs = Vec::new();
+    let mut bad = Vec::new();
+    for p in paths {
+        let name = p.display().to_string();
+        match read_runs(p) {
+            Ok(r) if r.is_empty() => bad.push((
+                name.clone(),
+                format!(
+                    "{name}: no nccl-tests output found (empty, or no `#  size count type ...` header and no data rows): pass the stdout of all_reduce_perf or its -J JSON"
+                ),
+            )),
+            Ok(r) => runs.extend(r),
+            Err(e) => bad.push((name, format!("{e:#}"))),
+        }
+    }
+    if runs.is_empty() {
+        bail!(
+            "{}",
+            bad.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok((runs, bad))
 }
 
 fn read_all(paths: &[PathBuf]) -> Result<Vec<Run>> {
-    let mut runs = Vec::new();
-    for p in paths {
-        let (r, _) = read_runs(p)?;
-        if r.is_empty() {
-            bail!(
-                "{}: no nccl-tests output found (no `#  size count type ...` header, no data rows): pass the stdout of all_reduce_perf or its -J JSON",
-                p.display()
-            );
-        }
-        runs.extend(r);
+    let (runs, bad) = read_each(paths)?;
+    if let Some((_, e)) = bad.first() {
+        bail!("{e}");
     }
     Ok(runs)
 }
@@ -210,7 +286,50 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
             args.tolerance
         );
     }
-    let runs = read_all(&args.parse)?;
+    let (runs, input_errors) = read_each(&args.parse)?;
+    for (flag, v) in [
+        ("--nodes", args.nodes),
+        ("--ranks-per-node", args.ranks_per_node),
+        ("--nics", args.nics),
+    ] {
+        if v.is_some_and(|v| v == 0 || v > 1_000_000) {
+            bail!(
+                "{flag} {}: expected a count between 1 and 1000000",
+                v.unwrap_or(0)
+            );
+        }
+    }
+    if args
+        .nic_gbps
+        .is_some_and(|g| !(g.is_finite() && g > 0.0 && g <= 100_000.0))
+    {
+        bail!(
+            "--nic-gbps {}: expected a line rate in Gb/s, e.g. 400 for NDR",
+            args.nic_gbps.unwrap_or(0.0)
+        );
+    }
+    let mut overrides = bench::infer::InferOptions {
+        nodes: args.nodes,
+        ranks_per_node: args.ranks_per_node,
+        nics: match (args.nics, args.nic_gbps) {
+            (Some(count), Some(gbps)) => Some(bench::infer::NicsGiven {
+                count,
+                gbps,
+                from: "--nics/--nic-gbps".into(),
+            }),
+            _ => None,
+        },
+    };
+    if overrides.nics.is_none() && args.node.replay.is_some() && !args.from_node {
+        let node = args.node.node_report()?;
+        if let Some((count, gbps)) = targets::rails_of(&node) {
+            overrides.nics = Some(bench::infer::NicsGiven {
+                count,
+                gbps,
+                from: format!("the node report ({})", node.source),
+            });
+        }
+    }
     let targets = if let Some(name) = &args.profile {
         Some(targets::profile(name)?)
     } else if let Some(path) = &args.targets {
@@ -218,12 +337,17 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         Some(targets::parse_file(&text, &path.display().to_string())?)
     } else if args.from_node {
         let node = args.node.node_report()?;
-        let multi = runs.iter().any(|r| {
-            let mut h: Vec<&str> = r.devices.iter().map(|d| d.host.as_str()).collect();
-            h.sort_unstable();
-            h.dedup();
-            h.len() > 1 || r.nranks.is_some_and(|n| n as usize > node.gpus.len().max(1))
-        });
+        let multi = args.nodes.map_or_else(
+            || {
+                runs.iter().any(|r| {
+                    let mut h: Vec<&str> = r.devices.iter().map(|d| d.host.as_str()).collect();
+                    h.sort_unstable();
+                    h.dedup();
+                    h.len() > 1 || r.nranks.is_some_and(|n| n as usize > node.gpus.len().max(1))
+                })
+            },
+            |n| n > 1,
+        );
         Some(targets::from_node(&node, multi)?)
     } else {
         None
@@ -239,7 +363,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         baseline,
         tolerance: args.tolerance / 100.0,
     };
-    let report = bench::judge(runs, &opts);
+    let report = bench::judge_inputs(runs, &input_errors, &opts, &overrides);
     let text = match args.format {
         BenchFormat::Table => render::bench::to_table(&report),
         BenchFormat::Json => render::json(&report)?,
@@ -250,9 +374,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         output::write_atomic(path, render::plot::svg(&report).as_bytes())?;
         eprintln!("nccltune: wrote {}", path.display());
     }
-    if report.verdict == "unknown" && opts.targets.is_none() && opts.baseline.is_none() {
-        eprintln!("nccltune: no targets given: pass --profile, --targets or --from-node to judge bandwidth");
-    }
+
     Ok(Outcome::from_failed(report.verdict == "fail"))
 }
 
@@ -268,15 +390,51 @@ fn write_or_emit(path: Option<&Path>, text: &str) -> Result<()> {
 }
 
 fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
-    if p.nodes == 0 || p.gpus_per_node == 0 {
-        bail!("--nodes and --gpus-per-node must be at least 1");
+    if !p.from_node && (p.node.replay.is_some() || p.node.timeout.is_some()) {
+        anyhow::bail!(
+            "bench plan: --replay and --timeout apply to --from-node; add --from-node or drop them"
+        );
     }
+    let node_args = &p.node;
     for c in &p.collectives {
         if bench::busbw_factor(c, 2).is_none() {
             bail!(
                 "--collectives {c}: unknown collective; expected e.g. all_reduce,all_gather,reduce_scatter,alltoall,broadcast,reduce,sendrecv"
             );
         }
+    }
+    // Absolute, because the script changes into its output folder and remote ranks start in
+    // other folders: a relative ./build would point nowhere there.
+    let bin_dir = std::path::absolute(&p.bin_dir)
+        .with_context(|| format!("--bin-dir {}: cannot make it absolute", p.bin_dir))?;
+    if !bin_dir.is_dir() {
+        eprintln!(
+            "nccltune: warning: --bin-dir {} does not exist here; the script checks again where it runs",
+            bin_dir.display()
+        );
+    }
+    let bin_dir = bin_dir
+        .to_str()
+        .with_context(|| format!("--bin-dir {}: not UTF-8", bin_dir.display()))?
+        .to_string();
+    let mut nvls = p.nvls;
+    if p.from_node {
+        // NVLS needs NVSwitch and Hopper or newer GPUs (verify's rules, NCCL docs NCCL_NVLS_ENABLE).
+        let node = node_args.node_report()?;
+        let hopper = !node.gpus.is_empty() && node.gpus.iter().all(nccltune::hw::is_hopper_or_newer);
+        let detected = nccltune::hw::nvls_capable(&node);
+        eprintln!(
+            "nccltune: {}: NVSwitch {}, GPUs {}Hopper or newer: NVLS {}in the sweep",
+            node.source,
+            match node.nvswitch.present {
+                Some(true) => "present",
+                Some(false) => "absent",
+                None => "unknown",
+            },
+            if hopper { "" } else { "not " },
+            if detected || nvls { "" } else { "not " }
+        );
+        nvls |= detected;
     }
     let o = plan::PlanOptions {
         nodes: p.nodes,
@@ -287,10 +445,13 @@ fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
             LauncherArg::Srun => plan::Launcher::Srun,
         },
         collectives: p.collectives,
-        bin_dir: p.bin_dir,
+        bin_dir,
         sweep: p.sweep,
+        nvls,
+        collnet: p.collnet,
         timeout_s: p.test_timeout,
     };
+    plan::validate(&o).map_err(anyhow::Error::msg)?;
     if o.launcher == plan::Launcher::Local && o.nodes > 1 {
         bail!(
             "--launcher local runs on one node; use mpirun or srun for --nodes {}",
@@ -304,21 +465,10 @@ fn plan_cmd(p: PlanArgs) -> Result<Outcome> {
 fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
     let mut sweep = Vec::new();
     for path in &t.files {
-        let (runs, json) = read_runs(path)?;
+        let runs = read_runs(path)?;
         if runs.is_empty() {
             bail!("{}: no nccl-tests output found", path.display());
         }
-        let env = |k: &str| {
-            json.as_ref()
-                .and_then(|v| v.pointer(&format!("/env/{k}")))
-                .and_then(|x| x.as_str())
-                .map(str::to_string)
-        };
-        let (algo, proto) = tune::choice_from(
-            env("NCCL_ALGO").as_deref(),
-            env("NCCL_PROTO").as_deref(),
-            &path.display().to_string(),
-        );
         for mut run in runs {
             if run.collective.is_none() {
                 run.collective = bench::judge(vec![run.clone()], &Options::default())
@@ -326,34 +476,53 @@ fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
                     .first()
                     .and_then(|r| r.run.collective.clone());
             }
-            sweep.push(tune::SweepRun {
-                run,
-                algo: algo.clone(),
-                proto: proto.clone(),
-            });
+            match tune::choice_of(&run) {
+                Ok((algo, proto)) => sweep.push(tune::SweepRun { run, algo, proto }),
+                Err(e) => eprintln!("nccltune: warning: {}: {e}; the run is left out", run.source),
+            }
         }
     }
-    let choices = tune::tune(&sweep);
-    if choices.is_empty() {
+    if !sweep.iter().any(|r| r.algo.is_some() && r.proto.is_some()) {
         bail!(
-            "no run with a known NCCL_ALGO/NCCL_PROTO choice: name files <coll>.<Algo>.<Proto>.txt (as `bench plan --sweep` does) or pass -J JSON with the env recorded"
+            "no run with a known NCCL_ALGO and NCCL_PROTO: name text files <coll>.<Algo>.<Proto>.txt (as `bench plan --sweep` does) or pass -J JSON, whose env records them"
         );
     }
-    for c in &choices {
-        if let Some(g) = c.gain_pct {
-            eprintln!(
-                "{} {}..{} B: {}/{} {:+.1}% against the default",
-                c.collective, c.min_bytes, c.max_bytes, c.algorithm, c.protocol, g
-            );
+    let result = tune::tune(
+        &sweep,
+        &tune::TuneOptions {
+            any_shape: t.any_shape,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    eprintln!("nccltune: {}", result.noise_method);
+    for l in &result.lines {
+        match l.gain_pct {
+            Some(g) => eprintln!(
+                "nccltune: {} {}..{} B: {}/{} {:+.1}% against the default (noise {:.1}%)",
+                l.collective, l.min_bytes, l.max_bytes, l.algorithm, l.protocol, g, l.noise_pct
+            ),
+            None => eprintln!(
+                "nccltune: {} {}..{} B: {}/{} is NCCL's own choice (no choice beat it beyond the noise)",
+                l.collective, l.min_bytes, l.max_bytes, l.algorithm, l.protocol
+            ),
         }
     }
+    for w in &result.warnings {
+        eprintln!("nccltune: warning: {w}");
+    }
+    for u in &result.uncovered {
+        eprintln!(
+            "nccltune: WARNING: {} {}..{} B has no line, so NCCL's example plugin runs it on ONE channel (it sets nChannels=1 for unmatched calls): {}",
+            u.collective, u.min_bytes, u.max_bytes, u.why
+        );
+    }
     let text = if t.json {
-        render::json(&choices)?
+        render::json(&result)?
     } else {
-        tune::to_conf(&choices)
+        tune::to_conf(&result)
     };
     write_or_emit(t.output.as_deref(), &text)?;
-    Ok(Outcome::Ok)
+    Ok(Outcome::from_failed(!result.uncovered.is_empty()))
 }
 
 fn run_cmd(r: RunArgs) -> Result<Outcome> {

@@ -26,6 +26,10 @@ pub struct DetectArgs {
     /// that `--replay DIR` reads back.
     #[arg(long, value_name = "DIR", conflicts_with = "replay")]
     pub capture: Option<PathBuf>,
+
+    /// Write the report to FILE atomically instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn run(args: DetectArgs) -> Result<Outcome> {
@@ -53,7 +57,10 @@ pub fn run(args: DetectArgs) -> Result<Outcome> {
         DetectFormat::Table => render::node::to_table(&report),
         DetectFormat::Json => render::json(&report)?,
     };
-    emit(&text)?;
+    match &args.output {
+        Some(p) => nccltune::output::write_atomic(p, text.as_bytes())?,
+        None => emit(&text)?,
+    }
     // Failed probes are reported in the output, not in the exit code: detect answers "what is
     // here", and a missing tool is part of the answer.
     Ok(Outcome::Ok)

@@ -108,6 +108,9 @@ pub struct PlanArgs {
     /// Nodes per screening group for --check groups (default about the square root of N).
     #[arg(long, default_value_t = 0)]
     pub group_size: usize,
+    /// Topology for group screening: Slurm topology.conf, or a CSV of node,group (leaf/rack).
+    #[arg(long, value_name = "FILE")]
+    pub topology: Option<PathBuf>,
     /// Outlier rule k: a test fails below the target and below median - k*MAD of the fleet.
     #[arg(long, default_value_t = 4.0)]
     pub mad_k: f64,
@@ -154,6 +157,10 @@ pub struct MergeArgs {
     /// Nodes whose check values differ from the fleet majority become suspect.
     #[arg(long)]
     pub consensus: bool,
+    /// Combined logs with NCCLTUNE-RESULT lines (launchers without shared storage): unpacked
+    /// into DIR's result files first, as `fleet unpack` does.
+    #[arg(long, value_name = "FILE")]
+    pub log: Vec<PathBuf>,
     /// Write to FILE atomically instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -243,21 +250,52 @@ pub fn run(args: FleetArgs) -> Result<Outcome> {
 }
 
 fn slurm_nodes(partition: Option<&str>) -> Result<Vec<String>> {
+    use std::io::Read;
     let mut cmd = std::process::Command::new("sinfo");
     cmd.args(["-h", "-N", "-o", "%N"]);
     if let Some(p) = partition {
         cmd.arg(format!("--partition={p}"));
     }
-    let out = cmd
-        .output()
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .context("--from-slurm: cannot run sinfo (is Slurm's client installed and SLURM_CONF set?)")?;
-    if !out.status.success() {
+    let mut out = child.stdout.take().context("sinfo stdout")?;
+    let mut err = child.stderr.take().context("sinfo stderr")?;
+    // Bounded reads in threads, so a hung or chatty sinfo can neither block nor fill memory.
+    let reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = (&mut out).take(64 << 20).read_to_end(&mut b);
+        b
+    });
+    let ereader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = (&mut err).take(64 << 10).read_to_end(&mut b);
+        b
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("--from-slurm: sinfo did not answer within 60 s (is slurmctld up?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let stderr = ereader.join().unwrap_or_default();
+    if !status.success() {
         bail!(
             "--from-slurm: sinfo failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            String::from_utf8_lossy(&stderr).trim()
         );
     }
-    fleet::nodeset::parse_list(&String::from_utf8_lossy(&out.stdout), "sinfo -h -N -o %N")
+    fleet::nodeset::parse_list(&String::from_utf8_lossy(&stdout), "sinfo -h -N -o %N")
 }
 
 fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
@@ -325,6 +363,13 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         settings.acceptable_fraction = t.acceptable_fraction;
         settings.target_source = t.from.clone();
     }
+    let topology = match &a.topology {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+            fleet::topology::parse(&text, &f.display().to_string())?
+        }
+        None => Default::default(),
+    };
     let checks: Vec<plan::Check> = a.check.iter().map(|c| check(*c)).collect();
     if checks.iter().any(|c| *c != plan::Check::Verify) && settings.target_busbw_gbps.is_none() {
         eprintln!(
@@ -347,6 +392,7 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         seed: a.seed,
         settings,
         rounds: a.rounds,
+        topology,
     })?;
     fleet::write_plan_dir(dir, &p)?;
     let r = &p.rounds[0];
@@ -375,6 +421,14 @@ fn next_cmd(a: NextArgs) -> Result<Outcome> {
 }
 
 fn merge_cmd(a: MergeArgs) -> Result<Outcome> {
+    for log in &a.log {
+        let text = std::fs::read(log).with_context(|| format!("cannot read {}", log.display()))?;
+        fleet::unpack(
+            &a.dir,
+            &String::from_utf8_lossy(&text),
+            &log.display().to_string(),
+        )?;
+    }
     let opts = MergeOptions {
         consensus: a.consensus,
         plan_label: a.dir.display().to_string(),

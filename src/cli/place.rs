@@ -137,6 +137,10 @@ pub struct PlaceArgs {
     /// (replica-<n>.hosts, replica-<n>.rankfile); the set appears whole or not at all.
     #[arg(long, value_name = "DIR")]
     pub hostfile_dir: Option<PathBuf>,
+
+    /// Write the placement to FILE atomically instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn run(args: PlaceArgs) -> Result<Outcome> {
@@ -245,7 +249,10 @@ pub fn run(args: PlaceArgs) -> Result<Outcome> {
         PlaceFormat::Hostfile => render::place::to_hostfile(&report),
         PlaceFormat::Rankfile => render::place::to_rankfile(&report),
     };
-    emit(&text)?;
+    match &args.output {
+        Some(p) => nccltune::output::write_atomic(p, text.as_bytes())?,
+        None => emit(&text)?,
+    }
     if !report.feasible {
         for r in &report.reasons {
             eprintln!("nccltune: place: {r}");

@@ -46,6 +46,9 @@ pub struct RuleOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigureReport {
     pub schema: u32,
+    /// `nccltune_version` and `generated_at`.
+    #[serde(flatten)]
+    pub meta: crate::render::meta::Meta,
     pub hostname: Option<String>,
     pub source: String,
     pub mode: String,
@@ -220,6 +223,7 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
     }
     Ok(ConfigureReport {
         schema: SCHEMA,
+        meta: crate::render::meta::Meta::now(),
         hostname: node.hostname.clone(),
         source: node.source.clone(),
         mode: opts.mode.clone(),

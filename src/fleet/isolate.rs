@@ -206,12 +206,18 @@ pub fn next_tests(
         .collect();
     rng.shuffle(&mut pool);
     let mut used = vec![false; pool.len()];
+    // Every pool entry before `first` is used: the scan stays linear in the pool when many
+    // nodes need partners at once.
+    let mut first = 0;
     for x in singles {
         if busy[x as usize] {
             continue;
         }
+        while first < pool.len() && (used[first] || busy[pool[first] as usize]) {
+            first += 1;
+        }
         let tried = partners.get(&x);
-        let pick = (0..pool.len()).find(|&j| {
+        let pick = (first..pool.len()).find(|&j| {
             let p = pool[j];
             !used[j] && !busy[p as usize] && p != x && tried.is_none_or(|s| !s.contains(&p))
         });

@@ -204,6 +204,13 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         why.push(reason);
     }
     let iso = isolate::evaluate(n, &evals);
+    // Each node's tests, so the per-node pass below is O(nodes + tests), not nodes × tests.
+    let mut by_node: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (k, e) in evals.iter().enumerate() {
+        for &m in &e.nodes {
+            by_node[m as usize].push(k);
+        }
+    }
 
     // Node statuses.
     let mut nodes = BTreeMap::new();
@@ -291,10 +298,8 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         let u = i as u32;
         let mut in_tests = 0;
         let mut missing_tests = 0;
-        for (e, w) in evals.iter().zip(&why) {
-            if e.nodes.binary_search(&u).is_err() {
-                continue;
-            }
+        for &k in &by_node[i] {
+            let (e, w) = (&evals[k], &why[k]);
             in_tests += 1;
             if e.verdict == Verdict::Missing {
                 missing_tests += 1;
@@ -539,13 +544,27 @@ fn consensus(
         let (maj, maj_nodes) = v[0];
         let key = interner.get(k);
         let (code, subject) = key.split_once('\u{1f}').unwrap_or((key, ""));
+        // Nodes that already fail their own checks are reported there; drift is for the rest.
         let others: Vec<DriftValue> = v[1..]
             .iter()
             .map(|(val, ns)| DriftValue {
                 value: to_json(**val),
-                nodes: ns.iter().map(|&i| names[i as usize].to_string()).collect(),
+                nodes: ns
+                    .iter()
+                    .map(|&i| names[i as usize])
+                    .filter(|n| {
+                        !nodes
+                            .get(*n)
+                            .is_some_and(|r| matches!(r.status, Status::Bad | Status::Error))
+                    })
+                    .map(str::to_string)
+                    .collect(),
             })
+            .filter(|d| !d.nodes.is_empty())
             .collect();
+        if others.is_empty() {
+            continue;
+        }
         if mark {
             for o in &others {
                 for nname in &o.nodes {
@@ -616,5 +635,77 @@ fn identity_duplicates(nodes: &mut BTreeMap<String, NodeResult>, notes: &mut Vec
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::plan::{Check, Launcher, Settings};
+    use crate::fleet::results::{Output, TestOutcome};
+    use crate::fleet::rounds::{PlanOptions, new_plan};
+    use crate::fleet::verify_json;
+
+    fn report(driver: &str, machine: &str) -> String {
+        format!(
+            r#"{{"schema":2,"identity":{{"hostname":"h","machine_id":"{machine}"}},"checks":[
+            {{"code":"software.driver","level":"pass","subject":"node","message":"m","observed":{{"version":"{driver}"}},"expected":null,"evidence":[],"fix":null}}],"ok":true}}"#
+        )
+    }
+
+    #[test]
+    fn consensus_compares_typed_values_and_flags_reused_identities() {
+        let plan = new_plan(PlanOptions {
+            nodes: crate::fleet::nodeset::expand("n[1-4]").expect("nodes"),
+            checks: vec![Check::Verify],
+            launcher: Launcher::Srun,
+            seed: 1,
+            settings: Settings::default(),
+            rounds: None,
+            topology: Default::default(),
+        })
+        .expect("plan");
+        let mut interner = Interner::default();
+        let reports = [
+            report("550.90.07", "a"),
+            report("550.90.07", "b"),
+            report("535.54.03", "c"),
+            report("550.90.07", "a"),
+        ];
+        let mut outcomes: Vec<TestOutcome> = reports
+            .iter()
+            .enumerate()
+            .map(|(i, r)| TestOutcome {
+                round: 1,
+                test: i,
+                rc: Some(0),
+                output: Output::Verify(Box::new(
+                    verify_json::read(r.as_bytes(), "r", &mut interner).expect("report"),
+                )),
+                files: vec![],
+            })
+            .collect();
+        let opts = MergeOptions {
+            consensus: true,
+            plan_label: "p".into(),
+        };
+        let m = merge(&plan, &outcomes, &interner, &opts);
+        let d = &m.result.drift[0];
+        assert_eq!(
+            (d.code.as_str(), d.compared.as_str(), d.majority_nodes),
+            ("software.driver", "observed", 3)
+        );
+        assert_eq!(d.others[0].nodes, vec!["n3".to_string()]);
+        assert_eq!(d.others[0].value["version"], "535.54.03");
+        assert_eq!(m.result.nodes["n3"].status, Status::Suspect);
+        // n1 and n4 report one machine-id.
+        assert_eq!(m.result.nodes["n1"].status, Status::Suspect);
+        assert_eq!(m.result.nodes["n2"].status, Status::Ok);
+        // Without --consensus drift is listed, not judged; a lost result is missing.
+        outcomes.truncate(3);
+        let m = merge(&plan, &outcomes, &interner, &MergeOptions::default());
+        assert_eq!(m.result.nodes["n3"].status, Status::Ok);
+        assert_eq!(m.result.drift.len(), 1);
+        assert_eq!(m.result.nodes["n4"].status, Status::Missing);
     }
 }

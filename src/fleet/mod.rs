@@ -22,6 +22,7 @@ pub mod rng;
 pub mod rounds;
 pub mod script;
 pub mod simulate;
+pub mod topology;
 pub mod verify_json;
 
 use anyhow::{Context, Result, bail};

@@ -353,4 +353,20 @@ mod tests {
             3
         );
     }
+
+    #[test]
+    fn junk_never_panics_and_every_accepted_name_is_safe() {
+        let alphabet: Vec<char> = "ab09[]-,;$ \n'\"`\u{0}é".chars().collect();
+        let mut rng = crate::fleet::rng::Rng::new(42);
+        for _ in 0..5000 {
+            let len = rng.below(12);
+            let s: String = (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect();
+            if let Ok(names) = expand(&s) {
+                assert!(
+                    names.iter().all(|n| name_problem(n).is_none()),
+                    "{s:?} -> {names:?}"
+                );
+            }
+        }
+    }
 }

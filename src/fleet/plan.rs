@@ -177,6 +177,9 @@ pub struct Plan {
     /// plan alone. Recomputed from the results on every step.
     #[serde(default)]
     pub state: BTreeMap<String, usize>,
+    /// Node → leaf switch / rack (from `--topology`): screening groups stay inside one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub topology: BTreeMap<String, String>,
     /// True once `fleet next` found nothing left to test.
     #[serde(default)]
     pub done: bool,
@@ -226,6 +229,33 @@ impl Plan {
     /// Everything run.sh will write must be safe: node names and test ids are checked again
     /// here, because a plan file may have been edited by hand.
     pub fn validate(&self) -> Result<()> {
+        let st = &self.settings;
+        if !(1..=100_000).contains(&st.parallel) {
+            bail!("settings.parallel {} out of range (1..=100000)", st.parallel);
+        }
+        if !(1..=1024).contains(&st.gpus_per_node) {
+            bail!(
+                "settings.gpus_per_node {} out of range (1..=1024)",
+                st.gpus_per_node
+            );
+        }
+        if st.confirm == 0 {
+            bail!("settings.confirm must be at least 1");
+        }
+        if !(st.acceptable_fraction > 0.0 && st.acceptable_fraction <= 1.0) {
+            bail!(
+                "settings.acceptable_fraction {} must be in (0, 1]",
+                st.acceptable_fraction
+            );
+        }
+        if !(st.mad_k.is_finite() && st.mad_k >= 0.0) {
+            bail!("settings.mad_k {} must be a number >= 0", st.mad_k);
+        }
+        if let Some(t) = st.target_busbw_gbps
+            && !(t.is_finite() && t > 0.0)
+        {
+            bail!("settings.target_busbw_gbps {t} must be a positive number");
+        }
         let mut known = std::collections::HashSet::new();
         for n in &self.nodes {
             nodeset::validate_name(n).with_context(|| "in \"nodes\"".to_string())?;

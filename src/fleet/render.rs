@@ -272,3 +272,105 @@ pub fn k8s_taint(r: &FleetResult) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn node(status: Status, code: &str, msg: &str) -> NodeResult {
+        NodeResult {
+            status,
+            confidence: 1.0,
+            reasons: if code.is_empty() {
+                vec![]
+            } else {
+                vec![Reason {
+                    code: code.into(),
+                    subject: "mlx5_0:1".into(),
+                    message: msg.into(),
+                }]
+            },
+            evidence: vec![],
+            identity: None,
+            busbw_gbps: None,
+        }
+    }
+
+    fn fleet(n_ok: usize) -> FleetResult {
+        let mut nodes = BTreeMap::new();
+        for i in 0..n_ok {
+            nodes.insert(format!("ok{i:05}"), node(Status::Ok, "", ""));
+        }
+        nodes.insert(
+            "gpu017".into(),
+            node(
+                Status::Bad,
+                "rdma.port-rate",
+                "200 Gb/s, 400 Gb/s expected\n$(id) <x>",
+            ),
+        );
+        nodes.insert(
+            "gpu018".into(),
+            node(Status::Suspect, "fleet.screen-failed", "slow"),
+        );
+        nodes.insert(
+            "gpu019".into(),
+            node(Status::Missing, "fleet.no-result", "silent"),
+        );
+        FleetResult {
+            schema: FLEET_SCHEMA,
+            nccltune_version: "0".into(),
+            plan: "p".into(),
+            nodes,
+            links: vec![],
+            infra: vec![],
+            drift: vec![],
+            notes: vec![],
+            summary: Summary::default(),
+        }
+    }
+
+    #[test]
+    fn prometheus_stays_small_at_ten_thousand_nodes() {
+        let text = prometheus(&fleet(10_000));
+        let series = text.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(series, 5 + 2 + 1, "{text}");
+        assert!(text.contains("nccltune_fleet_nodes{status=\"ok\"} 10000"));
+        assert!(text.contains("node=\"gpu019\",status=\"missing\",code=\"fleet.no-result\""));
+    }
+
+    #[test]
+    fn drain_lines_are_for_bad_nodes_only_and_quoted() {
+        let text = slurm_drain(&fleet(3));
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].starts_with("scontrol update NodeName=gpu017 State=DRAIN 'Reason=nccltune:rdma.port-rate mlx5_0:1 200 Gb/s"),
+            "{}",
+            lines[0]
+        );
+        // The newline became '?', and `$(id)` sits inside single quotes.
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(lines[0].replace("scontrol update", "printf '%s|'"))
+            .output()
+            .expect("bash");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(printed.contains("?$(id) <x>|"), "{printed}");
+        assert_eq!(
+            k8s_taint(&fleet(1))
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn junit_escapes_markup() {
+        let x = junit(&fleet(1));
+        assert!(x.contains("&lt;x&gt;") && !x.contains("<x>"), "{x}");
+        assert!(x.contains("tests=\"4\" failures=\"2\""), "{x}");
+    }
+}

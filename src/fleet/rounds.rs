@@ -16,6 +16,8 @@ pub struct PlanOptions {
     pub settings: Settings,
     /// `--rounds`: overrides the default round budget.
     pub rounds: Option<u32>,
+    /// Node → leaf/rack; empty: none.
+    pub topology: BTreeMap<String, String>,
 }
 
 /// Multi-node rounds in the default budget: pairs need screening + 2 confirmations; groups
@@ -79,6 +81,7 @@ pub fn new_plan(o: PlanOptions) -> Result<Plan> {
         settings,
         rounds: Vec::new(),
         state: BTreeMap::new(),
+        topology: o.topology,
         done: false,
     };
     let first = if has_verify {
@@ -167,7 +170,38 @@ fn screen_round(plan: &Plan, eligible: &[bool]) -> Round {
         }
         _ => 2,
     };
-    let sets = isolate::screen(&idx, size, plan.seed);
+    let sets = if plan.topology.is_empty() {
+        isolate::screen(&idx, size, plan.seed)
+    } else {
+        // Screen inside each leaf (nodes the topology does not name form one more group).
+        let mut by: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        for &i in &idx {
+            let g = plan
+                .topology
+                .get(&plan.nodes[i as usize])
+                .map(String::as_str)
+                .unwrap_or("");
+            by.entry(g).or_default().push(i);
+        }
+        let mut sets = Vec::new();
+        let mut leftovers = Vec::new();
+        for members in by.values() {
+            let s = isolate::screen(members, size, plan.seed);
+            let covered: usize = s.iter().map(Vec::len).sum();
+            if covered < members.len() {
+                leftovers.extend(
+                    members
+                        .iter()
+                        .copied()
+                        .filter(|m| !s.iter().any(|x| x.contains(m))),
+                );
+            }
+            sets.extend(s);
+        }
+        // A leaf with a single node cannot test alone: such nodes are screened together.
+        sets.extend(isolate::screen(&leftovers, size, plan.seed));
+        sets
+    };
     let tests = sets
         .into_iter()
         .enumerate()
@@ -217,4 +251,38 @@ pub fn next_round(plan: &Plan, merged: &Merged) -> Option<Round> {
         })
         .collect();
     Some(Round { index: next, tests })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screening_groups_stay_inside_a_leaf() {
+        let nodes = crate::fleet::nodeset::expand("n[1-12]").expect("nodes");
+        let topology: BTreeMap<String, String> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), if i < 6 { "leaf1" } else { "leaf2" }.to_string()))
+            .collect();
+        let plan = new_plan(PlanOptions {
+            nodes,
+            checks: vec![Check::Groups],
+            launcher: Launcher::Srun,
+            seed: 9,
+            settings: Settings {
+                group_size: 3,
+                ..Default::default()
+            },
+            rounds: None,
+            topology: topology.clone(),
+        })
+        .expect("plan");
+        let tests = &plan.rounds[0].tests;
+        assert_eq!(tests.len(), 4);
+        for t in tests {
+            let leaves: std::collections::BTreeSet<&String> = t.nodes.iter().map(|n| &topology[n]).collect();
+            assert_eq!(leaves.len(), 1, "{:?} spans leaves", t.nodes);
+        }
+    }
 }

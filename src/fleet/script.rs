@@ -27,8 +27,11 @@ fn header(plan: &Plan, round: &Round, out: &mut String) {
         round.index
     );
     out.push_str("set -u\n");
-    out.push_str("HERE=$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd) || exit 2\n");
-    out.push_str("SELF=\"$HERE/run.sh\"\n");
+    // sbatch runs a copy of the script from its spool folder: it passes the plan folder along.
+    out.push_str("if [ \"${1-}\" = --in-allocation ] && [ -n \"${2-}\" ]; then HERE=$2\nelse HERE=$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd) || exit 2; fi\n");
+    out.push_str(
+        "# shellcheck disable=SC2034 # not every launcher runs the script again\nSELF=\"$HERE/run.sh\"\n",
+    );
     let _ = writeln!(out, "OUT=\"$HERE/results/\"{}", sh(&round.dir_name()));
     out.push_str("mkdir -p \"$OUT\" \"$HERE/logs\" || exit 2\n");
     out.push_str(
@@ -115,7 +118,7 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
                     );
                     let _ = writeln!(
                         out,
-                        "sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation",
+                        "sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation \"$HERE\"",
                         nodes.len(),
                         sh(&set),
                         partition(plan),
@@ -173,7 +176,7 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
         if plan.launcher == Launcher::Sbatch {
             let _ = writeln!(
                 out,
-                "if [ \"${{1-}}\" != --in-allocation ]; then\n  sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation\n  exit $?\nfi",
+                "if [ \"${{1-}}\" != --in-allocation ]; then\n  sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation \"$HERE\"\n  exit $?\nfi",
                 nodes.len(),
                 sh(&set),
                 partition(plan),
@@ -259,4 +262,88 @@ nccltune fleet unpack \"$HERE\" \"$HERE/logs/r{}.log\"",
         round.index,
         round.index
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::plan::{Check, Settings};
+    use crate::fleet::rounds::{PlanOptions, new_plan};
+
+    fn plan(launcher: Launcher, checks: Vec<Check>) -> Plan {
+        new_plan(PlanOptions {
+            nodes: crate::fleet::nodeset::expand("n[1-5]").expect("nodes"),
+            checks,
+            launcher,
+            seed: 3,
+            settings: Settings {
+                check_args: vec!["--expect".into(), "it's {node}.toml".into()],
+                ..Default::default()
+            },
+            rounds: None,
+            topology: Default::default(),
+        })
+        .expect("plan")
+    }
+
+    fn bash_n(script: &str) {
+        let mut child = std::process::Command::new("bash")
+            .arg("-n")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("bash runs");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write");
+        assert!(
+            child.wait().expect("bash exits").success(),
+            "syntax error in\n{script}"
+        );
+    }
+
+    #[test]
+    fn every_launcher_writes_a_valid_script() {
+        for l in [
+            Launcher::Srun,
+            Launcher::Sbatch,
+            Launcher::Mpirun,
+            Launcher::Pdsh,
+            Launcher::Clush,
+            Launcher::Kubernetes,
+        ] {
+            let p = plan(l, vec![Check::Verify]);
+            let (s, files) = render(&p, &p.rounds[0]);
+            bash_n(&s);
+            assert!(
+                s.contains("n1) run n1 json 600 nccltune verify --format json --expect 'it'\\''s n1.toml'"),
+                "{s}"
+            );
+            if l == Launcher::Mpirun {
+                assert_eq!(
+                    files[0].1,
+                    "n1 slots=1\nn2 slots=1\nn3 slots=1\nn4 slots=1\nn5 slots=1\n"
+                );
+            }
+        }
+        for l in [Launcher::Srun, Launcher::Sbatch, Launcher::Mpirun] {
+            let p = plan(l, vec![Check::Pairs]);
+            let (s, files) = render(&p, &p.rounds[0]);
+            bash_n(&s);
+            // 5 nodes: two tests, the odd node joins the last one.
+            assert_eq!(s.matches("limit 64; run ").count(), 2, "{s}");
+            assert!(s.contains("NCCL_ALGO=Ring"), "{s}");
+            if l == Launcher::Mpirun {
+                assert_eq!(files.len(), 2);
+                assert!(
+                    files
+                        .iter()
+                        .all(|(_, t)| t.lines().all(|x| x.ends_with(" slots=8")))
+                );
+            }
+        }
+    }
 }

@@ -332,4 +332,24 @@ mod tests {
         assert!(e.contains("\"great\""), "{e}");
         assert!(read(br#"{"schema":1,"checks":[]}"#, "s", &mut i).is_err());
     }
+
+    /// Every truncation and a sweep of byte corruptions give an error or a summary, never a
+    /// panic; a cut report is never read as complete.
+    #[test]
+    fn cut_and_corrupted_reports_never_panic() {
+        let mut i = Interner::default();
+        for cut in 0..V1.len() {
+            let r = read(&V1.as_bytes()[..cut], "c", &mut i);
+            assert!(r.is_err(), "cut at {cut} accepted");
+        }
+        let mut bytes = V2.as_bytes().to_vec();
+        for k in 0..bytes.len() {
+            let old = bytes[k];
+            for b in [0u8, b'"', b'}', 0xff] {
+                bytes[k] = b;
+                let _ = read(&bytes, "x", &mut i);
+            }
+            bytes[k] = old;
+        }
+    }
 }

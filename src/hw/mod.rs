@@ -227,6 +227,13 @@ pub fn is_hopper_or_newer(g: &Gpu) -> bool {
     gpu_arch(g).and_then(|a| a.generation()).is_some_and(|g| g >= 90)
 }
 
+/// Whether NCCL can build NVLS graphs on the node: an NVSwitch fabric and every GPU Hopper or
+/// newer (NCCL docs, Environment Variables, `NCCL_NVLS_ENABLE`; NCCL 2.30.7 `src/graph/search.cc`).
+/// Multicast support in the driver is not visible from the probes.
+pub fn nvls_capable(node: &NodeReport) -> bool {
+    node.nvswitch.present == Some(true) && !node.gpus.is_empty() && node.gpus.iter().all(is_hopper_or_newer)
+}
+
 /// Rank of a GPU-NIC PCI path, nearest first (`PIX` 1 ... `SYS` 5); `None` for an NVLink or
 /// a term that is not a PCIe distance. NCCL's own order (NCCL 2.30.7 `src/graph/topo.h`,
 /// `PATH_PIX` < `PATH_PXB` < `PATH_PHB` < `PATH_SYS`; `nvidia-smi topo -m` adds `NODE`).

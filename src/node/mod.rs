@@ -62,6 +62,9 @@ pub struct Observed {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NodeReport {
     pub schema: u32,
+    /// `nccltune_version` and `generated_at`.
+    #[serde(flatten)]
+    pub meta: crate::render::meta::Meta,
     pub hostname: Option<String>,
     #[serde(default)]
     pub identity: Identity,

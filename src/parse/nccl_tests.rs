@@ -3,11 +3,14 @@
 //! column is `error` (a maximum deviation, not a count), the unified header with `#wrong`, `N/A`
 //! cells, exponent numbers, per-iteration and timestamp columns, launcher prefixes, NCCL INFO/WARN
 //! lines interleaved (also inside a row), duplicated headers from several processes, several runs
-//! in one file, runs cut off, and failure lines. Format reference: nccl-tests src/common.cu (table) and src/util.cu (JSON).
+//! in one file, runs cut off, and failure lines. Format: nccl-tests `src/util.cu` (v2.17.3+) and `src/common.cu` / `src/<coll>.cu` before.
 //! The `-J` JSON output is parsed by `parse_json`.
 
+use memchr::memmem::Finder;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::sync::LazyLock;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Metrics {
@@ -19,6 +22,10 @@ pub struct Metrics {
     pub wrong: Option<u64>,
     /// The old format's `error` column: the largest deviation found by validation.
     pub max_error: Option<f64>,
+    /// busbw was printed but is not a number (`nan`, `inf`; JSON writes NaN as the string
+    /// `"nan"`): a measurement that went wrong, not a missing one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub busbw_not_finite: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -54,6 +61,9 @@ pub struct Run {
     pub format: String,
     pub rows: Vec<Row>,
     pub avg_busbw_gbps: Option<f64>,
+    /// nccl-tests' own `NCCL_TESTS_MIN_BW` verdict on the average (`Avg bus bandwidth : X OK|FAILED`,
+    /// JSON `average_bus_bandwidth.okay`); `None` when the variable was not set (`"unchecked"`).
+    pub min_bw_ok: Option<bool>,
     pub out_of_bounds: Option<u64>,
     /// Failure lines (`Test NCCL failure ...`, `Test CUDA failure ...`, `Test timeout ...`, `# error: ...`).
     pub errors: Vec<String>,
@@ -61,6 +71,100 @@ pub struct Run {
     pub truncated: bool,
     /// Lines that looked like data rows but could not be read (line number, reason).
     pub skipped_lines: Vec<(usize, String)>,
+    /// `NCCL_*` variables the run recorded: the JSON `env` list (only `NCCL_` names are kept:
+    /// the full environment may hold secrets), or NCCL's `NCCL_X set by environment to Y` lines.
+    pub nccl_env: BTreeMap<String, String>,
+    /// `-t` and `-g` of the run (`# nThread T nGpus G`, JSON `config.nthreads`/`ngpus`).
+    pub threads_per_process: Option<u32>,
+    pub gpus_per_thread: Option<u32>,
+    /// MPI processes: distinct pids in the text's device list; JSON `config.devices` entries.
+    pub processes: Option<u32>,
+    /// JSON file-format version (`version`: 1 in nccl-tests 2.17.3-2.19.1, 2 in 2.19.2-2.19.5,
+    /// 3 from 2.19.6; nccl-tests `src/util.cu` JSON_FILE_VERSION). Not the nccl-tests version.
+    pub json_version: Option<u32>,
+    /// The network NCCL reported in its INFO lines, when the log has them.
+    pub net: NetSeen,
+    /// NCCL's own algorithm/protocol per size, from its TUNING lines (`NCCL_DEBUG_SUBSYS=TUNING`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nccl_choices: Vec<NcclChoice>,
+}
+
+/// One NCCL TUNING line: `AllReduce: 1048576 Bytes -> Algo Ring proto LL128 channel{Lo..Hi}={0..31}`
+/// (rank 0 only, NCCL `src/enqueue.cc`, recent releases) or the older
+/// `1048576 Bytes -> Algo 1 proto 2 time 11038.5` (indices). Names are lowercased as NCCL's tuner
+/// plugin spells them (`ring`, `nvls_tree`, `ll128`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NcclChoice {
+    /// `allreduce`, `allgather`, ... (lowercase NCCL function name); `None` in the old format.
+    pub func: Option<String>,
+    /// Bytes as NCCL prints them: count x type size (per rank for allgather/reducescatter).
+    pub bytes: u64,
+    pub algo: String,
+    pub proto: String,
+}
+
+/// NCCL's algorithm names (`ncclAlgoStr`) and indices (`NCCL_ALGO_*` in `src/include/device.h`)
+/// as the example tuner plugin spells them.
+pub fn plugin_algo_name(nccl: &str) -> Option<&'static str> {
+    Some(match nccl.to_ascii_lowercase().as_str() {
+        "0" | "tree" => "tree",
+        "1" | "ring" => "ring",
+        "2" | "collnetdirect" | "collnet_direct" => "collnet_direct",
+        "3" | "collnetchain" | "collnet_chain" => "collnet_chain",
+        "4" | "nvls" => "nvls",
+        "5" | "nvlstree" | "nvls_tree" => "nvls_tree",
+        "6" | "pat" => "pat",
+        _ => return None,
+    })
+}
+
+/// NCCL's protocol names (`ncclProtoStr`) and indices as the plugin spells them.
+pub fn plugin_proto_name(nccl: &str) -> Option<&'static str> {
+    Some(match nccl.to_ascii_lowercase().as_str() {
+        "0" | "ll" => "ll",
+        "1" | "ll128" => "ll128",
+        "2" | "simple" => "simple",
+        _ => return None,
+    })
+}
+
+fn tuning_line(msg: &str) -> Option<NcclChoice> {
+    let (head, rest) = msg.split_once(" Bytes -> Algo ")?;
+    let (func, bytes) = match head.split_once(": ") {
+        Some((f, b)) => (Some(f.trim().to_ascii_lowercase()), b.trim()),
+        None => (None, head.trim()),
+    };
+    let bytes = bytes.parse::<u64>().ok()?;
+    let mut t = rest.split_whitespace();
+    let algo = plugin_algo_name(t.next()?)?;
+    if t.next()? != "proto" {
+        return None;
+    }
+    let proto = plugin_proto_name(t.next()?)?;
+    Some(NcclChoice {
+        func,
+        bytes,
+        algo: algo.into(),
+        proto: proto.into(),
+    })
+}
+
+/// What NCCL's INFO lines say about the network (NCCL `src/transport/net_ib.cc`,
+/// `net_socket.cc`, `src/init.cc` `Using network X`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetSeen {
+    /// `IB`, `Socket`, or a plugin's name (`AWS Libfabric`), from `Using network X`.
+    pub network: Option<String>,
+    /// NICs from `NET/IB : Using [0]mlx5_0:1/IB [1]...` (per host; names deduplicated).
+    pub ib_nics: Vec<String>,
+    /// `RoCE` when any listed NIC is RoCE, `IB` otherwise.
+    pub ib_link: Option<String>,
+    /// Per NIC name, the rate in Gb/s from `NET/IB: [d] name:uverbsN:port/IB ... speed=<Mb/s>`.
+    pub nic_gbps: BTreeMap<String, f64>,
+    /// A network plugin NCCL loaded (`NET/Plugin: Loaded net plugin X`, `NET/OFI Using aws-ofi-nccl V`).
+    pub plugin: Option<String>,
+    /// Interfaces from `NET/Socket : Using [0]eth0:10.0.0.1<0>`.
+    pub socket_ifs: Vec<String>,
 }
 
 /// Where each column group sits, learnt from the column header.
@@ -92,7 +196,34 @@ pub struct Parser {
     /// A run header (`nThread ...` or `Collective test starting`) was seen for the current run.
     started: bool,
     versions: (Option<String>, Option<String>),
+    /// The network and NCCL_* settings of the previous run: NCCL prints them once per process,
+    /// so a later run in the same file without its own INFO lines ran on the same network.
+    seen_net: NetSeen,
+    seen_env: BTreeMap<String, String>,
+    /// (host, pid) and ranks of the current run's device lines.
+    pids: Vec<(String, u32)>,
+    ranks_seen: std::collections::HashSet<u32>,
 }
+
+/// Substring searchers built once: `str::contains`/`find` build a new searcher on every call,
+/// which dominated the time on logs full of NCCL INFO lines.
+struct Markers {
+    nccl: Finder<'static>,
+    nccl_info: Finder<'static>,
+    nccl_warn: Finder<'static>,
+    nccl_info_sp: Finder<'static>,
+    nccl_version: Finder<'static>,
+    test: Finder<'static>,
+}
+
+static MARKERS: LazyLock<Markers> = LazyLock::new(|| Markers {
+    nccl: Finder::new(" NCCL "),
+    nccl_info: Finder::new(" NCCL INFO"),
+    nccl_warn: Finder::new(" NCCL WARN"),
+    nccl_info_sp: Finder::new(" NCCL INFO "),
+    nccl_version: Finder::new("NCCL version "),
+    test: Finder::new("Test "),
+});
 
 const TYPES: [&str; 13] = [
     "int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float", "double", "bfloat16", "f8e4m3",
@@ -131,7 +262,11 @@ fn strip_prefix(line: &str) -> &str {
 
 /// Position of an interleaved NCCL log line (`host:pid:tid [dev] NCCL INFO`) in `line`.
 fn nccl_marker(line: &str) -> Option<usize> {
-    let at = line.find(" NCCL INFO").or_else(|| line.find(" NCCL WARN"))?;
+    let m = &*MARKERS;
+    let at = m
+        .nccl_info
+        .find(line.as_bytes())
+        .or_else(|| m.nccl_warn.find(line.as_bytes()))?;
     // Walk back over "[dev]" and "host:pid:tid" (and a launcher's "[0]" glued in front).
     let head = &line[..at];
     let dev_start = head.rfind('[')?;
@@ -149,6 +284,82 @@ fn nccl_marker(line: &str) -> Option<usize> {
         _ => host_start,
     };
     Some(start)
+}
+
+/// Reads the network and `NCCL_*` settings from one NCCL INFO message (the text after
+/// `NCCL INFO `). Formats: NCCL `src/transport/net_ib.cc` (`NET/IB : Using [0]mlx5_0:1/IB ...`,
+/// `NET/IB: [0] mlx5_0:uverbs0:1/IB provider=Mlx5 speed=400000 ...`, speed in Mb/s),
+/// `net_socket.cc` (`NET/Socket : Using [0]eth0:10.0.0.1<0>`), `src/init.cc` (`Using network IB`),
+/// `src/misc/param.cc` (`NCCL_X set by environment to Y.`).
+fn nccl_info(net: &mut NetSeen, env: &mut BTreeMap<String, String>, msg: &str) {
+    if let Some(rest) = msg.strip_prefix("Using network ") {
+        net.network.get_or_insert_with(|| rest.trim().to_string());
+    } else if let Some(rest) = msg
+        .strip_prefix("NET/IB : Using")
+        .or_else(|| msg.strip_prefix("NET/IB: Using"))
+    {
+        let list = rest.split(';').next().unwrap_or("");
+        for tok in list.split_whitespace() {
+            let Some(body) = tok.strip_prefix('[') else {
+                continue;
+            };
+            let Some((idx, dev)) = body.split_once(']') else {
+                continue;
+            };
+            if idx.is_empty() || !idx.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let name = dev.split(':').next().unwrap_or("").to_string();
+            if dev.contains("/RoCE") {
+                net.ib_link = Some("RoCE".into());
+            } else if net.ib_link.is_none() {
+                net.ib_link = Some("IB".into());
+            }
+            if !name.is_empty() && !net.ib_nics.contains(&name) && net.ib_nics.len() < 64 {
+                net.ib_nics.push(name);
+            }
+        }
+    } else if let Some(rest) = msg.strip_prefix("NET/IB: [") {
+        let Some((_, dev)) = rest.split_once("] ") else {
+            return;
+        };
+        let name = dev.split(':').next().unwrap_or("").trim();
+        let speed = dev
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix("speed="))
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v > 0.0);
+        if let Some(mbps) = speed
+            && !name.is_empty()
+            && net.nic_gbps.len() < 64
+        {
+            net.nic_gbps.insert(name.to_string(), mbps / 1000.0);
+        }
+    } else if let Some(rest) = msg
+        .strip_prefix("NET/Socket : Using")
+        .or_else(|| msg.strip_prefix("NET/Socket: Using"))
+    {
+        for tok in rest.split_whitespace() {
+            if let Some((_, ifc)) = tok.strip_prefix('[').and_then(|b| b.split_once(']')) {
+                let name = ifc.split(':').next().unwrap_or("").to_string();
+                if !name.is_empty() && !net.socket_ifs.contains(&name) && net.socket_ifs.len() < 64 {
+                    net.socket_ifs.push(name);
+                }
+            }
+        }
+    } else if let Some(rest) = msg.strip_prefix("NET/Plugin: Loaded net plugin ") {
+        net.plugin.get_or_insert_with(|| rest.trim().to_string());
+    } else if let Some(rest) = msg.strip_prefix("NET/OFI Using ") {
+        net.plugin.get_or_insert_with(|| rest.trim().to_string());
+    } else if let Some((name, value)) = msg.split_once(" set by environment to ")
+        && name.starts_with("NCCL_")
+        && name.len() < 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && env.len() < 256
+    {
+        let v = value.trim().strip_suffix('.').unwrap_or(value.trim());
+        env.entry(name.to_string()).or_insert_with(|| v.to_string());
+    }
 }
 
 fn num(tok: &str) -> Option<f64> {
@@ -183,6 +394,8 @@ impl Parser {
         self.pending = None;
         self.concluded = false;
         self.started = false;
+        self.pids.clear();
+        self.ranks_seen.clear();
     }
 
     fn push(&mut self, mut run: Run) {
@@ -197,6 +410,22 @@ impl Parser {
         if (self.layout.is_some() || self.started) && !self.concluded {
             run.truncated = true;
         }
+        if run.processes.is_none() && !self.pids.is_empty() {
+            let mut p = std::mem::take(&mut self.pids);
+            p.sort_unstable();
+            p.dedup();
+            run.processes = Some(p.len() as u32);
+        }
+        if run.net == NetSeen::default() {
+            run.net = self.seen_net.clone();
+        } else {
+            self.seen_net = run.net.clone();
+        }
+        for (k, v) in &self.seen_env {
+            run.nccl_env.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        self.seen_env
+            .extend(run.nccl_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         run.nccl_tests_version = run.nccl_tests_version.or(self.versions.0.clone());
         run.nccl_version = run.nccl_version.or(self.versions.1.clone());
         self.runs.push(run);
@@ -207,15 +436,29 @@ impl Parser {
         let line = strip_prefix(raw.trim_end_matches(['\r', '\n']));
         // Fast path for the common case, a data row with nothing interleaved.
         let lead = line.trim_start();
+        let m = &*MARKERS;
         if lead.starts_with(|c: char| c.is_ascii_digit())
-            && !line.contains(" NCCL ")
-            && !line.contains("Test ")
+            && m.nccl.find(line.as_bytes()).is_none()
+            && m.test.find(line.as_bytes()).is_none()
         {
             self.data_line(lead.trim_end());
             return;
         }
         if let Some(at) = nccl_marker(line) {
-            if let Some(pos) = line.find("NCCL version ") {
+            if let Some(pos) = m.nccl_info_sp.find(line.as_bytes()) {
+                let msg = line[pos + 11..].trim();
+                if msg.contains(" Bytes -> Algo ") {
+                    if let Some(c) = tuning_line(msg)
+                        && self.cur.nccl_choices.len() < 4096
+                        && !self.cur.nccl_choices.contains(&c)
+                    {
+                        self.cur.nccl_choices.push(c);
+                    }
+                } else {
+                    nccl_info(&mut self.cur.net, &mut self.cur.nccl_env, msg);
+                }
+            }
+            if let Some(pos) = m.nccl_version.find(line.as_bytes()) {
                 let v = line[pos + 13..].split_whitespace().next().unwrap_or("");
                 if v.starts_with(|c: char| c.is_ascii_digit()) {
                     self.cur.nccl_version.get_or_insert_with(|| v.to_string());
@@ -231,10 +474,12 @@ impl Parser {
         if t.is_empty() {
             return;
         }
-        if t.contains("Test NCCL failure")
-            || t.contains("Test CUDA failure")
-            || t.contains("Test timeout")
-            || (t.contains(": Test failure ") && !t.starts_with(".."))
+        // Every failure marker holds "Test ": one search rules them all out on other lines.
+        if m.test.find(t.as_bytes()).is_some()
+            && (t.contains("Test NCCL failure")
+                || t.contains("Test CUDA failure")
+                || t.contains("Test timeout")
+                || (t.contains(": Test failure ") && !t.starts_with("..")))
         {
             self.cur.errors.push(t.to_string());
             return;
@@ -252,6 +497,15 @@ impl Parser {
                 self.start_run();
             }
             self.started = true;
+            let toks: Vec<&str> = hashless.split_whitespace().collect();
+            let after = |k: &str| {
+                toks.iter()
+                    .position(|t| *t == k)
+                    .and_then(|i| toks.get(i + 1))
+                    .and_then(|v| v.parse::<u32>().ok())
+            };
+            self.cur.threads_per_process = after("nThread");
+            self.cur.gpus_per_thread = after("nGpus");
             return;
         }
         if let Some(rest) = hashless.strip_prefix("Out of bounds values") {
@@ -265,11 +519,13 @@ impl Parser {
             return;
         }
         if let Some(rest) = hashless.strip_prefix("Avg bus bandwidth") {
-            self.cur.avg_busbw_gbps = rest
-                .trim_start_matches([' ', ':'])
-                .split_whitespace()
-                .next()
-                .and_then(num);
+            let mut words = rest.trim_start_matches([' ', ':']).split_whitespace();
+            self.cur.avg_busbw_gbps = words.next().and_then(num);
+            self.cur.min_bw_ok = match words.next() {
+                Some("OK") => Some(true),
+                Some("FAILED") => Some(false),
+                _ => None,
+            };
             self.concluded = true;
             return;
         }
@@ -300,8 +556,7 @@ impl Parser {
                 .and_then(|c| c.split_whitespace().next())
                 .and_then(|c| c.parse::<u64>().ok())
             {
-                // NCCL >= 2.9 encodes major*10000 + minor*100 + patch.
-                self.versions.1 = Some(format!("{}.{}.{}", code / 10000, (code / 100) % 100, code % 100));
+                self.versions.1 = Some(nccl_version_from_code(code));
             }
         } else if let Some(rest) = body.strip_prefix("Collective test starting:") {
             if self.layout.is_some() || !self.cur.rows.is_empty() {
@@ -360,7 +615,14 @@ impl Parser {
             .and_then(|d| d.parse().ok())
             .unwrap_or(0);
         let name = body.split_once(']').map_or("", |(_, n)| n).trim().to_string();
-        if !self.cur.devices.iter().any(|d| d.rank == rank) {
+        let pid = pos("Pid")
+            .and_then(|i| toks.get(i + 1))
+            .and_then(|d| d.parse::<u32>().ok());
+        // A set, not a scan of the list: logs of large jobs list tens of thousands of ranks.
+        if self.ranks_seen.insert(rank) {
+            if let Some(pid) = pid {
+                self.pids.push((host.clone(), pid));
+            }
             self.cur.devices.push(Device {
                 rank,
                 host,
@@ -368,6 +630,7 @@ impl Parser {
                 name,
             });
         }
+        // The text lists every rank (rank 0 gathers each process's lines).
         self.cur.nranks = Some(self.cur.devices.len() as u32);
     }
 
@@ -471,6 +734,10 @@ fn metrics(g: &[&str], layout: &Layout) -> Metrics {
             num(last).map(|v| v as u64)
         },
         max_error: if layout.old_error { num(last) } else { None },
+        busbw_not_finite: g
+            .get(2)
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| !v.is_finite()),
     }
 }
 
@@ -531,7 +798,11 @@ pub fn parse_reader(reader: impl BufRead, source: &str) -> std::io::Result<Vec<R
         if reader.read_until(b'\n', &mut buf)? == 0 {
             break;
         }
-        p.feed(&String::from_utf8_lossy(&buf));
+        // Strict UTF-8 first (no copy); the lossy path only for lines that need it.
+        match std::str::from_utf8(&buf) {
+            Ok(line) => p.feed(line),
+            Err(_) => p.feed(&String::from_utf8_lossy(&buf)),
+        }
     }
     Ok(p.finish())
 }
@@ -544,68 +815,205 @@ pub fn parse(text: &str, source: &str) -> Vec<Run> {
     p.finish()
 }
 
-/// The `-J` JSON output (file versions 1 to 3, nccl-tests src/util.cu).
+/// A JSON number as nccl-tests writes it: `%lf` doubles, NaN as the string `"nan"` (nccl-tests
+/// `src/util.cu` `jsonDouble`). `Err(())` for a value that is present but not a finite number.
+fn json_f64(v: Option<&serde_json::Value>) -> Result<Option<f64>, ()> {
+    use serde_json::Value;
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_f64().filter(|x| x.is_finite()).map(Some).ok_or(()),
+        Some(Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(Some(x)),
+            _ => Err(()),
+        },
+        Some(_) => Err(()),
+    }
+}
+
+/// A whole number written as an integer, a `%lf` double (`nwrong`: `3.000000`) or a string
+/// (`root`: `"%6i"`, so `"    -1"`).
+fn json_i64(v: Option<&serde_json::Value>) -> Option<i64> {
+    use serde_json::Value;
+    match v? {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|x| x.fract() == 0.0 && x.abs() < 9e15)
+                .map(|x| x as i64)
+        }),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
+/// Booleans are the strings `"true"`/`"false"` (`jsonBool`); real JSON booleans are accepted too.
+fn json_bool(v: Option<&serde_json::Value>) -> Option<bool> {
+    use serde_json::Value;
+    match v? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        Value::Number(n) => n.as_i64().map(|x| x != 0),
+        _ => None,
+    }
+}
+
+/// NCCL's version code: `major*10000 + minor*100 + patch` since 2.9, `major*1000 + minor*100 +
+/// patch` before (NCCL `src/nccl.h.in` NCCL_VERSION macro).
+pub fn nccl_version_from_code(code: u64) -> String {
+    if code >= 10000 {
+        format!("{}.{}.{}", code / 10000, (code / 100) % 100, code % 100)
+    } else {
+        format!("{}.{}.{}", code / 1000, (code / 100) % 10, code % 100)
+    }
+}
+
+/// The `-J` JSON output, file versions 1 to 3, as nccl-tests 2.17.3 to 2.19.6 write it
+/// (`src/util.cu`): `env` a list of `"K=V"` strings, `nccl_version` an integer, doubles with six
+/// decimals or `"nan"`, booleans as strings, `root` a `%6i` string, `nwrong` a double or null
+/// (`-c 0`), `errors` `[""]` on a clean run, and `config.devices` one entry per *process* (the
+/// first `# Rank` line of each), so ranks = nthreads x ngpus x entries. Versions 2.17.3 to 2.17.8
+/// spell the average `average_bus_bandwidith`/`bandwidith`.
 pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
     use serde_json::Value;
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{source}: not nccl-tests JSON: {e}"))?;
-    let results = v
-        .get("results")
-        .and_then(Value::as_array)
+    // Only the fields read here are kept: the per-iteration arrays of `-I 1`
+    // (`times_us`, `per_process_max_times_us`) are skipped while parsing, never built.
+    #[derive(serde::Deserialize)]
+    struct SlimRow {
+        size: Option<Value>,
+        count: Option<Value>,
+        #[serde(rename = "type")]
+        dtype: Option<Value>,
+        redop: Option<Value>,
+        root: Option<Value>,
+        out_of_place: Option<Value>,
+        in_place: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Slim {
+        version: Option<Value>,
+        args: Option<Value>,
+        env: Option<Value>,
+        nccl_version: Option<Value>,
+        config: Option<Value>,
+        results: Option<Vec<SlimRow>>,
+        out_of_bounds: Option<Value>,
+        average_bus_bandwidth: Option<Value>,
+        average_bus_bandwidith: Option<Value>,
+        errors: Option<Value>,
+        end_time: Option<Value>,
+    }
+    let doc: Slim = serde_json::from_str(text).map_err(|e| {
+        let cut = e.is_eof();
+        anyhow::anyhow!(
+            "{source}: {} JSON at line {}, column {}: {e}{}",
+            if cut { "cut-off" } else { "invalid" },
+            e.line(),
+            e.column(),
+            if cut {
+                " (nccl-tests closes the file when it exits: the run was killed or is still running)"
+            } else {
+                ""
+            }
+        )
+    })?;
+    let results = doc
+        .results
+        .as_ref()
         .ok_or_else(|| anyhow::anyhow!("{source}: no `results` array: not nccl-tests -J output"))?;
-    let f = |m: &Value, k: &str| m.get(k).and_then(Value::as_f64);
-    let metrics = |m: Option<&Value>| {
-        m.map(|m| Metrics {
-            time_us: f(m, "time").or_else(|| f(m, "cpu_time")),
-            algbw_gbps: f(m, "alg_bw"),
-            busbw_gbps: f(m, "bus_bw"),
-            wrong: m.get("nwrong").and_then(Value::as_u64),
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    let metrics = |m: Option<&Value>| -> Option<Metrics> {
+        let m = m.filter(|m| m.is_object())?;
+        let busbw = json_f64(m.get("bus_bw"));
+        Some(Metrics {
+            time_us: json_f64(m.get("time"))
+                .ok()
+                .flatten()
+                .or_else(|| json_f64(m.get("cpu_time")).ok().flatten()),
+            algbw_gbps: json_f64(m.get("alg_bw")).ok().flatten(),
+            busbw_gbps: busbw.ok().flatten(),
+            wrong: json_i64(m.get("nwrong")).and_then(|w| u64::try_from(w).ok()),
             max_error: None,
+            busbw_not_finite: busbw.is_err(),
         })
     };
-    let mut rows = Vec::new();
     for (i, r) in results.iter().enumerate() {
-        let size = r
-            .get("size")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| anyhow::anyhow!("{source}: results[{i}].size missing"))?;
-        let root = match r.get("root") {
-            Some(Value::String(s)) => s.trim().parse().unwrap_or(-1),
-            Some(x) => x.as_i64().unwrap_or(-1),
-            None => -1,
+        let Some(size) = json_i64(r.size.as_ref()).and_then(|s| u64::try_from(s).ok()) else {
+            skipped.push((i, format!("results[{i}].size is missing or not a whole number")));
+            continue;
         };
         rows.push(Row {
             size_bytes: size,
-            count: r.get("count").and_then(Value::as_u64).unwrap_or(0),
-            dtype: r.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
-            redop: r.get("redop").and_then(Value::as_str).unwrap_or("").to_string(),
-            root,
-            out_of_place: metrics(r.get("out_of_place")).unwrap_or_default(),
-            in_place: metrics(r.get("in_place")),
+            count: json_i64(r.count.as_ref())
+                .and_then(|c| u64::try_from(c).ok())
+                .unwrap_or(0),
+            dtype: r.dtype.as_ref().and_then(Value::as_str).unwrap_or("").to_string(),
+            redop: r.redop.as_ref().and_then(Value::as_str).unwrap_or("").to_string(),
+            root: json_i64(r.root.as_ref()).unwrap_or(-1),
+            out_of_place: metrics(r.out_of_place.as_ref()).unwrap_or_default(),
+            in_place: metrics(r.in_place.as_ref()),
         });
     }
-    let devices: Vec<Device> = v
-        .pointer("/config/devices")
+    // The small top-level fields, as one object for the lookups below.
+    let mut top = serde_json::Map::new();
+    for (k, val) in [
+        ("version", doc.version),
+        ("args", doc.args),
+        ("env", doc.env),
+        ("nccl_version", doc.nccl_version),
+        ("config", doc.config),
+        ("out_of_bounds", doc.out_of_bounds),
+        ("average_bus_bandwidth", doc.average_bus_bandwidth),
+        ("average_bus_bandwidith", doc.average_bus_bandwidith),
+        ("errors", doc.errors),
+        ("end_time", doc.end_time),
+    ] {
+        if let Some(val) = val {
+            top.insert(k.to_string(), val);
+        }
+    }
+    let v = Value::Object(top);
+    let config = v.get("config");
+    let cfg_u32 = |k: &str| {
+        json_i64(config.and_then(|c| c.get(k)))
+            .and_then(|x| u32::try_from(x).ok())
+            .filter(|x| *x > 0)
+    };
+    let threads = cfg_u32("nthreads");
+    let gpus = cfg_u32("ngpus");
+    let devices: Vec<Device> = config
+        .and_then(|c| c.get("devices"))
         .and_then(Value::as_array)
         .map(|d| {
             d.iter()
                 .map(|x| Device {
-                    rank: x.get("rank").and_then(Value::as_u64).unwrap_or(0) as u32,
+                    rank: json_i64(x.get("rank"))
+                        .and_then(|r| u32::try_from(r).ok())
+                        .unwrap_or(0),
                     host: x
                         .get("hostname")
                         .and_then(Value::as_str)
                         .unwrap_or("")
+                        .trim()
                         .to_string(),
-                    device: x.get("device").and_then(Value::as_u64).unwrap_or(0) as u32,
+                    device: json_i64(x.get("device"))
+                        .and_then(|r| u32::try_from(r).ok())
+                        .unwrap_or(0),
                     name: x
                         .get("device_info")
                         .and_then(Value::as_str)
                         .unwrap_or("")
+                        .trim()
                         .to_string(),
                 })
                 .collect()
         })
         .unwrap_or_default();
+    let processes = (!devices.is_empty()).then_some(devices.len() as u32);
+    let nranks = processes.map(|p| {
+        p.saturating_mul(threads.unwrap_or(1))
+            .saturating_mul(gpus.unwrap_or(1))
+    });
     let binary = v
         .get("args")
         .and_then(Value::as_array)
@@ -617,30 +1025,79 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
         .next()
         .map(|b| b.trim_end_matches("_mpi").trim_end_matches("_perf").to_string())
         .filter(|c| !c.is_empty());
+    let mut nccl_env = BTreeMap::new();
+    match v.get("env") {
+        Some(Value::Array(list)) => {
+            for kv in list.iter().filter_map(Value::as_str) {
+                if let Some((k, val)) = kv.split_once('=')
+                    && k.starts_with("NCCL_")
+                {
+                    nccl_env.insert(k.to_string(), val.to_string());
+                }
+            }
+        }
+        // Not what nccl-tests writes, but a hand-made file may use an object.
+        Some(Value::Object(map)) => {
+            for (k, val) in map.iter().filter(|(k, _)| k.starts_with("NCCL_")) {
+                if let Some(val) = val.as_str() {
+                    nccl_env.insert(k.clone(), val.to_string());
+                }
+            }
+        }
+        _ => {}
+    }
+    let nccl_version = match v.get("nccl_version") {
+        Some(Value::Number(n)) => n.as_u64().filter(|c| *c > 0).map(nccl_version_from_code),
+        Some(Value::String(s)) => Some(match s.trim().parse::<u64>() {
+            Ok(code) => nccl_version_from_code(code),
+            Err(_) => s.trim().to_string(),
+        }),
+        _ => None,
+    };
+    let avg = v
+        .get("average_bus_bandwidth")
+        .or_else(|| v.get("average_bus_bandwidith"));
+    let avg_bw = avg.and_then(|a| a.get("bandwidth").or_else(|| a.get("bandwidith")));
+    let errors = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|e| {
+            e.iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                // A clean run stores ncclGetLastError(), which is "" (nccl-tests `writeErrors`).
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let out_of_bounds = json_i64(v.pointer("/out_of_bounds/count"))
+        .and_then(|c| u64::try_from(c).ok())
+        .or_else(|| json_bool(v.pointer("/out_of_bounds/okay")).and_then(|ok| ok.then_some(0)));
     Ok(Run {
         source: source.to_string(),
         collective,
-        nranks: (!devices.is_empty()).then_some(devices.len() as u32),
-        nccl_version: v
-            .get("nccl_version")
-            .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string)),
-        nccl_tests_version: v
-            .get("version")
-            .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string)),
+        nranks,
+        nccl_version,
+        nccl_tests_version: None,
         devices,
         format: "json".into(),
         rows,
-        avg_busbw_gbps: v
-            .pointer("/average_bus_bandwidth/bandwidth")
-            .and_then(Value::as_f64),
-        out_of_bounds: v.pointer("/out_of_bounds/count").and_then(Value::as_u64),
-        errors: v
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|e| e.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-            .unwrap_or_default(),
+        avg_busbw_gbps: json_f64(avg_bw).ok().flatten(),
+        min_bw_ok: json_bool(avg.and_then(|a| a.get("okay"))),
+        out_of_bounds,
+        errors,
+        // `end_time` is written last, when nccl-tests finishes normally.
         truncated: v.get("end_time").is_none(),
-        ..Run::default()
+        skipped_lines: skipped,
+        nccl_env,
+        threads_per_process: threads,
+        gpus_per_thread: gpus,
+        processes,
+        json_version: json_i64(v.get("version")).and_then(|x| u32::try_from(x).ok()),
+        net: NetSeen::default(),
+        collective_inferred: false,
+        nccl_choices: Vec::new(),
     })
 }
 
@@ -712,6 +1169,69 @@ mod tests {
         let m = &runs[0].rows[0].out_of_place;
         assert_eq!((m.wrong, m.max_error), (None, Some(2e-7)));
         assert_eq!(runs[0].format, "old");
+    }
+
+    #[test]
+    fn version_codes_of_both_encodings() {
+        assert_eq!(nccl_version_from_code(22703), "2.27.3");
+        assert_eq!(nccl_version_from_code(21003), "2.10.3");
+        assert_eq!(nccl_version_from_code(2804), "2.8.4");
+    }
+
+    #[test]
+    fn json_as_the_writer_writes_it() {
+        let text = r#"{"version":1,"start_time":"x","args":[".\/build\/all_gather_perf","-g","4"],"env":["HOME=\/root","NCCL_PROTO=Simple"],"nccl_version":22105,"config":{"nthreads":2,"ngpus":4,"blocking_collectives":"false","devices":[{"rank":0,"group":0,"pid":1,"hostname":"a","device":0,"device_hex":"0000:18:00","device_info":"NVIDIA H100 80GB HBM3"}]},"results":[{"size":1024,"count":32,"type":"float","redop":"none","root":"    -1","out_of_place":{"time":10.000000,"alg_bw":"nan","bus_bw":"nan","nwrong":3.000000},"in_place":{"time":10.000000,"alg_bw":0.100000,"bus_bw":0.090000,"nwrong":null},"actual_iterations":20,"experiment_name":""}],"out_of_bounds":{"count":1,"okay":"false"},"average_bus_bandwidith":{"bandwidith":0.090000,"okay":"unchecked"},"errors":[""],"end_time":"y"}"#;
+        let r = parse_json(text, "x.json").expect("json");
+        assert_eq!(r.collective.as_deref(), Some("all_gather"));
+        assert_eq!(
+            (r.nranks, r.processes, r.json_version),
+            (Some(8), Some(1), Some(1))
+        );
+        assert_eq!(r.nccl_version.as_deref(), Some("2.21.5"));
+        assert_eq!(r.nccl_env.get("NCCL_PROTO").map(String::as_str), Some("Simple"));
+        assert!(!r.nccl_env.contains_key("HOME"));
+        let row = &r.rows[0];
+        assert_eq!(
+            (
+                row.root,
+                row.out_of_place.wrong,
+                row.out_of_place.busbw_not_finite
+            ),
+            (-1, Some(3), true)
+        );
+        assert_eq!(row.in_place.as_ref().map(|m| m.wrong), Some(None));
+        assert_eq!(
+            (r.avg_busbw_gbps, r.out_of_bounds, r.min_bw_ok),
+            (Some(0.09), Some(1), None)
+        );
+        assert!(r.errors.is_empty() && !r.truncated);
+    }
+
+    #[test]
+    fn net_and_env_from_nccl_info_lines() {
+        let text = "# nThread 1 nGpus 8 minBytes 8 maxBytes 8 step: 2(factor) warmup iters: 1 iters: 1 agg iters: 1 validation: 1 graph: 0\n\
+h:1:2 [0] NCCL INFO NCCL_ALGO set by environment to Ring.\n\
+h:1:2 [0] NCCL INFO NET/IB: [0] mlx5_0:uverbs0:1/IB provider=Mlx5 speed=400000 context=0x1 pciPath=/x ar=1\n\
+h:1:2 [0] NCCL INFO NET/IB : Using [0]mlx5_0:1/IB [1]mlx5_1:1/RoCE [RO]; OOB eth0:10.0.0.1<0>\n\
+h:1:2 [0] NCCL INFO Using network IB\n\
+h:1:2 [0] NCCL INFO AllReduce: 1048576 Bytes -> Algo NVLSTree proto Simple channel{Lo..Hi}={0..15}\n\
+h:1:2 [0] NCCL INFO 8 Bytes -> Algo 1 proto 0 time 11.5\n";
+        let r = &parse(text, "x")[0];
+        assert_eq!(r.nccl_env.get("NCCL_ALGO").map(String::as_str), Some("Ring"));
+        assert_eq!(r.net.ib_nics, ["mlx5_0", "mlx5_1"]);
+        assert_eq!(r.net.ib_link.as_deref(), Some("RoCE"));
+        assert_eq!(r.net.nic_gbps.get("mlx5_0"), Some(&400.0));
+        assert_eq!(r.net.network.as_deref(), Some("IB"));
+        assert_eq!((r.threads_per_process, r.gpus_per_thread), (Some(1), Some(8)));
+        assert_eq!(r.nccl_choices.len(), 2);
+        assert_eq!(
+            (r.nccl_choices[0].algo.as_str(), r.nccl_choices[0].proto.as_str()),
+            ("nvls_tree", "simple")
+        );
+        assert_eq!(
+            (r.nccl_choices[1].func.as_deref(), r.nccl_choices[1].algo.as_str()),
+            (None, "ring")
+        );
     }
 
     #[test]

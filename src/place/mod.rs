@@ -105,6 +105,9 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlaceReport {
     pub schema: u32,
+    /// `nccltune_version` and `generated_at`.
+    #[serde(flatten)]
+    pub meta: crate::render::meta::Meta,
     pub request: RequestEcho,
     pub cluster: ClusterSummary,
     pub message_bytes: u64,
@@ -453,6 +456,7 @@ pub fn place(c: &Cluster, o: &Options) -> PlaceReport {
     };
     PlaceReport {
         schema: 1,
+        meta: crate::render::meta::Meta::now(),
         request: RequestEcho {
             tp: t,
             pp: p,

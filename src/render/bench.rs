@@ -27,6 +27,10 @@ pub fn to_table(r: &BenchReport) -> String {
     let mut s = String::new();
     for run in &r.runs {
         let rr = &run.run;
+        if let Some(e) = &run.input_error {
+            let _ = writeln!(s, "not read: {e}\n");
+            continue;
+        }
         let _ = writeln!(
             s,
             "{}: {}{}, {} ranks, NCCL {}, format {}{}",
@@ -40,6 +44,21 @@ pub fn to_table(r: &BenchReport) -> String {
                 .as_ref()
                 .map_or(String::new(), |t| format!("; targets: {t}"))
         );
+        for a in &run.hardware.assumptions {
+            let _ = writeln!(s, "  assumed: {a}");
+        }
+        if let Some(nf) = &run.no_figure {
+            let _ = writeln!(
+                s,
+                "  no figure: {}; measured peak {} GB/s{}; for a verdict pass {}",
+                nf.why,
+                num(run.peak_busbw_gbps),
+                nf.usual
+                    .as_ref()
+                    .map_or(String::new(), |u| format!(" (usual: {u})")),
+                nf.flag
+            );
+        }
         let max = run
             .sizes
             .iter()
@@ -106,8 +125,39 @@ pub fn to_table(r: &BenchReport) -> String {
         s.push('\n');
     }
     s.push_str(&super::findings(&r.findings));
+    let _ = writeln!(s, "rule: {}", r.rule);
     let _ = writeln!(s, "verdict: {}", r.verdict);
-    s
+    terminal_safe(&s)
+}
+
+/// Host names, device names and settings come from the log: no control character (an escape
+/// sequence would drive the terminal) reaches the output.
+fn terminal_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// One CSV field: quoted when it holds a separator, quote or line break; text that a spreadsheet
+/// would run as a formula (`=`, `+`, `-`, `@` first) is prefixed with `'`.
+fn csv_text(v: &str) -> String {
+    let v = terminal_safe(v);
+    let v = if v.starts_with(['=', '+', '-', '@']) {
+        format!("'{v}")
+    } else {
+        v
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
 }
 
 pub fn to_csv(r: &BenchReport) -> String {
@@ -120,11 +170,11 @@ pub fn to_csv(r: &BenchReport) -> String {
             let _ = writeln!(
                 s,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                run.run.source.replace(',', "_"),
-                run.run.collective.as_deref().unwrap_or(""),
+                csv_text(&run.run.source),
+                csv_text(run.run.collective.as_deref().unwrap_or("")),
                 row.size_bytes,
-                row.dtype,
-                row.redop,
+                csv_text(&row.dtype),
+                csv_text(&row.redop),
                 row.root,
                 o(row.out_of_place.time_us),
                 o(row.out_of_place.algbw_gbps),
@@ -132,9 +182,22 @@ pub fn to_csv(r: &BenchReport) -> String {
                 row.out_of_place.wrong.map_or(String::new(), |w| w.to_string()),
                 o(v.expected_gbps),
                 o(v.efficiency),
-                v.status
+                csv_text(&v.status)
             );
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_text_cannot_drive_the_terminal_or_a_spreadsheet() {
+        assert_eq!(terminal_safe("a\u{1b}[2Jb\n"), "a\u{FFFD}[2Jb\n");
+        assert_eq!(csv_text("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv_text("a,b"), "\"a,b\"");
+        assert_eq!(csv_text("sum"), "sum");
+    }
 }

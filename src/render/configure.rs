@@ -211,6 +211,7 @@ mod tests {
     fn report(value: &str) -> ConfigureReport {
         ConfigureReport {
             schema: 1,
+            meta: crate::render::meta::Meta::default(),
             hostname: Some("n1".into()),
             source: "test".into(),
             mode: "training".into(),

@@ -6,14 +6,16 @@
 //! crate is needed. `SOURCE_DATE_EPOCH` (the reproducible-builds convention, seconds since the
 //! epoch) replaces the clock when it is set, so generated files can be compared byte for byte.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The tool version and time of a run, to embed beside `schema` with `#[serde(flatten)]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
+    #[serde(default)]
     pub nccltune_version: String,
     /// RFC 3339 in UTC, whole seconds: `2026-12-02T06:31:26Z`.
+    #[serde(default)]
     pub generated_at: String,
 }
 

@@ -102,8 +102,9 @@ pub struct Evidence {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub schema: u32,
-    pub nccltune_version: String,
-    pub generated_at: String,
+    /// `nccltune_version` and `generated_at`.
+    #[serde(flatten)]
+    pub meta: crate::render::meta::Meta,
     pub hostname: Option<String>,
     /// Who the node is: host name, machine id, DMI serial and UUID, boot id.
     pub identity: crate::node::Identity,
@@ -465,8 +466,7 @@ pub fn finish(node: &NodeReport, opts: &VerifyOptions, mut checks: Vec<Check>) -
     let ok = crate::finding::outcome(&checks, opts.strict) == crate::outcome::Outcome::Ok;
     VerifyReport {
         schema: SCHEMA,
-        nccltune_version: env!("CARGO_PKG_VERSION").to_string(),
-        generated_at: crate::output::utc_now_rfc3339(),
+        meta: crate::render::meta::Meta::now(),
         hostname: node.hostname.clone(),
         identity: node.identity.clone(),
         source: node.source.clone(),

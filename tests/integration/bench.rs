@@ -144,7 +144,7 @@ fn targets_derived_from_the_node_report() {
     let slow = nt("h100-2node-allreduce-slow.txt");
     let (code, _) = json(&["--parse", p(&slow), "--from-node", "--replay", p(&node)]);
     assert_eq!(code, Some(1));
-    let json_run = nt("h100-1node-allreduce.json");
+    let json_run = nt("json/h100-1node-g8-allreduce.json");
     let (code, v) = json(&["--parse", p(&json_run), "--from-node", "--replay", p(&node)]);
     assert_eq!(code, Some(0), "{v}");
     assert!(
@@ -189,24 +189,141 @@ fn wrong_data_and_failed_or_cut_runs_exit_1() {
 }
 
 #[test]
-fn json_output_of_nccl_tests_is_read() {
+fn json_output_of_nccl_tests_is_read_as_the_writer_writes_it() {
+    // A clean file version 3 run, one process with -g 8: 8 ranks, errors [""] is no error.
     let (code, v) = json(&[
         "--parse",
-        p(&nt("h100-1node-allreduce.json")),
+        p(&nt("json/h100-1node-g8-allreduce.json")),
         "--profile",
         "h100x8-nvswitch",
     ]);
     assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["verdict"], "pass");
     let run = &v["runs"][0];
     assert_eq!(
         (
             run["collective"].as_str(),
             run["nranks"].as_u64(),
-            run["format"].as_str()
+            run["format"].as_str(),
+            run["nccl_version"].as_str(),
+            run["json_version"].as_u64()
         ),
-        (Some("all_reduce"), Some(8), Some("json"))
+        (Some("all_reduce"), Some(8), Some("json"), Some("2.27.3"), Some(3))
     );
+    assert_eq!(run["errors"].as_array().map(Vec::len), Some(0));
     assert_eq!(run["rows"][0]["root"], -1);
+    assert_eq!(run["rows"][0]["out_of_place"]["wrong"], 0);
+    let out = serde_json::to_string(&v).expect("json");
+    assert!(
+        !out.contains("do-not-print-me"),
+        "only NCCL_* variables of the env are kept"
+    );
+
+    // -np 2 -g 8 over two hosts (file version 2): 16 ranks; the recorded NCCL_ALGO=Ring
+    // silences the two-node Tree note.
+    let (code, v) = json(&["--parse", p(&nt("json/h100-2node-np2-g8-allreduce-ring.json"))]);
+    assert_eq!(code, Some(0), "{v}");
+    let run = &v["runs"][0];
+    assert_eq!(
+        (run["nranks"].as_u64(), run["processes"].as_u64()),
+        (Some(16), Some(2))
+    );
+    assert_eq!(run["nccl_env"]["NCCL_ALGO"], "Ring");
+    assert_eq!(run["nccl_env"]["NCCL_DEBUG_SUBSYS"], "INIT,NET");
+    assert!(
+        !v["findings"]
+            .as_array()
+            .expect("f")
+            .iter()
+            .any(|f| f["code"] == "two-node-tree"),
+        "{v}"
+    );
+
+    // -c 0 (file version 1, nccl-tests 2.17.5 spelling of the average): nwrong null, "nan".
+    let (code, v) = json(&["--parse", p(&nt("json/h100-1node-c0-allgather.json"))]);
+    assert_eq!(code, Some(0), "{v}");
+    let run = &v["runs"][0];
+    assert!(run["rows"][3]["out_of_place"]["wrong"].is_null());
+    assert_eq!(run["rows"][0]["out_of_place"]["busbw_not_finite"], true);
+    assert!(
+        run["avg_busbw_gbps"].as_f64().is_some_and(|a| a > 10.0),
+        "{}",
+        run["avg_busbw_gbps"]
+    );
+    assert_eq!(run["nccl_version"], "2.21.5");
+
+    // Three wrong elements in the out-of-place 1 MiB row: that row, exit 1.
+    let (code, v) = json(&["--parse", p(&nt("json/h100-1node-g8-allreduce-wrong.json"))]);
+    assert_eq!(code, Some(1), "{v}");
+    let rows = v["runs"][0]["rows"].as_array().expect("rows");
+    let bad: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["out_of_place"]["wrong"].as_u64().is_some_and(|w| w > 0))
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(
+        (
+            bad[0]["size_bytes"].as_u64(),
+            bad[0]["out_of_place"]["wrong"].as_u64()
+        ),
+        (Some(1 << 20), Some(3))
+    );
+    let sizes = v["runs"][0]["sizes"].as_array().expect("sizes");
+    let wrong: Vec<u64> = sizes
+        .iter()
+        .filter(|s| s["status"] == "wrong")
+        .filter_map(|s| s["size_bytes"].as_u64())
+        .collect();
+    assert_eq!(wrong, [1 << 20]);
+}
+
+#[test]
+fn a_cut_json_file_is_an_error_for_that_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let whole = std::fs::read_to_string(nt("json/h100-1node-g8-allreduce.json")).expect("read");
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).expect("write");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").expect("write");
+    let good = nt("h100-2node-allreduce-ring.txt");
+    // Each file its own result: the good one judged and printed, the bad ones errors, exit 1.
+    let (code, v) = json(&[
+        "--parse",
+        p(&good),
+        p(&cut),
+        p(&empty),
+        "--profile",
+        "h100x8-ndr400",
+    ]);
+    assert_eq!(code, Some(1), "{v}");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3);
+    assert!(
+        runs[0]["sizes"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|x| x["status"] == "pass"))
+    );
+    assert!(
+        runs[1]["input_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cut-off JSON")),
+        "{}",
+        runs[1]
+    );
+    assert!(
+        runs[2]["input_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("empty")),
+        "{}",
+        runs[2]
+    );
+    let (code, out, _) = bench(&["--parse", p(&good), p(&empty)]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("input-error") && out.contains("8 GiB"), "{out}");
+    // Only bad files: nothing could be judged, exit 2.
+    let (code, _, err) = bench(&["--parse", p(&cut)]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cut.json"), "{err}");
 }
 
 #[test]
@@ -253,40 +370,281 @@ fn plan_writes_a_script_and_tune_a_tuner_file() {
     assert_eq!(code, Some(0));
     assert!(
         out.starts_with("#!/usr/bin/env bash")
-            && out.contains("NCCL_ALGO='Ring'")
+            && out.contains("NCCL_ALGO=Ring")
             && out.contains("all_reduce.Tree.LL.txt")
     );
     let (code, _, err) = bench(&["plan", "--nodes", "2"]);
     assert_eq!(code, Some(2), "local launcher on two nodes: {err}");
+    // NVLS in the sweep where the node has NVSwitch and Hopper GPUs, not on an A100 node.
+    let h100 = fixture("h100-8gpu-ndr400");
+    let (code, out, err) = bench(&["plan", "--sweep", "--from-node", "--replay", p(&h100)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("all_reduce.NVLS.Simple.txt"), "{err}");
+    let a100 = fixture("a100-8gpu-hdr200");
+    let (_, out, err) = bench(&["plan", "--sweep", "--from-node", "--replay", p(&a100)]);
+    assert!(!out.contains("NVLS") && err.contains("not in the sweep"), "{err}");
+    let (code, _, err) = bench(&[
+        "plan",
+        "--nodes",
+        "65536",
+        "--gpus-per-node",
+        "65536",
+        "--launcher",
+        "srun",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--gpus-per-node 65536"), "{err}");
+    let (code, _, err) = bench(&[
+        "plan",
+        "--nodes",
+        "4096",
+        "--gpus-per-node",
+        "512",
+        "--launcher",
+        "srun",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("ranks"), "{err}");
 
-    let sweep = repo().join("fixtures/nccl-tests/sweep");
-    let mut files: Vec<String> = std::fs::read_dir(&sweep)
-        .expect("ls")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().display().to_string())
-        .collect();
-    files.sort();
-    let dir = tempfile::tempdir().expect("tmp");
-    let conf = dir.path().join("nccl_tuner.conf");
-    let mut args = vec!["tune".to_string()];
-    args.extend(files);
-    args.extend(["-o".to_string(), conf.display().to_string()]);
-    let out = nccltune().arg("bench").args(&args).output().expect("run");
+    let (conf, out) = tune_sweep(&[]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&conf).expect("conf");
-    let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    // The Tree/LL run has the lowest latency, so it wins the smallest bin; Ring/Simple the largest.
-    assert_eq!(rows.first().copied(), Some("allreduce,0,1024,tree,ll,-1,2,16"));
+    let rows: Vec<&str> = conf.lines().filter(|l| !l.starts_with('#')).collect();
+    // NCCL's own Tree/LL below 32 KiB (its TUNING lines), the measured Tree/LL128 in the middle,
+    // NCCL's own NVLSTree/Simple above 8 MiB up to the largest size_t.
     assert_eq!(
-        rows.last().copied(),
-        Some("allreduce,16777216,4294967296,ring,simple,-1,2,16")
+        rows,
+        [
+            "allreduce,0,32767,tree,ll,0,2,16",
+            "allreduce,32768,8388607,tree,ll128,0,2,16",
+            "allreduce,8388608,18446744073709551615,nvls_tree,simple,0,2,16"
+        ]
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("against the default"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("against the default (noise"));
+    let (conf, _) = tune_sweep(&["--any-shape"]);
+    assert!(
+        conf.contains("allreduce,32768,8388607,tree,ll128,0,-1,-1\n"),
+        "{conf}"
+    );
+    // Without the default run's TUNING lines the default-winning ranges are uncovered: loud, exit 1.
+    let files: Vec<String> = sweep_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".json"))
+        .collect();
+    let mut fake_default = std::fs::read_to_string(nt("sweep/all_reduce.default.txt")).expect("read");
+    fake_default = fake_default
+        .lines()
+        .filter(|l| !l.contains("Bytes -> Algo"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().join("all_reduce.default.txt");
+    std::fs::write(&d, fake_default).expect("write");
+    let out = nccltune()
+        .args(["bench", "tune"])
+        .args(&files)
+        .arg(&d)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ONE channel") && err.contains("allreduce 0..32767"),
+        "{err}"
+    );
+}
+
+fn sweep_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(nt("sweep"))
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+/// `bench tune` over the sweep fixtures (JSON forced runs, the default run as text with NCCL's
+/// TUNING lines): the conf text and the process output.
+fn tune_sweep(extra: &[&str]) -> (String, std::process::Output) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = dir.path().join("nccl_tuner.conf");
+    let out = nccltune()
+        .args(["bench", "tune"])
+        .args(sweep_files())
+        .args(extra)
+        .arg("-o")
+        .arg(&conf)
+        .output()
+        .expect("run");
+    (std::fs::read_to_string(&conf).unwrap_or_default(), out)
+}
+
+/// Mean of out-of-place and in-place times at `size` over `runs`.
+fn mean_time(runs: &[&Run], size: u64) -> Option<f64> {
+    let v: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| r.rows.iter().filter(|row| row.size_bytes == size))
+        .flat_map(|row| {
+            [
+                row.out_of_place.time_us,
+                row.in_place.as_ref().and_then(|m| m.time_us),
+            ]
+        })
+        .flatten()
+        .collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+#[test]
+fn nccls_example_tuner_plugin_obeys_the_tuner_file() {
+    let client = repo().join("../shared/clients/nccl-tuner-example");
+    if !client.join("plugin.c").exists() {
+        assert!(
+            std::env::var("NCCLTUNE_REQUIRE_SAMPLES").as_deref() != Ok("1"),
+            "{} is missing and NCCLTUNE_REQUIRE_SAMPLES=1",
+            client.display()
+        );
+        eprintln!(
+            "note: {} not found; skipping the tuner plugin test",
+            client.display()
+        );
+        return;
+    }
+    let Ok(cc) = which::which("cc") else {
+        eprintln!("note: no C compiler (cc); skipping the tuner plugin test");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let so = dir.path().join("libnccl-tuner-example.so");
+    let harness = dir.path().join("harness");
+    let inc = client.join("nccl");
+    let build = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(&cc).args(args).output().expect("cc");
+        assert!(
+            out.status.success(),
+            "cc: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    build(&[
+        "-O2".as_ref(),
+        "-I".as_ref(),
+        inc.as_os_str(),
+        "-fPIC".as_ref(),
+        "-shared".as_ref(),
+        "-o".as_ref(),
+        so.as_os_str(),
+        client.join("plugin.c").as_os_str(),
+    ]);
+    build(&[
+        "-O2".as_ref(),
+        "-I".as_ref(),
+        inc.as_os_str(),
+        "-o".as_ref(),
+        harness.as_os_str(),
+        client.join("harness.c").as_os_str(),
+        "-ldl".as_ref(),
+    ]);
+    let (conf_text, out) = tune_sweep(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = dir.path().join("nccl_tuner.conf");
+    std::fs::write(&conf, &conf_text).expect("write");
+
+    // What was measured, read independently of `bench tune`.
+    let mut runs: Vec<(Option<(String, String)>, Run)> = Vec::new();
+    for f in sweep_files() {
+        let text = std::fs::read_to_string(&f).expect("read");
+        if f.ends_with(".json") {
+            let run = nccl_tests::parse_json(&text, &f).expect("json");
+            let a = run.nccl_env.get("NCCL_ALGO").expect("algo").to_lowercase();
+            let p = run.nccl_env.get("NCCL_PROTO").expect("proto").to_lowercase();
+            let a = if a == "nvlstree" {
+                "nvls_tree".to_string()
+            } else {
+                a
+            };
+            runs.push((Some((a, p)), run));
+        } else {
+            runs.extend(nccl_tests::parse(&text, &f).into_iter().map(|r| (None, r)));
+        }
+    }
+    let default: Vec<&Run> = runs.iter().filter(|(c, _)| c.is_none()).map(|(_, r)| r).collect();
+    let nccl_own = |size: u64| {
+        default[0]
+            .nccl_choices
+            .iter()
+            .find(|c| c.bytes == size)
+            .map(|c| (c.algo.clone(), c.proto.clone()))
+    };
+    let nranks = default[0].nranks.expect("ranks");
+    let sizes: Vec<u64> = (3..=34).map(|e| 1u64 << e).collect();
+    let mut args: Vec<String> = vec![so.display().to_string(), nranks.to_string(), "2".into()];
+    for s in &sizes {
+        args.extend(["allreduce".to_string(), s.to_string()]);
+    }
+    let out = std::process::Command::new(&harness)
+        .args(&args)
+        .env("NCCL_TUNER_CONFIG_FILE", &conf)
+        .output()
+        .expect("harness");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let results: Vec<&str> = text.lines().filter(|l| l.starts_with("RESULT")).collect();
+    assert_eq!(results.len(), sizes.len(), "{text}");
+    let mut measured_wins = 0;
+    for (line, &size) in results.iter().zip(&sizes) {
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|t| t.strip_prefix(k))
+                .unwrap_or_else(|| panic!("{k} in {line}"))
+                .to_string()
+        };
+        assert_eq!(field("rc="), "0", "{line}");
+        assert_eq!(
+            field("nChannels="),
+            "0",
+            "NCCL must keep its own channel count: {line}"
+        );
+        let got = (field("algo="), field("proto="));
+        let def = mean_time(&default, size).expect("default measured");
+        let forced: Vec<(&(String, String), f64)> = runs
+            .iter()
+            .filter_map(|(c, r)| Some((c.as_ref()?, mean_time(&[r], size)?)))
+            .collect();
+        let fastest = forced
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("forced runs");
+        if let Some((_, t)) = forced.iter().find(|(c, _)| **c == got) {
+            assert!(
+                *t <= def * 1.01,
+                "{size} B: {got:?} measured {t:.2} us, slower than the default {def:.2} us"
+            );
+        }
+        if got == *fastest.0 && fastest.1 < def * 0.99 {
+            measured_wins += 1;
+        } else {
+            assert_eq!(
+                Some(got.clone()),
+                nccl_own(size),
+                "{size} B: neither the measured winner {fastest:?} nor NCCL's own choice"
+            );
+        }
+    }
+    assert!(
+        measured_wins >= 5,
+        "the Tree/LL128 range is applied ({measured_wins} sizes)"
+    );
 }
 
 #[test]
@@ -416,6 +774,49 @@ fn plot_draws_one_line_per_run_with_the_target_band() {
     assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
     assert_eq!(text.matches("<polyline").count(), 2);
     assert!(text.contains("target 346-384 GB/s"), "the band: 0.9 x 384 to 384");
+    // --compare draws the baseline too (dashed), and the legend names both.
+    let (code, _, err) = bench(&[
+        "--parse",
+        p(&nt("h100-2node-allreduce-slow.txt")),
+        "--compare",
+        p(&nt("h100-2node-allreduce-ring.txt")),
+        "--plot",
+        p(&svg),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    let text = std::fs::read_to_string(&svg).expect("svg");
+    assert_eq!(text.matches("<polyline").count(), 2, "{text}");
+    assert_eq!(
+        text.matches("stroke-dasharray").count(),
+        2,
+        "baseline curve and its legend entry"
+    );
+    assert!(text.contains("baseline h100-2node-allreduce-ring.txt"));
+    // Even y ticks: the labels are multiples of one step.
+    let ticks: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains("text-anchor=\"end\""))
+        .filter_map(|l| l.split('>').nth(1)?.split('<').next()?.parse().ok())
+        .collect();
+    assert!(ticks.len() >= 4, "{ticks:?}");
+    let step = ticks[1] - ticks[0];
+    assert!(
+        ticks.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-9),
+        "{ticks:?}"
+    );
+    // The legend box lies inside the picture.
+    let rect = text
+        .lines()
+        .find(|l| l.contains("fill-opacity=\"0.9\""))
+        .expect("legend box");
+    let num = |k: &str| -> f64 {
+        rect.split(&format!("{k}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .expect(k)
+    };
+    assert!(num("x") + num("width") <= 860.0 && num("y") + num("height") <= 500.0);
 }
 
 #[test]
@@ -458,4 +859,379 @@ fn run_streams_saves_the_raw_log_and_judges() {
             .expect("kept")
             .contains("Test NCCL failure")
     );
+}
+
+fn codes(v: &Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_verdict_out_of_the_box_from_what_the_log_shows() {
+    // 2 x 8 H100 with NCCL's NET/IB lines (names and speed=): judged against 8 x 400 Gb/s.
+    let (code, v) = json(&["--parse", p(&nt("h100-2node-allreduce-netib.txt"))]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["verdict"], "pass");
+    let run = &v["runs"][0];
+    assert_eq!(
+        (
+            run["hardware"]["nics"].as_u64(),
+            run["hardware"]["nic_gbps"].as_f64()
+        ),
+        (Some(8), Some(400.0))
+    );
+    assert_eq!(run["hardware"]["network"], "IB");
+    let big = run["sizes"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .find(|s| s["size_bytes"] == 8_589_934_592u64)
+        .expect("8G")
+        .clone();
+    assert_eq!(big["expected_gbps"], 384.0);
+    let assumed = run["hardware"]["assumptions"].as_array().expect("a");
+    assert!(
+        assumed
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| a.contains("NVIDIA H100 80GB HBM3")))
+    );
+    assert!(
+        !codes(&v).contains(&"two-node-tree".to_string()),
+        "NCCL_ALGO=Ring was recorded"
+    );
+
+    // The same run without NET lines: no verdict, the peak beside the usual figure, the flag named.
+    let (code, v) = json(&["--parse", p(&nt("h100-2node-allreduce-ring.txt"))]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(0), Some("unknown")));
+    let nf = &v["runs"][0]["no_figure"];
+    assert!(nf["flag"].as_str().is_some_and(|f| f.contains("--nics")), "{nf}");
+    assert!(nf["usual"].as_str().is_some_and(|u| u.contains("400")), "{nf}");
+    assert!(
+        v["runs"][0]["peak_busbw_gbps"]
+            .as_f64()
+            .is_some_and(|p| p > 300.0)
+    );
+    let ring = nt("h100-2node-allreduce-ring.txt");
+    let (code, v) = json(&["--parse", p(&ring), "--nics", "8", "--nic-gbps", "400"]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(0), Some("pass")), "{v}");
+    let (code, _) = json(&["--parse", p(&ring), "--nics", "8", "--nic-gbps", "800"]);
+    assert_eq!(code, Some(1), "8 x 800 Gb/s is not reached");
+    let (code, _, err) = bench(&["--parse", p(&ring), "--nics", "8"]);
+    assert_eq!(code, Some(2), "{err}");
+
+    // One node: the NVSwitch figure for its GPU model.
+    let (code, v) = json(&["--parse", p(&nt("json/h100-1node-g8-allreduce.json"))]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(0), Some("pass")), "{v}");
+    assert!(
+        v["runs"][0]["targets_from"]
+            .as_str()
+            .is_some_and(|t| t.contains("NVSwitch") && t.contains("nvidia.com"))
+    );
+    assert!(
+        v["rule"]
+            .as_str()
+            .is_some_and(|r| r.contains("NCCL_TESTS_MIN_BW") && r.contains("average"))
+    );
+}
+
+#[test]
+fn targets_that_do_not_fit_the_run_are_errors_never_passes() {
+    let one = nt("json/h100-1node-g8-allreduce.json");
+    let (code, v) = json(&["--parse", p(&one), "--profile", "h100x8-ndr400"]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(1), Some("fail")), "{v}");
+    assert!(codes(&v).contains(&"targets-mismatch".to_string()));
+    assert!(
+        v["runs"][0]["sizes"]
+            .as_array()
+            .expect("s")
+            .iter()
+            .all(|s| s["status"] != "pass")
+    );
+    let two = nt("h100-2node-allreduce-netib.txt");
+    let (code, v) = json(&["--parse", p(&two), "--profile", "h100x8-nvswitch"]);
+    assert_eq!(code, Some(1));
+    let msg = v["findings"].to_string();
+    assert!(msg.contains("spans 2 hosts"), "{msg}");
+    let (code, v) = json(&["--parse", p(&two), "--profile", "a100x8-hdr200"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        v["findings"]
+            .to_string()
+            .contains("for A100 GPUs but the run used NVIDIA H100"),
+        "{v}"
+    );
+    // A log without its device block: the shape is unknown, so node-derived targets do not apply
+    // until --nodes says how many nodes ran.
+    let text = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let bare: String = text
+        .lines()
+        .filter(|l| !l.contains("Rank ") && !l.contains("Using devices"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("bare.txt");
+    std::fs::write(&f, bare).expect("write");
+    let node = fixture("h100-8gpu-ndr400");
+    let (code, v) = json(&["--parse", p(&f), "--from-node", "--replay", p(&node)]);
+    assert_eq!(code, Some(1), "{v}");
+    assert!(v["findings"].to_string().contains("pass --nodes"), "{v}");
+    let (code, v) = json(&[
+        "--parse",
+        p(&f),
+        "--from-node",
+        "--replay",
+        p(&node),
+        "--nodes",
+        "2",
+        "--ranks-per-node",
+        "8",
+    ]);
+    assert_eq!((code, v["verdict"].as_str()), (Some(0), Some("pass")), "{v}");
+}
+
+#[test]
+fn a_single_node_a100_sample_is_judged_by_its_model_not_by_a_network_profile() {
+    let Some(files) = samples("nccl-tests") else {
+        assert!(
+            std::env::var("NCCLTUNE_REQUIRE_SAMPLES").as_deref() != Ok("1"),
+            "samples missing"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("a100.txt");
+    std::fs::write(&f, sample(&files, "superbench-a100x8-allreduce")).expect("write");
+    let (code, v) = json(&["--parse", p(&f), "--profile", "a100x8-hdr200"]);
+    assert_eq!(code, Some(1));
+    assert!(codes(&v).contains(&"targets-mismatch".to_string()), "{v}");
+    let (_, v) = json(&["--parse", p(&f)]);
+    assert!(
+        v["runs"][0]["targets_from"]
+            .as_str()
+            .is_some_and(|t| t.contains("A100")),
+        "{}",
+        v["runs"][0]
+    );
+    assert_ne!(v["verdict"], "unknown");
+}
+
+/// A stand-in for an nccl-tests binary: records the settings it was started with, then prints a
+/// real run's output (so the result can be parsed), and for -J writes nothing (not needed here).
+fn stand_in(dir: &std::path::Path, name: &str, records: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let fixture = nt("h100-2node-allreduce-ring.txt");
+    // Each rank records what it received in a file of its own (ranks writing to one stream
+    // would interleave); rank 0 prints the output.
+    let script = format!(
+        "#!/usr/bin/env bash\n\
+         printf 'stand-in %s NCCL_DEBUG_SUBSYS=%s NCCL_ALGO=%s NCCL_DEBUG_FILE=%s args=%s\\n' \"$0\" \"${{NCCL_DEBUG_SUBSYS-unset}}\" \"${{NCCL_ALGO-unset}}\" \"${{NCCL_DEBUG_FILE-unset}}\" \"$*\" >> {}/rank.$$.txt\n\
+         if [ \"${{OMPI_COMM_WORLD_RANK:-0}}\" = 0 ] && [ \"${{SLURM_PROCID:-0}}\" = 0 ]; then cat {}; fi\n",
+        nccltune::bench::shell::quote(records.to_str().expect("utf8")),
+        nccltune::bench::shell::quote(fixture.to_str().expect("utf8"))
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, script).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+fn run_plan(args: &[&str], envs: &[(&str, &str)]) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A folder name with a space and a quote: the script must still find the binaries.
+    let bin = dir.path().join("nccl tests 'build'");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let records = dir.path().join("records");
+    std::fs::create_dir(&records).expect("mkdir");
+    stand_in(&bin, "all_reduce_perf", &records);
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    let script = dir.path().join("plan.sh");
+    // A relative --bin-dir, resolved against the directory nccltune runs in.
+    let out = nccltune()
+        .current_dir(dir.path())
+        .args(["bench", "plan", "--bin-dir", "nccl tests 'build'", "-o"])
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("plan");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Ok(sc) = which::which("shellcheck") {
+        let out = std::process::Command::new(sc)
+            .arg("-s")
+            .arg("bash")
+            .arg(&script)
+            .output()
+            .expect("shellcheck");
+        assert!(
+            out.status.success(),
+            "shellcheck: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    } else {
+        eprintln!("note: shellcheck not installed; the plan script is not linted");
+    }
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(&script).current_dir(&work);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("bash");
+    (dir, out)
+}
+
+fn check_plan_run(dir: &tempfile::TempDir, out: &std::process::Output, launcher: &str) {
+    let mut err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{launcher}: {err}");
+    let mut ranks = 0;
+    for e in std::fs::read_dir(dir.path().join("records"))
+        .expect("records")
+        .flatten()
+    {
+        err.push_str(&std::fs::read_to_string(e.path()).expect("record"));
+        ranks += 1;
+    }
+    assert!(ranks >= 1, "{launcher}: no rank ran");
+    let results = dir.path().join("work/nccltune-bench");
+    let main = std::fs::read_to_string(results.join("all_reduce.txt")).expect("all_reduce.txt");
+    assert!(
+        main.contains("Avg bus bandwidth"),
+        "{launcher}: the test's output is kept"
+    );
+    assert!(
+        err.contains("NCCL_DEBUG_SUBSYS=INIT,NET NCCL_ALGO=unset")
+            || err.contains("NCCL_DEBUG_SUBSYS=INIT,NET NCCL_ALGO=Ring"),
+        "{launcher}: the value with a comma arrives whole: {err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "NCCL_DEBUG_FILE={}/nccl-debug.%h.%p.log",
+            results.display()
+        )),
+        "{launcher}: {err}"
+    );
+    assert!(
+        err.contains("NCCL_DEBUG_SUBSYS=INIT,NET,ENV,TUNING"),
+        "{launcher}: sweep runs: {err}"
+    );
+    let (code, v) = json(&["--parse", results.join("all_reduce.txt").to_str().expect("utf8")]);
+    assert_eq!(code, Some(0), "{v}");
+}
+
+#[test]
+fn plan_scripts_run_as_written_with_stand_in_binaries() {
+    let (dir, out) = run_plan(&["--gpus-per-node", "2", "--sweep"], &[]);
+    check_plan_run(&dir, &out, "local");
+    if which::which("mpirun").is_ok() {
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, "localhost slots=4\n").expect("hostfile");
+        let (dir, out) = run_plan(
+            &["--gpus-per-node", "2", "--launcher", "mpirun", "--sweep"],
+            &[
+                ("HOSTFILE", hosts.to_str().expect("utf8")),
+                ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+                ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+                ("OMPI_MCA_plm", "isolated"),
+                ("OMPI_MCA_btl_vader_single_copy_mechanism", "none"),
+            ],
+        );
+        check_plan_run(&dir, &out, "mpirun");
+    } else {
+        eprintln!("note: mpirun not installed; the mpirun plan is not run");
+    }
+    let slurm = std::process::Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if slurm {
+        // The test Slurm's fake nodes have no GPUs (no GRES): a shim drops --gpus-per-node and
+        // hands everything else to the real srun.
+        use std::os::unix::fs::PermissionsExt;
+        let shim = tempfile::tempdir().expect("tmp");
+        let real = which::which("srun").expect("srun");
+        let script = format!(
+            "#!/usr/bin/env bash\nargs=()\nfor a in \"$@\"; do case $a in --gpus-per-node=*) ;; *) args+=(\"$a\");; esac; done\nexec {} \"${{args[@]}}\"\n",
+            nccltune::bench::shell::quote(real.to_str().expect("utf8"))
+        );
+        std::fs::write(shim.path().join("srun"), script).expect("shim");
+        std::fs::set_permissions(shim.path().join("srun"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let path = format!(
+            "{}:{}",
+            shim.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let (dir, out) = run_plan(
+            &[
+                "--nodes",
+                "2",
+                "--gpus-per-node",
+                "1",
+                "--launcher",
+                "srun",
+                "--sweep",
+            ],
+            &[("PATH", &path)],
+        );
+        check_plan_run(&dir, &out, "srun");
+    } else {
+        eprintln!("note: no running Slurm (sinfo fails); the srun plan is not run");
+    }
+}
+
+#[test]
+fn nan_or_inf_busbw_on_a_judged_size_fails_that_size() {
+    let text = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let broken = text.replace(
+        "43324.04  198.27  371.76      0",
+        "   0.00     inf     nan      0",
+    );
+    assert_ne!(broken, text);
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("nan.txt");
+    std::fs::write(&f, broken).expect("write");
+    let (code, v) = json(&["--parse", p(&f), "--nics", "8", "--nic-gbps", "400"]);
+    assert_eq!(code, Some(1), "{v}");
+    let s = v["runs"][0]["sizes"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .find(|s| s["size_bytes"] == 8_589_934_592u64)
+        .expect("8G")
+        .clone();
+    assert_eq!(s["status"], "fail", "{s}");
+}
+
+#[test]
+fn nccl_tests_own_min_bw_verdict_is_reported_beside_ours() {
+    let text = std::fs::read_to_string(nt("json/h100-1node-g8-allreduce.json")).expect("read");
+    let failed = text.replace("\"okay\":\"unchecked\"", "\"okay\":\"false\"");
+    assert_ne!(failed, text);
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("minbw.json");
+    std::fs::write(&f, failed).expect("write");
+    let (code, v) = json(&["--parse", p(&f)]);
+    assert_eq!(code, Some(0), "every size of at least 1 GiB passes: {v}");
+    assert_eq!(v["runs"][0]["min_bw_ok"], false);
+    assert!(codes(&v).contains(&"min-bw-failed".to_string()), "{v}");
+    let ring = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let footer = ring
+        .lines()
+        .find(|l| l.starts_with("# Avg bus bandwidth"))
+        .expect("footer");
+    let t = dir.path().join("minbw.txt");
+    std::fs::write(&t, ring.replace(footer, &format!("{footer} FAILED"))).expect("write");
+    let (_, v) = json(&["--parse", p(&t)]);
+    assert_eq!(v["runs"][0]["min_bw_ok"], false, "{}", v["runs"][0]);
 }

@@ -110,6 +110,7 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
     };
     let mut report = NodeReport {
         schema: SCHEMA,
+        meta: crate::render::meta::Meta::now(),
         hostname: hostname.clone(),
         identity: Identity {
             hostname,
