@@ -18,6 +18,10 @@ use std::collections::BTreeMap;
 /// 802.1Qbb has eight priorities.
 pub const PRIORITIES: u8 = 8;
 
+/// Most netdevs kept from one probe's output: a node has a few dozen RDMA netdevs at most, and
+/// a hostile capture must not turn 16 MiB of separator lines into millions of entries.
+pub const MAX_NETDEVS: usize = 1024;
+
 /// ECN enable bits of one netdev, per priority.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ecn {
@@ -53,6 +57,9 @@ pub fn parse_ecn(text: &str) -> BTreeMap<String, Ecn> {
             "0" => false,
             _ => continue,
         };
+        if out.len() >= MAX_NETDEVS && !out.contains_key(*netdev) {
+            continue;
+        }
         let e = out.entry(netdev.to_string()).or_default();
         e.entries += 1;
         let list = match *side {
@@ -112,6 +119,9 @@ pub fn parse_mlnx_qos(text: &str) -> BTreeMap<String, MlnxQos> {
             current = name.trim().to_string();
             pfc_header = false;
             tc = None;
+            if out.len() >= MAX_NETDEVS {
+                break;
+            }
             out.entry(current.clone()).or_default();
             continue;
         }
@@ -237,6 +247,16 @@ PFC configuration:
                 .values()
                 .all(|v| v.pfc.is_none())
         );
+    }
+
+    #[test]
+    fn netdev_count_is_capped() {
+        let many: String = (0..5000).map(|i| format!("==> e{i} <==\n")).collect();
+        assert_eq!(parse_mlnx_qos(&many).len(), MAX_NETDEVS);
+        let many: String = (0..5000)
+            .map(|i| format!("/sys/class/net/e{i}/ecn/roce_np/enable/3:1\n"))
+            .collect();
+        assert_eq!(parse_ecn(&many).len(), MAX_NETDEVS);
     }
 
     #[test]
