@@ -17,6 +17,7 @@ mod integration {
     mod hostile;
     mod lint;
     mod place;
+    mod qos;
     pub mod robustness;
     mod verify;
 }

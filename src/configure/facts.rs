@@ -30,7 +30,7 @@ impl Fact {
 pub type Facts = BTreeMap<String, Fact>;
 
 /// Every fact name a rule may use, with what it means (documented in `--explain` and tests).
-pub const KNOWN: [(&str, &str); 16] = [
+pub const KNOWN: [(&str, &str); 18] = [
     ("mode", "`inference` or `training` (--mode)"),
     ("nodes", "nodes in the job (--nodes); absent when not given"),
     (
@@ -59,6 +59,14 @@ pub const KNOWN: [(&str, &str); 16] = [
     (
         "roce_gid_index",
         "RoCE v2 IPv4 GID index shared by the RoCE rail ports",
+    ),
+    (
+        "roce_lossless_priority",
+        "the one priority with PFC and ECN (np and rp) on every RoCE rail port",
+    ),
+    (
+        "roce_traffic_class",
+        "NCCL_IB_TC for that priority: DSCP << 2, under DSCP trust on every RoCE rail port",
     ),
     (
         "socket_ifname",
@@ -131,6 +139,13 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
             {
                 f.insert("roce_gid_index".into(), Fact::Int(i64::from(*first)));
             }
+            let tc = roce_traffic_class(node);
+            if let Some(p) = tc.priority {
+                f.insert("roce_lossless_priority".into(), Fact::Int(i64::from(p)));
+            }
+            if let Ok(tc) = tc.class {
+                f.insert("roce_traffic_class".into(), Fact::Int(i64::from(tc)));
+            }
         }
     }
     let up: Vec<_> = node
@@ -157,4 +172,98 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
 /// Orders two versions.
 pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     version_key(a).cmp(&version_key(b))
+}
+
+/// The lossless class of the RoCE rails, or why it cannot be told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficClass {
+    /// The one priority with PFC and ECN on every RoCE rail port.
+    pub priority: Option<u8>,
+    /// `NCCL_IB_TC`: the IP header's traffic class byte (DSCP in the upper six bits, the two
+    /// ECN bits 0), or the reason it is not known.
+    pub class: Result<u8, String>,
+}
+
+/// DSCP 26 (AF31) is the value NVIDIA's RoCE guides use for the lossless class; when several
+/// DSCPs map to the lossless priority and 26 is one of them, it is the one chosen.
+const CONVENTIONAL_DSCP: u8 = 26;
+
+/// What `NCCL_IB_TC` makes RoCE traffic land on the lossless priority. NCCL puts the value in
+/// the GRH traffic class of its queue pairs (NCCL docs, Environment Variables, NCCL_IB_TC,
+/// https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html#nccl-ib-tc); on RoCE v2
+/// that byte is the IP header's DSCP (upper six bits) and ECN (lower two), so the class is
+/// DSCP << 2. Under DSCP trust the NIC maps the DSCP to a priority with its dscp2prio table,
+/// read here from `mlnx_qos`. Under PCP trust the priority comes from the VLAN header, which
+/// NCCL_IB_TC does not set: no class is given. The ECN bits are left 0: ECN-capable marking
+/// of RoCE packets is the NIC's when ECN is enabled (guides that write 106 for DSCP 26 set
+/// ECT(0) by hand; it is the same DSCP).
+pub fn roce_traffic_class(node: &NodeReport) -> TrafficClass {
+    let rails = crate::hw::rails(node);
+    let none = |why: String| TrafficClass {
+        priority: None,
+        class: Err(why),
+    };
+    if rails.layer != Some(crate::hw::LinkLayer::Ethernet) || rails.ports.is_empty() {
+        return none("no RoCE rails".into());
+    }
+    let qos: Vec<_> = rails
+        .ports
+        .iter()
+        .map(|n| (n.id(), node.qos.iter().find(|q| q.port == n.id())))
+        .collect();
+    let mut common: Option<Vec<u8>> = None;
+    for (id, q) in &qos {
+        let Some(l) = q.and_then(|q| q.lossless_priorities()) else {
+            return none(format!(
+                "{id}: PFC or ECN not seen (mlnx_qos not installed or not captured, or no ECN entries in sysfs)"
+            ));
+        };
+        common = Some(match common {
+            None => l,
+            Some(c) => c.into_iter().filter(|p| l.contains(p)).collect(),
+        });
+    }
+    let common = common.unwrap_or_default();
+    let [prio] = common.as_slice() else {
+        return none(if common.is_empty() {
+            "no priority has PFC and ECN on every RoCE rail port".into()
+        } else {
+            format!(
+                "priorities {common:?} all have PFC and ECN on every rail port: which one the fabric gives NCCL is not known"
+            )
+        });
+    };
+    let prio = *prio;
+    let mut dscp: Option<Vec<u8>> = None;
+    for (id, q) in &qos {
+        let Some(q) = q else { continue };
+        if q.trust != Some(crate::parse::qos::Trust::Dscp) {
+            return TrafficClass {
+                priority: Some(prio),
+                class: Err(format!(
+                    "{id}: trust mode {} (not dscp): the priority comes from the VLAN header, which NCCL_IB_TC does not set",
+                    q.trust.map_or("unknown", |t| t.as_str())
+                )),
+            };
+        }
+        let d = q.dscp_by_priority.get(&prio).cloned().unwrap_or_default();
+        dscp = Some(match dscp {
+            None => d,
+            Some(c) => c.into_iter().filter(|x| d.contains(x)).collect(),
+        });
+    }
+    let dscp = dscp.unwrap_or_default();
+    let chosen = if dscp.contains(&CONVENTIONAL_DSCP) {
+        Some(CONVENTIONAL_DSCP)
+    } else if let [one] = dscp.as_slice() {
+        Some(*one)
+    } else {
+        None
+    };
+    TrafficClass {
+        priority: Some(prio),
+        class: chosen.map(|d| d << 2).ok_or_else(|| {
+            format!("no single DSCP maps to priority {prio} on every rail port (DSCPs {dscp:?})")
+        }),
+    }
 }

@@ -197,6 +197,23 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
             .probe(crate::probe::names::RDMA_PORTS),
         );
     }
+    // RoCE rails whose lossless class is unknown: said beside the setting it would have been.
+    if facts.get("rdma_link_layer").map(|f| f.text()).as_deref() == Some("Ethernet")
+        && opts.nodes != Some(1)
+        && let Err(why) = facts::roce_traffic_class(node).class
+    {
+        notes.push(
+            Finding::new(
+                ConfigureCode::TrafficClass,
+                Level::Info,
+                format!("NCCL_IB_TC not set: the RoCE rails' lossless traffic class is not known ({why}); NCCL uses traffic class 0"),
+            )
+            .subject("NCCL_IB_TC")
+            .probe(crate::probe::names::MLNX_QOS)
+            .probe(crate::probe::names::NET_ECN)
+            .fix("set NCCL_IB_TC to the DSCP of the fabric's lossless class times 4 (ask the network team), or install mlnx_qos and capture again"),
+        );
+    }
     if settings.is_empty() {
         notes.push(Finding::new(
             ConfigureCode::NothingToSet,

@@ -96,6 +96,7 @@ registry! {
         PortRate = "rdma.port-rate" => "an RDMA port below the expected rate or slower than its peers",
         LinkLayer = "rdma.link-layer" => "an RDMA port whose link layer (InfiniBand or Ethernet/RoCE) differs from the expected one",
         IbstatWarning = "rdma.ibstat-warning" => "an `ibwarn:` line printed by ibstat",
+        Lossless = "rdma.lossless" => "a RoCE rail port with no priority carrying both PFC and ECN (lossless RoCE with DCQCN), or that cannot be seen",
     }
     /// GPUDirect RDMA.
     Gpudirect(GpudirectCode) = "gpudirect", "GPUDirect RDMA" {
@@ -184,6 +185,7 @@ registry! {
         PortsUnknown = "configure.ports-unknown" => "the RDMA ports are unknown: network rules were skipped",
         NothingToSet = "configure.nothing-to-set" => "NCCL's defaults fit this node for this mode",
         RuleSkipped = "configure.rule-skipped" => "a rule whose value could not be filled in or validated was skipped",
+        TrafficClass = "configure.traffic-class" => "RoCE rails whose lossless traffic class could not be told from the node: NCCL_IB_TC was not set",
     }
     /// Judging nccl-tests results.
     Bench(BenchCode) = "bench", "bench" {

@@ -42,11 +42,14 @@ pub fn node(r: &NodeReport) -> Vec<Finding> {
 /// One finding per probe that did not answer cleanly, naming the probe and what happened.
 pub fn probes(r: &NodeReport) -> Vec<Finding> {
     let no_rdma = crate::hw::no_rdma_devices(r);
+    let roce = r.nics.iter().any(Nic::is_roce);
     let mut v = Vec::new();
     for p in r
         .probes
         .iter()
         .filter(|p| !names::IDENTITY.contains(&p.name.as_str()))
+        // The QoS probes say something about RoCE ports only.
+        .filter(|p| roce || !names::QOS.contains(&p.name.as_str()))
     {
         let at = |level: Level, what: String| {
             Finding::at(NodeCode::Probes, level, &p.name, format!("{}: {what}", p.name))
@@ -62,6 +65,15 @@ pub fn probes(r: &NodeReport) -> Vec<Finding> {
                 Level::Info,
                 "not installed, and the node has no RDMA devices (/sys/class/infiniband is absent)".into(),
             )),
+            // Lossless RoCE is often set up by the fabric team without MLNX_OFED on the
+            // host, and older captures lack the probes: unknown QoS is said, not warned.
+            ProbeStatus::NotFound | ProbeStatus::NotCaptured if names::QOS.contains(&p.name.as_str()) => v.push(
+                at(
+                    Level::Info,
+                    format!("{}; the RoCE ports' PFC/ECN setup is unknown and `rdma.lossless` is skipped", if p.status == ProbeStatus::NotFound { "not available on this node" } else { "absent from the replayed capture" }),
+                )
+                .fix("install MLNX_OFED's mlnx_qos (or capture again with a current `nccltune detect --capture DIR`) to have PFC and ECN checked"),
+            ),
             ProbeStatus::NotFound => v.push(
                 at(Level::Warn, "program not installed; its facts are unknown".into())
                     .fix(format!("install the tool that provides `{}` or run where it is available", p.command)),

@@ -54,6 +54,9 @@ pub struct Observed {
     pub gpudirect: Seen,
     pub pcie: Seen,
     pub software: Seen,
+    /// Fabric QoS of the RoCE ports (`sysfs-net-ecn`, `mlnx_qos`).
+    #[serde(default)]
+    pub qos: Seen,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -88,6 +91,9 @@ pub struct NodeReport {
     /// IP interfaces (for the socket transport and bootstrap).
     #[serde(default)]
     pub interfaces: Vec<crate::parse::net_sysfs::NetInterface>,
+    /// Lossless setup of each RoCE port (PFC, ECN, trust mode); empty without RoCE ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub qos: Vec<PortQos>,
     pub probes: Vec<ProbeSummary>,
     #[serde(default)]
     pub observed: Observed,
@@ -219,6 +225,46 @@ impl Nic {
     /// `mlx5_0:1`, the syntax of `NCCL_IB_HCA`.
     pub fn id(&self) -> String {
         format!("{}:{}", self.device, self.port)
+    }
+}
+
+/// The lossless (PFC + ECN) setup of one RoCE port, as its netdev reports it. `None` fields
+/// were not seen (probe absent, not installed, or no entry for this netdev): unknown, not off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortQos {
+    /// `mlx5_0:1`.
+    pub port: String,
+    pub netdev: Option<String>,
+    /// Priorities with PFC enabled (`mlnx_qos`).
+    pub pfc_priorities: Option<Vec<u8>>,
+    /// Priorities whose ECN notification point is on (`sysfs-net-ecn`, `roce_np`).
+    pub ecn_np: Option<Vec<u8>>,
+    /// Priorities whose ECN reaction point (DCQCN rate control) is on (`roce_rp`).
+    pub ecn_rp: Option<Vec<u8>>,
+    /// How received packets are given a priority (`mlnx_qos`).
+    pub trust: Option<crate::parse::qos::Trust>,
+    /// Priority -> the DSCP values the NIC maps to it (`mlnx_qos`, dscp2prio).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub dscp_by_priority: std::collections::BTreeMap<u8, Vec<u8>>,
+    /// The probes that gave these facts.
+    pub seen_by: Vec<String>,
+}
+
+impl PortQos {
+    /// Priorities with PFC and ECN both on (notification and reaction point); `None` when
+    /// PFC or ECN was not seen.
+    pub fn lossless_priorities(&self) -> Option<Vec<u8>> {
+        let (pfc, np, rp) = (
+            self.pfc_priorities.as_ref()?,
+            self.ecn_np.as_ref()?,
+            self.ecn_rp.as_ref()?,
+        );
+        Some(
+            pfc.iter()
+                .copied()
+                .filter(|p| np.contains(p) && rp.contains(p))
+                .collect(),
+        )
     }
 }
 

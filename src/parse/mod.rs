@@ -14,6 +14,7 @@ pub mod net_sysfs;
 pub mod nvidia_smi_q;
 pub mod nvlink;
 pub mod ofed_info;
+pub mod qos;
 pub mod query_gpu;
 pub mod rdma_sysfs;
 pub mod topo;

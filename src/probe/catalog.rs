@@ -29,6 +29,18 @@ pub enum Source {
     /// Files whose name starts with `prefix` in `dirs` (and in the directories of
     /// `LD_LIBRARY_PATH`), one path per line: how the installed NCCL library is found.
     LibrarySearch { prefix: String, dirs: Vec<PathBuf> },
+    /// ECN enable bits per priority under `root` (normally `/sys/class/net`), as `grep -H .`
+    /// lines over `<root>/<if>/ecn/roce_{np,rp}/enable/<0-7>` for the interfaces that have them
+    /// (mlx5 RoCE netdevs).
+    NetEcn(PathBuf),
+    /// `program args... <netdev>` run once per network interface of the RDMA devices under
+    /// `rdma_root` (`<rdma_root>/*/device/net/*`), without a shell, the outputs concatenated
+    /// each after a `==> <netdev> <==` line; one deadline for all runs together.
+    PerRdmaNetdev {
+        program: String,
+        args: Vec<String>,
+        rdma_root: PathBuf,
+    },
 }
 
 /// One named probe.
@@ -80,6 +92,16 @@ impl ProbeSpec {
                 let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
                 format!("list {prefix}* in {} and LD_LIBRARY_PATH", dirs.join(":"))
             }
+            Source::NetEcn(root) => format!("read {}/*/ecn/roce_{{np,rp}}/enable/*", root.display()),
+            Source::PerRdmaNetdev {
+                program,
+                args,
+                rdma_root,
+            } => format!(
+                "{program} {} <netdev> for each netdev in {}/*/device/net",
+                args.join(" "),
+                rdma_root.display()
+            ),
         }
     }
 }
@@ -108,6 +130,12 @@ pub mod names {
     pub const DMI_SERIAL: &str = "dmi-product-serial";
     pub const DMI_UUID: &str = "dmi-product-uuid";
     pub const BOOT_ID: &str = "proc-boot-id";
+    pub const NET_ECN: &str = "sysfs-net-ecn";
+    pub const MLNX_QOS: &str = "mlnx_qos";
+    /// The fabric QoS probes: they matter on nodes with RoCE ports only, and what they miss
+    /// is said as info (the `rdma.lossless` check then skips), since many RoCE nodes run
+    /// without MLNX_OFED's mlnx_qos.
+    pub const QOS: [&str; 2] = [NET_ECN, MLNX_QOS];
     /// The identity probes: what they miss is reported once, as `node.identity`, never as a
     /// gap in the node's facts (the DMI files are readable by root only).
     pub const IDENTITY: [&str; 4] = [MACHINE_ID, DMI_SERIAL, DMI_UUID, BOOT_ID];
@@ -240,6 +268,20 @@ pub fn core_probes() -> Vec<ProbeSpec> {
             &["-q"],
             "GPU architecture and NVLink fabric registration (Fabric Manager on NVSwitch systems)",
         ),
+        ProbeSpec {
+            name: NET_ECN,
+            source: Source::NetEcn(PathBuf::from("/sys/class/net")),
+            purpose: "RoCE ECN (DCQCN) notification and reaction points enabled per priority",
+        },
+        ProbeSpec {
+            name: MLNX_QOS,
+            source: Source::PerRdmaNetdev {
+                program: "mlnx_qos".to_string(),
+                args: vec!["-i".to_string()],
+                rdma_root: PathBuf::from("/sys/class/infiniband"),
+            },
+            purpose: "RoCE lossless setup per RDMA netdev: PFC priorities, trust mode, DSCP and TC mapping",
+        },
         ProbeSpec::command(
             LSPCI,
             "lspci",

@@ -48,6 +48,12 @@ impl Runner for SystemRunner {
             Source::RdmaPorts(root) => read_rdma_ports(root),
             Source::NetInterfaces(root) => read_net_interfaces(root),
             Source::LibrarySearch { prefix, dirs } => search_libraries(prefix, dirs),
+            Source::NetEcn(root) => read_net_ecn(root),
+            Source::PerRdmaNetdev {
+                program,
+                args,
+                rdma_root,
+            } => self.run_per_rdma_netdev(program, args, rdma_root),
         };
         out.name = spec.name.to_string();
         out.command = spec.describe();
@@ -407,6 +413,99 @@ fn library_version(
     v.map(|v| (v, "embedded version string"))
 }
 
+/// Most netdevs `PerRdmaNetdev` runs its program for: a node has at most a few dozen RDMA
+/// ports; a larger count is not a node we understand, and the list is cut (and flagged).
+const MAX_NETDEVS: usize = 64;
+
+impl SystemRunner {
+    /// Runs `program args <netdev>` for each RDMA netdev under one deadline for them all.
+    fn run_per_rdma_netdev(&self, program: &str, args: &[String], rdma_root: &Path) -> ProbeOutput {
+        if which::which(program).is_err() {
+            return output(
+                ProbeStatus::NotFound,
+                Vec::new(),
+                format!("{program}: not found on PATH").into_bytes(),
+            );
+        }
+        let mut netdevs: Vec<String> = Vec::new();
+        for dev in sorted_entries(rdma_root).unwrap_or_default() {
+            for n in sorted_entries(&rdma_root.join(&dev).join("device").join("net")).unwrap_or_default() {
+                if !netdevs.contains(&n) {
+                    netdevs.push(n);
+                }
+            }
+        }
+        let truncated = netdevs.len() > MAX_NETDEVS;
+        netdevs.truncate(MAX_NETDEVS);
+        let deadline = Instant::now() + self.timeout;
+        let mut status = ProbeStatus::Ok;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        for n in netdevs {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                status = ProbeStatus::Timeout;
+                break;
+            }
+            let one = SystemRunner {
+                timeout: left,
+                cap: self.cap.saturating_sub(stdout.len()),
+            };
+            let mut a = args.to_vec();
+            a.push(n.clone());
+            let out = one.run_command(program, &a);
+            stdout.extend_from_slice(format!("==> {n} <==\n").as_bytes());
+            stdout.extend_from_slice(&out.stdout);
+            if !out.stdout.ends_with(b"\n") && !out.stdout.is_empty() {
+                stdout.push(b'\n');
+            }
+            if !out.stderr.is_empty() && stderr.len() < self.cap {
+                stderr.extend_from_slice(format!("{n}: ").as_bytes());
+                stderr.extend_from_slice(&out.stderr);
+            }
+            if status.is_ok() && !out.status.is_ok() {
+                status = out.status.clone();
+            }
+            if out.status == ProbeStatus::Timeout {
+                break;
+            }
+        }
+        let mut out = output(status, stdout, stderr);
+        out.truncated = truncated;
+        out
+    }
+}
+
+fn read_net_ecn(root: &Path) -> ProbeOutput {
+    let names = match sorted_entries(root) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
+        }
+        Err(e) => {
+            let msg = format!("{}: {e}", root.display());
+            return output(ProbeStatus::Exit(1), Vec::new(), msg.into_bytes());
+        }
+    };
+    let mut text = String::new();
+    for name in names {
+        for side in ["roce_np", "roce_rp"] {
+            for prio in 0..8 {
+                let path = root
+                    .join(&name)
+                    .join("ecn")
+                    .join(side)
+                    .join("enable")
+                    .join(prio.to_string());
+                if let Ok(v) = std::fs::read_to_string(&path) {
+                    text.push_str(&format!("{}:{}\n", path.display(), v.trim()));
+                }
+            }
+        }
+    }
+    output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
+}
+
 fn search_libraries(prefix: &str, dirs: &[PathBuf]) -> ProbeOutput {
     let mut all: Vec<PathBuf> = Vec::new();
     if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
@@ -585,6 +684,57 @@ mod tests {
             purpose: "",
         };
         assert_eq!(r.run(&spec).status, ProbeStatus::NotFound);
+    }
+
+    #[test]
+    fn ecn_bits_are_listed_in_grep_form() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let en = dir.path().join("ens1np0/ecn/roce_np/enable");
+        std::fs::create_dir_all(&en).expect("mkdir");
+        std::fs::write(en.join("3"), "1\n").expect("w");
+        std::fs::create_dir_all(dir.path().join("lo")).expect("mkdir");
+        let text = read_net_ecn(dir.path()).text();
+        assert!(text.ends_with("ens1np0/ecn/roce_np/enable/3:1\n"), "{text}");
+        assert_eq!(text.lines().count(), 1);
+        assert_eq!(
+            read_net_ecn(&dir.path().join("none")).status,
+            ProbeStatus::NotFound
+        );
+    }
+
+    #[test]
+    fn a_program_runs_once_per_rdma_netdev_with_separators() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (dev, net) in [
+            ("mlx5_0", "ens1np0"),
+            ("mlx5_1", "ens2np0"),
+            ("mlx5_bond_0", "ens1np0"),
+        ] {
+            std::fs::create_dir_all(dir.path().join(dev).join("device/net").join(net)).expect("mkdir");
+        }
+        let r = SystemRunner::new(Duration::from_secs(10));
+        let out = r.run_per_rdma_netdev("echo", &["-i".to_string()], dir.path());
+        assert_eq!(out.status, ProbeStatus::Ok);
+        assert_eq!(
+            out.text(),
+            "==> ens1np0 <==\n-i ens1np0\n==> ens2np0 <==\n-i ens2np0\n"
+        );
+        let out = r.run_per_rdma_netdev("nccltune-no-such-xyz", &[], dir.path());
+        assert_eq!(out.status, ProbeStatus::NotFound);
+    }
+
+    #[test]
+    fn per_netdev_runs_share_one_deadline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (dev, net) in [("mlx5_0", "a0"), ("mlx5_1", "a1"), ("mlx5_2", "a2")] {
+            std::fs::create_dir_all(dir.path().join(dev).join("device/net").join(net)).expect("mkdir");
+        }
+        let r = SystemRunner::new(Duration::from_millis(600));
+        let start = Instant::now();
+        // `sleep 0.4 a0` would fail on the argument; `sh -c 'sleep 0.4' a0` takes it as $0.
+        let out = r.run_per_rdma_netdev("sh", &["-c".to_string(), "sleep 0.4".to_string()], dir.path());
+        assert_eq!(out.status, ProbeStatus::Timeout);
+        assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! RDMA port checks: state (telling `Initializing`, no subnet manager, from `Down`), rate
-//! against expectations or against the other GPU-rail ports, link layer.
+//! against expectations or against the other GPU-rail ports, link layer, and the fabric QoS of
+//! the rails: lossless RoCE (PFC and ECN on one priority), and for InfiniBand what the host
+//! cannot see.
 
 use super::{Check, Context, Status};
 use crate::finding::RdmaCode;
@@ -65,7 +67,115 @@ pub fn checks(cx: &Context) -> Vec<Check> {
         v.push(rate(cx, n, &rails));
     }
     v.extend(link_layer(cx, &rails));
+    v.extend(lossless(cx));
     v
+}
+
+/// RoCE rails: each active rail port should have one priority with PFC (no drops) and ECN on
+/// both sides (DCQCN: the notification point answers congestion marks with CNPs, the reaction
+/// point slows the sender), which is what RoCE's congestion control is built on (NVIDIA
+/// MLNX_OFED docs, "RDMA over Converged Ethernet (RoCE)" and "Explicit Congestion Notification
+/// (ECN)"). InfiniBand rails: what only the fabric can tell is in `link_layer`'s evidence.
+fn lossless(cx: &Context) -> Vec<Check> {
+    let id = RdmaCode::Lossless;
+    let r = crate::hw::rails(cx.node);
+    let unseen = |n: &&Nic| {
+        cx.node
+            .qos
+            .iter()
+            .find(|q| q.port == n.id())
+            .is_none_or(|q| q.seen_by.is_empty())
+    };
+    match r.layer {
+        // No QoS fact on any rail: one skip, not one per port.
+        Some(crate::hw::LinkLayer::Ethernet) if !r.ports.is_empty() && r.ports.iter().all(unseen) => vec![
+            Check::at(
+                id,
+                Status::Skip,
+                "node",
+                "lossless RoCE setup not checked: neither mlnx_qos nor the ECN sysfs entries were seen for the rail ports",
+            )
+            .evidence(
+                cx.node
+                    .probes
+                    .iter()
+                    .filter(|p| names::QOS.contains(&p.name.as_str()))
+                    .map(|p| format!("{}: {}", p.name, p.status))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .fix("install MLNX_OFED's mlnx_qos on the node and run again (or capture again with a current `nccltune detect --capture DIR`)"),
+        ],
+        Some(crate::hw::LinkLayer::Ethernet) => r
+            .ports
+            .iter()
+            .map(|n| {
+                let q = cx.node.qos.iter().find(|q| q.port == n.id());
+                let netdev = q.and_then(|q| q.netdev.as_deref()).unwrap_or("<netdev>");
+                let ev = q.map_or_else(
+                    || "no QoS facts for this port".to_string(),
+                    |q| {
+                        format!(
+                            "netdev {netdev}; PFC on {}; ECN np {}; ECN rp {}; trust {}; seen by {}",
+                            prios(q.pfc_priorities.as_deref()),
+                            prios(q.ecn_np.as_deref()),
+                            prios(q.ecn_rp.as_deref()),
+                            q.trust.map_or("unknown", |t| t.as_str()),
+                            if q.seen_by.is_empty() { "none".to_string() } else { q.seen_by.join(", ") }
+                        )
+                    },
+                );
+                match q.and_then(|q| q.lossless_priorities()) {
+                    None => {
+                        let missing = match q {
+                            Some(q) if q.pfc_priorities.is_none() && q.ecn_np.is_none() => "PFC and ECN",
+                            Some(q) if q.pfc_priorities.is_none() => "PFC",
+                            Some(_) => "ECN",
+                            None => "PFC and ECN",
+                        };
+                        Check::at(
+                            id,
+                            Status::Skip,
+                            n.id(),
+                            format!("lossless setup not checked: {missing} not seen (mlnx_qos -i {netdev}, /sys/class/net/{netdev}/ecn)"),
+                        )
+                        .evidence(ev)
+                    }
+                    Some(p) if p.is_empty() => Check::at(
+                        id,
+                        Status::Warn,
+                        n.id(),
+                        format!("no priority carries both PFC and ECN on {netdev}: RoCE traffic is lossy or without congestion control, and NCCL's throughput collapses under congestion"),
+                    )
+                    .observed("none")
+                    .evidence(ev)
+                    .fix(format!(
+                        "set the priority the switches treat as lossless (often 3): `mlnx_qos -i {netdev} --trust dscp --pfc 0,0,0,1,0,0,0,0`, `echo 1 > /sys/class/net/{netdev}/ecn/roce_np/enable/3` and the same for roce_rp; match the switch configuration"
+                    )),
+                    Some(p) => Check::at(
+                        id,
+                        Status::Pass,
+                        n.id(),
+                        format!("priority {} carries PFC and ECN on {netdev}", prios(Some(&p))),
+                    )
+                    .observed(prios(Some(&p)))
+                    .evidence(ev),
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// InfiniBand rails: what only the fabric can tell, with the commands that show it.
+const IB_FABRIC_UNSEEN: &str = "not visible from the host: adaptive routing and the SL-to-VL mapping are set in the subnet manager and the switches (`sminfo` names the master SM, `smpquery sl2vl <lid> <port>` shows a port's SL-to-VL table, `ibdiagnet` reports the fabric); NCCL_IB_ADAPTIVE_ROUTING defaults to 1 on InfiniBand and 0 on RoCE, and adaptive routing needs an AR-enabled service level chosen with NCCL_IB_SL (NCCL docs, Environment Variables, NCCL_IB_ADAPTIVE_ROUTING, https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html#nccl-ib-adaptive-routing)";
+
+fn prios(p: Option<&[u8]>) -> String {
+    match p {
+        None => "unknown".into(),
+        Some([]) => "none".into(),
+        Some(p) => p.iter().map(u8::to_string).collect::<Vec<_>>().join(","),
+    }
 }
 
 fn probe_evidence(cx: &Context) -> String {
@@ -298,7 +408,13 @@ fn link_layer(cx: &Context, rails: &BTreeSet<&str>) -> Vec<Check> {
             "Ethernet" => "RoCE (Ethernet)",
             other => other,
         };
-        Check::at(id, Status::Pass, "node", format!("every GPU-rail port is {kind}")).evidence(ev)
+        let check = Check::at(id, Status::Pass, "node", format!("every GPU-rail port is {kind}"));
+        if l == "InfiniBand" {
+            // What the host cannot see is said beside the pass, not as a row of its own.
+            check.evidence(format!("{ev}; {IB_FABRIC_UNSEEN}"))
+        } else {
+            check.evidence(ev)
+        }
     } else {
         Check::at(
             id,

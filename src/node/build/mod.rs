@@ -3,12 +3,13 @@
 //! records in each probe's record what went wrong with it (status, output not understood,
 //! stopped part-way). It builds facts only; `node::findings` judges them.
 //!
-//! One file per concern: `gpus`, `nics`, `gpudirect`, `pcie`, `versions`.
+//! One file per concern: `gpus`, `nics`, `gpudirect`, `pcie`, `qos`, `versions`.
 
 mod gpudirect;
 mod gpus;
 mod nics;
 mod pcie;
+mod qos;
 mod versions;
 
 use super::*;
@@ -172,6 +173,7 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
         })
         .unwrap_or_default();
     report.pcie_acs = pcie::pcie_acs(&out);
+    report.qos = qos::ports(&out, &report.nics);
     report.probes = probes;
     report.observed = observed(&report);
     report.findings = super::findings::node(&report);
@@ -216,6 +218,7 @@ fn observed(r: &NodeReport) -> Observed {
         rdma,
         gpudirect,
         pcie: seen(&[names::TOPO, names::LSPCI, names::KERNEL_CMDLINE]),
+        qos: seen(&names::QOS),
         software: seen(&[
             names::QUERY_GPU,
             names::DRIVER_VERSION,
