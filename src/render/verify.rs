@@ -2,7 +2,6 @@
 //! textfile collector), JUnit XML (CI dashboards). JSON is `render::json` of the model.
 
 use crate::verify::{Check, Status, VerifyReport};
-use std::fmt::Write;
 
 pub fn to_table(r: &VerifyReport) -> String {
     let rows = r
@@ -30,14 +29,15 @@ pub fn to_table(r: &VerifyReport) -> String {
         .collect();
     if !fixes.is_empty() {
         out.push_str("\nFixes:\n");
+        let layout = super::table::Layout::from_env();
         for c in fixes {
-            let _ = writeln!(out, "  {} {} {}: {}", c.level, c.code, c.subject, c.fix);
+            let head = format!("  {} {} {}: ", c.level, c.code, c.subject);
+            out.push_str(&super::table::fold(&head, &c.fix, layout));
         }
     }
     let s = &r.summary;
-    let _ = writeln!(
-        out,
-        "\n{}: {} pass, {} warn, {} fail, {} skipped ({} could not see){}{}",
+    let summary = format!(
+        "{}: {} pass, {} warn, {} fail, {} skipped ({} could not see){}{}",
         if r.ok { "OK" } else { "FAIL" },
         s.pass,
         s.warn,
@@ -52,24 +52,20 @@ pub fn to_table(r: &VerifyReport) -> String {
         },
         if r.strict { " (strict: warnings fail)" } else { "" }
     );
+    out.push('\n');
+    out.push_str(&super::table::fold(
+        "",
+        &summary,
+        super::table::Layout::from_env(),
+    ));
     // The header and the fixes carry captured text too (host name, subjects).
     super::text::sanitize(&out).into_owned()
 }
 
 /// The checks table, with the result column wrapped so that it fits a terminal.
 fn result_table(rows: Vec<Vec<String>>) -> String {
-    use tabled::builder::Builder;
-    use tabled::settings::object::Columns;
-    use tabled::settings::{Modify, Style, Width};
-    let mut b = Builder::default();
-    b.push_record(["status", "check", "subject", "result"].map(String::from));
-    for r in rows {
-        b.push_record(r.iter().map(|c| super::text::sanitize(c).into_owned()));
-    }
-    let mut t = b.build();
-    t.with(Style::sharp())
-        .with(Modify::new(Columns::one(3)).with(Width::wrap(90).keep_words(true)));
-    format!("{t}\n")
+    // Width-aware (`$COLUMNS` or the terminal), ASCII borders outside UTF-8 locales.
+    super::table::table(&["status", "check", "subject", "result"], rows)
 }
 
 /// Escapes a label value for the Prometheus text exposition format: backslash, double quote

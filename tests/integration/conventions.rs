@@ -451,16 +451,21 @@ fn columns(line: &str) -> usize {
 #[test]
 fn detect_tables_fit_80_columns_on_every_fixture() {
     for node in node_fixtures() {
-        for lang in ["C", "C.UTF-8"] {
+        for (cmd, lang) in [
+            ("detect", "C"),
+            ("detect", "C.UTF-8"),
+            ("verify", "C"),
+            ("verify", "C.UTF-8"),
+        ] {
             let o = nccltune()
                 .env("COLUMNS", "80")
                 .env("LANG", lang)
                 .env_remove("LC_ALL")
                 .env_remove("LC_CTYPE")
-                .args(["detect", "--replay", fixture(&node).to_str().expect("p")])
+                .args([cmd, "--replay", fixture(&node).to_str().expect("p")])
                 .output()
                 .expect("run");
-            assert_eq!(o.status.code(), Some(0), "{node}");
+            assert!(matches!(o.status.code(), Some(0 | 1)), "{node}");
             let text = String::from_utf8_lossy(&o.stdout);
             assert!(text.lines().count() > 10, "{node}: {text}");
             for line in text.lines() {
