@@ -62,6 +62,10 @@ pub struct LintArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// Write the report to FILE atomically instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+
     /// NCCL version to judge against (default: the installed one, with --facts or --replay).
     #[arg(long, value_name = "X.Y.Z")]
     pub nccl_version: Option<String>,
@@ -128,6 +132,9 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         LintFormat::Sarif => render::lint_machine::to_sarif(&report, &render::meta::Meta::now()),
         LintFormat::Junit => render::lint_machine::to_junit(&report, args.strict, &render::meta::Meta::now()),
     };
-    emit(&text)?;
+    match &args.output {
+        Some(p) => nccltune::output::write_atomic(p, text.as_bytes())?,
+        None => emit(&text)?,
+    }
     Ok(Outcome::from_failed(report.failed(args.strict)))
 }

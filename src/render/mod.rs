@@ -56,23 +56,28 @@ pub fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "-".to_string(), |x| x.to_string())
 }
 
+/// The columns every findings table has.
+pub const FINDING_COLUMNS: [&str; 5] = ["level", "code", "subject", "message", "fix"];
+
+/// One row per finding, in `FINDING_COLUMNS` order.
+pub fn finding_rows(findings: &[crate::finding::Finding]) -> Vec<Vec<String>> {
+    findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.level.to_string(),
+                f.code.to_string(),
+                f.subject.clone(),
+                f.message.clone(),
+                f.fix.clone(),
+            ]
+        })
+        .collect()
+}
+
 /// Findings as a table, or an empty string.
 pub fn findings(findings: &[crate::finding::Finding]) -> String {
-    table(
-        &["level", "code", "subject", "message", "fix"],
-        findings
-            .iter()
-            .map(|f| {
-                vec![
-                    f.level.to_string(),
-                    f.code.to_string(),
-                    f.subject.clone(),
-                    f.message.clone(),
-                    f.fix.clone(),
-                ]
-            })
-            .collect(),
-    )
+    table(&FINDING_COLUMNS, finding_rows(findings))
 }
 
 #[cfg(test)]

@@ -147,21 +147,7 @@ pub fn to_table(r: &NodeReport) -> String {
 
 /// The findings, as `render::findings` lists them, in a fitted table.
 fn findings(findings: &[crate::finding::Finding]) -> String {
-    table(
-        &["level", "code", "subject", "message", "fix"],
-        findings
-            .iter()
-            .map(|f| {
-                vec![
-                    f.level.to_string(),
-                    f.code.to_string(),
-                    f.subject.clone(),
-                    f.message.clone(),
-                    f.fix.clone(),
-                ]
-            })
-            .collect(),
-    )
+    table(&super::FINDING_COLUMNS, super::finding_rows(findings))
 }
 
 /// A PCI address without a zero domain, as `lspci` writes it (`00000000:18:00.0` → `18:00.0`);
