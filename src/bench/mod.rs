@@ -86,6 +86,10 @@ pub struct BenchReport {
     /// How sizes are judged, beside nccl-tests' own rule.
     pub rule: String,
     pub findings: Vec<Finding>,
+    /// For each finding, the index in `runs` of the run it concerns (for aggregating findings
+    /// that repeat across the runs of a long log). Not part of the JSON contract.
+    #[serde(skip)]
+    pub finding_runs: Vec<usize>,
 }
 
 /// Options of a judgement.
@@ -223,6 +227,7 @@ pub fn judge_inputs(
     let mut failed = false;
     let mut judged_any = false;
     let mut reports = Vec::new();
+    let mut finding_runs = Vec::new();
     let models = infer::models().unwrap_or_default();
     for mut run in runs {
         if run.collective.is_none() {
@@ -483,6 +488,7 @@ pub fn judge_inputs(
             no_figure,
             peak_busbw_gbps: peak,
         });
+        finding_runs.resize(findings.len(), reports.len() - 1);
     }
     for (source, why) in input_errors {
         failed = true;
@@ -506,6 +512,7 @@ pub fn judge_inputs(
             no_figure: None,
             peak_busbw_gbps: None,
         });
+        finding_runs.resize(findings.len(), reports.len() - 1);
     }
     let verdict = if failed {
         "fail"
@@ -520,6 +527,7 @@ pub fn judge_inputs(
         verdict: verdict.to_string(),
         rule: RULE.into(),
         findings,
+        finding_runs,
     }
 }
 

@@ -16,6 +16,8 @@ pub enum BenchFormat {
     Table,
     Json,
     Csv,
+    /// JSON Lines: one run per line, then a summary line.
+    Jsonl,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +86,11 @@ pub struct BenchArgs {
     /// Line rate of each of those NICs in Gb/s (400 for NDR, 200 for HDR).
     #[arg(long, value_name = "G", requires = "nics")]
     pub nic_gbps: Option<f64>,
+
+    /// Print every run's table; by default a log of many runs is summarised per
+    /// (collective, ranks, hosts) group, with each repeated finding once and its count.
+    #[arg(long)]
+    pub runs: bool,
 
     /// Also draw busbw against size (one line per run, the target band) into FILE.svg.
     #[arg(long, value_name = "FILE.svg")]
@@ -365,17 +372,38 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
     };
     let report = bench::judge_inputs(runs, &input_errors, &opts, &overrides);
     let text = match args.format {
+        BenchFormat::Table if !args.runs && report.runs.len() >= render::bench::SUMMARY_MIN_RUNS => {
+            render::bench::to_summary_table(&report)
+        }
         BenchFormat::Table => render::bench::to_table(&report),
         BenchFormat::Json => render::json(&report)?,
         BenchFormat::Csv => render::bench::to_csv(&report),
+        BenchFormat::Jsonl => {
+            emit_jsonl(&report)?;
+            String::new()
+        }
     };
-    emit(&text)?;
+    if !text.is_empty() {
+        emit(&text)?;
+    }
     if let Some(path) = &args.plot {
         output::write_atomic(path, render::plot::svg(&report).as_bytes())?;
         eprintln!("nccltune: wrote {}", path.display());
     }
 
     Ok(Outcome::from_failed(report.verdict == "fail"))
+}
+
+/// JSON Lines straight to a buffered standard output, run by run. A closed pipe is not an error.
+fn emit_jsonl(report: &bench::BenchReport) -> Result<()> {
+    if super::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match render::bench::write_jsonl(report, &mut out).and_then(|_| std::io::Write::flush(&mut out)) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn write_or_emit(path: Option<&Path>, text: &str) -> Result<()> {
@@ -552,6 +580,11 @@ fn run_cmd(r: RunArgs) -> Result<Outcome> {
             BenchFormat::Table => render::bench::to_table(report),
             BenchFormat::Json => render::json(report)?,
             BenchFormat::Csv => render::bench::to_csv(report),
+            BenchFormat::Jsonl => {
+                let mut v = Vec::new();
+                render::bench::write_jsonl(report, &mut v)?;
+                String::from_utf8_lossy(&v).into_owned()
+            }
         };
         // An interrupted run's results matter more than a closed stdout.
         let _ = emit(&text);
