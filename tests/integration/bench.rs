@@ -1235,3 +1235,48 @@ fn nccl_tests_own_min_bw_verdict_is_reported_beside_ours() {
     let (_, v) = json(&["--parse", p(&t)]);
     assert_eq!(v["runs"][0]["min_bw_ok"], false, "{}", v["runs"][0]);
 }
+
+/// A log of 20 two-node all_reduce runs: the default table summarises them, says the 2-node
+/// Tree note once with its count, `--runs` prints every run, and jsonl is one line a run plus a
+/// summary line.
+#[test]
+fn many_runs_are_summarised_and_jsonl_streams_one_line_a_run() {
+    let one = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    // The ring fixture records NCCL_ALGO=Ring; the default-algorithm run draws the note.
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("many.txt");
+    std::fs::write(&f, one.repeat(20)).expect("write");
+    let (_, v) = json(&["--parse", p(&f)]);
+    let runs = v["runs"].as_array().map(Vec::len).expect("runs");
+    assert_eq!(runs, 20);
+    let (_, table, _) = bench(&["--parse", p(&f)]);
+    let (_, every, _) = bench(&["--parse", p(&f), "--runs"]);
+    assert!(
+        table.lines().count() * 5 < every.lines().count(),
+        "summary {} vs --runs {}",
+        table.lines().count(),
+        every.lines().count()
+    );
+    assert!(table.contains("#1-#20"), "{table}");
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    for code in codes.iter().collect::<std::collections::BTreeSet<_>>() {
+        assert_eq!(
+            table.matches(*code).count(),
+            1,
+            "{code} once in the summary: {table}"
+        );
+    }
+    let (_, jsonl, _) = bench(&["--parse", p(&f), "--format", "jsonl"]);
+    let lines: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON document"))
+        .collect();
+    assert_eq!(lines.len(), 21);
+    assert_eq!(lines[20]["summary"], true);
+    assert_eq!(lines[20]["verdict"], v["verdict"]);
+}
