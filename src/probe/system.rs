@@ -250,18 +250,9 @@ const PORT_ATTRS: [&str; 4] = ["state", "phys_state", "rate", "link_layer"];
 const GID_ENTRIES: u32 = 16;
 
 fn read_net_interfaces(root: &Path) -> ProbeOutput {
-    let names = match sorted_entries(root) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
-        }
-        Err(e) => {
-            return output(
-                ProbeStatus::Exit(1),
-                Vec::new(),
-                format!("{}: {e}", root.display()).into_bytes(),
-            );
-        }
+    let names = match list_root(root) {
+        Ok(v) => v,
+        Err(out) => return *out,
     };
     let mut text = String::new();
     for name in names {
@@ -279,16 +270,29 @@ fn read_net_interfaces(root: &Path) -> ProbeOutput {
     output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
 }
 
-fn read_rdma_ports(root: &Path) -> ProbeOutput {
-    let devices = match sorted_entries(root) {
-        Ok(d) => d,
+/// The entries of a sysfs root a probe walks: an absent root is `not-found` (no such device on
+/// the node, which is a fact); an unreadable one is a failure naming the path.
+fn list_root(root: &Path) -> Result<Vec<String>, Box<ProbeOutput>> {
+    match sorted_entries(root) {
+        Ok(v) => Ok(v),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
+            Err(Box::new(output(ProbeStatus::NotFound, Vec::new(), Vec::new())))
         }
         Err(e) => {
             let msg = format!("{}: {e}", root.display());
-            return output(ProbeStatus::Exit(1), Vec::new(), msg.into_bytes());
+            Err(Box::new(output(
+                ProbeStatus::Exit(1),
+                Vec::new(),
+                msg.into_bytes(),
+            )))
         }
+    }
+}
+
+fn read_rdma_ports(root: &Path) -> ProbeOutput {
+    let devices = match list_root(root) {
+        Ok(v) => v,
+        Err(out) => return *out,
     };
     let mut text = String::new();
     let mut errors = String::new();
@@ -477,15 +481,9 @@ impl SystemRunner {
 }
 
 fn read_net_ecn(root: &Path) -> ProbeOutput {
-    let names = match sorted_entries(root) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
-        }
-        Err(e) => {
-            let msg = format!("{}: {e}", root.display());
-            return output(ProbeStatus::Exit(1), Vec::new(), msg.into_bytes());
-        }
+    let names = match list_root(root) {
+        Ok(v) => v,
+        Err(out) => return *out,
     };
     let mut text = String::new();
     for name in names {

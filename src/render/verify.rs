@@ -68,21 +68,6 @@ fn result_table(rows: Vec<Vec<String>>) -> String {
     super::table::table(&["status", "check", "subject", "result"], rows)
 }
 
-/// Escapes a label value for the Prometheus text exposition format: backslash, double quote
-/// and line feed are the three characters that must be escaped.
-pub fn prom_escape(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for ch in v.chars() {
-        match ch {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
 /// The five states in the order a dashboard lists them.
 const STATES: [&str; 5] = ["pass", "info", "warn", "fail", "skip"];
 
@@ -116,25 +101,6 @@ pub fn to_prometheus(r: &VerifyReport) -> String {
     );
     ok.push(&[], f64::from(u8::from(r.ok)));
     render(&[checks, counts, ok, build_info(env!("CARGO_PKG_VERSION"))])
-}
-
-/// Escapes text for XML 1.0 content and attribute values; drops the control characters XML
-/// 1.0 cannot carry at all.
-pub fn xml_escape(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for ch in v.chars() {
-        match ch {
-            '&' => s.push_str("&amp;"),
-            '<' => s.push_str("&lt;"),
-            '>' => s.push_str("&gt;"),
-            '"' => s.push_str("&quot;"),
-            '\'' => s.push_str("&apos;"),
-            '\t' | '\n' | '\r' => s.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => s.push(c),
-        }
-    }
-    s
 }
 
 /// JUnit through `render::junit`, timestamped now.
@@ -195,11 +161,16 @@ pub fn to_junit_at(r: &VerifyReport, meta: &super::meta::Meta) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn escaping() {
-        assert_eq!(prom_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-        assert_eq!(xml_escape("<a & 'b'>\u{1}"), "&lt;a &amp; &apos;b&apos;&gt;");
+        assert_eq!(
+            super::super::prometheus::label_escape("a\"b\\c\nd"),
+            "a\\\"b\\\\c\\nd"
+        );
+        assert_eq!(
+            super::super::junit::attr("<a & 'b'>\u{1}"),
+            "&lt;a &amp; &apos;b&apos;&gt;"
+        );
     }
 }
