@@ -16,10 +16,16 @@ pub fn to_table(r: &VerifyReport) -> String {
             ]
         })
         .collect();
-    let mut out = format!(
-        "nccltune verify: {} ({})\n",
-        r.hostname.as_deref().unwrap_or("unknown host"),
-        r.source
+    // Folded like the summary: the source is a path of any length, and the header must
+    // keep to the terminal's width like every other line.
+    let mut out = super::table::fold(
+        "nccltune verify: ",
+        &format!(
+            "{} ({})",
+            r.hostname.as_deref().unwrap_or("unknown host"),
+            r.source
+        ),
+        super::table::Layout::from_env(),
     );
     out.push_str(&result_table(rows));
     let fixes: Vec<&Check> = r

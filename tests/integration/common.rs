@@ -24,6 +24,14 @@ pub fn node_fixtures() -> Vec<String> {
     v
 }
 
+/// A copy of a node fixture's files in `to` (created).
+pub fn copy_fixture(node: &str, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(fixture(node)).expect("ls").flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}
+
 pub fn nccltune() -> Command {
     let mut c = Command::cargo_bin("nccltune").expect("binary");
     c.env_remove("NCCL_CONF_FILE").env("NO_COLOR", "1");

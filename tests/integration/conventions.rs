@@ -6,7 +6,7 @@
 //! A test that needs an external tool skips with a note when the tool is absent, and fails
 //! instead when `CI` is set: `.ci/run` installs every one of them.
 
-use super::common::{fixture, nccltune, node_fixtures, repo};
+use super::common::{copy_fixture, fixture, nccltune, node_fixtures, repo};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -450,7 +450,15 @@ fn columns(line: &str) -> usize {
 
 #[test]
 fn detect_tables_fit_80_columns_on_every_fixture() {
+    // Run from a folder deep enough that the capture's path alone passes 80 columns: the
+    // width must not depend on where the checkout lives.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let deep = tmp
+        .path()
+        .join("a-folder-name-long-enough-that-the-capture-path-alone-is-wider-than-a-terminal");
     for node in node_fixtures() {
+        let copy = deep.join(&node);
+        copy_fixture(&node, &copy);
         for (cmd, lang) in [
             ("detect", "C"),
             ("detect", "C.UTF-8"),
@@ -462,7 +470,7 @@ fn detect_tables_fit_80_columns_on_every_fixture() {
                 .env("LANG", lang)
                 .env_remove("LC_ALL")
                 .env_remove("LC_CTYPE")
-                .args([cmd, "--replay", fixture(&node).to_str().expect("p")])
+                .args([cmd, "--replay", copy.to_str().expect("p")])
                 .output()
                 .expect("run");
             assert!(matches!(o.status.code(), Some(0 | 1)), "{node}");

@@ -5,14 +5,6 @@
 use super::common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
-
-fn copy_fixture(node: &str, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(fixture(node)).expect("ls").flatten() {
-        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
-    }
-}
 
 fn json(args: &[&str]) -> (Option<i32>, Value) {
     let out = nccltune().args(args).output().expect("run");
