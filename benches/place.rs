@@ -1,5 +1,5 @@
 //! `cargo bench --bench place`: wall time and peak memory of `nccltune place` at cluster
-//! scale, NVL72 domains included, and the table renderer at 65,536 nodes (tabled against the
+//! scale, NVL72 domains included, and the table renderer at 65,536 nodes (`render::table` against the
 //! plain writer, in the same run). No benchmark framework: each scenario runs a few times and
 //! reports the fastest and the median run; peak resident memory comes from
 //! `/proc/self/status` (VmHWM) where present.
@@ -56,7 +56,15 @@ fn render_ms(r: &place::PlaceReport, table: render::place::Writer, runs: usize) 
     let mut len = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let s = render::place::to_table_with(r, table);
+        let s = render::place::to_table_with(
+            r,
+            table,
+            render::table::Layout {
+                width: None,
+                unicode: true,
+                color: false,
+            },
+        );
         best = best.min(t.elapsed().as_secs_f64() * 1e3);
         len = std::hint::black_box(s).len();
     }
@@ -144,7 +152,7 @@ fn main() {
         5,
     );
 
-    // 65,536 nodes, tp 8 x pp 4: the table renderer, tabled against the plain writer.
+    // 65,536 nodes, tp 8 x pp 4: the table renderer, the general writer against the plain one.
     let big = cluster::synthetic(65_536, 8, 32, None).expect("big cluster");
     let r = run(
         "65,536 nodes, tp 8 x pp 4, --max-replicas",
@@ -152,12 +160,12 @@ fn main() {
         &opts(8, 4, Replicas::Max),
         3,
     );
-    // "tabled" is the table as before: a grid of strings laid out by the tabled crate.
-    let (slow, a) = render_ms(&r, render::place::Writer::Tabled, 3);
+    // "table renderer" is `render::table`: a grid of strings laid out by the general writer.
+    let (slow, a) = render_ms(&r, render::place::Writer::Table, 3);
     let (fast, b) = render_ms(&r, render::place::Writer::Plain, 3);
     assert_eq!(a, b, "both writers give the same bytes");
     println!(
-        "65,536 nodes table ({:.1} MB): tabled {slow:.1} ms, plain writer {fast:.1} ms ({:.2}x the time, {:.1}x faster)",
+        "65,536 nodes table ({:.1} MB): table renderer {slow:.1} ms, plain writer {fast:.1} ms ({:.2}x the time, {:.1}x faster)",
         b as f64 / 1e6,
         fast / slow,
         slow / fast

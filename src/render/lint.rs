@@ -1,29 +1,79 @@
-//! The lint report as a table. JSON goes through `render::json`.
+//! The lint report as a table that fits the terminal (`render::table`): findings in rows (level,
+//! code, where, message; every message names its variable, so the variable needs no column of
+//! its own in 80 columns), their fixes folded below the table, the folder the files share
+//! printed once. JSON goes through `render::json`.
 
+use super::table::{self, Layout};
 use crate::lint::LintReport;
-use std::fmt::Write;
 
 pub fn to_table(r: &LintReport) -> String {
-    let mut s = super::table(
-        &["severity", "code", "variable", "where", "message", "fix"],
-        r.findings
-            .iter()
-            .map(|f| {
-                vec![
-                    f.level.to_string(),
-                    f.code.to_string(),
-                    f.subject.clone(),
-                    f.location(),
-                    f.message.clone(),
-                    f.fix.clone(),
-                ]
-            })
-            .collect(),
-    );
+    to_table_in(r, Layout::from_env())
+}
+
+/// The table in `layout` (tests pass one; the command reads it from the environment).
+pub fn to_table_in(r: &LintReport, layout: Layout) -> String {
+    let mut rows: Vec<Vec<String>> = r
+        .findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.level.to_string(),
+                f.code.to_string(),
+                f.location(),
+                f.message.clone(),
+            ]
+        })
+        .collect();
+    // Files given with a long folder (a job directory, a CI checkout) would repeat it in every
+    // row: it is cut from the `where` cells and named once above the table.
+    let base = table::strip_common_dir(&mut rows, 2);
+    let relative = |p: &str| -> String {
+        match &base {
+            Some(b) => p
+                .strip_prefix(b.as_str())
+                .and_then(|rest| {
+                    rest.strip_prefix('/')
+                        .or(if b == "/" { Some(rest) } else { None })
+                })
+                .filter(|rest| !rest.is_empty())
+                .unwrap_or(p)
+                .to_string(),
+            None => p.to_string(),
+        }
+    };
+    let mut s = String::new();
+    if let Some(b) = &base {
+        s.push_str(&table::fold("Files in ", &format!("{b}:"), layout));
+    }
+    s.push_str(&table::render(
+        &["level", "code", "where", "message"],
+        &rows,
+        layout,
+    ));
+    let fixes: Vec<(usize, &str)> = r
+        .findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.fix.is_empty())
+        .map(|(i, f)| (i, f.fix.as_str()))
+        .collect();
+    if !fixes.is_empty() {
+        s.push_str("Fixes:\n");
+        for (i, fix) in fixes {
+            let f = &r.findings[i];
+            let at = &rows[i][2];
+            let head = if at.is_empty() {
+                format!("{} {}: ", f.code, f.subject)
+            } else {
+                format!("{} {} ({at}): ", f.code, f.subject)
+            };
+            s.push_str(&table::fold("  - ", &format!("{head}{fix}"), layout));
+        }
+    }
     if !r.effective.is_empty() {
-        s.push_str(&super::table(
+        s.push_str(&table::render(
             &["variable", "value NCCL will see", "from"],
-            r.effective
+            &r.effective
                 .iter()
                 .map(|e| {
                     vec![
@@ -34,33 +84,39 @@ pub fn to_table(r: &LintReport) -> String {
                         e.from.clone(),
                     ]
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
+            layout,
         ));
     }
     if r.not_listed > 0 {
-        let _ = writeln!(
-            s,
-            "... and {} more finding(s), counted below but not listed",
-            r.not_listed
-        );
+        s.push_str(&table::fold(
+            "",
+            &format!(
+                "... and {} more finding(s), counted below but not listed",
+                r.not_listed
+            ),
+            layout,
+        ));
     }
-    let _ = writeln!(
-        s,
-        "{} error(s), {} warning(s), {} note(s) in {}",
-        r.summary.error,
-        r.summary.warn,
-        r.summary.info,
-        if r.sources.is_empty() {
-            "nothing".into()
-        } else if !r.read_as.is_empty() {
-            r.read_as
-                .iter()
-                .map(|x| format!("{} ({})", x.source, x.format))
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            r.sources.join(", ")
-        }
+    let sources = if r.sources.is_empty() {
+        "nothing".into()
+    } else if !r.read_as.is_empty() {
+        r.read_as
+            .iter()
+            .map(|x| format!("{} ({})", relative(&x.source), x.format))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        r.sources
+            .iter()
+            .map(|x| relative(x))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let summary = format!(
+        "{} error(s), {} warning(s), {} note(s) in {sources}",
+        r.summary.error, r.summary.warn, r.summary.info,
     );
+    s.push_str(&table::fold("", &summary, layout));
     s
 }

@@ -2,7 +2,7 @@
 //! per rank, TP ranks adjacent) with the `CUDA_VISIBLE_DEVICES` each node needs. JSON is the
 //! shared `render::json` of the same model.
 
-use super::findings;
+use super::table::{self, Layout};
 use crate::place::{PlaceReport, ReplicaOut, Replicas, StageOut};
 use std::fmt::Write;
 
@@ -113,39 +113,52 @@ impl Grid {
 /// Which writer lays the tables out: both give the same bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writer {
-    /// `render::table` (the `tabled` crate), as before.
-    Tabled,
+    /// `render::table::render`, from a grid of strings.
+    Table,
     /// The direct writer below.
     Plain,
 }
 
-fn grid_table(headers: &[&str], g: &Grid, w: Writer) -> String {
+fn grid_table(headers: &[&str], g: &Grid, w: Writer, layout: Layout) -> String {
+    let rows = || -> Vec<Vec<String>> {
+        (0..g.rows())
+            .map(|r| (0..g.cols).map(|c| g.cell(r, c).to_string()).collect())
+            .collect()
+    };
     match w {
-        Writer::Tabled => {
-            let rows = (0..g.rows())
-                .map(|r| (0..g.cols).map(|c| g.cell(r, c).to_string()).collect())
-                .collect();
-            super::table(headers, rows)
+        Writer::Table => table::render(headers, &rows(), layout),
+        Writer::Plain => {
+            plain_grid(headers, g, layout).unwrap_or_else(|| table::render(headers, &rows(), layout))
         }
-        Writer::Plain => plain_grid(headers, g),
     }
 }
 
-/// The box-drawn table of `render::table` (tabled's "sharp" style: one space of padding,
-/// left aligned), written directly. Cells here are ASCII (names are validated host names,
-/// the rest is ours), so characters are columns; a test checks the bytes against tabled.
-fn plain_grid(headers: &[&str], g: &Grid) -> String {
+/// The table of `render::table` (one space of padding, left aligned, box-drawing borders in
+/// UTF-8 locales, ASCII otherwise), written directly, when its cells fit the layout's width
+/// whole; `None` when they do not (the caller then lets `render::table` wrap them). Cells here
+/// are ASCII (names are validated host names, the rest is ours), so characters are columns; a
+/// test checks the bytes against `render::table`.
+fn plain_grid(headers: &[&str], g: &Grid, layout: Layout) -> Option<String> {
     let rows = g.rows();
     if rows == 0 {
-        return String::new();
+        return Some(String::new());
     }
-    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count().max(1)).collect();
     for r in 0..rows {
         for (c, x) in w.iter_mut().enumerate() {
             *x = (*x).max(g.cell(r, c).chars().count());
         }
     }
-    let rule = |l: char, m: char, r: char| {
+    let line_len: usize = w.iter().map(|x| x + 3).sum::<usize>() + 1;
+    if layout.width.is_some_and(|limit| line_len > limit) {
+        return None;
+    }
+    let (h, v, corners) = if layout.unicode {
+        ('─', '│', [['┌', '┬', '┐'], ['├', '┼', '┤'], ['└', '┴', '┘']])
+    } else {
+        ('-', '|', [['+'; 3]; 3])
+    };
+    let rule = |[l, m, r]: [char; 3]| {
         let mut s = String::new();
         s.push(l);
         for (i, x) in w.iter().enumerate() {
@@ -153,7 +166,7 @@ fn plain_grid(headers: &[&str], g: &Grid) -> String {
                 s.push(m);
             }
             for _ in 0..x + 2 {
-                s.push('─');
+                s.push(h);
             }
         }
         s.push(r);
@@ -162,111 +175,131 @@ fn plain_grid(headers: &[&str], g: &Grid) -> String {
     };
     let widest = w.iter().copied().max().unwrap_or(0) + 1;
     let spaces = " ".repeat(widest);
-    let line_len: usize = w.iter().map(|x| x + 3).sum::<usize>() + 8;
-    let mut s = String::with_capacity(line_len * (rows + 4));
-    fn row<'a>(s: &mut String, w: &[usize], spaces: &str, cell: impl Fn(usize) -> &'a str) {
-        s.push('│');
+    let mut s = String::with_capacity((line_len + 8) * (rows + 4));
+    fn row<'a>(s: &mut String, w: &[usize], v: char, spaces: &str, cell: impl Fn(usize) -> &'a str) {
+        s.push(v);
         for (i, x) in w.iter().enumerate() {
             let c = cell(i);
             s.push(' ');
             s.push_str(c);
             s.push_str(&spaces[..(x + 1).saturating_sub(c.chars().count())]);
-            if i + 1 < w.len() {
-                s.push('│');
-            }
+            s.push(v);
         }
-        s.push_str("│\n");
+        s.push('\n');
     }
-    s += &rule('┌', '┬', '┐');
-    row(&mut s, &w, &spaces, |i| headers.get(i).copied().unwrap_or(""));
-    s += &rule('├', '┼', '┤');
+    s += &rule(corners[0]);
+    row(&mut s, &w, v, &spaces, |i| headers.get(i).copied().unwrap_or(""));
+    s += &rule(corners[1]);
     for r in 0..rows {
-        row(&mut s, &w, &spaces, |c| g.cell(r, c));
+        row(&mut s, &w, v, &spaces, |c| g.cell(r, c));
     }
-    s += &rule('└', '┴', '┘');
-    s
+    s += &rule(corners[2]);
+    Some(s)
 }
 
 pub fn to_table(r: &PlaceReport) -> String {
-    to_table_with(r, Writer::Plain)
+    to_table_with(r, Writer::Plain, Layout::from_env())
 }
 
-/// The table with the given table writer (the benchmark compares writers).
-pub fn to_table_with(r: &PlaceReport, writer: Writer) -> String {
+/// The table with the given table writer (the benchmark compares writers) in `layout`. No
+/// status words here: colour is off, so that both writers give the same bytes.
+pub fn to_table_with(r: &PlaceReport, writer: Writer, layout: Layout) -> String {
+    let layout = Layout {
+        color: false,
+        ..layout
+    };
+    // The headline sentences fold to the width like the tables (a cluster path can be longer
+    // than the terminal on its own).
+    let line = |s: &mut String, head: &str, text: String| s.push_str(&table::fold(head, &text, layout));
     let mut s = String::new();
     let req = match r.request.replicas {
         Replicas::Exactly(n) => format!("{n} replica(s)"),
         Replicas::Max => "as many replicas as fit".into(),
     };
-    let _ = writeln!(
-        s,
-        "Request: tp {} x pp {}, {req} (--tp-within {} --pp-within {})",
-        r.request.tp,
-        r.request.pp,
-        r.request.tp_within.flag(),
-        r.request.pp_within.flag()
+    line(
+        &mut s,
+        "Request: ",
+        format!(
+            "tp {} x pp {}, {req} (--tp-within {} --pp-within {})",
+            r.request.tp,
+            r.request.pp,
+            r.request.tp_within.flag(),
+            r.request.pp_within.flag()
+        ),
     );
     let c = &r.cluster;
-    let _ = writeln!(
-        s,
-        "Cluster: {} ({} nodes, {} racks, {} GPUs, {} free)",
-        // The path as given: control bytes in a file name must not reach the terminal.
-        c.source
-            .chars()
-            .flat_map(|ch| {
-                let esc: Vec<char> = if ch.is_control() {
-                    ch.escape_default().collect()
-                } else {
-                    vec![ch]
-                };
-                esc
-            })
-            .collect::<String>(),
-        c.nodes,
-        c.racks,
-        c.gpus,
-        c.free_gpus_before
+    line(
+        &mut s,
+        "Cluster: ",
+        format!(
+            "{} ({} nodes, {} racks, {} GPUs, {} free)",
+            // The path as given: control bytes in a file name must not reach the terminal.
+            c.source
+                .chars()
+                .flat_map(|ch| {
+                    let esc: Vec<char> = if ch.is_control() {
+                        ch.escape_default().collect()
+                    } else {
+                        vec![ch]
+                    };
+                    esc
+                })
+                .collect::<String>(),
+            c.nodes,
+            c.racks,
+            c.gpus,
+            c.free_gpus_before
+        ),
     );
-    let _ = writeln!(
-        s,
-        "All-reduce message: {} ({})",
-        size(r.message_bytes),
-        r.message_source
+    line(
+        &mut s,
+        "All-reduce message: ",
+        format!("{} ({})", size(r.message_bytes), r.message_source),
     );
     let m = &r.summary;
     let c = &r.cluster;
-    let _ = writeln!(
-        s,
-        "Placed {} replica(s): {} TP group(s) inside a node, {}{} spanning nodes; {} pipeline(s) inside a rack, {} across racks; {} unplaced",
-        m.placed_replicas,
-        m.tp_groups_intra_node,
-        if c.nvlink_domains > 0 {
-            format!("{} across trays of one NVLink domain, ", m.tp_groups_intra_domain)
-        } else {
-            String::new()
-        },
-        m.tp_groups_spanning_nodes,
-        m.replicas_intra_rack,
-        m.replicas_cross_rack,
-        r.unplaced_replicas
+    line(
+        &mut s,
+        "Placed ",
+        format!(
+            "{} replica(s): {} TP group(s) inside a node, {}{} spanning nodes; {} pipeline(s) inside a rack, {} across racks; {} unplaced",
+            m.placed_replicas,
+            m.tp_groups_intra_node,
+            if c.nvlink_domains > 0 {
+                format!("{} across trays of one NVLink domain, ", m.tp_groups_intra_domain)
+            } else {
+                String::new()
+            },
+            m.tp_groups_spanning_nodes,
+            m.replicas_intra_rack,
+            m.replicas_cross_rack,
+            r.unplaced_replicas
+        ),
     );
-    let _ = writeln!(
-        s,
-        "Free after: {} GPUs, {} whole nodes (before {}), {} whole racks (before {})\n",
-        c.free_gpus_after,
-        c.whole_free_nodes_after,
-        c.whole_free_nodes_before,
-        c.whole_free_racks_after,
-        c.whole_free_racks_before
+    line(
+        &mut s,
+        "Free after: ",
+        format!(
+            "{} GPUs, {} whole nodes (before {}), {} whole racks (before {})",
+            c.free_gpus_after,
+            c.whole_free_nodes_after,
+            c.whole_free_nodes_before,
+            c.whole_free_racks_after,
+            c.whole_free_racks_before
+        ),
     );
+    s.push('\n');
     let stages: usize = r.replicas.iter().map(|x| x.stages.len()).sum();
-    let mut g = Grid::new(8, stages);
+    // Six columns, so that 80 columns leave each a word: a replica's pipeline scope and its
+    // racks share a cell, as do a group's all-reduce estimate and its protocol.
+    let mut g = Grid::new(6, stages);
     for rep in &r.replicas {
         for st in &rep.stages {
             if st.stage == 0 {
                 let _ = write!(g.text, "{}", rep.replica);
                 g.end();
-                g.push(rep.pp_scope.as_str());
+                g.text.push_str(rep.pp_scope.as_str());
+                g.text.push(' ');
                 for (i, rack) in rep.racks.iter().enumerate() {
                     if i > 0 {
                         g.text.push(',');
@@ -277,36 +310,26 @@ pub fn to_table_with(r: &PlaceReport, writer: Writer) -> String {
             } else {
                 g.push("");
                 g.push("");
-                g.push("");
             }
             let _ = write!(g.text, "{}", st.stage);
             g.end();
             g.push(st.tp_scope.as_str());
             match st.allreduce_us {
                 Some(v) => {
-                    let _ = write!(g.text, "{v:.1}");
-                    g.end();
+                    let _ = write!(g.text, "{v:.1} us {}", st.protocol);
                 }
-                None => g.push("-"),
+                None => g.text.push('-'),
             }
-            g.push(&st.protocol);
+            g.end();
             gpu_list_into(&mut g.text, st);
             g.end();
         }
     }
     s += &grid_table(
-        &[
-            "replica",
-            "pp_scope",
-            "racks",
-            "stage",
-            "tp_scope",
-            "allreduce_us",
-            "protocol",
-            "gpus",
-        ],
+        &["replica", "pipeline", "stage", "tp group", "all-reduce", "gpus"],
         &g,
         writer,
+        layout,
     );
     let nhosts: usize = r.replicas.iter().map(|x| x.hosts.len()).sum();
     let mut g = Grid::new(4, nhosts);
@@ -322,14 +345,23 @@ pub fn to_table_with(r: &PlaceReport, writer: Writer) -> String {
         }
     }
     if nhosts > 0 {
-        s += "\nPer node, in rank order (local rank i uses the i-th listed GPU):\n";
-        s += &grid_table(&["replica", "node", "ranks", "environment"], &g, writer);
+        s.push('\n');
+        line(
+            &mut s,
+            "",
+            "Per node, in rank order (local rank i uses the i-th listed GPU):".into(),
+        );
+        s += &grid_table(&["replica", "node", "ranks", "environment"], &g, writer, layout);
     }
     if let Some(b) = &r.budget {
-        let _ = writeln!(
-            s,
-            "\nLatency budget at {} tokens/s: {:.0} us per decode step; {} layers, {} all-reduces per layer ({})",
-            b.tokens_per_s, b.step_budget_us, b.layers, b.allreduces_per_layer, b.source
+        s.push('\n');
+        line(
+            &mut s,
+            "Latency budget at ",
+            format!(
+                "{} tokens/s: {:.0} us per decode step; {} layers, {} all-reduces per layer ({})",
+                b.tokens_per_s, b.step_budget_us, b.layers, b.allreduces_per_layer, b.source
+            ),
         );
         let mut g = Grid::new(3, r.replicas.len());
         for rep in &r.replicas {
@@ -345,29 +377,31 @@ pub fn to_table_with(r: &PlaceReport, writer: Writer) -> String {
             }
         }
         s += &grid_table(
-            &["replica", "allreduce_us_per_token", "share_of_step"],
+            &["replica", "all-reduce us per token", "share of step"],
             &g,
             writer,
+            layout,
         );
     }
     if !r.reasons.is_empty() {
         s += "\nThe request cannot be met:\n";
         for x in &r.reasons {
-            let _ = writeln!(s, "  - {x}");
+            line(&mut s, "  - ", x.clone());
         }
     }
     if !r.alternatives.is_empty() {
         s += "Instead:\n";
         for x in &r.alternatives {
-            let _ = writeln!(s, "  - {x}");
+            line(&mut s, "  - ", x.clone());
         }
     }
-    let f = findings(&r.warnings);
+    let f = table::render(&super::FINDING_COLUMNS, &super::finding_rows(&r.warnings), layout);
     if !f.is_empty() {
         s += "\n";
         s += &f;
     }
-    let _ = writeln!(s, "\nNote: {}", r.cost_model.note);
+    s.push('\n');
+    line(&mut s, "Note: ", r.cost_model.note.clone());
     s
 }
 
@@ -481,9 +515,10 @@ mod tests {
         assert_eq!(ranges(&[]), "");
     }
 
-    /// The plain writer gives tabled's bytes, on every bundled cluster and a few requests.
+    /// The plain writer gives `render::table`'s bytes, on every bundled cluster and a few
+    /// requests, in both border styles, unlimited and at widths that make it fall back.
     #[test]
-    fn the_plain_table_is_byte_identical_to_tabled() {
+    fn the_plain_table_is_byte_identical_to_the_table_renderer() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/clusters");
         let mut n = 0;
         for e in std::fs::read_dir(dir).expect("fixtures") {
@@ -505,20 +540,41 @@ mod tests {
                     }),
                 };
                 let r = crate::place::place(&c, &o);
-                let (a, b) = (to_table(&r), to_table_with(&r, Writer::Tabled));
-                let diff = a.lines().zip(b.lines()).position(|(x, y)| x != y);
-                assert!(
-                    a == b,
-                    "{} tp {tp} pp {pp}: first different line {diff:?}: {:?} vs {:?}",
-                    path.display(),
-                    diff.and_then(|i| a.lines().nth(i)),
-                    diff.and_then(|i| b.lines().nth(i))
-                );
+                for width in [None, Some(80), Some(400)] {
+                    for unicode in [false, true] {
+                        let layout = Layout {
+                            width,
+                            unicode,
+                            color: true,
+                        };
+                        let a = to_table_with(&r, Writer::Plain, layout);
+                        let b = to_table_with(&r, Writer::Table, layout);
+                        let diff = a.lines().zip(b.lines()).position(|(x, y)| x != y);
+                        assert!(
+                            a == b,
+                            "{} tp {tp} pp {pp} {width:?}: first different line {diff:?}: {:?} vs {:?}",
+                            path.display(),
+                            diff.and_then(|i| a.lines().nth(i)),
+                            diff.and_then(|i| b.lines().nth(i))
+                        );
+                        assert_eq!(a.contains('│'), unicode);
+                        if let Some(w) = width {
+                            for l in a.lines() {
+                                assert!(l.chars().count() <= w, "{w}: {l}");
+                            }
+                        }
+                    }
+                }
                 n += 1;
             }
         }
         assert!(n >= 18);
-        assert_eq!(plain_grid(&["a"], &Grid::new(1, 0)), "");
+        let none = Layout {
+            width: None,
+            unicode: true,
+            color: false,
+        };
+        assert_eq!(plain_grid(&["a"], &Grid::new(1, 0), none).as_deref(), Some(""));
     }
 
     #[test]

@@ -351,8 +351,19 @@ pub fn fit(natural: &[usize], floor: &[usize], budget: usize) -> Vec<usize> {
         }
     }
     let mut widths = at(lo);
-    // Columns still capped share what is left, one column each, widest first.
+    // What is left first makes whole the capped columns it can, the nearest to whole first (a
+    // cell one column short would wrap for nothing); then the others share it, one column
+    // each, widest first.
     let mut left = budget.saturating_sub(widths.iter().sum());
+    let mut near: Vec<usize> = (0..natural.len()).filter(|i| widths[*i] < natural[*i]).collect();
+    near.sort_by_key(|i| natural[*i] - widths[*i]);
+    for i in near {
+        let short = natural[i] - widths[i];
+        if short <= left {
+            widths[i] = natural[i];
+            left -= short;
+        }
+    }
     let mut order: Vec<usize> = (0..natural.len()).filter(|i| widths[*i] < natural[*i]).collect();
     order.sort_by_key(|i| std::cmp::Reverse(natural[*i]));
     for i in order {
@@ -634,7 +645,10 @@ mod tests {
         assert_eq!(fit(&[4, 10, 50], &[], 40), vec![4, 10, 26]);
         assert_eq!(fit(&[4, 30, 50], &[], 40), vec![4, 18, 18]);
         // Floors hold while they fit.
-        assert_eq!(fit(&[8, 30, 50], &[7, 1, 1], 20), vec![7, 6, 7]);
+        assert_eq!(fit(&[8, 30, 50], &[7, 1, 1], 20), vec![8, 6, 6]);
+        // What is left makes a column one short whole rather than widen a long one.
+        assert_eq!(fit(&[5, 14, 40], &[], 50), vec![5, 14, 31]);
+        assert_eq!(fit(&[5, 12, 14, 40], &[], 40), vec![5, 12, 11, 12]);
         assert_eq!(fit(&[30, 30], &[20, 20], 3).iter().sum::<usize>(), 3);
     }
 }

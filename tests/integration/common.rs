@@ -35,6 +35,9 @@ pub fn copy_fixture(node: &str, to: &std::path::Path) {
 pub fn nccltune() -> Command {
     let mut c = Command::cargo_bin("nccltune").expect("binary");
     c.env_remove("NCCL_CONF_FILE").env("NO_COLOR", "1");
+    // Tables are as wide as their cells unless a test asks for a width: a COLUMNS exported by
+    // the shell that runs the tests must not fold what the tests read.
+    c.env_remove("COLUMNS");
     // No machine configuration (/etc/nccltune, ~/.config) leaks into a test.
     c.env("NCCLTUNE_CONFIG", "/dev/null");
     for (k, _) in nccltune::config::ENV {
