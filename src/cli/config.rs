@@ -8,7 +8,6 @@ use nccltune::config::{Origin, Settings, Value};
 use nccltune::outcome::Outcome;
 use nccltune::render;
 use serde::Serialize;
-use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ConfigFormat {
@@ -78,26 +77,29 @@ pub fn to_table(s: &Settings) -> String {
             row("format", &s.format),
         ],
     );
+    // Paths of any length (a deep XDG_CONFIG_HOME) fold to the width like the table.
+    let layout = render::table::Layout::from_env();
     out.push_str("files, lowest precedence first:\n");
     for (p, present) in &s.files {
-        let _ = writeln!(
-            out,
-            "  {} ({})",
-            p.display(),
-            if *present { "read" } else { "not present" }
-        );
+        let state = if *present { "read" } else { "not present" };
+        out.push_str(&render::table::fold(
+            "  ",
+            &format!("{} ({state})", p.display()),
+            layout,
+        ));
     }
     out.push_str("then the NCCLTUNE_* variables, then the command's own flags.\n");
     for v in &s.unknown_env {
-        let _ = writeln!(
-            out,
-            "warning: {v} is not a setting nccltune reads (known: {})",
-            nccltune::config::ENV
-                .iter()
-                .map(|(k, _)| *k)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let known = nccltune::config::ENV
+            .iter()
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&render::table::fold(
+            "warning: ",
+            &format!("{v} is not a setting nccltune reads (known: {known})"),
+            layout,
+        ));
     }
     out
 }

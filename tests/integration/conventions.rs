@@ -525,6 +525,196 @@ fn configure_explain_fits_80_columns_on_every_fixture() {
     }
 }
 
+/// `fixtures/<sub>`'s files copied into `to` (created); their new paths, sorted.
+fn copy_flat(sub: &str, to: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(to).expect("mkdir");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(repo().join("fixtures").join(sub))
+        .expect("ls")
+        .flatten()
+    {
+        if e.path().is_file() {
+            let dest = to.join(e.file_name());
+            std::fs::copy(e.path(), &dest).expect("copy");
+            out.push(dest);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A command line to run at 80 columns and which of its streams carries the tables.
+struct WidthCase {
+    name: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stderr: bool,
+}
+
+#[test]
+fn every_table_of_every_command_fits_80_columns_from_a_deep_folder() {
+    // Every input lives below a folder whose path alone is wider than a terminal: paths must
+    // fold (or be cut once, as lint's shared folder is), never push a line past 80 columns.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let deep = tmp
+        .path()
+        .join("a-folder-name-long-enough-that-the-path-alone-is-wider-than-a-terminal")
+        .join("and-one-more-level-below-it");
+    assert!(deep.to_str().expect("p").len() > 100);
+    let p = |x: &Path| x.to_str().expect("p").to_string();
+    let mut cases: Vec<WidthCase> = Vec::new();
+    let case = |name: String, args: Vec<String>| WidthCase {
+        name,
+        args,
+        env: Vec::new(),
+        stderr: false,
+    };
+    let nodes: Vec<(String, PathBuf)> = node_fixtures()
+        .into_iter()
+        .map(|n| {
+            let d = deep.join("nodes").join(&n);
+            copy_fixture(&n, &d);
+            (n, d)
+        })
+        .collect();
+    let lint_files = copy_flat("lint", &deep.join("lint"));
+    let env_files = copy_flat("env", &deep.join("env"));
+    let clusters = copy_flat("clusters", &deep.join("clusters"));
+    for (n, d) in &nodes {
+        for cmd in ["detect", "verify"] {
+            cases.push(case(
+                format!("{cmd} {n}"),
+                vec![cmd.into(), "--replay".into(), p(d)],
+            ));
+        }
+        cases.push(case(
+            format!("verify --strict {n}"),
+            vec!["verify".into(), "--strict".into(), "--replay".into(), p(d)],
+        ));
+        cases.push(WidthCase {
+            stderr: true,
+            ..case(
+                format!("configure --explain {n}"),
+                vec!["configure".into(), "--explain".into(), "--replay".into(), p(d)],
+            )
+        });
+    }
+    for f in lint_files.iter().chain(&env_files) {
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        cases.push(case(format!("lint {name}"), vec!["lint".into(), p(f)]));
+        cases.push(case(
+            format!("lint --replay broken-h100 {name}"),
+            vec![
+                "lint".into(),
+                "--replay".into(),
+                p(&deep.join("nodes/broken-h100")),
+                p(f),
+            ],
+        ));
+    }
+    let mut all = vec!["lint".to_string()];
+    all.extend(lint_files.iter().chain(&env_files).map(|f| p(f)));
+    cases.push(case("lint, every fixture at once".into(), all));
+    // With no file: the environment and NCCL's config files, the "value NCCL will see" table.
+    let conf = deep.join("nccl.conf");
+    std::fs::write(&conf, "NCCL_DEBUG=WARN\nNCCL_IB_HCA=mlx5\n").expect("write");
+    cases.push(WidthCase {
+        env: vec![
+            ("NCCL_CONF_FILE".into(), p(&conf)),
+            ("NCCL_SOCKET_IFNAME".into(), "eth*".into()),
+            ("HOME".into(), p(&deep)),
+        ],
+        ..case("lint (the environment)".into(), vec!["lint".into()])
+    });
+    for c in &clusters {
+        let name = c.file_name().expect("name").to_string_lossy().into_owned();
+        for (tp, pp) in [(1, 1), (2, 2), (4, 2), (8, 2), (16, 1), (3, 5)] {
+            let base = vec![
+                "place".to_string(),
+                "--cluster".into(),
+                p(c),
+                "--tp".into(),
+                tp.to_string(),
+                "--pp".into(),
+                pp.to_string(),
+            ];
+            let mut max = base.clone();
+            max.push("--max-replicas".into());
+            cases.push(case(format!("place {name} tp {tp} pp {pp} --max-replicas"), max));
+            // Too many replicas: the reasons, the alternatives and the findings table too.
+            let mut budget = base;
+            budget.extend(["--replicas", "1000", "--tokens-per-s", "30", "--layers", "80"].map(String::from));
+            cases.push(case(format!("place {name} tp {tp} pp {pp} budget"), budget));
+        }
+    }
+    let xdg = deep.join("xdg");
+    std::fs::create_dir_all(xdg.join("nccltune")).expect("mkdir");
+    std::fs::write(
+        xdg.join("nccltune/config.toml"),
+        "expect = \"golden.toml\"\ntimeout = 30\n",
+    )
+    .expect("write");
+    cases.push(WidthCase {
+        env: vec![
+            ("XDG_CONFIG_HOME".into(), p(&xdg)),
+            ("NCCLTUNE_NO_SUCH_SETTING".into(), "1".into()),
+        ],
+        ..case("config".into(), vec!["config".into()])
+    });
+
+    let mut tables = 0;
+    for c in &cases {
+        for lang in ["C", "C.UTF-8"] {
+            let mut cmd = nccltune();
+            cmd.env("COLUMNS", "80")
+                .env("LANG", lang)
+                .env_remove("LC_ALL")
+                .env_remove("LC_CTYPE")
+                .args(&c.args);
+            if c.name == "config" {
+                cmd.env_remove("NCCLTUNE_CONFIG");
+            }
+            for (k, v) in &c.env {
+                cmd.env(k, v);
+            }
+            let o = cmd.output().expect("run");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(matches!(o.status.code(), Some(0 | 1)), "{}: {err}", c.name);
+            let text = String::from_utf8_lossy(if c.stderr { &o.stderr } else { &o.stdout });
+            assert!(!text.trim().is_empty(), "{}: no output", c.name);
+            // configure's `nccltune: warn:` notes are messages on standard error, one line
+            // each for grep, not tables.
+            for line in text
+                .lines()
+                .filter(|l| !(c.stderr && l.starts_with("nccltune: ")))
+            {
+                assert!(
+                    columns(line) <= 80,
+                    "{} LANG={lang}: {} columns:\n{line}\n\n{text}",
+                    c.name,
+                    columns(line)
+                );
+            }
+            let boxy = text.contains('│') || text.contains('┌');
+            let ascii = text.lines().any(|l| l.starts_with("+-"));
+            if boxy || ascii {
+                tables += 1;
+                assert_eq!(
+                    (boxy, ascii),
+                    (lang == "C.UTF-8", lang == "C"),
+                    "{} LANG={lang}: borders follow the locale",
+                    c.name
+                );
+            }
+        }
+    }
+    assert!(
+        tables >= cases.len(),
+        "{tables} tables in {} runs",
+        2 * cases.len()
+    );
+}
+
 fn strip_ansi(s: &str) -> String {
     regex::Regex::new("\u{1b}\\[[0-9;]*m")
         .expect("re")
