@@ -215,6 +215,11 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
+/// Whether `--quiet` was given: standard output stays empty.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Writes to standard output. A closed pipe (`nccltune ... | head`) is not an error.
 pub fn emit(text: &str) -> Result<()> {
     if QUIET.load(std::sync::atomic::Ordering::Relaxed) {

@@ -98,25 +98,30 @@ pub fn to_table_in(r: &LintReport, layout: Layout) -> String {
             layout,
         ));
     }
+    s.push_str(&table::fold("", &summary_with(r, &relative), layout));
+    s
+}
+
+/// The last line of the table, with every source's full name: `2 error(s), 1 warning(s),
+/// 0 note(s) in job.sh (shell)`. `lint --quiet` writes it on standard error.
+pub fn summary(r: &LintReport) -> String {
+    summary_with(r, &|p: &str| p.to_string())
+}
+
+fn summary_with(r: &LintReport, name: &dyn Fn(&str) -> String) -> String {
     let sources = if r.sources.is_empty() {
         "nothing".into()
     } else if !r.read_as.is_empty() {
         r.read_as
             .iter()
-            .map(|x| format!("{} ({})", relative(&x.source), x.format))
+            .map(|x| format!("{} ({})", name(&x.source), x.format))
             .collect::<Vec<_>>()
             .join(", ")
     } else {
-        r.sources
-            .iter()
-            .map(|x| relative(x))
-            .collect::<Vec<_>>()
-            .join(", ")
+        r.sources.iter().map(|x| name(x)).collect::<Vec<_>>().join(", ")
     };
-    let summary = format!(
+    format!(
         "{} error(s), {} warning(s), {} note(s) in {sources}",
         r.summary.error, r.summary.warn, r.summary.info,
-    );
-    s.push_str(&table::fold("", &summary, layout));
-    s
+    )
 }

@@ -793,6 +793,140 @@ fn quiet_leaves_the_exit_code_and_the_summary() {
     );
 }
 
+/// The subcommands `nccltune --help` lists (less `help`).
+fn top_level_commands() -> Vec<String> {
+    let o = nccltune().arg("--help").output().expect("help");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    text.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect()
+}
+
+#[test]
+fn quiet_silences_standard_output_only_on_every_command() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let broken = fixture("broken-h100");
+    let b = broken.to_str().expect("p");
+    let dup = repo().join("fixtures/lint/dup.conf");
+    let dup = dup.to_str().expect("p");
+    let slow = repo().join("fixtures/nccl-tests/h100-2node-allreduce-slow.txt");
+    let slow = slow.to_str().expect("p");
+    // (arguments, whether the command takes -o FILE)
+    let cases: Vec<(Vec<&str>, bool)> = vec![
+        (vec!["detect", "--replay", b], true),
+        (vec!["detect", "--format", "json", "--replay", b], true),
+        (vec!["verify", "--replay", b], true),
+        (vec!["verify", "--format", "prometheus", "--replay", b], true),
+        (
+            vec!["verify", "--format", "junit", "--strict", "--replay", b],
+            true,
+        ),
+        (vec!["configure", "--replay", b], true),
+        (vec!["configure", "--format", "json", "--replay", b], true),
+        (vec!["lint", dup], true),
+        (vec!["lint", "--format", "sarif", dup], true),
+        (vec!["lint", "--format", "junit", "--strict", dup], true),
+        (vec!["place", "--nodes", "2", "--tp", "8"], true),
+        (
+            vec!["place", "--nodes", "2", "--tp", "16", "--replicas", "3"],
+            true,
+        ),
+        (
+            vec!["place", "--nodes", "2", "--tp", "8", "--format", "rankfile"],
+            true,
+        ),
+        (vec!["place", "--print-links"], false),
+        (vec!["config"], false),
+        (vec!["completions", "bash"], false),
+        (vec!["man"], false),
+        (vec!["bench", "--parse", slow], false),
+        (
+            vec!["bench", "plan", "--nodes", "2", "--launcher", "mpirun"],
+            true,
+        ),
+        (vec!["fleet", "simulate", "--nodes", "64", "--bad", "1"], false),
+        // Errors stay on standard error, with their exit code.
+        (vec!["verify", "--replay", "/nonexistent/capture"], false),
+        (vec!["lint", "/nonexistent/job.sh"], false),
+        (
+            vec!["place", "--cluster", "/nonexistent/c.toml", "--tp", "8"],
+            false,
+        ),
+        (vec!["detect", "--no-such-flag"], false),
+    ];
+    let run = |args: &[&str]| {
+        let o = nccltune()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(args)
+            .output()
+            .expect("run");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let mut codes = std::collections::BTreeSet::new();
+    for (i, (args, has_output)) in cases.iter().enumerate() {
+        let name = args.join(" ");
+        let (code, out, err) = run(args);
+        codes.insert(code);
+        // `-q` before the subcommand and after it mean the same.
+        let quiet: Vec<&str> = if i % 2 == 0 {
+            [&["--quiet"][..], args].concat()
+        } else {
+            [args, &["-q"][..]].concat()
+        };
+        let (qcode, qout, qerr) = run(&quiet);
+        assert_eq!(qcode, code, "{name}: the exit code is the answer");
+        assert!(qout.is_empty(), "{name} -q wrote to stdout:\n{qout}");
+        if code != Some(2) {
+            assert!(
+                !out.is_empty(),
+                "{name}: the case must print something to silence"
+            );
+        }
+        for line in err.lines() {
+            assert!(
+                qerr.contains(line),
+                "{name} -q dropped from stderr: {line}\n{qerr}"
+            );
+        }
+        if code == Some(2) {
+            assert!(qerr.contains("nccltune: error: "), "{name}: {qerr}");
+        }
+        if *has_output {
+            let plain = tmp.path().join(format!("{i}.plain"));
+            let q = tmp.path().join(format!("{i}.quiet"));
+            let (c1, o1, _) = run(&[args, &["-o", plain.to_str().expect("p")][..]].concat());
+            let (c2, o2, _) = run(&[&quiet[..], &["-o", q.to_str().expect("p")][..]].concat());
+            assert_eq!((c1, c2), (code, code), "{name} -o");
+            assert!(o1.is_empty() && o2.is_empty(), "{name} -o: stdout stays empty");
+            let a = std::fs::read(&plain).unwrap_or_else(|e| panic!("{name} -o: {e}"));
+            let b = std::fs::read(&q).unwrap_or_else(|e| panic!("{name} -q -o: {e}"));
+            assert!(!a.is_empty(), "{name}");
+            assert_eq!(a, b, "{name}: -q changes nothing in the -o report");
+        }
+    }
+    assert!(codes.contains(&Some(0)) && codes.contains(&Some(1)) && codes.contains(&Some(2)));
+    // Every top-level command is walked.
+    let commands = top_level_commands();
+    assert!(commands.len() >= 10, "{commands:?}");
+    for c in &commands {
+        assert!(
+            cases.iter().any(|(a, _)| a[0] == c.as_str()),
+            "{c} has no --quiet case"
+        );
+    }
+    // Where the report is not on stdout, lint's summary line is on stderr.
+    let (_, _, qerr) = run(&["lint", "-q", dup]);
+    assert!(qerr.starts_with("nccltune lint: 1 error(s)"), "{qerr}");
+}
+
 #[test]
 fn one_error_style_for_usage_and_runtime_errors() {
     for args in [
