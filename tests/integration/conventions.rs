@@ -927,6 +927,151 @@ fn quiet_silences_standard_output_only_on_every_command() {
     assert!(qerr.starts_with("nccltune lint: 1 error(s)"), "{qerr}");
 }
 
+/// Every command and subcommand whose help offers `-o, --output <FILE>`.
+fn commands_with_output_file() -> Vec<String> {
+    let help = |cmd: &str| {
+        let o = nccltune()
+            .args(cmd.split(' '))
+            .arg("--help")
+            .output()
+            .expect("help");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let mut all = Vec::new();
+    for top in top_level_commands() {
+        let text = help(&top);
+        all.push(top.clone());
+        // Subcommands of bench and fleet.
+        all.extend(
+            text.lines()
+                .skip_while(|l| !l.starts_with("Commands:"))
+                .skip(1)
+                .take_while(|l| l.starts_with("  "))
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|c| *c != "help")
+                .map(|c| format!("{top} {c}")),
+        );
+    }
+    all.into_iter()
+        .filter(|c| {
+            help(c)
+                .lines()
+                .any(|l| l.trim_start().starts_with("-o, --output <FILE>"))
+        })
+        .collect()
+}
+
+/// Commands whose -o does not go through `nccltune::output` yet, and why. Kept exact: the test
+/// fails when one of them keeps the mode and the link, so that this list never claims a gap
+/// that is gone.
+const OUTPUT_GAPS: &[(&str, &str)] = &[(
+    "fleet merge",
+    "src/fleet/atomic.rs sets 0644 and renames over the path (a symlink is replaced)",
+)];
+
+#[test]
+fn output_keeps_a_private_file_private_and_writes_through_a_symlink_on_every_command() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let node = fixture("h100-8gpu-ndr400");
+    let n = node.to_str().expect("p").to_string();
+    let dup = repo()
+        .join("fixtures/lint/dup.conf")
+        .to_str()
+        .expect("p")
+        .to_string();
+    let fleet = tmp.path().join("fleet");
+    let o = nccltune()
+        .args(["fleet", "plan", "--nodes", "n[1-2]", "-o"])
+        .arg(&fleet)
+        .output()
+        .expect("fleet plan");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut sweep: Vec<String> = std::fs::read_dir(repo().join("fixtures/nccl-tests/sweep"))
+        .expect("sweep")
+        .flatten()
+        .map(|e| e.path().to_str().expect("p").to_string())
+        .collect();
+    sweep.sort();
+    let mut tune = vec!["bench".to_string(), "tune".into()];
+    tune.extend(sweep);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("detect", s(&["detect", "--replay", &n])),
+        ("configure", s(&["configure", "--replay", &n])),
+        ("lint", s(&["lint", &dup])),
+        ("place", s(&["place", "--nodes", "2", "--tp", "8"])),
+        ("verify", s(&["verify", "--format", "prometheus", "--replay", &n])),
+        (
+            "bench plan",
+            s(&["bench", "plan", "--nodes", "2", "--launcher", "mpirun"]),
+        ),
+        ("bench tune", tune),
+        ("fleet merge", s(&["fleet", "merge", fleet.to_str().expect("p")])),
+    ];
+    let walked = commands_with_output_file();
+    let mut covered: Vec<&str> = cases.iter().map(|(c, _)| *c).collect();
+    covered.sort();
+    let mut want: Vec<&str> = walked.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(covered, want, "every command with -o FILE has a case");
+    for (i, (name, args)) in cases.iter().enumerate() {
+        let dir = tmp.path().join(format!("case-{i}"));
+        std::fs::create_dir_all(dir.join("real")).expect("mkdir");
+        let run = |target: &Path| {
+            let o = nccltune()
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .args(args)
+                .arg("-o")
+                .arg(target)
+                .output()
+                .expect("run");
+            assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{name}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        // A private file stays private, and gets the new report.
+        let private = dir.join("private");
+        std::fs::write(&private, "old").expect("write");
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        run(&private);
+        let report = std::fs::read(&private).expect("read");
+        assert!(report.len() > 3 && report != b"old", "{name}: rewritten");
+        let mode = std::fs::metadata(&private).expect("stat").permissions().mode() & 0o7777;
+        // A symlink stays a symlink; its target gets the report.
+        let real = dir.join("real/report");
+        std::fs::write(&real, "old").expect("write");
+        let link = dir.join("link");
+        std::os::unix::fs::symlink("real/report", &link).expect("symlink");
+        run(&link);
+        let linked = std::fs::symlink_metadata(&link)
+            .expect("lstat")
+            .file_type()
+            .is_symlink()
+            && std::fs::read(&real).expect("read") == report;
+        if OUTPUT_GAPS.iter().any(|(c, _)| c == name) {
+            assert!(
+                mode != 0o600 || !linked,
+                "{name} keeps the mode and the link now: drop it from OUTPUT_GAPS"
+            );
+            continue;
+        }
+        assert_eq!(mode, 0o600, "{name}: mode kept");
+        assert!(linked, "{name}: the link is kept and its target written");
+        // No temporary file is left beside either.
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("ls")
+            .chain(std::fs::read_dir(dir.join("real")).expect("ls"))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["link", "private", "real", "report"], "{name}");
+    }
+}
+
 #[test]
 fn one_error_style_for_usage_and_runtime_errors() {
     for args in [
