@@ -100,11 +100,9 @@ pub fn run(args: ConfigureArgs) -> Result<Outcome> {
         ConfigureFormat::K8s => render::configure::k8s(&report)?,
     };
     for note in &report.notes {
-        eprintln!(
-            "nccltune: {}: {} [{}]",
-            note.level,
-            render::text::sanitize(&note.message),
-            note.code
+        super::note(
+            &format!("nccltune: {}: ", note.level),
+            &format!("{} [{}]", note.message, note.code),
         );
     }
     if args.explain {

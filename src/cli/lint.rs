@@ -139,10 +139,7 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     // When the report is not on standard output (--quiet, -o FILE), the summary line is on
     // standard error, as verify's always is: a script keeps the exit code and this line.
     if super::quiet() || args.output.is_some() {
-        eprintln!(
-            "nccltune lint: {}",
-            render::text::sanitize(&render::lint::summary(&report))
-        );
+        super::note("nccltune lint: ", &render::lint::summary(&report));
     }
     Ok(Outcome::from_failed(report.failed(args.strict)))
 }

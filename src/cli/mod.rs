@@ -215,6 +215,21 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
+/// A message on standard error (`prefix` then `text`), with captured text escaped: one line for
+/// scripts and logs, folded to the width when standard error is a terminal (continuation lines
+/// indented under the text).
+pub fn note(prefix: &str, text: &str) {
+    use nccltune::render::table;
+    use std::io::IsTerminal;
+    let text = nccltune::render::text::sanitize(text);
+    let line = if std::io::stderr().is_terminal() {
+        table::fold(prefix, &text, table::Layout::for_stream(table::Stream::Stderr))
+    } else {
+        format!("{prefix}{text}\n")
+    };
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
 /// Whether `--quiet` was given: standard output stays empty.
 pub fn quiet() -> bool {
     QUIET.load(std::sync::atomic::Ordering::Relaxed)

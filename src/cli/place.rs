@@ -255,10 +255,10 @@ pub fn run(args: PlaceArgs) -> Result<Outcome> {
     }
     if !report.feasible {
         for r in &report.reasons {
-            eprintln!("nccltune: place: {r}");
+            super::note("nccltune: place: ", r);
         }
         for a in &report.alternatives {
-            eprintln!("nccltune: place: instead: {a}");
+            super::note("nccltune: place: instead: ", a);
         }
     }
     Ok(Outcome::from_failed(!report.feasible))

@@ -140,7 +140,11 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
         Some(p) => nccltune::output::write_atomic(p, text.as_bytes())?,
         None => emit(&text)?,
     }
-    eprintln!("{}", render::text::sanitize(&report.summary_line()));
+    let line = report.summary_line();
+    match line.strip_prefix("nccltune verify: ") {
+        Some(rest) => super::note("nccltune verify: ", rest),
+        None => super::note("", &line),
+    }
     Ok(report.outcome())
 }
 

@@ -182,12 +182,15 @@ pub fn k8s(r: &ConfigureReport) -> Result<String> {
 }
 
 pub fn explain(r: &ConfigureReport) -> String {
+    // Captured text is escaped on the way in (`\x1b` shown, not obeyed), so that the table's
+    // own colour escapes, added after, stay escapes.
+    let safe = |t: &str| sanitize(t).into_owned();
     let mut s = String::new();
     let _ = writeln!(s, "facts:");
     let layout = super::table::Layout::for_stream(super::table::Stream::Stderr);
     for (k, v) in &r.facts {
         s.push_str(&super::table::fold(
-            &format!("  {k} = "),
+            &safe(&format!("  {k} = ")),
             &one_line(&v.text()),
             layout,
         ));
@@ -198,11 +201,11 @@ pub fn explain(r: &ConfigureReport) -> String {
             .iter()
             .map(|x| {
                 vec![
-                    x.name.clone(),
-                    x.value.clone(),
-                    x.rule.clone(),
-                    x.why.clone(),
-                    x.source.clone(),
+                    safe(&x.name),
+                    safe(&x.value),
+                    safe(&x.rule),
+                    safe(&x.why),
+                    safe(&x.source),
                 ]
             })
             .collect(),
@@ -213,15 +216,15 @@ pub fn explain(r: &ConfigureReport) -> String {
             .iter()
             .map(|o| {
                 vec![
-                    o.id.clone(),
+                    safe(&o.id),
                     if o.applied { "yes".into() } else { "no".into() },
-                    o.reason.clone(),
-                    o.origin.clone(),
+                    safe(&o.reason),
+                    safe(&o.origin),
                 ]
             })
             .collect(),
     ));
-    sanitize(&s).into_owned()
+    s
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub fn to_table(r: &LintReport) -> String {
 
 /// The table in `layout` (tests pass one; the command reads it from the environment).
 pub fn to_table_in(r: &LintReport, layout: Layout) -> String {
+    // Values from the files are escaped on the way in (`\x1b` shown, not obeyed), before the
+    // table adds its own colour escapes.
+    let safe = |t: &str| super::text::sanitize(t).into_owned();
     let mut rows: Vec<Vec<String>> = r
         .findings
         .iter()
@@ -19,8 +22,8 @@ pub fn to_table_in(r: &LintReport, layout: Layout) -> String {
             vec![
                 f.level.to_string(),
                 f.code.to_string(),
-                f.location(),
-                f.message.clone(),
+                safe(&f.location()),
+                safe(&f.message),
             ]
         })
         .collect();
@@ -43,7 +46,7 @@ pub fn to_table_in(r: &LintReport, layout: Layout) -> String {
     };
     let mut s = String::new();
     if let Some(b) = &base {
-        s.push_str(&table::fold("Files in ", &format!("{b}:"), layout));
+        s.push_str(&table::fold("Files in ", &safe(&format!("{b}:")), layout));
     }
     s.push_str(&table::render(
         &["level", "code", "where", "message"],
@@ -67,7 +70,7 @@ pub fn to_table_in(r: &LintReport, layout: Layout) -> String {
             } else {
                 format!("{} {} ({at}): ", f.code, f.subject)
             };
-            s.push_str(&table::fold("  - ", &format!("{head}{fix}"), layout));
+            s.push_str(&table::fold("  - ", &safe(&format!("{head}{fix}")), layout));
         }
     }
     if !r.effective.is_empty() {
@@ -77,11 +80,11 @@ pub fn to_table_in(r: &LintReport, layout: Layout) -> String {
                 .iter()
                 .map(|e| {
                     vec![
-                        e.name.clone(),
+                        safe(&e.name),
                         e.value
-                            .clone()
-                            .unwrap_or_else(|| "(from the launcher's environment)".into()),
-                        e.from.clone(),
+                            .as_deref()
+                            .map_or_else(|| "(from the launcher's environment)".into(), safe),
+                        safe(&e.from),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -98,7 +101,7 @@ pub fn to_table_in(r: &LintReport, layout: Layout) -> String {
             layout,
         ));
     }
-    s.push_str(&table::fold("", &summary_with(r, &relative), layout));
+    s.push_str(&table::fold("", &safe(&summary_with(r, &relative)), layout));
     s
 }
 

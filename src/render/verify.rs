@@ -4,6 +4,9 @@
 use crate::verify::{Check, Status, VerifyReport};
 
 pub fn to_table(r: &VerifyReport) -> String {
+    // Captured text (host name, subjects, messages) is escaped on the way in (`\x1b` shown,
+    // not obeyed); the table's own colour escapes come after, so they are not escaped too.
+    let safe = |t: &str| super::text::sanitize(t).into_owned();
     let rows = r
         .checks
         .iter()
@@ -11,21 +14,22 @@ pub fn to_table(r: &VerifyReport) -> String {
             vec![
                 c.level.as_str().to_uppercase(),
                 c.code.to_string(),
-                c.subject.clone(),
-                c.message.clone(),
+                safe(&c.subject),
+                safe(&c.message),
             ]
         })
         .collect();
+    let layout = super::table::Layout::from_env();
     // Folded like the summary: the source is a path of any length, and the header must
     // keep to the terminal's width like every other line.
     let mut out = super::table::fold(
         "nccltune verify: ",
-        &format!(
+        &safe(&format!(
             "{} ({})",
             r.hostname.as_deref().unwrap_or("unknown host"),
             r.source
-        ),
-        super::table::Layout::from_env(),
+        )),
+        layout,
     );
     out.push_str(&result_table(rows));
     let fixes: Vec<&Check> = r
@@ -35,10 +39,9 @@ pub fn to_table(r: &VerifyReport) -> String {
         .collect();
     if !fixes.is_empty() {
         out.push_str("\nFixes:\n");
-        let layout = super::table::Layout::from_env();
         for c in fixes {
-            let head = format!("  {} {} {}: ", c.level, c.code, c.subject);
-            out.push_str(&super::table::fold(&head, &c.fix, layout));
+            let head = safe(&format!("  {} {} {}: ", c.level, c.code, c.subject));
+            out.push_str(&super::table::fold(&head, &safe(&c.fix), layout));
         }
     }
     let s = &r.summary;
@@ -59,13 +62,8 @@ pub fn to_table(r: &VerifyReport) -> String {
         if r.strict { " (strict: warnings fail)" } else { "" }
     );
     out.push('\n');
-    out.push_str(&super::table::fold(
-        "",
-        &summary,
-        super::table::Layout::from_env(),
-    ));
-    // The header and the fixes carry captured text too (host name, subjects).
-    super::text::sanitize(&out).into_owned()
+    out.push_str(&super::table::fold("", &summary, layout));
+    out
 }
 
 /// The checks table, with the result column wrapped so that it fits a terminal.

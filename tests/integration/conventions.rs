@@ -941,6 +941,107 @@ fn color_follows_the_flag_no_color_and_clicolor_force() {
     );
 }
 
+/// `s` single-quoted for `sh -c`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// What a program wrote to a pseudo-terminal of `cols` columns (util-linux `script`), with the
+/// terminal's carriage returns dropped, and its exit code.
+fn on_a_terminal(cols: u16, env: &[(&str, &str)], args: &[String]) -> (Option<i32>, String) {
+    let bin = assert_cmd::cargo::cargo_bin("nccltune");
+    let line: Vec<String> = std::iter::once(bin.to_str().expect("p").to_string())
+        .chain(args.iter().cloned())
+        .map(|a| sh_quote(&a))
+        .collect();
+    // A clean environment, as `nccltune()` gives the other tests: no configuration, no NCCL
+    // variables, no colour or width settings unless a case sets them.
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c"])
+        .arg(format!("stty cols {cols} rows 60; exec {}", line.join(" ")))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::null())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("NCCLTUNE_CONFIG", "/dev/null")
+        .env("SHELL", "/bin/sh")
+        .env("TERM", "xterm-256color")
+        .env("LANG", "C.UTF-8");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().expect("script");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).replace('\r', ""),
+    )
+}
+
+#[test]
+fn on_a_real_terminal_colour_width_and_escapes_follow_the_rules() {
+    if tool("script").is_none() {
+        return;
+    }
+    // Inputs that carry escape sequences: a host name that retitles the window and clears
+    // the screen, and an env file whose value does the same.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cap = tmp.path().join("cap");
+    copy_fixture("h100-8gpu-ndr400", &cap);
+    std::fs::write(cap.join("proc-hostname.txt"), b"node\x1b]0;owned\x07\x1b[2J\n").expect("write");
+    let env = tmp.path().join("job.sh");
+    std::fs::write(
+        &env,
+        "export NCCL_DEBUG=\"\x1b]0;owned\x07INFO\"\nexport NCCL_IB_HCA=mlx5\nexport NCCL_ALGO=ring\n",
+    )
+    .expect("write");
+    let p = |x: &Path| x.to_str().expect("p").to_string();
+    let commands: Vec<(&str, Vec<String>)> = vec![
+        ("detect", vec!["detect".into(), "--replay".into(), p(&cap)]),
+        ("verify", vec!["verify".into(), "--replay".into(), p(&cap)]),
+        ("lint", vec!["lint".into(), p(&env)]),
+    ];
+    let sgr = regex::Regex::new("\u{1b}\\[[0-9;]*m").expect("re");
+    for (name, args) in &commands {
+        // (environment, flag, colour expected)
+        for (env, flag, colour) in [
+            (&[][..], None, true),
+            (&[("NO_COLOR", "1")][..], None, false),
+            (&[][..], Some("--color=never"), false),
+            (&[("NO_COLOR", "1")][..], Some("--color=always"), true),
+        ] {
+            for cols in [80u16, 132] {
+                let mut a: Vec<String> = flag.map(String::from).into_iter().collect();
+                a.extend(args.iter().cloned());
+                let (code, text) = on_a_terminal(cols, env, &a);
+                let what = format!("{name} {env:?} {flag:?} {cols} columns");
+                assert!(matches!(code, Some(0 | 1)), "{what}: {code:?}\n{text}");
+                assert!(text.lines().count() > 5, "{what}: {text}");
+                assert_eq!(text.contains("\u{1b}["), colour, "{what}: colour\n{text}");
+                // Without the colour escapes, nothing is left that a terminal would act on:
+                // the escapes of the inputs are shown (`\x1b`), not obeyed.
+                let plain = sgr.replace_all(&text, "");
+                assert!(
+                    !plain.chars().any(|c| c.is_control() && c != '\n'),
+                    "{what}: a control character reached the terminal:\n{plain:?}"
+                );
+                assert!(plain.contains("\\x1b]0;owned"), "{what}: shown escaped\n{plain}");
+                // Width: the terminal's (standard error's summary line included).
+                let widest = plain.lines().map(columns).max().unwrap_or(0);
+                assert!(widest <= usize::from(cols), "{what}: {widest} columns\n{plain}");
+                if cols > 80 {
+                    assert!(widest > 80, "{what}: uses the wider terminal ({widest})");
+                }
+                assert_eq!(plain.contains('│'), true, "{what}: a UTF-8 locale draws boxes");
+            }
+        }
+    }
+    // COLUMNS wins over the terminal's size.
+    let (_, text) = on_a_terminal(132, &[("COLUMNS", "100")], &commands[1].1);
+    let widest = sgr.replace_all(&text, "").lines().map(columns).max().unwrap_or(0);
+    assert!(widest <= 100 && widest > 80, "{widest}");
+}
+
 #[test]
 fn quiet_leaves_the_exit_code_and_the_summary() {
     let o = nccltune()
