@@ -1,7 +1,9 @@
 //! Plain tables that fit the terminal: every renderer's human output goes through here.
 //!
-//! Width: `$COLUMNS` when set to a number, else the terminal's width when standard output is
-//! one, else no limit (a file or pipe gets whole cells; machine formats never come here).
+//! Width: `$COLUMNS` when set to a number, else the width of the terminal the stream is, else
+//! that of the terminal the other stream (standard error for a table on standard output) is
+//! (`nccltune verify | less` still fits the screen), else no limit (a script's file or pipe
+//! gets whole cells; machine formats never come here).
 //! When the natural widths do not fit, the widest columns give up space first, and cells wrap
 //! at spaces (a word longer than its column is cut with a `…`/`~` mark, never spilled past the
 //! border), so no line is wider than the limit. Borders are box-drawing characters only when
@@ -46,15 +48,13 @@ impl Layout {
             .and_then(|c| c.trim().parse::<usize>().ok())
             .filter(|w| *w > 0)
             .or_else(|| {
-                use std::io::IsTerminal;
+                // The stream's own terminal; else, piped (`| less`, `| tail`) or redirected
+                // while the other stream is still the user's terminal, that terminal's width.
+                let out = || terminal_size::terminal_size_of(std::io::stdout());
+                let err = || terminal_size::terminal_size_of(std::io::stderr());
                 match stream {
-                    Stream::Stdout if std::io::stdout().is_terminal() => {
-                        terminal_size::terminal_size_of(std::io::stdout())
-                    }
-                    Stream::Stderr if std::io::stderr().is_terminal() => {
-                        terminal_size::terminal_size_of(std::io::stderr())
-                    }
-                    _ => None,
+                    Stream::Stdout => out().or_else(err),
+                    Stream::Stderr => err().or_else(out),
                 }
                 .map(|(w, _)| usize::from(w.0))
             });

@@ -949,6 +949,12 @@ fn sh_quote(s: &str) -> String {
 /// What a program wrote to a pseudo-terminal of `cols` columns (util-linux `script`), with the
 /// terminal's carriage returns dropped, and its exit code.
 fn on_a_terminal(cols: u16, env: &[(&str, &str)], args: &[String]) -> (Option<i32>, String) {
+    on_a_terminal_via(cols, env, args, "")
+}
+
+/// Like `on_a_terminal`, with `tail` after the command line (` | cat`: standard output piped
+/// while standard error is still the terminal).
+fn on_a_terminal_via(cols: u16, env: &[(&str, &str)], args: &[String], tail: &str) -> (Option<i32>, String) {
     let bin = assert_cmd::cargo::cargo_bin("nccltune");
     let line: Vec<String> = std::iter::once(bin.to_str().expect("p").to_string())
         .chain(args.iter().cloned())
@@ -958,7 +964,7 @@ fn on_a_terminal(cols: u16, env: &[(&str, &str)], args: &[String]) -> (Option<i3
     // variables, no colour or width settings unless a case sets them.
     let mut cmd = Command::new("script");
     cmd.args(["-q", "-e", "-c"])
-        .arg(format!("stty cols {cols} rows 60; exec {}", line.join(" ")))
+        .arg(format!("stty cols {cols} rows 60; exec {}{tail}", line.join(" ")))
         .arg("/dev/null")
         .stdin(std::process::Stdio::null())
         .env_clear()
@@ -1035,6 +1041,20 @@ fn on_a_real_terminal_colour_width_and_escapes_follow_the_rules() {
                 assert_eq!(plain.contains('│'), true, "{what}: a UTF-8 locale draws boxes");
             }
         }
+    }
+    // Piped to a pager while standard error is the terminal: still the terminal's width, and
+    // no colour (standard output is not a terminal).
+    for cols in [80u16, 132] {
+        let (_, text) = on_a_terminal_via(cols, &[], &commands[1].1, " | cat");
+        let widest = text.lines().map(columns).max().unwrap_or(0);
+        assert!(
+            widest <= usize::from(cols) && widest > 60,
+            "| cat at {cols}: {widest}\n{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with('│') && l.contains('\u{1b}')),
+            "no colour in a pipe\n{text}"
+        );
     }
     // COLUMNS wins over the terminal's size.
     let (_, text) = on_a_terminal(132, &[("COLUMNS", "100")], &commands[1].1);
