@@ -128,3 +128,65 @@ fn summary_with(r: &LintReport, name: &dyn Fn(&str) -> String) -> String {
         r.summary.error, r.summary.warn, r.summary.info,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::{self, envfile};
+
+    fn report(files: &[(&str, &str)]) -> LintReport {
+        let sets: Vec<_> = files
+            .iter()
+            .map(|(name, text)| envfile::parse(text, name, envfile::Syntax::Shell).expect("parses"))
+            .collect();
+        let mut r = lint::lint(&sets, None, None, false);
+        r.sources = files.iter().map(|(n, _)| n.to_string()).collect();
+        r
+    }
+
+    #[test]
+    fn the_shared_folder_is_named_once_and_every_line_fits() {
+        let dir = "/very/long/ci/checkout/path/that/by/itself/is/wider/than/a/terminal/of/eighty";
+        let a = format!("{dir}/jobs/a.sh");
+        let b = format!("{dir}/jobs/b.sh");
+        let r = report(&[
+            (&a, "export NCCL_ALGO=ring\nexport NCCL_DEBUG=info\n"),
+            (&b, "export NCCL_IB_HCA=mlx5\nexport NCCL_SOCKET_IFNAME=eth*\n"),
+        ]);
+        assert!(r.findings.len() >= 3, "{:?}", r.findings);
+        for unicode in [false, true] {
+            let t = to_table_in(
+                &r,
+                Layout {
+                    width: Some(80),
+                    unicode,
+                    color: false,
+                },
+            );
+            for line in t.lines() {
+                assert!(unicode_width::UnicodeWidthStr::width(line) <= 80, "{line}\n{t}");
+            }
+            // The folder is named once, above the table; cells and the summary say a.sh:1.
+            assert_eq!(t.matches("checkout").count(), 1, "{t}");
+            assert!(t.contains("a.sh:1") && t.contains("Fixes:"), "{t}");
+            assert!(t.trim_end().ends_with("in a.sh, b.sh"), "{t}");
+        }
+        // The stderr summary names the files in full.
+        assert!(summary(&r).ends_with(&format!("in {a}, {b}")));
+    }
+
+    #[test]
+    fn escapes_in_values_are_shown_not_obeyed() {
+        let r = report(&[("job.sh", "export NCCL_DEBUG=\"\u{1b}]0;owned\u{7}INFO\"\n")]);
+        let t = to_table_in(
+            &r,
+            Layout {
+                width: None,
+                unicode: false,
+                color: true,
+            },
+        );
+        assert!(t.contains("\\x1b]0;owned\\x07"), "{t}");
+        assert!(!t.contains("\u{1b}]"), "{t}");
+    }
+}
