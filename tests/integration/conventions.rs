@@ -109,7 +109,37 @@ fn junit_documents() -> Vec<(String, String)> {
         ));
     }
     docs.push(("fleet merge".into(), fleet_merge("junit")));
+    for (name, text) in verify_with_logs("junit") {
+        docs.push((name, text));
+    }
     docs
+}
+
+/// `verify --format FORMAT` of a healthy capture with each NCCL debug log of the fixtures: the
+/// "NCCL run evidence" checks in the machine formats.
+fn verify_with_logs(format: &str) -> Vec<(String, String)> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(repo().join("fixtures/logs"))
+        .expect("logs")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    logs.sort();
+    assert!(!logs.is_empty());
+    logs.iter()
+        .map(|log| {
+            let name = log.file_name().expect("name").to_string_lossy().into_owned();
+            let (_, text) = out(&[
+                "verify",
+                "--format",
+                format,
+                "--replay",
+                fixture("h100-8gpu-ndr400").to_str().expect("p"),
+                "--nccl-log",
+                log.to_str().expect("p"),
+            ]);
+            (format!("verify --nccl-log {name}"), text)
+        })
+        .collect()
 }
 
 /// `fleet merge --format FORMAT` of a freshly planned two-node fleet (every node missing).
@@ -260,6 +290,7 @@ fn promtool_accepts_every_prometheus_output() {
         assert!(text.contains("nccltune_bench_verdict{status=\""), "{name}");
         docs.push((format!("bench {name}"), text));
     }
+    docs.extend(verify_with_logs("prometheus"));
     let fleet = fleet_merge("prometheus");
     assert!(fleet.contains("nccltune_"), "{fleet}");
     docs.push(("fleet merge".into(), fleet));
