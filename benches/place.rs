@@ -52,6 +52,16 @@ fn run(name: &str, c: &cluster::Cluster, o: &Options, runs: usize) -> place::Pla
 
 /// The fastest of `runs` renderings of `r`'s table with `table`, in ms, and the bytes.
 fn render_ms(r: &place::PlaceReport, table: render::place::Writer, runs: usize) -> (f64, usize) {
+    render_ms_at(r, table, None, runs)
+}
+
+/// Like `render_ms`, at a terminal width (`None`: no limit, as in a file or a pipe).
+fn render_ms_at(
+    r: &place::PlaceReport,
+    table: render::place::Writer,
+    width: Option<usize>,
+    runs: usize,
+) -> (f64, usize) {
     let mut best = f64::INFINITY;
     let mut len = 0;
     for _ in 0..runs {
@@ -60,7 +70,7 @@ fn render_ms(r: &place::PlaceReport, table: render::place::Writer, runs: usize) 
             r,
             table,
             render::table::Layout {
-                width: None,
+                width,
                 unicode: true,
                 color: false,
             },
@@ -169,6 +179,13 @@ fn main() {
         b as f64 / 1e6,
         fast / slow,
         slow / fast
+    );
+    // At 80 columns the cells no longer fit whole: the plain writer hands over to
+    // `render::table`, which wraps them.
+    let (narrow, c) = render_ms_at(&r, render::place::Writer::Plain, Some(80), 3);
+    println!(
+        "65,536 nodes table at 80 columns ({:.1} MB): {narrow:.1} ms",
+        c as f64 / 1e6
     );
 
     match vm_hwm_kib() {
