@@ -59,6 +59,7 @@ pub fn probes(r: &NodeReport) -> Vec<Finding> {
         let first_err = p.stderr.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
         match &p.status {
             ProbeStatus::Ok => {}
+            ProbeStatus::NotFound | ProbeStatus::NotCaptured if names::SUPPORTING.contains(&p.name.as_str()) => {}
             // A missing file is a fact (no peer-memory client, no NVIDIA driver), not a failure.
             ProbeStatus::NotFound if !is_command(&p.name) => {}
             ProbeStatus::NotFound if no_rdma && RDMA_TOOLS.contains(&p.name.as_str()) => v.push(at(

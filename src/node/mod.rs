@@ -83,6 +83,14 @@ pub struct NodeReport {
     pub topo_nics_truncated: Option<(u32, u32)>,
     pub gpudirect: GpuDirect,
     pub versions: Versions,
+    /// Every NCCL library file found (`nccl-library`), in the probe's search order. An
+    /// addition to schema 2.
+    #[serde(default)]
+    pub nccl_libraries: Vec<NcclLibrary>,
+    /// Which of them a process would load, per kind of process, with the loader rule applied.
+    /// An addition to schema 2.
+    #[serde(default)]
+    pub nccl_loads: Vec<NcclLoad>,
     /// IOMMU-related kernel parameters (`intel_iommu=on`, `iommu=pt`, ...).
     pub iommu_params: Vec<String>,
     /// PCIe ACS on the bridges above GPUs and RDMA NICs (`lspci -vvv`, root only).
@@ -322,6 +330,33 @@ pub struct Versions {
     pub ofed_flavor: Option<String>,
     pub nccl: Option<String>,
     pub kernel: Option<String>,
+}
+
+/// One NCCL library file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NcclLibrary {
+    pub path: String,
+    pub version: Option<String>,
+    /// How the version was known: `wheel metadata`, `embedded version string`, `file name`,
+    /// `link target`, `same folder` (a `libnccl.so.2` beside one `libnccl.so.2.X.Y`, its usual
+    /// link target, in captures that do not say) or `unknown`.
+    pub how: String,
+    /// Where the folder came from: `LD_LIBRARY_PATH`, `python` (site-packages), `env` (a
+    /// Python environment's `lib`), `system`; `unknown` in older captures.
+    pub origin: String,
+}
+
+/// The NCCL a kind of process would load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NcclLoad {
+    /// `program` (linked against `libnccl.so.2` without an RPATH: nccl-tests, MPI jobs) or
+    /// `pytorch <site-packages folder>`.
+    pub process: String,
+    /// `None` when no file fits the rule.
+    pub path: Option<String>,
+    pub version: Option<String>,
+    /// The loader rule applied and what it rests on.
+    pub rule: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -134,6 +134,34 @@ pub fn to_table(r: &NodeReport) -> String {
             })
             .collect(),
     ));
+    if !r.nccl_libraries.is_empty() {
+        s.push_str(&table(
+            &["NCCL library", "version", "known from", "folder from"],
+            r.nccl_libraries
+                .iter()
+                .map(|l| vec![l.path.clone(), opt(&l.version), l.how.clone(), l.origin.clone()])
+                .collect(),
+        ));
+        s.push_str(&table(
+            &[
+                "process",
+                "loads",
+                "version",
+                "rule (dynamic loader search order, ld.so(8))",
+            ],
+            r.nccl_loads
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.process.clone(),
+                        l.path.clone().unwrap_or_else(|| "none".into()),
+                        opt(&l.version),
+                        l.rule.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     s.push_str(&table(
         &["probe", "status", "ms"],
         r.probes

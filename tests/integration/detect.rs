@@ -220,3 +220,76 @@ fn the_json_report_reads_back_into_the_model() {
         assert_eq!(serde_json::to_value(&report).expect("serialises"), v, "{node}");
     }
 }
+
+#[test]
+fn every_nccl_found_and_which_one_each_kind_of_process_loads() {
+    // The GB200 capture holds three NCCLs: one in LD_LIBRARY_PATH, a wheel in a virtualenv,
+    // the system package (the loader's cache points at it).
+    let v = detect_json("gb200-4gpu-ndr400");
+    let libs = v["nccl_libraries"].as_array().expect("nccl_libraries");
+    assert_eq!(libs.len(), 5);
+    let how: Vec<(&str, &str)> = libs
+        .iter()
+        .map(|l| {
+            (
+                l["version"].as_str().unwrap_or("-"),
+                l["how"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(how.contains(&("2.26.2", "wheel metadata")), "{how:?}");
+    assert!(how.contains(&("2.25.1", "link target")), "{how:?}");
+    let loads = v["nccl_loads"].as_array().expect("nccl_loads");
+    assert_eq!(loads[0]["process"], "program");
+    assert_eq!(loads[0]["path"], "/opt/nccl-2.27.3/lib/libnccl.so.2");
+    assert_eq!(loads[0]["version"], "2.27.3");
+    assert!(loads[0]["rule"].as_str().expect("rule").contains("ld.so(8)"));
+    assert_eq!(
+        loads[1]["process"],
+        "pytorch /home/train/.venv/lib/python3.12/site-packages"
+    );
+    assert_eq!(loads[1]["version"], "2.26.2");
+    assert!(
+        loads[1]["rule"]
+            .as_str()
+            .expect("rule")
+            .contains("before LD_LIBRARY_PATH"),
+        "the wheel's RPATH wins over LD_LIBRARY_PATH"
+    );
+    // Without LD_LIBRARY_PATH the loader's cache decides.
+    let dir = tempfile::tempdir().expect("tmp");
+    super::common::copy_fixture("gb200-4gpu-ndr400", dir.path());
+    let libs = std::fs::read_to_string(dir.path().join("nccl-library.txt")).expect("read");
+    let libs: String = libs
+        .lines()
+        .filter(|l| !l.contains("LD_LIBRARY_PATH"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("nccl-library.txt"), libs).expect("write");
+    let out = nccltune()
+        .args(["detect", "--format", "json", "--replay"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["nccl_loads"][0]["path"],
+        "/usr/lib/aarch64-linux-gnu/libnccl.so.2"
+    );
+    assert!(
+        v["nccl_loads"][0]["rule"]
+            .as_str()
+            .expect("rule")
+            .contains("ld.so.cache")
+    );
+    let table = nccltune()
+        .args(["detect", "--replay"])
+        .arg(fixture("gb200-4gpu-ndr400"))
+        .output()
+        .expect("run");
+    let t = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        t.contains("NCCL library") && t.contains("wheel metadata") && t.contains("ld.so(8)"),
+        "{t}"
+    );
+}

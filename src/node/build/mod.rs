@@ -7,6 +7,7 @@
 
 mod gpudirect;
 mod gpus;
+mod nccl;
 mod nics;
 mod pcie;
 mod qos;
@@ -158,6 +159,8 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
         }
     }
     report.versions = versions::versions(&out, query_rows.as_deref());
+    report.nccl_libraries = nccl::libraries(&out);
+    report.nccl_loads = nccl::loads(&report.nccl_libraries, &out);
     report.gpudirect = gpudirect::gpudirect(&out, &report.versions);
     report.interfaces = out
         .ok_text(names::NET_INTERFACES)
