@@ -178,6 +178,9 @@ registry! {
         TooManySockets = "too-many-sockets" => "`NCCL_SOCKET_NTHREADS` x `NCCL_NSOCKS_PERTHREAD` above 64: NCCL lowers the sockets per thread",
         HcaDuplicate = "hca-duplicate" => "an `NCCL_IB_HCA` entry already covered by an earlier one",
         UnreadableConfig = "unreadable-config" => "a config file NCCL would read is a directory, FIFO (init hangs), symlink loop or unreadable",
+        GdrBelowC2c = "gdr-level-c2c" => "with node facts: `NCCL_NET_GDR_LEVEL` below P2C (or `NCCL_NET_GDR_C2C=0`) on a Grace (C2C) node, which turns GPUDirect RDMA off for the NICs on the GPU's CPU",
+        TcNotLossless = "tc-not-lossless" => "with node facts: an `NCCL_IB_TC`/`NCCL_IB_SL` whose priority no lossless (PFC) priority of the RoCE rails carries",
+        QosUnseen = "qos-unseen" => "with node facts: a traffic class or service level the host cannot judge (InfiniBand: the subnet manager's SL-to-VL mapping; RoCE: PFC not seen, PCP trust)",
     }
     /// What `configure` could not decide from the node.
     Configure(ConfigureCode) = "configure", "configure" {
