@@ -3,6 +3,8 @@
 //! the GPUDirect path, the GPU architecture and "Hopper or newer", the rank of a PCI path, which
 //! RDMA ports are the rails, and whether the port facts are known at all.
 
+pub mod platform;
+
 use crate::node::{Gpu, Nic, NodeReport};
 use crate::parse::topo::Path;
 use crate::probe::{ProbeStatus, names};

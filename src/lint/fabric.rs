@@ -36,6 +36,25 @@ pub(super) fn check(
     version: Option<&[u64]>,
     out: &mut Vec<LintFinding>,
 ) {
+    if a.name.starts_with("NCCL_IB_")
+        && a.name != "NCCL_IB_DISABLE"
+        && let Some(p) = node.platform.as_ref().filter(|p| p.net_plugin.is_some())
+    {
+        out.push(f(
+            LintCode::PluginTransport,
+            Severity::Warn,
+            a,
+            format!(
+                "{} on {} ({}): the {} net plugin carries inter-node traffic there, not NCCL's InfiniBand transport, so this does nothing",
+                a.name,
+                node.hostname.as_deref().unwrap_or("this node"),
+                p.name,
+                p.net_plugin.as_deref().unwrap_or("")
+            ),
+            "remove it; the plugin has its own settings (aws-ofi-nccl: OFI_NCCL_*, doc/efa-env-var.md; GPUDirect-TCPX/TCPXO: NCCL_GPUDIRECTTCPX_*/NCCL_FASTRAK_*)",
+        ));
+        return;
+    }
     match a.name.as_str() {
         "NCCL_NET_GDR_LEVEL" | "NCCL_NET_GDR_C2C" => gdr(a, value, node, version, out),
         "NCCL_IB_TC" | "NCCL_IB_SL" => priority(a, value, node, out),

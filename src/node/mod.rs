@@ -91,6 +91,16 @@ pub struct NodeReport {
     /// An addition to schema 2.
     #[serde(default)]
     pub nccl_loads: Vec<NcclLoad>,
+    /// DMI system facts (`/sys/class/dmi/id`). An addition to schema 2.
+    #[serde(default)]
+    pub dmi: Dmi,
+    /// NCCL net and tuner plugins found (`nccl-plugins`). An addition to schema 2.
+    #[serde(default)]
+    pub nccl_plugins: Vec<NcclPlugin>,
+    /// The cloud platform, when `src/hw/platforms.toml` knows it, with the facts used to tell
+    /// it. An addition to schema 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
     /// IOMMU-related kernel parameters (`intel_iommu=on`, `iommu=pt`, ...).
     pub iommu_params: Vec<String>,
     /// PCIe ACS on the bridges above GPUs and RDMA NICs (`lspci -vvv`, root only).
@@ -218,6 +228,9 @@ pub struct Nic {
     /// `Link layer` line existed (it was added with RoCE support) printed InfiniBand ports only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub link_layer_inferred: bool,
+    /// The device's kernel driver from sysfs (`mlx5_core`, `efa`), where captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
 }
 
 impl Nic {
@@ -330,6 +343,41 @@ pub struct Versions {
     pub ofed_flavor: Option<String>,
     pub nccl: Option<String>,
     pub kernel: Option<String>,
+}
+
+/// DMI system facts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dmi {
+    pub sys_vendor: Option<String>,
+    pub product_name: Option<String>,
+    pub board_vendor: Option<String>,
+}
+
+/// An NCCL plugin library.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NcclPlugin {
+    pub path: String,
+    /// `net`, `tuner` or `other`.
+    pub kind: String,
+    /// `aws-ofi-nccl`, `gpudirect-tcpxo`, `gpudirect-tcpx`, `sharp`, `gib` or `unknown`.
+    pub owner: String,
+    /// Whether the loader finds it by name (`LD_LIBRARY_PATH`, its cache, a default folder).
+    pub on_loader_path: bool,
+}
+
+/// A cloud platform.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Platform {
+    /// `azure-nd-h100-v5`, `aws-efa`, `gcp-a3-mega`, ...
+    pub id: String,
+    pub name: String,
+    /// The machine type, where the node names it (AWS's DMI product name).
+    pub machine: Option<String>,
+    /// The facts the platform was told from.
+    pub used: Vec<String>,
+    /// The owner of the net plugin that carries inter-node traffic, if one was found.
+    pub net_plugin: Option<String>,
+    pub source: String,
 }
 
 /// One NCCL library file.

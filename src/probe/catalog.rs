@@ -299,7 +299,8 @@ pub fn core_probes() -> Vec<ProbeSpec> {
                     "/usr/local/nvidia/lib64",
                     // GPUDirect-TCPX/TCPXO (GKE's and the A3 images' mounts).
                     "/usr/local/tcpx/lib64",
-                    "/usr/local/fastrak/lib64",
+                    "/var/lib/tcpx/lib64",
+                    "/var/lib/tcpxo/lib64",
                     // aws-ofi-nccl (AWS DLAMI and EFA installer).
                     "/opt/amazon/ofi-nccl/lib",
                     "/opt/amazon/ofi-nccl/lib64",

@@ -266,8 +266,18 @@ fn read_net_interfaces(root: &Path) -> ProbeOutput {
         if dir.join("device").exists() {
             text.push_str(&format!("{}:present\n", dir.join("device").display()));
         }
+        if let Some(d) = driver_name(&dir.join("device")) {
+            text.push_str(&format!("{}:{d}\n", dir.join("device").join("driver").display()));
+        }
     }
     output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
+}
+
+/// The kernel driver bound to a device (`<device>/driver` links to `.../drivers/<name>`):
+/// `gve` (Google's virtual NIC), `efa`, `mlx5_core`.
+fn driver_name(device: &Path) -> Option<String> {
+    let target = std::fs::read_link(device.join("driver")).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
 /// The entries of a sysfs root a probe walks: an absent root is `not-found` (no such device on
@@ -328,6 +338,12 @@ fn read_rdma_ports(root: &Path) -> ProbeOutput {
                     text.push_str(&format!("{}:{}\n", gid.display(), g.trim()));
                 }
             }
+        }
+        if let Some(d) = driver_name(&root.join(&dev).join("device")) {
+            text.push_str(&format!(
+                "{}:{d}\n",
+                root.join(&dev).join("device").join("driver").display()
+            ));
         }
         let net_dir = root.join(&dev).join("device").join("net");
         for netdev in sorted_entries(&net_dir).unwrap_or_default() {

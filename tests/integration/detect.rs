@@ -293,3 +293,46 @@ fn every_nccl_found_and_which_one_each_kind_of_process_loads() {
         "{t}"
     );
 }
+
+#[test]
+fn platforms_are_told_from_dmi_and_devices_and_say_what_was_used() {
+    let v = detect_json("aws-p5-efa");
+    assert_eq!(v["platform"]["id"], "aws-efa");
+    assert_eq!(v["platform"]["machine"], "p5.48xlarge");
+    assert_eq!(v["platform"]["net_plugin"], "aws-ofi-nccl");
+    assert_eq!(v["dmi"]["sys_vendor"], "Amazon EC2");
+    let efa = v["nics"]
+        .as_array()
+        .expect("nics")
+        .iter()
+        .filter(|n| n["driver"] == "efa")
+        .count();
+    assert_eq!(efa, 32);
+    // EFA nodes carry no infiniband-diags or MLNX_OFED: said, not warned.
+    let probes: Vec<(&str, &str)> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "node.probes")
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap_or(""),
+                f["level"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(probes.contains(&("ibstat", "info")), "{probes:?}");
+    let v = detect_json("gcp-a3-mega-tcpxo");
+    assert_eq!(v["platform"]["id"], "gcp-a3-mega");
+    let used = v["platform"]["used"].to_string();
+    assert!(
+        used.contains("9 gVNIC (gve) interfaces") && used.contains("H100"),
+        "{used}"
+    );
+    let v = detect_json("azure-nd-h100-v5");
+    assert_eq!(v["platform"]["id"], "azure-nd-h100-v5");
+    assert_eq!(v["nccl_plugins"][0]["owner"], "sharp");
+    assert_eq!(v["nccl_plugins"][0]["on_loader_path"], false);
+    // Captures without the DMI probes have no platform.
+    assert!(detect_json("h100-8gpu-ndr400").get("platform").is_none());
+}

@@ -542,3 +542,12 @@ fn a_gdr_level_below_p2c_on_a_grace_node_is_flagged() {
     let v = codes_on("h100-8gpu-ndr400", "export NCCL_NET_GDR_LEVEL=PXB\n");
     assert!(!has(&v, "gdr-level-c2c", "warn"), "{v:?}");
 }
+
+#[test]
+fn ib_settings_on_a_plugin_platform_are_dead() {
+    let v = codes_on("aws-p5-efa", "export NCCL_IB_TIMEOUT=22\n");
+    assert!(has(&v, "plugin-transport", "warn"), "{v:?}");
+    // On InfiniBand the same setting is NCCL's own.
+    let v = codes_on("h100-8gpu-ndr400", "export NCCL_IB_TIMEOUT=22\n");
+    assert!(!has(&v, "plugin-transport", "warn"), "{v:?}");
+}
