@@ -88,4 +88,15 @@ mod tests {
         );
         assert_eq!(n[2].speed_mbps, None);
     }
+
+    #[test]
+    fn the_device_driver_line_names_the_interface_not_device() {
+        let n = super::parse(
+            "/sys/class/net/enp6s0/operstate:up\n/sys/class/net/enp6s0/device:present\n/sys/class/net/enp6s0/device/driver:gve\n",
+        );
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].name, "enp6s0");
+        assert_eq!(n[0].driver.as_deref(), Some("gve"));
+        assert!(n[0].physical);
+    }
 }

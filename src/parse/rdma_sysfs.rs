@@ -153,6 +153,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn driver_lines_are_kept_per_device() {
+        let s = parse(
+            "/sys/class/infiniband/rdmap79s0/ports/1/state:4: ACTIVE\n/sys/class/infiniband/rdmap79s0/ports/1/link_layer:Unknown\n/sys/class/infiniband/rdmap79s0/device/driver:efa\n",
+        );
+        assert_eq!(s.drivers, [("rdmap79s0".to_string(), "efa".to_string())]);
+        assert_eq!(s.ports.len(), 1);
+        assert_eq!(s.ports[0].state.as_deref(), Some("Active"));
+    }
+
+    #[test]
     fn ports_and_netdevs() {
         let text = "/sys/class/infiniband/mlx5_0/ports/1/state:4: ACTIVE\n\
 /sys/class/infiniband/mlx5_0/ports/1/phys_state:5: LinkUp\n\

@@ -802,11 +802,19 @@ mod tests {
             std::fs::write(port.join("link_layer"), "InfiniBand\n").expect("w");
         }
         std::fs::create_dir_all(dir.path().join("mlx5_9/device/net/ibp1s0")).expect("mkdir");
+        // `device/driver` is a link to the driver's folder; its name is the driver.
+        std::fs::create_dir_all(dir.path().join("drivers/mlx5_core")).expect("mkdir");
+        std::os::unix::fs::symlink(
+            dir.path().join("drivers/mlx5_core"),
+            dir.path().join("mlx5_9/device/driver"),
+        )
+        .expect("link");
         let out = read_rdma_ports(dir.path());
         let text = out.text();
         let first = text.lines().next().unwrap_or_default();
         assert!(first.ends_with("mlx5_9/ports/1/state:4: ACTIVE"), "{first}");
         assert!(text.contains("mlx5_9/device/net:ibp1s0\n"));
+        assert!(text.contains("mlx5_9/device/driver:mlx5_core\n"), "{text}");
         assert!(text.contains("mlx5_10/ports/1/rate:400 Gb/sec (4X NDR)\n"));
         assert_eq!(
             read_rdma_ports(&dir.path().join("none")).status,

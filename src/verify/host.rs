@@ -205,6 +205,19 @@ fn distance(cx: &Context) -> Vec<Check> {
         return vec![Check::at(id, Status::Skip, "node", why)];
     }
     let src = &cx.rules.gdr.source;
+    // Azure's ND VMs do not show the PCIe switches that pair each GPU with its NIC: every NIC
+    // looks NODE or SYS away. Azure's topology file gives NCCL the real pairing.
+    if let Some(p) = node.platform.as_ref().filter(|p| p.id.starts_with("azure-nd-")) {
+        return vec![
+            Check::at(
+                id,
+                Status::Info,
+                "node",
+                format!("{}: not judged from the VM's topology matrix, which hides the PCIe switches that pair each GPU with its NIC; NCCL learns the pairing from Azure's topology file (NCCL_TOPO_FILE, `nccltune configure` sets it)", p.name),
+            )
+            .evidence(format!("platform told from {}; Azure/azhpc-images topology/ndv5-topo.xml, ndv4-topo.xml; {src}", p.used.join("; "))),
+        ];
+    }
     let mut v = Vec::new();
     for gpu in &node.gpus {
         let near: Vec<&crate::node::Affinity> = node

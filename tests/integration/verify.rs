@@ -658,3 +658,28 @@ fn a_failing_nvidia_smi_fails_an_expected_gpu_count() {
     let c = r.checks.iter().find(|c| c.code == "gpu.count").expect("count");
     assert_eq!(c.level, Status::Warn);
 }
+
+#[test]
+fn cloud_fixtures_are_judged_for_what_their_platform_shows() {
+    // Azure's VM hides the GPU-NIC PCIe switches: the distance is not judged from it.
+    let (code, r) = report("azure-nd-h100-v5", &[]);
+    assert_eq!(code, Some(0));
+    let d: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.code == "pcie.gpu-nic-distance")
+        .collect();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].level, Status::Info, "{}", d[0].message);
+    assert!(d[0].message.contains("topology file"), "{}", d[0].message);
+    // AWS p5: EFA from sysfs, no infiniband-diags: nothing warns or fails.
+    let (code, r) = report("aws-p5-efa", &[]);
+    assert_eq!(code, Some(0));
+    let bad: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| matches!(c.level, Status::Warn | Status::Fail))
+        .map(|c| format!("{} {} {}", c.code, c.subject, c.message))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+}
