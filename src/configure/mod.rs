@@ -228,6 +228,34 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
         );
     }
     notes.extend(platform_notes(node, opts));
+    // Several NCCLs: say which one the version-dependent rules read, beside who loads which.
+    let mut loaded: Vec<String> = node
+        .nccl_loads
+        .iter()
+        .filter_map(|l| l.version.as_ref().map(|v| format!("{} loads {v}", l.process)))
+        .collect();
+    loaded.dedup();
+    let distinct: std::collections::BTreeSet<&str> = node
+        .nccl_loads
+        .iter()
+        .filter_map(|l| l.version.as_deref())
+        .collect();
+    if opts.nccl_version.is_none() && distinct.len() > 1 {
+        notes.push(
+            Finding::new(
+                ConfigureCode::NcclVersions,
+                Level::Info,
+                format!(
+                    "NCCL versions differ by process ({}): the version-dependent rules used {} (the highest found)",
+                    loaded.join("; "),
+                    version.as_deref().unwrap_or("none")
+                ),
+            )
+            .subject("nccl_version")
+            .probe(crate::probe::names::NCCL_LIBRARY)
+            .fix("pass --nccl-version X.Y.Z of the NCCL your job loads (`nccltune detect` lists who loads which)"),
+        );
+    }
     if settings.is_empty() {
         notes.push(Finding::new(
             ConfigureCode::NothingToSet,

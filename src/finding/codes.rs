@@ -191,6 +191,7 @@ registry! {
         RuleSkipped = "configure.rule-skipped" => "a rule whose value could not be filled in or validated was skipped",
         TrafficClass = "configure.traffic-class" => "RoCE rails whose lossless traffic class could not be told from the node: NCCL_IB_TC was not set",
         Platform = "configure.platform" => "the cloud platform or NCCL plugin detected, what its provider's documentation says, and what configure did or did not write for it",
+        NcclVersions = "configure.nccl-versions" => "several NCCL versions on the node, loaded by different kinds of process: which one the version-dependent rules used",
     }
     /// Judging nccl-tests results.
     Bench(BenchCode) = "bench", "bench" {

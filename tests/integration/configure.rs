@@ -500,3 +500,18 @@ fn platform_rules_apply_only_where_the_platform_is_detected() {
     let (_, out, _) = configure(&["--replay", dir.path().to_str().expect("utf8")]);
     assert!(!out.contains("NCCL_TOPO_FILE"), "{out}");
 }
+
+#[test]
+fn several_nccls_are_said_with_the_one_the_rules_used() {
+    let f = fixture("gb200-4gpu-ndr400");
+    let (code, _, err) = configure(&["--replay", f.to_str().expect("utf8")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("program loads 2.27.3")
+            && err.contains("loads 2.26.2")
+            && err.contains("configure.nccl-versions"),
+        "{err}"
+    );
+    let (_, _, err) = configure(&["--replay", f.to_str().expect("utf8"), "--nccl-version", "2.26.2"]);
+    assert!(!err.contains("configure.nccl-versions"), "{err}");
+}
