@@ -325,8 +325,16 @@ fn platform_notes(node: &NodeReport, opts: &Options) -> Vec<Finding> {
                 None => v.push(note(Level::Warn, "NCCL_NET_PLUGIN", "Google Cloud A3 Mega without the GPUDirect-TCPXO plugin (libnccl-net.so under /var/lib/tcpxo/lib64 or /usr/local/nvidia/lib64): NCCL falls back to plain TCP sockets".into())
                     .fix("install the TCPXO plugin as Google Cloud docs, Maximize GPU network bandwidth with GPUDirect-TCPXO, describe")),
             },
-            "gcp-a3-high" if multi => v.push(note(Level::Info, "NCCL_GPUDIRECTTCPX_SOCKET_IFNAME",
-                "GPUDirect-TCPX (A3 High): nccltune does not write the TCPX plugin's variables (NCCL_GPUDIRECTTCPX_*: their CPU bindings depend on the image); set them as Google Cloud docs, Maximize GPU network bandwidth with GPUDirect-TCPX, give them".into())),
+            "gcp-a3-high" if multi => {
+                let gve = crate::hw::platform::gve_interfaces(node);
+                let names = match gve.split_first() {
+                    Some((ctrl, gpu)) => format!(" (here the control NIC would be {ctrl} and the GPU NICs {}: the first gVNIC interface in name order taken as the primary)", gpu.join(",")),
+                    None => String::new(),
+                };
+                v.push(note(Level::Info, "NCCL_GPUDIRECTTCPX_SOCKET_IFNAME", format!(
+                    "GPUDirect-TCPX (A3 High): nccltune does not write the TCPX plugin's variables (NCCL_GPUDIRECTTCPX_CTRL_DEV, _SOCKET_IFNAME, and the TX/RX CPU bindings, which depend on the image){names}; set them as Google Cloud docs, Maximize GPU network bandwidth with GPUDirect-TCPX, and GoogleCloudPlatform/cluster-toolkit's a3-highgpu-8g examples give them"
+                )));
+            }
             "azure-nd-h100-v5" | "azure-nd-a100-v4" if multi => v.push(note(Level::Info, "NCCL_TOPO_FILE",
                 "Azure: NCCL_TOPO_FILE names the file Azure's HPC images install; on another image take it from Azure/azhpc-images (topology/ndv5-topo.xml or ndv4-topo.xml) and point NCCL_TOPO_FILE at it".into())),
             _ => {}

@@ -329,6 +329,10 @@ fn platforms_are_told_from_dmi_and_devices_and_say_what_was_used() {
         used.contains("9 gVNIC (gve) interfaces") && used.contains("H100"),
         "{used}"
     );
+    // A3 High is told from A3 Mega by its gVNIC count (DMI names both alike).
+    let v = detect_json("gcp-a3-high-tcpx");
+    assert_eq!(v["platform"]["id"], "gcp-a3-high");
+    assert_eq!(v["platform"]["net_plugin"], "gpudirect-tcpx");
     let v = detect_json("azure-nd-h100-v5");
     assert_eq!(v["platform"]["id"], "azure-nd-h100-v5");
     assert_eq!(v["nccl_plugins"][0]["owner"], "sharp");
