@@ -30,7 +30,7 @@ impl Fact {
 pub type Facts = BTreeMap<String, Fact>;
 
 /// Every fact name a rule may use, with what it means (documented in `--explain` and tests).
-pub const KNOWN: [(&str, &str); 18] = [
+pub const KNOWN: [(&str, &str); 23] = [
     ("mode", "`inference` or `training` (--mode)"),
     ("nodes", "nodes in the job (--nodes); absent when not given"),
     (
@@ -75,6 +75,23 @@ pub const KNOWN: [(&str, &str); 18] = [
     (
         "gdr_path",
         "GPUDirect RDMA path: peer-memory, dma-buf, none, unknown",
+    ),
+    (
+        "platform",
+        "the cloud platform `src/hw/platforms.toml` detected (`azure-nd-h100-v5`, `aws-efa`, `gcp-a3-mega`, ...)",
+    ),
+    (
+        "net_plugin",
+        "owner of the NCCL net plugin that carries inter-node traffic (`aws-ofi-nccl`, `gpudirect-tcpxo`, `gpudirect-tcpx`); absent without one",
+    ),
+    ("efa_devices", "EFA devices (driver `efa`)"),
+    (
+        "gcp_ctrl_dev",
+        "Google Cloud: the primary gVNIC interface (the first gve interface in name order)",
+    ),
+    (
+        "gcp_gpu_ifnames",
+        "Google Cloud: the other gve interfaces, comma-separated (the GPU NICs)",
     ),
 ];
 
@@ -166,6 +183,23 @@ pub fn from_node(node: &NodeReport, mode: &str, nodes: Option<u32>, nccl_version
         );
     }
     f.insert("gdr_path".into(), Fact::Str(node.gpudirect.path.to_string()));
+    if let Some(p) = &node.platform {
+        f.insert("platform".into(), Fact::Str(p.id.clone()));
+        if let Some(n) = &p.net_plugin {
+            f.insert("net_plugin".into(), Fact::Str(n.clone()));
+        }
+    }
+    if crate::hw::port_facts_known(node) {
+        let efa = crate::hw::platform::efa_devices(node).len();
+        f.insert("efa_devices".into(), Fact::Int(efa as i64));
+    }
+    let gve = crate::hw::platform::gve_interfaces(node);
+    if let [ctrl, gpu @ ..] = gve.as_slice()
+        && !gpu.is_empty()
+    {
+        f.insert("gcp_ctrl_dev".into(), Fact::Str(ctrl.clone()));
+        f.insert("gcp_gpu_ifnames".into(), Fact::Str(gpu.join(",")));
+    }
     f
 }
 

@@ -122,6 +122,19 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
             continue;
         }
         for (name, value) in filled {
+            // A plugin's variable (`NCCL_FASTRAK_*`): the plugin parses it, not NCCL, so there is
+            // no NCCL grammar to check it against.
+            if crate::nccl::lookup(&name).is_none() && crate::nccl::owner_of(&name).is_some() {
+                settings.retain(|s| s.name != name);
+                settings.push(Setting {
+                    name,
+                    value,
+                    rule: rule.id.clone(),
+                    why: rule.why.clone(),
+                    source: rule.source.clone(),
+                });
+                continue;
+            }
             let Some(var) = crate::nccl::lookup(&name) else {
                 bail!(
                     "rule `{}` ({}): {name} is not a variable NCCL knows",
@@ -214,6 +227,35 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
             .fix("set NCCL_IB_TC to the DSCP of the fabric's lossless class times 4 (ask the network team), or install mlnx_qos and capture again"),
         );
     }
+    notes.extend(platform_notes(node, opts));
+    // Several NCCLs: say which one the version-dependent rules read, beside who loads which.
+    let mut loaded: Vec<String> = node
+        .nccl_loads
+        .iter()
+        .filter_map(|l| l.version.as_ref().map(|v| format!("{} loads {v}", l.process)))
+        .collect();
+    loaded.dedup();
+    let distinct: std::collections::BTreeSet<&str> = node
+        .nccl_loads
+        .iter()
+        .filter_map(|l| l.version.as_deref())
+        .collect();
+    if opts.nccl_version.is_none() && distinct.len() > 1 {
+        notes.push(
+            Finding::new(
+                ConfigureCode::NcclVersions,
+                Level::Info,
+                format!(
+                    "NCCL versions differ by process ({}): the version-dependent rules used {} (the highest found)",
+                    loaded.join("; "),
+                    version.as_deref().unwrap_or("none")
+                ),
+            )
+            .subject("nccl_version")
+            .probe(crate::probe::names::NCCL_LIBRARY)
+            .fix("pass --nccl-version X.Y.Z of the NCCL your job loads (`nccltune detect` lists who loads which)"),
+        );
+    }
     if settings.is_empty() {
         notes.push(Finding::new(
             ConfigureCode::NothingToSet,
@@ -234,6 +276,85 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
         notes,
         facts,
     })
+}
+
+/// What the detected platform's provider documents, beside what configure wrote for it, and the
+/// plugins that change what NCCL does.
+fn platform_notes(node: &NodeReport, opts: &Options) -> Vec<Finding> {
+    let mut v = Vec::new();
+    let note = |level: Level, subject: &str, msg: String| {
+        Finding::new(ConfigureCode::Platform, level, msg).subject(subject)
+    };
+    let multi = opts.nodes != Some(1);
+    if let Some(p) = &node.platform {
+        v.push(note(
+            Level::Info,
+            "platform",
+            format!(
+                "platform {}{}, told from {} ({})",
+                p.name,
+                p.machine
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default(),
+                p.used.join("; "),
+                p.source
+            ),
+        ));
+        let plugin = |owner: &str| {
+            node.nccl_plugins
+                .iter()
+                .find(|x| x.kind == "net" && x.owner == owner)
+        };
+        match p.id.as_str() {
+            "aws-efa" if multi => match plugin("aws-ofi-nccl") {
+                Some(x) => v.push(note(Level::Info, "NCCL_IB_HCA", format!(
+                    "AWS EFA: NCCL reaches EFA through the aws-ofi-nccl net plugin ({}), not its own InfiniBand transport, so no NCCL_IB_* or socket settings are written. With aws-ofi-nccl 1.7.0+ and libfabric 1.18.0+ nothing needs setting; aws-ofi-nccl 1.6.x needs FI_EFA_USE_DEVICE_RDMA=1 on p4/p5, and 1.5.0 and older also FI_PROVIDER=efa and NCCL_PROTO=simple; the plugin's own settings are OFI_NCCL_* (aws-ofi-nccl doc/efa-env-var.md, EFA Cheatsheet)",
+                    x.path
+                ))),
+                None => v.push(note(Level::Warn, "NCCL_NET_PLUGIN", "AWS EFA devices but no aws-ofi-nccl plugin (libnccl-net*.so) found: NCCL cannot use EFA and falls back to TCP sockets over ENA".into())
+                    .fix("install aws-ofi-nccl (the EFA installer or the AWS Deep Learning AMI ship it) and put its lib folder on LD_LIBRARY_PATH")),
+            },
+            "gcp-a3-mega" if multi => match plugin("gpudirect-tcpxo") {
+                Some(x) => {
+                    let dir = x.path.rsplit_once('/').map_or("", |(d, _)| d);
+                    v.push(note(Level::Info, "NCCL_FASTRAK_IFNAME", format!(
+                        "GPUDirect-TCPXO: source {dir}/nccl-env-profile.sh before these settings (`NCCL_LIB_DIR={dir} source {dir}/nccl-env-profile.sh`): Google's profile sets the plugin's tuning (NCCL_ALGO, NCCL_PROTO, its tuner, chunk and buffer sizes), which nccltune does not restate; the control NIC was taken as the first gVNIC interface in name order: check it is the one with the default route (`ip route`)"
+                    )));
+                }
+                None => v.push(note(Level::Warn, "NCCL_NET_PLUGIN", "Google Cloud A3 Mega without the GPUDirect-TCPXO plugin (libnccl-net.so under /var/lib/tcpxo/lib64 or /usr/local/nvidia/lib64): NCCL falls back to plain TCP sockets".into())
+                    .fix("install the TCPXO plugin as Google Cloud docs, Maximize GPU network bandwidth with GPUDirect-TCPXO, describe")),
+            },
+            "gcp-a3-high" if multi => {
+                let gve = crate::hw::platform::gve_interfaces(node);
+                let names = match gve.split_first() {
+                    Some((ctrl, gpu)) => format!(" (here the control NIC would be {ctrl} and the GPU NICs {}: the first gVNIC interface in name order taken as the primary)", gpu.join(",")),
+                    None => String::new(),
+                };
+                v.push(note(Level::Info, "NCCL_GPUDIRECTTCPX_SOCKET_IFNAME", format!(
+                    "GPUDirect-TCPX (A3 High): nccltune does not write the TCPX plugin's variables (NCCL_GPUDIRECTTCPX_CTRL_DEV, _SOCKET_IFNAME, and the TX/RX CPU bindings, which depend on the image){names}; set them as Google Cloud docs, Maximize GPU network bandwidth with GPUDirect-TCPX, and GoogleCloudPlatform/cluster-toolkit's a3-highgpu-8g examples give them"
+                )));
+            }
+            "azure-nd-h100-v5" | "azure-nd-a100-v4" if multi => v.push(note(Level::Info, "NCCL_TOPO_FILE",
+                "Azure: NCCL_TOPO_FILE names the file Azure's HPC images install; on another image take it from Azure/azhpc-images (topology/ndv5-topo.xml or ndv4-topo.xml) and point NCCL_TOPO_FILE at it".into())),
+            _ => {}
+        }
+    }
+    for x in node.nccl_plugins.iter().filter(|x| x.kind == "net") {
+        if x.owner == "sharp" && multi {
+            v.push(note(Level::Info, "NCCL_COLLNET_ENABLE", format!(
+                "the SHARP plugin (nccl-rdma-sharp-plugins) is installed ({}): CollNet in-network reductions need NCCL_COLLNET_ENABLE=1 and a SHARP aggregation manager on the InfiniBand fabric, which the host cannot see; nccltune leaves CollNet off (NCCL's default) — measure it with `nccltune bench plan --collnet` (NCCL docs, Environment Variables, NCCL_COLLNET_ENABLE)",
+                x.path
+            )));
+        }
+        if !x.on_loader_path {
+            v.push(note(Level::Info, "NCCL_NET_PLUGIN", format!(
+                "{} ({}) is not on the loader's search path (LD_LIBRARY_PATH, the loader's cache, /lib, /usr/lib): NCCL opens net plugins by name (libnccl-net.so) through that search (ld.so(8)), so it will not load this one unless its folder is added to LD_LIBRARY_PATH",
+                x.path, x.owner
+            )));
+        }
+    }
+    v
 }
 
 /// The node's own findings (the ones `detect` shows and `verify` judges) that bear on what

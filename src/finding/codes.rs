@@ -178,6 +178,10 @@ registry! {
         TooManySockets = "too-many-sockets" => "`NCCL_SOCKET_NTHREADS` x `NCCL_NSOCKS_PERTHREAD` above 64: NCCL lowers the sockets per thread",
         HcaDuplicate = "hca-duplicate" => "an `NCCL_IB_HCA` entry already covered by an earlier one",
         UnreadableConfig = "unreadable-config" => "a config file NCCL would read is a directory, FIFO (init hangs), symlink loop or unreadable",
+        GdrBelowC2c = "gdr-level-c2c" => "with node facts: `NCCL_NET_GDR_LEVEL` below P2C (or `NCCL_NET_GDR_C2C=0`) on a Grace (C2C) node, which turns GPUDirect RDMA off for the NICs on the GPU's CPU",
+        TcNotLossless = "tc-not-lossless" => "with node facts: an `NCCL_IB_TC`/`NCCL_IB_SL` whose priority no lossless (PFC) priority of the RoCE rails carries",
+        QosUnseen = "qos-unseen" => "with node facts: a traffic class or service level the host cannot judge (InfiniBand: the subnet manager's SL-to-VL mapping; RoCE: PFC not seen, PCP trust)",
+        PluginTransport = "plugin-transport" => "with node facts: an `NCCL_IB_*` setting on a platform whose net plugin (aws-ofi-nccl over EFA, GPUDirect-TCPX/TCPXO) carries the traffic instead",
     }
     /// What `configure` could not decide from the node.
     Configure(ConfigureCode) = "configure", "configure" {
@@ -186,6 +190,8 @@ registry! {
         NothingToSet = "configure.nothing-to-set" => "NCCL's defaults fit this node for this mode",
         RuleSkipped = "configure.rule-skipped" => "a rule whose value could not be filled in or validated was skipped",
         TrafficClass = "configure.traffic-class" => "RoCE rails whose lossless traffic class could not be told from the node: NCCL_IB_TC was not set",
+        Platform = "configure.platform" => "the cloud platform or NCCL plugin detected, what its provider's documentation says, and what configure did or did not write for it",
+        NcclVersions = "configure.nccl-versions" => "several NCCL versions on the node, loaded by different kinds of process: which one the version-dependent rules used",
     }
     /// Judging nccl-tests results.
     Bench(BenchCode) = "bench", "bench" {

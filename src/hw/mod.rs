@@ -3,6 +3,8 @@
 //! the GPUDirect path, the GPU architecture and "Hopper or newer", the rank of a PCI path, which
 //! RDMA ports are the rails, and whether the port facts are known at all.
 
+pub mod platform;
+
 use crate::node::{Gpu, Nic, NodeReport};
 use crate::parse::topo::Path;
 use crate::probe::{ProbeStatus, names};
@@ -232,6 +234,32 @@ pub fn is_hopper_or_newer(g: &Gpu) -> bool {
 /// Multicast support in the driver is not visible from the probes.
 pub fn nvls_capable(node: &NodeReport) -> bool {
     node.nvswitch.present == Some(true) && !node.gpus.is_empty() && node.gpus.iter().all(is_hopper_or_newer)
+}
+
+/// Grace superchips, whose GPUs reach their CPU over NVLink-C2C: GH200, GB200, GB300, GB10.
+const C2C_PRODUCTS: [&str; 4] = ["GH200", "GB200", "GB300", "GB10"];
+
+/// The GPUs of the node that sit on a Grace CPU over NVLink-C2C (by product name), as
+/// evidence ("NVIDIA GB200 (4 GPUs)"); `None` when none does or no GPU is known. On such nodes
+/// NCCL classes a NIC on the GPU's own CPU as `P2C` (C2C + PCIe; NCCL 2.30.7
+/// `src/graph/paths.cc`, `ncclTopoComputePaths`), which `nvidia-smi topo -m` shows as `NODE`
+/// or `PHB`.
+pub fn c2c_gpus(node: &NodeReport) -> Option<String> {
+    let c2c: Vec<&str> = node
+        .gpus
+        .iter()
+        .filter_map(|g| g.name.as_deref())
+        .filter(|n| {
+            n.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| C2C_PRODUCTS.contains(&w))
+        })
+        .collect();
+    let first = c2c.first()?;
+    Some(format!(
+        "{first} ({} GPU{} on NVLink-C2C)",
+        c2c.len(),
+        if c2c.len() == 1 { "" } else { "s" }
+    ))
 }
 
 /// Rank of a GPU-NIC PCI path, nearest first (`PIX` 1 ... `SYS` 5); `None` for an NVLink or

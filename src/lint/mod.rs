@@ -4,6 +4,7 @@
 //! with node facts, `NCCL_IB_HCA` entries that match no active port.
 
 pub mod envfile;
+mod fabric;
 pub mod yaml;
 
 use crate::finding::LintCode;
@@ -377,6 +378,9 @@ fn check_one(
         && let Some(node) = node
     {
         hca_against_node(a, value, node, out);
+    }
+    if let Some(node) = node {
+        fabric::check(a, value, node, version, out);
     }
 }
 

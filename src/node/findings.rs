@@ -42,6 +42,9 @@ pub fn node(r: &NodeReport) -> Vec<Finding> {
 /// One finding per probe that did not answer cleanly, naming the probe and what happened.
 pub fn probes(r: &NodeReport) -> Vec<Finding> {
     let no_rdma = crate::hw::no_rdma_devices(r);
+    // EFA devices have no use for infiniband-diags or MLNX_OFED: their facts come from sysfs.
+    let efa = crate::hw::platform::efa_devices(r);
+    let efa_only = !r.nics.is_empty() && efa.len() == r.nics.len() && r.probe_ok(names::RDMA_PORTS);
     let roce = r.nics.iter().any(Nic::is_roce);
     let mut v = Vec::new();
     for p in r
@@ -59,8 +62,13 @@ pub fn probes(r: &NodeReport) -> Vec<Finding> {
         let first_err = p.stderr.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
         match &p.status {
             ProbeStatus::Ok => {}
+            ProbeStatus::NotFound | ProbeStatus::NotCaptured if names::SUPPORTING.contains(&p.name.as_str()) => {}
             // A missing file is a fact (no peer-memory client, no NVIDIA driver), not a failure.
             ProbeStatus::NotFound if !is_command(&p.name) => {}
+            ProbeStatus::NotFound if efa_only && RDMA_TOOLS.contains(&p.name.as_str()) => v.push(at(
+                Level::Info,
+                format!("not installed; the node's RDMA devices are EFA ({} of them), read from sysfs, which needs neither infiniband-diags nor MLNX_OFED", efa.len()),
+            )),
             ProbeStatus::NotFound if no_rdma && RDMA_TOOLS.contains(&p.name.as_str()) => v.push(at(
                 Level::Info,
                 "not installed, and the node has no RDMA devices (/sys/class/infiniband is absent)".into(),

@@ -83,6 +83,24 @@ pub struct NodeReport {
     pub topo_nics_truncated: Option<(u32, u32)>,
     pub gpudirect: GpuDirect,
     pub versions: Versions,
+    /// Every NCCL library file found (`nccl-library`), in the probe's search order. An
+    /// addition to schema 2.
+    #[serde(default)]
+    pub nccl_libraries: Vec<NcclLibrary>,
+    /// Which of them a process would load, per kind of process, with the loader rule applied.
+    /// An addition to schema 2.
+    #[serde(default)]
+    pub nccl_loads: Vec<NcclLoad>,
+    /// DMI system facts (`/sys/class/dmi/id`). An addition to schema 2.
+    #[serde(default)]
+    pub dmi: Dmi,
+    /// NCCL net and tuner plugins found (`nccl-plugins`). An addition to schema 2.
+    #[serde(default)]
+    pub nccl_plugins: Vec<NcclPlugin>,
+    /// The cloud platform, when `src/hw/platforms.toml` knows it, with the facts used to tell
+    /// it. An addition to schema 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
     /// IOMMU-related kernel parameters (`intel_iommu=on`, `iommu=pt`, ...).
     pub iommu_params: Vec<String>,
     /// PCIe ACS on the bridges above GPUs and RDMA NICs (`lspci -vvv`, root only).
@@ -210,6 +228,9 @@ pub struct Nic {
     /// `Link layer` line existed (it was added with RoCE support) printed InfiniBand ports only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub link_layer_inferred: bool,
+    /// The device's kernel driver from sysfs (`mlx5_core`, `efa`), where captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
 }
 
 impl Nic {
@@ -322,6 +343,68 @@ pub struct Versions {
     pub ofed_flavor: Option<String>,
     pub nccl: Option<String>,
     pub kernel: Option<String>,
+}
+
+/// DMI system facts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dmi {
+    pub sys_vendor: Option<String>,
+    pub product_name: Option<String>,
+    pub board_vendor: Option<String>,
+}
+
+/// An NCCL plugin library.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NcclPlugin {
+    pub path: String,
+    /// `net`, `tuner` or `other`.
+    pub kind: String,
+    /// `aws-ofi-nccl`, `gpudirect-tcpxo`, `gpudirect-tcpx`, `sharp`, `gib` or `unknown`.
+    pub owner: String,
+    /// Whether the loader finds it by name (`LD_LIBRARY_PATH`, its cache, a default folder).
+    pub on_loader_path: bool,
+}
+
+/// A cloud platform.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Platform {
+    /// `azure-nd-h100-v5`, `aws-efa`, `gcp-a3-mega`, ...
+    pub id: String,
+    pub name: String,
+    /// The machine type, where the node names it (AWS's DMI product name).
+    pub machine: Option<String>,
+    /// The facts the platform was told from.
+    pub used: Vec<String>,
+    /// The owner of the net plugin that carries inter-node traffic, if one was found.
+    pub net_plugin: Option<String>,
+    pub source: String,
+}
+
+/// One NCCL library file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NcclLibrary {
+    pub path: String,
+    pub version: Option<String>,
+    /// How the version was known: `wheel metadata`, `embedded version string`, `file name`,
+    /// `link target`, `same folder` (a `libnccl.so.2` beside one `libnccl.so.2.X.Y`, its usual
+    /// link target, in captures that do not say) or `unknown`.
+    pub how: String,
+    /// Where the folder came from: `LD_LIBRARY_PATH`, `python` (site-packages), `env` (a
+    /// Python environment's `lib`), `system`; `unknown` in older captures.
+    pub origin: String,
+}
+
+/// The NCCL a kind of process would load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NcclLoad {
+    /// `program` (linked against `libnccl.so.2` without an RPATH: nccl-tests, MPI jobs) or
+    /// `pytorch <site-packages folder>`.
+    pub process: String,
+    /// `None` when no file fits the rule.
+    pub path: Option<String>,
+    pub version: Option<String>,
+    /// The loader rule applied and what it rests on.
+    pub rule: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,9 @@
 //! from wheel metadata (`nvidia_nccl_cu12-X.Y.Z.dist-info` beside `nvidia/nccl/lib`) or from
 //! the version string NCCL embeds in the library (`NCCL version X.Y.Z`, the text `NCCL_DEBUG=
 //! VERSION` prints; NCCL 2.30.7 src/init.cc:694-695). Without either, the version is the one in the file name
-//! (`libnccl.so.2.21.5`). The highest version found is reported.
+//! (`libnccl.so.2.21.5`). A fourth column says where the folder came from (`LD_LIBRARY_PATH`,
+//! `python`, `env`, `system`; captures older than it have three columns or one). The highest
+//! version found is reported. `parse_ldconfig` reads `ldconfig -p`, the loader's cache.
 
 use std::io::Read;
 
@@ -15,6 +17,9 @@ pub struct Library {
     pub version: Option<String>,
     /// `file name`, `link target`, `wheel metadata` or `embedded version string`.
     pub how: String,
+    /// The probe's fourth column: `LD_LIBRARY_PATH`, `python`, `env` or `system`; `None` in
+    /// captures that predate it.
+    pub origin: Option<String>,
 }
 
 fn full(v: &str) -> bool {
@@ -30,11 +35,17 @@ pub fn parse_all(text: &str) -> Vec<Library> {
             let path = f.next().unwrap_or("").trim().to_string();
             let given = f.next().map(str::trim).filter(|v| full(v)).map(str::to_string);
             let how = f.next().unwrap_or("").trim().to_string();
+            let origin = f
+                .next()
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_string);
             match given {
                 Some(v) => Library {
                     path,
                     version: Some(v),
                     how: if how.is_empty() { "probe".into() } else { how },
+                    origin,
                 },
                 None => {
                     let name = path.rsplit('/').next().unwrap_or("");
@@ -44,11 +55,24 @@ pub fn parse_all(text: &str) -> Vec<Library> {
                         .map(str::to_string);
                     Library {
                         path,
+                        how: if v.is_some() { "file name" } else { "unknown" }.into(),
                         version: v,
-                        how: "file name".into(),
+                        origin,
                     }
                 }
             }
+        })
+        .collect()
+}
+
+/// The paths `ldconfig -p` maps `soname` to, in the cache's order (the order `ld.so` tries
+/// them): lines `\tlibnccl.so.2 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libnccl.so.2`.
+pub fn parse_ldconfig(text: &str, soname: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let (name, path) = l.trim().split_once(" => ")?;
+            let name = name.split_whitespace().next()?;
+            (name == soname && path.trim().starts_with('/')).then(|| path.trim().to_string())
         })
         .collect()
 }
@@ -148,6 +172,21 @@ mod tests {
         assert_eq!(all[0].how, "wheel metadata");
         assert_eq!(all[1].how, "file name");
         assert_eq!(all[2].version, None);
+        assert_eq!(all[2].how, "unknown");
+        assert_eq!(all[0].origin, None);
+        let tagged =
+            parse_all("/opt/n/libnccl.so.2\t\t\tLD_LIBRARY_PATH\n/usr/lib/libnccl.so.2.21.5\t\t\tsystem\n");
+        assert_eq!(tagged[0].origin.as_deref(), Some("LD_LIBRARY_PATH"));
+        assert_eq!(tagged[0].version, None);
+        assert_eq!(tagged[1].version.as_deref(), Some("2.21.5"));
+        assert_eq!(tagged[1].how, "file name");
+        let cache = "3 libs found in cache `/etc/ld.so.cache'\n\tlibnccl.so.2 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libnccl.so.2\n\
+\tlibnccl.so (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libnccl.so\n\tlibnccl-net.so (libc6,x86-64) => /opt/x/libnccl-net.so\n";
+        assert_eq!(
+            parse_ldconfig(cache, "libnccl.so.2"),
+            ["/usr/lib/x86_64-linux-gnu/libnccl.so.2"]
+        );
+        assert!(parse_ldconfig("garbage => here\n", "libnccl.so.2").is_empty());
         assert_eq!(parse(text).as_deref(), Some("2.26.2"));
         assert_eq!(
             wheel_version([

@@ -1,5 +1,6 @@
 //! The `sysfs-net-interfaces` probe: `grep -H .` style lines over
-//! `/sys/class/net/<if>/{operstate,speed,type}` and `/sys/class/net/<if>/device:present`.
+//! `/sys/class/net/<if>/{operstate,speed,type}`, `/sys/class/net/<if>/device:present` and
+//! `/sys/class/net/<if>/device/driver:<driver>`.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,9 @@ pub struct NetInterface {
     pub arp_type: Option<u32>,
     /// Backed by a device (not a bridge, veth, bond-less virtual or loopback interface).
     pub physical: bool,
+    /// The device's kernel driver (`gve`: Google's virtual NIC; `ena`: AWS's), where captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
 }
 
 pub fn parse(text: &str) -> Vec<NetInterface> {
@@ -21,7 +25,26 @@ pub fn parse(text: &str) -> Vec<NetInterface> {
         let Some((path, value)) = line.split_once(':') else {
             continue;
         };
+        // `<root>/<if>/device/driver:<driver>`
+        let (path, driver_line) = match path.strip_suffix("/device/driver") {
+            Some(p) => (p, true),
+            None => (path, false),
+        };
         let mut parts = path.rsplit('/');
+        if driver_line {
+            let Some(name) = parts.next().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            match out.iter_mut().find(|i| i.name == name) {
+                Some(i) => i.driver = Some(value.trim().to_string()),
+                None => out.push(NetInterface {
+                    name: name.to_string(),
+                    driver: Some(value.trim().to_string()),
+                    ..NetInterface::default()
+                }),
+            }
+            continue;
+        }
         let (Some(attr), Some(name)) = (parts.next(), parts.next()) else {
             continue;
         };
@@ -64,5 +87,16 @@ mod tests {
             ("enp5s0", Some(25000), true)
         );
         assert_eq!(n[2].speed_mbps, None);
+    }
+
+    #[test]
+    fn the_device_driver_line_names_the_interface_not_device() {
+        let n = super::parse(
+            "/sys/class/net/enp6s0/operstate:up\n/sys/class/net/enp6s0/device:present\n/sys/class/net/enp6s0/device/driver:gve\n",
+        );
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].name, "enp6s0");
+        assert_eq!(n[0].driver.as_deref(), Some("gve"));
+        assert!(n[0].physical);
     }
 }

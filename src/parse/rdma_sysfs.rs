@@ -1,6 +1,6 @@
 //! The `sysfs-rdma-ports` probe: `grep -H .` style lines over
 //! `/sys/class/infiniband/<dev>/ports/<n>/{state,phys_state,rate,link_layer}` plus
-//! `/sys/class/infiniband/<dev>/device/net:<netdev>` lines.
+//! `/sys/class/infiniband/<dev>/device/net:<netdev>` and `.../device/driver:<driver>` lines.
 
 use serde::Serialize;
 
@@ -36,6 +36,8 @@ pub struct RdmaSysfs {
     pub ports: Vec<SysfsPort>,
     /// (device, netdev)
     pub netdevs: Vec<(String, String)>,
+    /// (device, kernel driver): `efa`, `mlx5_core`, ...
+    pub drivers: Vec<(String, String)>,
 }
 
 fn normalise_state(v: &str) -> String {
@@ -54,6 +56,13 @@ fn normalise_state(v: &str) -> String {
 pub fn parse(text: &str) -> RdmaSysfs {
     let mut out = RdmaSysfs::default();
     for line in text.lines() {
+        if let Some((path, driver)) = line.split_once("/device/driver:") {
+            let dev = path.rsplit('/').next().unwrap_or("").to_string();
+            if !dev.is_empty() && !driver.trim().is_empty() {
+                out.drivers.push((dev, driver.trim().to_string()));
+            }
+            continue;
+        }
         if let Some((path, netdev)) = line.split_once("/device/net:") {
             let dev = path.rsplit('/').next().unwrap_or("").to_string();
             if !dev.is_empty() && !netdev.trim().is_empty() {
@@ -142,6 +151,16 @@ pub fn parse(text: &str) -> RdmaSysfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn driver_lines_are_kept_per_device() {
+        let s = parse(
+            "/sys/class/infiniband/rdmap79s0/ports/1/state:4: ACTIVE\n/sys/class/infiniband/rdmap79s0/ports/1/link_layer:Unknown\n/sys/class/infiniband/rdmap79s0/device/driver:efa\n",
+        );
+        assert_eq!(s.drivers, [("rdmap79s0".to_string(), "efa".to_string())]);
+        assert_eq!(s.ports.len(), 1);
+        assert_eq!(s.ports[0].state.as_deref(), Some("Active"));
+    }
 
     #[test]
     fn ports_and_netdevs() {

@@ -132,6 +132,24 @@ pub mod names {
     pub const BOOT_ID: &str = "proc-boot-id";
     pub const NET_ECN: &str = "sysfs-net-ecn";
     pub const MLNX_QOS: &str = "mlnx_qos";
+    /// `ldconfig -p`: the loader's cache, which decides the NCCL a program loads when
+    /// `LD_LIBRARY_PATH` has none.
+    pub const LDCONFIG: &str = "ldconfig-p";
+    /// NCCL net and tuner plugins (`libnccl-net*.so`, `libnccl-tuner*.so`).
+    pub const NCCL_PLUGINS: &str = "nccl-plugins";
+    pub const DMI_SYS_VENDOR: &str = "dmi-sys-vendor";
+    pub const DMI_PRODUCT_NAME: &str = "dmi-product-name";
+    pub const DMI_BOARD_VENDOR: &str = "dmi-board-vendor";
+    /// Probes that refine an answer (which NCCL loads, which platform this is) and whose
+    /// absence is said by that answer itself ("not captured"), never as a gap in the node's
+    /// facts: older captures lack them, and a missing file is itself the fact.
+    pub const SUPPORTING: [&str; 5] = [
+        LDCONFIG,
+        NCCL_PLUGINS,
+        DMI_SYS_VENDOR,
+        DMI_PRODUCT_NAME,
+        DMI_BOARD_VENDOR,
+    ];
     /// The fabric QoS probes: they matter on nodes with RoCE ports only, and what they miss
     /// is said as info (the `rdma.lossless` check then skips), since many RoCE nodes run
     /// without MLNX_OFED's mlnx_qos.
@@ -262,6 +280,52 @@ pub fn core_probes() -> Vec<ProbeSpec> {
             },
             purpose: "installed NCCL library files, Python wheels' and PyTorch's included (version from the file name, the wheel metadata or the library's embedded version string)",
         },
+        ProbeSpec::command(
+            LDCONFIG,
+            "ldconfig",
+            &["-p"],
+            "the loader's cache (/etc/ld.so.cache): the libnccl.so.2 a program loads when LD_LIBRARY_PATH has none",
+        ),
+        ProbeSpec {
+            name: NCCL_PLUGINS,
+            source: Source::LibrarySearch {
+                prefix: "libnccl-".to_string(),
+                dirs: [
+                    "/usr/lib/x86_64-linux-gnu",
+                    "/usr/lib/aarch64-linux-gnu",
+                    "/usr/lib64",
+                    "/usr/lib",
+                    "/usr/local/lib",
+                    "/usr/local/nvidia/lib64",
+                    // GPUDirect-TCPX/TCPXO (GKE's and the A3 images' mounts).
+                    "/usr/local/tcpx/lib64",
+                    "/var/lib/tcpx/lib64",
+                    "/var/lib/tcpxo/lib64",
+                    // aws-ofi-nccl (AWS DLAMI and EFA installer).
+                    "/opt/amazon/ofi-nccl/lib",
+                    "/opt/amazon/ofi-nccl/lib64",
+                    "/opt/aws-ofi-nccl/lib",
+                    // NVIDIA HPC-X's SHARP plugin (Azure HPC images, DGX).
+                    "/opt/hpcx/nccl_rdma_sharp_plugin/lib",
+                    "/usr/local/nccl-rdma-sharp-plugins/lib",
+                ]
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            },
+            purpose: "NCCL net and tuner plugins (libnccl-net*.so, libnccl-tuner*.so) in the library search and the plugins' usual folders",
+        },
+        ProbeSpec::file(
+            DMI_SYS_VENDOR,
+            "/sys/class/dmi/id/sys_vendor",
+            "system vendor (cloud platform: Microsoft Corporation, Amazon EC2, Google)",
+        ),
+        ProbeSpec::file(
+            DMI_PRODUCT_NAME,
+            "/sys/class/dmi/id/product_name",
+            "product name (cloud machine family where the provider sets it)",
+        ),
+        ProbeSpec::file(DMI_BOARD_VENDOR, "/sys/class/dmi/id/board_vendor", "board vendor"),
         ProbeSpec::command(
             SMI_Q,
             "nvidia-smi",

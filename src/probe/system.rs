@@ -266,8 +266,18 @@ fn read_net_interfaces(root: &Path) -> ProbeOutput {
         if dir.join("device").exists() {
             text.push_str(&format!("{}:present\n", dir.join("device").display()));
         }
+        if let Some(d) = driver_name(&dir.join("device")) {
+            text.push_str(&format!("{}:{d}\n", dir.join("device").join("driver").display()));
+        }
     }
     output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
+}
+
+/// The kernel driver bound to a device (`<device>/driver` links to `.../drivers/<name>`):
+/// `gve` (Google's virtual NIC), `efa`, `mlx5_core`.
+fn driver_name(device: &Path) -> Option<String> {
+    let target = std::fs::read_link(device.join("driver")).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
 /// The entries of a sysfs root a probe walks: an absent root is `not-found` (no such device on
@@ -329,6 +339,12 @@ fn read_rdma_ports(root: &Path) -> ProbeOutput {
                 }
             }
         }
+        if let Some(d) = driver_name(&root.join(&dev).join("device")) {
+            text.push_str(&format!(
+                "{}:{d}\n",
+                root.join(&dev).join("device").join("driver").display()
+            ));
+        }
         let net_dir = root.join(&dev).join("device").join("net");
         for netdev in sorted_entries(&net_dir).unwrap_or_default() {
             text.push_str(&format!("{}:{netdev}\n", net_dir.display()));
@@ -341,7 +357,7 @@ fn read_rdma_ports(root: &Path) -> ProbeOutput {
 /// `$CONDA_PREFIX`, the prefix of every `PATH` entry ending in `bin`, and the system
 /// interpreters' (`/usr/local`, `/usr`): their `lib` and, per `python3.*`, the NCCL wheel's
 /// `nvidia/nccl/lib` and PyTorch's `torch/lib` in `site-packages` or `dist-packages`.
-fn python_library_dirs() -> Vec<PathBuf> {
+fn python_library_dirs() -> Vec<(PathBuf, bool)> {
     let mut prefixes: Vec<PathBuf> = ["VIRTUAL_ENV", "CONDA_PREFIX"]
         .iter()
         .filter_map(std::env::var_os)
@@ -356,8 +372,9 @@ fn python_library_dirs() -> Vec<PathBuf> {
         );
     }
     prefixes.extend([PathBuf::from("/usr/local"), PathBuf::from("/usr")]);
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
     for prefix in prefixes {
+        let env_lib = prefix != Path::new("/usr") && prefix != Path::new("/usr/local");
         let lib = prefix.join("lib");
         for py in sorted_entries(&lib).unwrap_or_default() {
             if !py.starts_with("python3") {
@@ -365,14 +382,14 @@ fn python_library_dirs() -> Vec<PathBuf> {
             }
             for pkgs in ["site-packages", "dist-packages"] {
                 let base = lib.join(&py).join(pkgs);
-                dirs.push(base.join("nvidia/nccl/lib"));
-                dirs.push(base.join("torch/lib"));
+                dirs.push((base.join("nvidia/nccl/lib"), false));
+                dirs.push((base.join("torch/lib"), false));
             }
         }
-        dirs.push(lib);
+        dirs.push((lib, env_lib));
     }
     let mut seen = std::collections::HashSet::new();
-    dirs.retain(|d| seen.insert(d.clone()));
+    dirs.retain(|(d, _)| seen.insert(d.clone()));
     dirs
 }
 
@@ -504,20 +521,49 @@ fn read_net_ecn(root: &Path) -> ProbeOutput {
     output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
 }
 
-fn search_libraries(prefix: &str, dirs: &[PathBuf]) -> ProbeOutput {
-    let mut all: Vec<PathBuf> = Vec::new();
-    if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
-        all.extend(std::env::split_paths(&ld).filter(|p| !p.as_os_str().is_empty()));
+/// Where a library folder came from, the probe's fourth column: `LD_LIBRARY_PATH`, `python`
+/// (a `site-packages`/`dist-packages` folder: reached through a library's RPATH, never by
+/// the loader's own search), `env` (the `lib` folder of a Python environment other than
+/// `/usr` and `/usr/local`: searched only through `LD_LIBRARY_PATH` or an RPATH) or `system`.
+fn library_origin(dir: &Path, from_ld_path: bool) -> &'static str {
+    if from_ld_path {
+        return "LD_LIBRARY_PATH";
     }
-    all.extend(python_library_dirs());
-    all.extend(dirs.iter().cloned());
-    let mut found: Vec<String> = Vec::new();
-    for dir in all {
+    let s = dir.to_string_lossy();
+    if s.contains("/site-packages/") || s.contains("/dist-packages/") {
+        "python"
+    } else {
+        "system"
+    }
+}
+
+fn search_libraries(prefix: &str, dirs: &[PathBuf]) -> ProbeOutput {
+    // (folder, origin)
+    let mut all: Vec<(PathBuf, &'static str)> = Vec::new();
+    if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
+        all.extend(
+            std::env::split_paths(&ld)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| (p, "LD_LIBRARY_PATH")),
+        );
+    }
+    let system: Vec<&PathBuf> = dirs.iter().collect();
+    for (dir, env_lib) in python_library_dirs() {
+        let origin = if env_lib && !system.contains(&&dir) {
+            "env"
+        } else {
+            library_origin(&dir, false)
+        };
+        all.push((dir, origin));
+    }
+    all.extend(dirs.iter().map(|d| (d.clone(), library_origin(d, false))));
+    let mut found: Vec<(String, &'static str)> = Vec::new();
+    for (dir, origin) in all {
         for name in sorted_entries(&dir).unwrap_or_default() {
             if name.starts_with(prefix) {
                 let path = dir.join(&name).display().to_string();
-                if !found.contains(&path) {
-                    found.push(path);
+                if !found.iter().any(|(p, _)| *p == path) {
+                    found.push((path, origin));
                 }
             }
         }
@@ -525,12 +571,21 @@ fn search_libraries(prefix: &str, dirs: &[PathBuf]) -> ProbeOutput {
     if found.is_empty() {
         return output(ProbeStatus::NotFound, Vec::new(), Vec::new());
     }
+    // Only NCCL itself carries a version to look for; plugins are listed by path.
+    let versioned = prefix == "libnccl.so";
     let mut scanned: Vec<(PathBuf, Option<String>)> = Vec::new();
     let text: String = found
         .iter()
-        .map(|p| match library_version(Path::new(p), &mut scanned) {
-            Some((v, how)) => format!("{p}\t{v}\t{how}\n"),
-            None => format!("{p}\n"),
+        .map(|(p, origin)| {
+            let v = if versioned {
+                library_version(Path::new(p), &mut scanned)
+            } else {
+                None
+            };
+            match v {
+                Some((v, how)) => format!("{p}\t{v}\t{how}\t{origin}\n"),
+                None => format!("{p}\t\t\t{origin}\n"),
+            }
         })
         .collect();
     output(ProbeStatus::Ok, text.into_bytes(), Vec::new())
@@ -747,11 +802,19 @@ mod tests {
             std::fs::write(port.join("link_layer"), "InfiniBand\n").expect("w");
         }
         std::fs::create_dir_all(dir.path().join("mlx5_9/device/net/ibp1s0")).expect("mkdir");
+        // `device/driver` is a link to the driver's folder; its name is the driver.
+        std::fs::create_dir_all(dir.path().join("drivers/mlx5_core")).expect("mkdir");
+        std::os::unix::fs::symlink(
+            dir.path().join("drivers/mlx5_core"),
+            dir.path().join("mlx5_9/device/driver"),
+        )
+        .expect("link");
         let out = read_rdma_ports(dir.path());
         let text = out.text();
         let first = text.lines().next().unwrap_or_default();
         assert!(first.ends_with("mlx5_9/ports/1/state:4: ACTIVE"), "{first}");
         assert!(text.contains("mlx5_9/device/net:ibp1s0\n"));
+        assert!(text.contains("mlx5_9/device/driver:mlx5_core\n"), "{text}");
         assert!(text.contains("mlx5_10/ports/1/rate:400 Gb/sec (4X NDR)\n"));
         assert_eq!(
             read_rdma_ports(&dir.path().join("none")).status,

@@ -23,6 +23,46 @@ pub fn to_table(r: &NodeReport) -> String {
             ],
             vec!["NCCL".into(), opt(&v.nccl)],
             vec!["kernel".into(), opt(&v.kernel)],
+            vec![
+                "platform".into(),
+                match &r.platform {
+                    Some(p) => format!(
+                        "{}{} (from {})",
+                        p.name,
+                        p.machine.as_deref().map(|m| format!(", {m}")).unwrap_or_default(),
+                        p.used.join("; ")
+                    ),
+                    None => r
+                        .dmi
+                        .sys_vendor
+                        .as_deref()
+                        .map_or("-".into(), |v| format!("not one nccltune knows ({v})")),
+                },
+            ],
+            vec![
+                "NCCL plugins".into(),
+                if r.nccl_plugins.is_empty() {
+                    "-".into()
+                } else {
+                    r.nccl_plugins
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{} ({} {}{})",
+                                p.path,
+                                p.owner,
+                                p.kind,
+                                if p.on_loader_path {
+                                    ""
+                                } else {
+                                    ", not on the loader's path"
+                                }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ],
             vec!["GPU links".into(), gpu_link_summary(r)],
             vec![
                 "NVSwitch".into(),
@@ -134,6 +174,34 @@ pub fn to_table(r: &NodeReport) -> String {
             })
             .collect(),
     ));
+    if !r.nccl_libraries.is_empty() {
+        s.push_str(&table(
+            &["NCCL library", "version", "known from", "folder from"],
+            r.nccl_libraries
+                .iter()
+                .map(|l| vec![l.path.clone(), opt(&l.version), l.how.clone(), l.origin.clone()])
+                .collect(),
+        ));
+        s.push_str(&table(
+            &[
+                "process",
+                "loads",
+                "version",
+                "rule (dynamic loader search order, ld.so(8))",
+            ],
+            r.nccl_loads
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.process.clone(),
+                        l.path.clone().unwrap_or_else(|| "none".into()),
+                        opt(&l.version),
+                        l.rule.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     s.push_str(&table(
         &["probe", "status", "ms"],
         r.probes

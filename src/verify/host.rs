@@ -130,15 +130,72 @@ pub fn pcie(cx: &Context) -> Vec<Check> {
     v
 }
 
-fn distance(cx: &Context) -> Vec<Check> {
-    let id = PcieCode::GpuNicDistance;
-    let node = cx.node;
-    let limit = cx
+/// The GPUDirect RDMA distance limit a GPU-NIC path is judged against.
+pub(super) struct GdrLimit {
+    /// `PXB`, `P2C` or the expectation's level.
+    pub label: String,
+    /// The farthest `nvidia-smi topo -m` path (`hw::path_rank`) within the limit.
+    pub max_rank: u8,
+    /// How the limit was chosen, for the evidence; empty for the plain default.
+    pub note: String,
+}
+
+/// The expectation's `max_gpu_nic_path`, else NCCL's default for this node: `P2C` on C2C
+/// (Grace) nodes with NCCL 2.27 or newer (or an unknown version), where a NIC on the GPU's own
+/// CPU — `NODE` or `PHB` in `nvidia-smi topo -m` — is within it; `PXB` otherwise (NCCL 2.30.7's
+/// `P2C` default admits exactly what `PXB` does on a node without C2C).
+pub(super) fn gdr_limit(cx: &Context) -> GdrLimit {
+    if let Some(l) = cx
         .expect()
         .and_then(|e| e.thresholds.as_ref())
         .and_then(|t| t.max_gpu_nic_path.clone())
-        .unwrap_or_else(|| cx.rules.gdr.default_level.clone());
-    let limit_rank = path_rank(&limit).unwrap_or(2);
+    {
+        return GdrLimit {
+            max_rank: path_rank(&l).unwrap_or(2),
+            label: l,
+            note: "limit from the expectations".into(),
+        };
+    }
+    let g = &cx.rules.gdr;
+    let plain = GdrLimit {
+        label: g.default_level.clone(),
+        max_rank: path_rank(&g.default_level).unwrap_or(2),
+        note: String::new(),
+    };
+    let Some(c2c) = crate::hw::c2c_gpus(cx.node) else {
+        return plain;
+    };
+    let key = crate::parse::version_key;
+    match cx.node.versions.nccl.as_deref() {
+        Some(v) if key(v) < key(&g.c2c_since) => GdrLimit {
+            note: format!(
+                "{c2c}, but NCCL {v} is older than {}: judged against {}",
+                g.c2c_since, g.default_level
+            ),
+            ..plain
+        },
+        v => GdrLimit {
+            label: g.c2c_level.clone(),
+            // NODE: through the CPU within one NUMA node, the GPU's own Grace.
+            max_rank: 4,
+            note: format!(
+                "{c2c}: NCCL {}'s default level is {} (NCCL_NET_GDR_C2C=1), which admits a NIC on the GPU's own Grace CPU (NODE or PHB here, P2C to NCCL); NCCL_NET_GDR_C2C=0 brings back {}",
+                v.unwrap_or("(version unknown, 2.27+ assumed)"),
+                g.c2c_level,
+                g.default_level
+            ),
+        },
+    }
+}
+
+fn distance(cx: &Context) -> Vec<Check> {
+    let id = PcieCode::GpuNicDistance;
+    let node = cx.node;
+    let GdrLimit {
+        label: limit,
+        max_rank: limit_rank,
+        note,
+    } = gdr_limit(cx);
     if node.gpu_nic_affinity.is_empty() {
         let why = if node.nics.is_empty() {
             "not applicable: no RDMA NICs"
@@ -148,6 +205,19 @@ fn distance(cx: &Context) -> Vec<Check> {
         return vec![Check::at(id, Status::Skip, "node", why)];
     }
     let src = &cx.rules.gdr.source;
+    // Azure's ND VMs do not show the PCIe switches that pair each GPU with its NIC: every NIC
+    // looks NODE or SYS away. Azure's topology file gives NCCL the real pairing.
+    if let Some(p) = node.platform.as_ref().filter(|p| p.id.starts_with("azure-nd-")) {
+        return vec![
+            Check::at(
+                id,
+                Status::Info,
+                "node",
+                format!("{}: not judged from the VM's topology matrix, which hides the PCIe switches that pair each GPU with its NIC; NCCL learns the pairing from Azure's topology file (NCCL_TOPO_FILE, `nccltune configure` sets it)", p.name),
+            )
+            .evidence(format!("platform told from {}; Azure/azhpc-images topology/ndv5-topo.xml, ndv4-topo.xml; {src}", p.used.join("; "))),
+        ];
+    }
     let mut v = Vec::new();
     for gpu in &node.gpus {
         let near: Vec<&crate::node::Affinity> = node
@@ -167,9 +237,14 @@ fn distance(cx: &Context) -> Vec<Check> {
         };
         let names: Vec<&str> = near.iter().map(|a| a.nic.as_str()).collect();
         let ev = format!(
-            "nearest NIC {} via {}; GDR limit {limit}; {src}",
+            "nearest NIC {} via {}; GDR limit {limit}{}; {src}",
             names.join("/"),
-            first.path
+            first.path,
+            if note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({note})")
+            }
         );
         let active = near.iter().any(|a| {
             node.nics.iter().any(|n| n.device == a.nic && n.is_active())
@@ -186,7 +261,8 @@ fn distance(cx: &Context) -> Vec<Check> {
             .evidence(ev)
             .fix("bring the port up (see rdma.port-state)"),
             Some(r) if r <= limit_rank => {
-                Check::at(id, Status::Pass, subject, format!("nearest NIC {} at {} (within {limit})", names.join("/"), first.path)).evidence(ev)
+                let via = if r > 2 && limit == cx.rules.gdr.c2c_level { ", on the GPU's Grace CPU: P2C to NCCL" } else { "" };
+                Check::at(id, Status::Pass, subject, format!("nearest NIC {} at {}{via} (within {limit})", names.join("/"), first.path)).evidence(ev)
             }
             Some(_) => Check::at(
                 id,

@@ -333,10 +333,7 @@ fn annotate(cx: &Context, checks: &mut [Check]) {
                         .map(|a| a.path.clone())
                         .min()
                 });
-                let limit = expect
-                    .and_then(|e| e.thresholds.as_ref())
-                    .and_then(|t| t.max_gpu_nic_path.clone())
-                    .unwrap_or_else(|| cx.rules.gdr.default_level.clone());
+                let limit = host::gdr_limit(cx).label;
                 (near.map(|p| json!(p.label())), Some(json!(limit)))
             }
             Code::Software(s) => {

@@ -198,7 +198,7 @@ fn gdr(name: &str, log: &NcclLog) -> Vec<Check> {
             let status = if net == "IB" { Status::Fail } else { Status::Warn };
             Check::at(id, status, subject, format!("GPUDirect RDMA not used on {what} ({} of {total} channels without GDRDMA)", total - with_gdr))
                 .evidence(format!("{ev}; lines {}", first_lines(&without)))
-                .fix("see gpudirect.path and pcie.gpu-nic-distance: NCCL needs a peer-memory client or DMA-BUF, and the NIC within NCCL_NET_GDR_LEVEL (default PXB) of the GPU")
+                .fix("see gpudirect.path and pcie.gpu-nic-distance: NCCL needs a peer-memory client or DMA-BUF, and the NIC within NCCL_NET_GDR_LEVEL of the GPU (default P2C in NCCL 2.30: PXB, plus the GPU's own CPU on Grace nodes)")
         });
     }
     // Every rank prints its own line; one check per HCA, failing if any rank had GDR off.

@@ -20,6 +20,9 @@ pub struct Fabric {
 #[serde(deny_unknown_fields)]
 pub struct Gdr {
     pub default_level: String,
+    /// The default on C2C nodes (Grace), from `c2c_since` on.
+    pub c2c_level: String,
+    pub c2c_since: String,
     pub source: String,
 }
 

@@ -433,3 +433,85 @@ fn live_verify_includes_the_lint_findings_of_the_environment() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn platform_rules_apply_only_where_the_platform_is_detected() {
+    let run = |node: &str| {
+        let f = fixture(node);
+        configure(&["--mode", "training", "--replay", f.to_str().expect("utf8")])
+    };
+    // Azure ND H100 v5: Azure's topology file and relaxed ordering, as its HPC image sets them.
+    let (code, out, err) = run("azure-nd-h100-v5");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("export NCCL_TOPO_FILE='/opt/microsoft/ndv5/topo.xml'"),
+        "{out}"
+    );
+    assert!(out.contains("export NCCL_IB_PCI_RELAXED_ORDERING='1'"), "{out}");
+    assert!(
+        err.contains("platform Azure ND H100 v5") && err.contains("8 active InfiniBand ports"),
+        "{err}"
+    );
+    assert!(
+        err.contains("SHARP plugin") && err.contains("not on the loader's search path"),
+        "{err}"
+    );
+    // AWS p5 with EFA: the plugin carries the traffic; no NCCL_IB_* and no socket settings.
+    let (code, out, err) = run("aws-p5-efa");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !out.contains("NCCL_IB_") && !out.contains("NCCL_SOCKET_IFNAME"),
+        "{out}"
+    );
+    assert!(
+        err.contains("aws-ofi-nccl") && err.contains("p5.48xlarge"),
+        "{err}"
+    );
+    // GCP A3 Mega with TCPXO: the plugin's interfaces from the gVNIC interfaces.
+    let (code, out, err) = run("gcp-a3-mega-tcpxo");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("export NCCL_FASTRAK_CTRL_DEV='enp0s12'"), "{out}");
+    assert!(
+        out.contains(
+            "export NCCL_FASTRAK_IFNAME='enp6s0,enp7s0,enp13s0,enp14s0,enp134s0,enp135s0,enp141s0,enp142s0'"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("export NCCL_SOCKET_IFNAME='=enp0s12'") && !out.contains("NCCL_IB_DISABLE"),
+        "{out}"
+    );
+    assert!(err.contains("nccl-env-profile.sh"), "{err}");
+    // A bare-metal node gets none of them.
+    let (_, out, err) = run("h100-8gpu-ndr400");
+    assert!(
+        !out.contains("NCCL_TOPO_FILE") && !err.contains("configure.platform"),
+        "{out}{err}"
+    );
+    // DMI alone does not decide: a Microsoft VM whose devices are not an ND H100 v5 is no
+    // ND H100 v5 (here: only four InfiniBand ports listed).
+    let dir = tempfile::tempdir().expect("tmp");
+    super::common::copy_fixture("azure-nd-h100-v5", dir.path());
+    let ib = std::fs::read_to_string(dir.path().join("ibstat.txt")).expect("read");
+    let cut = ib.find("CA 'mlx5_ib4'").expect("ib4");
+    std::fs::write(dir.path().join("ibstat.txt"), &ib[..cut]).expect("write");
+    std::fs::remove_file(dir.path().join("sysfs-rdma-ports.txt")).expect("rm");
+    std::fs::write(dir.path().join("sysfs-rdma-ports.status"), "not-found\n").expect("write");
+    let (_, out, _) = configure(&["--replay", dir.path().to_str().expect("utf8")]);
+    assert!(!out.contains("NCCL_TOPO_FILE"), "{out}");
+}
+
+#[test]
+fn several_nccls_are_said_with_the_one_the_rules_used() {
+    let f = fixture("gb200-4gpu-ndr400");
+    let (code, _, err) = configure(&["--replay", f.to_str().expect("utf8")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("program loads 2.27.3")
+            && err.contains("loads 2.26.2")
+            && err.contains("configure.nccl-versions"),
+        "{err}"
+    );
+    let (_, _, err) = configure(&["--replay", f.to_str().expect("utf8"), "--nccl-version", "2.26.2"]);
+    assert!(!err.contains("configure.nccl-versions"), "{err}");
+}

@@ -220,3 +220,123 @@ fn the_json_report_reads_back_into_the_model() {
         assert_eq!(serde_json::to_value(&report).expect("serialises"), v, "{node}");
     }
 }
+
+#[test]
+fn every_nccl_found_and_which_one_each_kind_of_process_loads() {
+    // The GB200 capture holds three NCCLs: one in LD_LIBRARY_PATH, a wheel in a virtualenv,
+    // the system package (the loader's cache points at it).
+    let v = detect_json("gb200-4gpu-ndr400");
+    let libs = v["nccl_libraries"].as_array().expect("nccl_libraries");
+    assert_eq!(libs.len(), 5);
+    let how: Vec<(&str, &str)> = libs
+        .iter()
+        .map(|l| {
+            (
+                l["version"].as_str().unwrap_or("-"),
+                l["how"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(how.contains(&("2.26.2", "wheel metadata")), "{how:?}");
+    assert!(how.contains(&("2.25.1", "link target")), "{how:?}");
+    let loads = v["nccl_loads"].as_array().expect("nccl_loads");
+    assert_eq!(loads[0]["process"], "program");
+    assert_eq!(loads[0]["path"], "/opt/nccl-2.27.3/lib/libnccl.so.2");
+    assert_eq!(loads[0]["version"], "2.27.3");
+    assert!(loads[0]["rule"].as_str().expect("rule").contains("ld.so(8)"));
+    assert_eq!(
+        loads[1]["process"],
+        "pytorch /home/train/.venv/lib/python3.12/site-packages"
+    );
+    assert_eq!(loads[1]["version"], "2.26.2");
+    assert!(
+        loads[1]["rule"]
+            .as_str()
+            .expect("rule")
+            .contains("before LD_LIBRARY_PATH"),
+        "the wheel's RPATH wins over LD_LIBRARY_PATH"
+    );
+    // Without LD_LIBRARY_PATH the loader's cache decides.
+    let dir = tempfile::tempdir().expect("tmp");
+    super::common::copy_fixture("gb200-4gpu-ndr400", dir.path());
+    let libs = std::fs::read_to_string(dir.path().join("nccl-library.txt")).expect("read");
+    let libs: String = libs
+        .lines()
+        .filter(|l| !l.contains("LD_LIBRARY_PATH"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("nccl-library.txt"), libs).expect("write");
+    let out = nccltune()
+        .args(["detect", "--format", "json", "--replay"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["nccl_loads"][0]["path"],
+        "/usr/lib/aarch64-linux-gnu/libnccl.so.2"
+    );
+    assert!(
+        v["nccl_loads"][0]["rule"]
+            .as_str()
+            .expect("rule")
+            .contains("ld.so.cache")
+    );
+    let table = nccltune()
+        .args(["detect", "--replay"])
+        .arg(fixture("gb200-4gpu-ndr400"))
+        .output()
+        .expect("run");
+    let t = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        t.contains("NCCL library") && t.contains("wheel metadata") && t.contains("ld.so(8)"),
+        "{t}"
+    );
+}
+
+#[test]
+fn platforms_are_told_from_dmi_and_devices_and_say_what_was_used() {
+    let v = detect_json("aws-p5-efa");
+    assert_eq!(v["platform"]["id"], "aws-efa");
+    assert_eq!(v["platform"]["machine"], "p5.48xlarge");
+    assert_eq!(v["platform"]["net_plugin"], "aws-ofi-nccl");
+    assert_eq!(v["dmi"]["sys_vendor"], "Amazon EC2");
+    let efa = v["nics"]
+        .as_array()
+        .expect("nics")
+        .iter()
+        .filter(|n| n["driver"] == "efa")
+        .count();
+    assert_eq!(efa, 32);
+    // EFA nodes carry no infiniband-diags or MLNX_OFED: said, not warned.
+    let probes: Vec<(&str, &str)> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "node.probes")
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap_or(""),
+                f["level"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(probes.contains(&("ibstat", "info")), "{probes:?}");
+    let v = detect_json("gcp-a3-mega-tcpxo");
+    assert_eq!(v["platform"]["id"], "gcp-a3-mega");
+    let used = v["platform"]["used"].to_string();
+    assert!(
+        used.contains("9 gVNIC (gve) interfaces") && used.contains("H100"),
+        "{used}"
+    );
+    // A3 High is told from A3 Mega by its gVNIC count (DMI names both alike).
+    let v = detect_json("gcp-a3-high-tcpx");
+    assert_eq!(v["platform"]["id"], "gcp-a3-high");
+    assert_eq!(v["platform"]["net_plugin"], "gpudirect-tcpx");
+    let v = detect_json("azure-nd-h100-v5");
+    assert_eq!(v["platform"]["id"], "azure-nd-h100-v5");
+    assert_eq!(v["nccl_plugins"][0]["owner"], "sharp");
+    assert_eq!(v["nccl_plugins"][0]["on_loader_path"], false);
+    // Captures without the DMI probes have no platform.
+    assert!(detect_json("h100-8gpu-ndr400").get("platform").is_none());
+}

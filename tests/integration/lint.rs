@@ -472,3 +472,82 @@ fn configure_notes_a_rail_that_is_down_beside_the_hca_list() {
         "{notes:?}"
     );
 }
+
+/// `(code, level)` of every finding of `lint --format json --replay NODE` over `script`.
+fn codes_on(node: &str, script: &str) -> Vec<(String, String, String)> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("job.sh");
+    std::fs::write(&path, script).expect("write");
+    let out = nccltune()
+        .args(["lint", "--format", "json", "--replay"])
+        .arg(fixture(node))
+        .arg(&path)
+        .output()
+        .expect("lint");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or("").to_string(),
+                f["level"].as_str().unwrap_or("").to_string(),
+                f["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn has(v: &[(String, String, String)], code: &str, level: &str) -> bool {
+    v.iter().any(|(c, l, _)| c == code && l == level)
+}
+
+#[test]
+fn a_traffic_class_no_lossless_priority_carries_is_flagged() {
+    // PFC and ECN on priority 3, DSCP trust, the default dscp2prio table.
+    let v = codes_on("roce-h100-qos-p3", "export NCCL_IB_TC=0\n");
+    assert!(has(&v, "tc-not-lossless", "warn"), "{v:?}");
+    assert!(
+        v.iter().any(|(_, _, m)| m.contains("priority 0, PFC on [3]")),
+        "{v:?}"
+    );
+    // DSCP 26 (104) and DSCP 24 (96) both map to priority 3.
+    for ok in ["104", "106", "96"] {
+        let v = codes_on("roce-h100-qos-p3", &format!("export NCCL_IB_TC={ok}\n"));
+        assert!(!has(&v, "tc-not-lossless", "warn"), "{ok}: {v:?}");
+    }
+    // Without the QoS facts it is not judged, and says so.
+    let v = codes_on("roce-h100-8gpu", "export NCCL_IB_TC=0\n");
+    assert!(!has(&v, "tc-not-lossless", "warn"), "{v:?}");
+    assert!(has(&v, "qos-unseen", "info"), "{v:?}");
+    // On InfiniBand the SL's lane is the subnet manager's: said, not judged.
+    let v = codes_on("h100-8gpu-ndr400", "export NCCL_IB_SL=1\n");
+    assert!(has(&v, "qos-unseen", "info"), "{v:?}");
+    assert!(v.iter().any(|(_, _, m)| m.contains("subnet manager")), "{v:?}");
+}
+
+#[test]
+fn a_gdr_level_below_p2c_on_a_grace_node_is_flagged() {
+    let v = codes_on("gb200-4gpu-ndr400", "export NCCL_NET_GDR_LEVEL=PXB\n");
+    assert!(has(&v, "gdr-level-c2c", "warn"), "{v:?}");
+    let v = codes_on("gb200-4gpu-ndr400", "export NCCL_NET_GDR_C2C=0\n");
+    assert!(has(&v, "gdr-level-c2c", "warn"), "{v:?}");
+    let v = codes_on("gb200-4gpu-ndr400", "export NCCL_NET_GDR_LEVEL=P2C\n");
+    assert!(
+        has(&v, "redundant-default", "info") && !has(&v, "gdr-level-c2c", "warn"),
+        "{v:?}"
+    );
+    // On a PCIe node PXB is what the default admits.
+    let v = codes_on("h100-8gpu-ndr400", "export NCCL_NET_GDR_LEVEL=PXB\n");
+    assert!(!has(&v, "gdr-level-c2c", "warn"), "{v:?}");
+}
+
+#[test]
+fn ib_settings_on_a_plugin_platform_are_dead() {
+    let v = codes_on("aws-p5-efa", "export NCCL_IB_TIMEOUT=22\n");
+    assert!(has(&v, "plugin-transport", "warn"), "{v:?}");
+    // On InfiniBand the same setting is NCCL's own.
+    let v = codes_on("h100-8gpu-ndr400", "export NCCL_IB_TIMEOUT=22\n");
+    assert!(!has(&v, "plugin-transport", "warn"), "{v:?}");
+}

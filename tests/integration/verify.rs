@@ -162,6 +162,39 @@ fn other_fixtures_have_exact_statuses() {
     let ll = r.checks.iter().find(|c| c.code == "rdma.link-layer").expect("ll");
     assert!(ll.message.contains("RoCE"), "{}", ll.message);
 
+    // Grace (C2C): the NICs on each GPU's own Grace CPU are NODE away in `topo -m`, P2C to
+    // NCCL, within NCCL 2.30's default level P2C; the other Grace's are not nearest.
+    let (code, r) = report("gb200-4gpu-ndr400", &[]);
+    assert_eq!(code, Some(0));
+    let dist: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.code == "pcie.gpu-nic-distance")
+        .collect();
+    assert_eq!(dist.len(), 4);
+    for c in &dist {
+        assert_eq!(c.level, Status::Pass, "{}", c.message);
+        assert!(c.message.contains("within P2C"), "{}", c.message);
+        assert_eq!(c.expected, Some(serde_json::json!("P2C")));
+    }
+    // With an NCCL older than the C2C default, the same node is judged against PXB.
+    let dir = tempfile::tempdir().expect("tmp");
+    super::common::copy_fixture("gb200-4gpu-ndr400", dir.path());
+    std::fs::write(
+        dir.path().join("nccl-library.txt"),
+        "/usr/lib/aarch64-linux-gnu/libnccl.so.2.25.1\t\t\tsystem\n",
+    )
+    .expect("write");
+    let (_, out, _) = verify(&["--format", "json", "--replay", dir.path().to_str().expect("utf8")]);
+    let old: VerifyReport = serde_json::from_str(&out).expect("json");
+    let c = old
+        .checks
+        .iter()
+        .find(|c| c.code == "pcie.gpu-nic-distance")
+        .expect("distance");
+    assert_eq!(c.level, Status::Warn, "{}", c.message);
+    assert_eq!(c.expected, Some(serde_json::json!("PXB")));
+
     let (code, r) = report("workstation-2x4090-pcie", &[]);
     assert_eq!(code, Some(0));
     assert_eq!(
@@ -624,4 +657,29 @@ fn a_failing_nvidia_smi_fails_an_expected_gpu_count() {
     let r: VerifyReport = serde_json::from_str(&out).expect("json");
     let c = r.checks.iter().find(|c| c.code == "gpu.count").expect("count");
     assert_eq!(c.level, Status::Warn);
+}
+
+#[test]
+fn cloud_fixtures_are_judged_for_what_their_platform_shows() {
+    // Azure's VM hides the GPU-NIC PCIe switches: the distance is not judged from it.
+    let (code, r) = report("azure-nd-h100-v5", &[]);
+    assert_eq!(code, Some(0));
+    let d: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.code == "pcie.gpu-nic-distance")
+        .collect();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].level, Status::Info, "{}", d[0].message);
+    assert!(d[0].message.contains("topology file"), "{}", d[0].message);
+    // AWS p5: EFA from sysfs, no infiniband-diags: nothing warns or fails.
+    let (code, r) = report("aws-p5-efa", &[]);
+    assert_eq!(code, Some(0));
+    let bad: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| matches!(c.level, Status::Warn | Status::Fail))
+        .map(|c| format!("{} {} {}", c.code, c.subject, c.message))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
 }

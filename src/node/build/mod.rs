@@ -7,6 +7,7 @@
 
 mod gpudirect;
 mod gpus;
+mod nccl;
 mod nics;
 mod pcie;
 mod qos;
@@ -158,6 +159,8 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
         }
     }
     report.versions = versions::versions(&out, query_rows.as_deref());
+    report.nccl_libraries = nccl::libraries(&out);
+    report.nccl_loads = nccl::loads(&report.nccl_libraries, &out);
     report.gpudirect = gpudirect::gpudirect(&out, &report.versions);
     report.interfaces = out
         .ok_text(names::NET_INTERFACES)
@@ -173,6 +176,16 @@ pub fn build(outputs: &[ProbeOutput], source: &str, fallback_hostname: Option<St
         })
         .unwrap_or_default();
     report.pcie_acs = pcie::pcie_acs(&out);
+    report.dmi = Dmi {
+        sys_vendor: out.line(names::DMI_SYS_VENDOR),
+        product_name: out.line(names::DMI_PRODUCT_NAME),
+        board_vendor: out.line(names::DMI_BOARD_VENDOR),
+    };
+    report.nccl_plugins = out
+        .ok_text(names::NCCL_PLUGINS)
+        .map(|t| crate::hw::platform::plugins(&t, out.ok_text(names::LDCONFIG).as_deref()))
+        .unwrap_or_default();
+    report.platform = crate::hw::platform::detect(&report);
     report.qos = qos::ports(&out, &report.nics);
     report.probes = probes;
     report.observed = observed(&report);

@@ -54,6 +54,7 @@ pub(super) fn nics(out: &Outputs, probes: &mut [ProbeSummary]) -> Vec<Nic> {
                     roce_v2_ipv4_gid_index: None,
                     source: "ibstat".into(),
                     link_layer_inferred: false,
+                    driver: None,
                 });
             }
         }
@@ -84,6 +85,11 @@ pub(super) fn nics(out: &Outputs, probes: &mut [ProbeSummary]) -> Vec<Nic> {
                     source: "sysfs".into(),
                     ..Nic::default()
                 }),
+            }
+        }
+        for (dev, driver) in s.drivers {
+            for n in nics.iter_mut().filter(|n| n.device == dev) {
+                n.driver = Some(driver.clone());
             }
         }
         for (dev, netdev) in s.netdevs {
