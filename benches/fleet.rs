@@ -110,6 +110,7 @@ fn main() {
     let opts = MergeOptions {
         consensus: true,
         plan_label: "bench".into(),
+        ..Default::default()
     };
     let r = timed("merge: 10,000 verify reports (read, parse, consensus)", 3, || {
         let (_, m) = fleet::merge_dir(dir, &opts).expect("merge");
@@ -153,7 +154,7 @@ fn pairs_round(report: &[u8]) {
         std::fs::write(r1.join(format!("{n}.json")), report).expect("write result");
         std::fs::write(r1.join(format!("{n}.rc")), "0\n").expect("write rc");
     }
-    fleet::next_dir(dir, false).expect("screening round");
+    fleet::next_dir(dir, false, None).expect("screening round");
     let p = plan::load(dir).expect("plan");
     let r2 = dir.join("results/r2");
     std::fs::create_dir_all(&r2).expect("results dir");
@@ -174,6 +175,7 @@ fn pairs_round(report: &[u8]) {
     let opts = MergeOptions {
         consensus: false,
         plan_label: "bench".into(),
+        ..Default::default()
     };
     let r = timed("merge: verify + 5,000 pair logs", 3, || {
         let (_, m) = fleet::merge_dir(dir, &opts).expect("merge");
@@ -181,7 +183,7 @@ fn pairs_round(report: &[u8]) {
     });
     assert_eq!(r.suspect, 20, "10 slow nodes and their partners are suspects");
     timed("next: plan the confirmation round from them", 1, || {
-        let (step, _) = fleet::next_dir(dir, false).expect("next");
+        let (step, _) = fleet::next_dir(dir, false, None).expect("next");
         matches!(step, fleet::NextStep::Round { .. })
     });
 }

@@ -137,6 +137,10 @@ pub struct NextArgs {
     /// Plan the next round even if the current one has no results (its nodes count as missing).
     #[arg(long)]
     pub force: bool,
+    /// Leave nodes that miss these expectations out of the next round's tests (as `merge
+    /// --expect` judges them).
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -157,6 +161,11 @@ pub struct MergeArgs {
     /// Nodes whose check values differ from the fleet majority become suspect.
     #[arg(long)]
     pub consensus: bool,
+    /// Judge every node's typed check values against written expectations (the TOML of
+    /// `verify --expect`; `verify --write-expect FILE` writes one from a known-good node).
+    /// Version drift is still listed.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
     /// Combined logs with NCCLTUNE-RESULT lines (launchers without shared storage): unpacked
     /// into DIR's result files first, as `fleet unpack` does.
     #[arg(long, value_name = "FILE")]
@@ -406,7 +415,7 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
 }
 
 fn next_cmd(a: NextArgs) -> Result<Outcome> {
-    let (step, merged) = fleet::next_dir(&a.dir, a.force)?;
+    let (step, merged) = fleet::next_dir(&a.dir, a.force, golden(a.expect.as_deref())?)?;
     match step {
         fleet::NextStep::Round { index, tests } => eprintln!(
             "nccltune fleet next: round {index} has {tests} tests; run: bash {}",
@@ -418,6 +427,16 @@ fn next_cmd(a: NextArgs) -> Result<Outcome> {
         ),
     }
     Ok(Outcome::Ok)
+}
+
+/// `--expect FILE`: the expectations verify reads (`verify --write-expect` writes them).
+fn golden(path: Option<&std::path::Path>) -> Result<Option<fleet::expect::Golden>> {
+    let Some(p) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    Ok(Some(fleet::expect::Golden::parse(
+        &text,
+        &p.display().to_string(),
+    )?))
 }
 
 fn merge_cmd(a: MergeArgs) -> Result<Outcome> {
@@ -432,6 +451,7 @@ fn merge_cmd(a: MergeArgs) -> Result<Outcome> {
     let opts = MergeOptions {
         consensus: a.consensus,
         plan_label: a.dir.display().to_string(),
+        expect: golden(a.expect.as_deref())?,
     };
     let (_, merged) = fleet::merge_dir(&a.dir, &opts)?;
     let r = &merged.result;

@@ -2,6 +2,7 @@
 //! then the multi-node isolation, then consensus across the fleet. A node is `ok` only with
 //! evidence: no result at all is `missing`, never healthy.
 
+use super::expect::Judgement;
 use super::isolate::{self, TestEval, Verdict};
 use super::model::*;
 use super::plan::{Plan, Purpose, TestKind};
@@ -15,6 +16,8 @@ pub struct MergeOptions {
     pub consensus: bool,
     /// How the plan is named in the output (its path).
     pub plan_label: String,
+    /// `--expect FILE`: every node's typed check values against written expectations.
+    pub expect: Option<super::expect::Golden>,
 }
 
 /// What the isolation step needs besides the result: used by `next`.
@@ -204,6 +207,7 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         why.push(reason);
     }
     let iso = isolate::evaluate(n, &evals);
+    let mut judged = judge_expectations(opts.expect.as_ref(), &verify, interner, &mut notes);
     // Each node's tests, so the per-node pass below is O(nodes + tests), not nodes × tests.
     let mut by_node: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (k, e) in evals.iter().enumerate() {
@@ -215,6 +219,8 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
     // Node statuses.
     let mut nodes = BTreeMap::new();
     let mut eligible = vec![false; n];
+    // Nodes that fail their own checks (before --expect): drift leaves them out.
+    let mut own_failed = vec![false; n];
     let multi = plan.multi_node().is_some();
     for (i, name) in plan.nodes.iter().enumerate() {
         let mut reasons = Vec::new();
@@ -291,6 +297,13 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                 }
             }
         }
+        own_failed[i] = matches!(status, Status::Bad | Status::Error);
+        apply_expectations(
+            std::mem::take(&mut judged[i]),
+            &mut status,
+            &mut confidence,
+            &mut reasons,
+        );
         if status == Status::Ok {
             eligible[i] = true;
         }
@@ -418,7 +431,7 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         ));
     }
 
-    let drift = consensus(plan, outcomes, interner, opts.consensus, &mut nodes);
+    let drift = consensus(plan, outcomes, interner, opts.consensus, &own_failed, &mut nodes);
     identity_duplicates(&mut nodes, &mut notes);
 
     let mut summary = Summary {
@@ -467,6 +480,89 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
     }
 }
 
+/// Each reporting node's judgements against `--expect`; rules no node's report carries a
+/// value for are dropped with a note (the reports cannot show them), not held against
+/// every node.
+fn judge_expectations(
+    golden: Option<&super::expect::Golden>,
+    verify: &[VerifyState],
+    interner: &Interner,
+    notes: &mut Vec<String>,
+) -> Vec<Vec<Judgement>> {
+    let mut out: Vec<Vec<Judgement>> = vec![Vec::new(); verify.len()];
+    let Some(g) = golden else { return out };
+    let mut cache = HashMap::new();
+    let mut unseen = vec![0usize; g.rules()];
+    let mut reporting = 0;
+    for (i, v) in verify.iter().enumerate() {
+        if let VerifyState::Summary(sum, _, _) = v {
+            reporting += 1;
+            out[i] = g.judge(sum, interner, &mut cache);
+            for j in &out[i] {
+                if let Judgement::Unseen { rule, .. } = j {
+                    unseen[*rule] += 1;
+                }
+            }
+        }
+    }
+    let blind: Vec<bool> = unseen.iter().map(|&u| reporting > 0 && u == reporting).collect();
+    for (r, _) in blind.iter().enumerate().filter(|(_, b)| **b) {
+        notes.push(format!(
+            "{}: {} is not judged: no node's report carries its value (run verify with --expect {} on the nodes, e.g. --check-args '--expect FILE')",
+            g.source,
+            g.describe(r),
+            g.source
+        ));
+    }
+    for j in &mut out {
+        j.retain(|x| !matches!(x, Judgement::Unseen { rule, .. } if blind[*rule]));
+    }
+    out
+}
+
+/// Mismatches make an ok node bad and are added to a bad node's reasons (once per code and
+/// subject); unseen expected values make an ok node suspect.
+fn apply_expectations(
+    j: Vec<Judgement>,
+    status: &mut Status,
+    confidence: &mut f64,
+    reasons: &mut Vec<Reason>,
+) {
+    let mut mismatched = false;
+    let mut unseen = Vec::new();
+    for x in j {
+        match x {
+            Judgement::Mismatch {
+                code,
+                subject,
+                message,
+            } => {
+                mismatched = true;
+                if !reasons.iter().any(|r| r.code == code && r.subject == subject) {
+                    reasons.push(Reason {
+                        code,
+                        subject,
+                        message,
+                    });
+                }
+            }
+            Judgement::Unseen { code, subject, .. } => unseen.push(format!("{code} {subject}")),
+        }
+    }
+    if mismatched && *status == Status::Ok {
+        *status = Status::Bad;
+        *confidence = 1.0;
+    } else if !unseen.is_empty() && *status == Status::Ok {
+        *status = Status::Suspect;
+        *confidence = 0.5;
+        reasons.push(Reason {
+            code: "fleet.expect-unseen".into(),
+            subject: String::new(),
+            message: format!("expected but not in its report: {}", unseen.join(", ")),
+        });
+    }
+}
+
 fn purpose_word(p: Purpose) -> &'static str {
     match p {
         Purpose::Verify => "verify",
@@ -484,6 +580,7 @@ fn consensus(
     outcomes: &[TestOutcome],
     interner: &Interner,
     mark: bool,
+    own_failed: &[bool],
     nodes: &mut BTreeMap<String, NodeResult>,
 ) -> Vec<Drift> {
     // key -> value -> nodes
@@ -544,20 +641,16 @@ fn consensus(
         let (maj, maj_nodes) = v[0];
         let key = interner.get(k);
         let (code, subject) = key.split_once('\u{1f}').unwrap_or((key, ""));
-        // Nodes that already fail their own checks are reported there; drift is for the rest.
+        // Nodes that already fail their own checks are reported there; drift is for the rest
+        // (a node bad only by --expect stays listed: its value is still drift).
         let others: Vec<DriftValue> = v[1..]
             .iter()
             .map(|(val, ns)| DriftValue {
                 value: to_json(**val),
                 nodes: ns
                     .iter()
-                    .map(|&i| names[i as usize])
-                    .filter(|n| {
-                        !nodes
-                            .get(*n)
-                            .is_some_and(|r| matches!(r.status, Status::Bad | Status::Error))
-                    })
-                    .map(str::to_string)
+                    .filter(|&&i| !own_failed[i as usize])
+                    .map(|&i| names[i as usize].to_string())
                     .collect(),
             })
             .filter(|d| !d.nodes.is_empty())
@@ -688,6 +781,7 @@ mod tests {
         let opts = MergeOptions {
             consensus: true,
             plan_label: "p".into(),
+            ..Default::default()
         };
         let m = merge(&plan, &outcomes, &interner, &opts);
         let d = &m.result.drift[0];

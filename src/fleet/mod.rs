@@ -9,6 +9,7 @@
 //! `simulate` (the isolation model at any size), `quote` and `atomic` (safe output).
 
 pub mod atomic;
+pub mod expect;
 pub mod isolate;
 pub mod k8s;
 pub mod merge;
@@ -67,11 +68,17 @@ pub enum NextStep {
 
 /// Adds the next round to the plan in `dir` and writes its run.sh, or removes run.sh when
 /// nothing is left. Refuses while the current round has tests without results, unless
-/// `force` (their nodes are then treated as missing).
-pub fn next_dir(dir: &Path, force: bool) -> Result<(NextStep, merge::Merged)> {
+/// `force` (their nodes are then treated as missing). With `expect`, nodes that miss the
+/// written expectations are judged as `merge --expect` judges them and left out of the tests.
+pub fn next_dir(
+    dir: &Path,
+    force: bool,
+    expect: Option<expect::Golden>,
+) -> Result<(NextStep, merge::Merged)> {
     let opts = merge::MergeOptions {
         consensus: false,
         plan_label: dir.display().to_string(),
+        expect,
     };
     let (mut plan, merged) = merge_dir(dir, &opts)?;
     if let Some(last) = plan.rounds.last() {

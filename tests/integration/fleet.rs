@@ -914,3 +914,118 @@ fn generated_scripts_pass_shellcheck() {
         .expect("shellcheck");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// `merge --expect`: each node's typed values against the expectations verify writes; a node
+/// that passes its own checks but runs an older driver is bad by the golden file (its drain
+/// line starts with the check code), drift is still listed, and an expected value no report
+/// carries is said to be unjudged rather than held against every node.
+#[test]
+fn merge_expect_judges_typed_values_against_the_golden_file() {
+    let tmp = tempfile::tempdir().expect("test setup");
+    let work = tmp.path();
+    let good = repo().join("fixtures/nodes/h100-8gpu-ndr400");
+    let caps = work.join("caps");
+    for n in ["fn1", "fn2", "fn3"] {
+        copy_dir(&good, &caps.join(n));
+        own_identity(&caps.join(n), n);
+    }
+    for f in [
+        "nvidia-smi-q.txt",
+        "nvidia-smi-query-gpu.txt",
+        "proc-driver-nvidia-version.txt",
+    ] {
+        edit(&caps.join("fn2").join(f), "550.90.07", "535.54.03", true);
+    }
+    let golden = work.join("golden.toml");
+    let out = Command::new(bin())
+        .args(["verify", "--replay"])
+        .arg(&good)
+        .arg("--write-expect")
+        .arg(&golden)
+        .output()
+        .expect("test setup");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = work.join("p");
+    plan(
+        &dir,
+        &["--nodes", "fn[1-3]", "--launcher", "pdsh", "--rcmd", "exec"],
+    );
+    let r1 = dir.join("results/r1");
+    std::fs::create_dir_all(&r1).expect("test setup");
+    for n in ["fn1", "fn2", "fn3"] {
+        // verify without expectations: every node passes its own checks.
+        let out = Command::new(bin())
+            .args(["verify", "--format", "json", "--replay"])
+            .arg(caps.join(n))
+            .output()
+            .expect("test setup");
+        assert_eq!(out.status.code(), Some(0), "{n}");
+        std::fs::write(r1.join(format!("{n}.json")), &out.stdout).expect("test setup");
+        std::fs::write(r1.join(format!("{n}.rc")), "0\n").expect("test setup");
+    }
+    let plain = merge_json(&dir);
+    assert_eq!(with_status(&plain, "ok").len(), 3, "{plain:#}");
+    let out = nccltune()
+        .args(["fleet", "merge", "--format", "json", "--expect"])
+        .arg(&golden)
+        .arg(&dir)
+        .output()
+        .expect("merge --expect");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fleet: Value = serde_json::from_slice(&out.stdout).expect("fleet.json");
+    assert_eq!(with_status(&fleet, "bad"), set(&["fn2"]), "{fleet:#}");
+    assert_eq!(with_status(&fleet, "ok"), set(&["fn1", "fn3"]));
+    let r = &fleet["nodes"]["fn2"]["reasons"][0];
+    assert_eq!(r["code"], "software.driver");
+    assert!(
+        r["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("535.54.03!=550.90.07"),
+        "{r}"
+    );
+    // Drift is listed as without --expect.
+    assert!(
+        fleet["drift"]
+            .as_array()
+            .expect("drift")
+            .iter()
+            .any(|d| d["code"] == "software.driver" && d["majority"] == "550.90.07"),
+        "{fleet:#}"
+    );
+    // Reports of verify without --expect carry no per-port link layer: not judged, and said.
+    let notes = fleet["notes"].to_string();
+    assert!(
+        notes.contains("rdma.link-layer mlx5_0:1") && notes.contains("not judged"),
+        "{notes}"
+    );
+    // The drain line puts the check code first.
+    let out = nccltune()
+        .args(["fleet", "merge", "--format", "slurm-drain", "--expect"])
+        .arg(&golden)
+        .arg(&dir)
+        .output()
+        .expect("drain");
+    let drain = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        drain.contains("NodeName=fn2 State=DRAIN 'Reason=nccltune:software.driver node 535.54.03!=550.90.07"),
+        "{drain}"
+    );
+    assert_eq!(drain.matches("scontrol update").count(), 1, "{drain}");
+    // A bad expectations file is a clear error naming it.
+    std::fs::write(work.join("bad.toml"), "[gpus]\ncuont = 8\n").expect("test setup");
+    let out = nccltune()
+        .args(["fleet", "merge", "--expect"])
+        .arg(work.join("bad.toml"))
+        .arg(&dir)
+        .output()
+        .expect("merge");
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("bad.toml") && e.contains("cuont"), "{e}");
+}
