@@ -40,6 +40,7 @@ pub enum CheckArg {
     Verify,
     Pairs,
     Groups,
+    Rails,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,7 +67,7 @@ pub struct PlanArgs {
     /// Slurm partition: for --from-slurm and the srun/sbatch lines.
     #[arg(long, value_name = "P")]
     pub partition: Option<String>,
-    /// Checks, comma-separated: verify, and one of pairs or groups.
+    /// Checks, comma-separated: verify, and one of pairs, groups or rails.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "verify")]
     pub check: Vec<CheckArg>,
     #[arg(long, value_enum, default_value_t = LauncherArg::Srun)]
@@ -105,6 +106,13 @@ pub struct PlanArgs {
     /// Rounds in all (default: 3 multi-node rounds for pairs, more for groups, plus verify).
     #[arg(long)]
     pub rounds: Option<u32>,
+    /// HCAs for --check rails, comma-separated (mlx5_0 or mlx5_0:1): one pair test per rail,
+    /// each pinned to that HCA with NCCL_IB_HCA==<rail>.
+    #[arg(long, value_name = "HCA,...", value_delimiter = ',')]
+    pub rails: Vec<String>,
+    /// Target busbw of a one-rail test, GB/s (default: the pair target / number of rails).
+    #[arg(long, value_name = "GBPS")]
+    pub rail_target: Option<f64>,
     /// Nodes per screening group for --check groups (default about the square root of N).
     #[arg(long, default_value_t = 0)]
     pub group_size: usize,
@@ -221,6 +229,7 @@ fn check(c: CheckArg) -> plan::Check {
         CheckArg::Verify => plan::Check::Verify,
         CheckArg::Pairs => plan::Check::Pairs,
         CheckArg::Groups => plan::Check::Groups,
+        CheckArg::Rails => plan::Check::Rails,
     }
 }
 
@@ -348,8 +357,15 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         rcmd: a.rcmd.clone(),
         parallel: a.parallel.max(1),
         image: a.image.clone(),
+        rails: a.rails.clone(),
+        rail_target_busbw_gbps: a.rail_target,
         ..Default::default()
     };
+    if let Some(t) = a.rail_target
+        && !(t.is_finite() && t > 0.0)
+    {
+        bail!("--rail-target {t}: expected a positive busbw in GB/s, e.g. 45");
+    }
     let targets = match (&a.profile, &a.targets) {
         (Some(p), _) => Some(nccltune::bench::targets::profile(p)?),
         (None, Some(f)) => {
@@ -508,7 +524,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<Outcome> {
     let strategy = match a.strategy {
         CheckArg::Groups => plan::Check::Groups,
         CheckArg::Pairs => plan::Check::Pairs,
-        CheckArg::Verify => bail!("--strategy verify: expected pairs or groups"),
+        CheckArg::Verify | CheckArg::Rails => bail!("--strategy: expected pairs or groups"),
     };
     let r = simulate::run(&simulate::SimOptions {
         nodes: a.nodes,

@@ -21,6 +21,11 @@ pub enum Check {
     Pairs,
     /// Group screening (about √N nodes per group), then bisection inside failed groups.
     Groups,
+    /// Pairs, once per rail: each test pins NCCL to one HCA (`NCCL_IB_HCA==<rail>`), so each
+    /// rail is measured alone; isolation runs per rail, so a rail failing on one node only is
+    /// that node's rail. (nccl-tests' `NCCL_TESTS_SPLIT_MASK` runs the groups at once but
+    /// prints one figure: the time averaged over every rank of every group, see the README.)
+    Rails,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +92,9 @@ pub struct Test {
     pub timeout_s: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_busbw_gbps: Option<f64>,
+    /// `rails`: the one HCA (or HCA:port) this test runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +144,12 @@ pub struct Settings {
     /// Container image with nccltune, for Kubernetes manifests.
     #[serde(default)]
     pub image: String,
+    /// `rails`: the HCAs (or HCA:port), one test per rail and pair.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rails: Vec<String>,
+    /// `rails`: the target of a one-rail test; default the pair target ÷ the number of rails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rail_target_busbw_gbps: Option<f64>,
 }
 
 impl Default for Settings {
@@ -158,6 +172,8 @@ impl Default for Settings {
             rcmd: "ssh".into(),
             parallel: 64,
             image: "nccltune:latest".into(),
+            rails: Vec::new(),
+            rail_target_busbw_gbps: None,
         }
     }
 }
@@ -256,6 +272,14 @@ impl Plan {
         {
             bail!("settings.target_busbw_gbps {t} must be a positive number");
         }
+        if let Some(t) = st.rail_target_busbw_gbps
+            && !(t.is_finite() && t > 0.0)
+        {
+            bail!("settings.rail_target_busbw_gbps {t} must be a positive number");
+        }
+        for r in &st.rails {
+            validate_rail(r)?;
+        }
         let mut known = std::collections::HashSet::new();
         for n in &self.nodes {
             nodeset::validate_name(n).with_context(|| "in \"nodes\"".to_string())?;
@@ -295,6 +319,15 @@ impl Plan {
                         );
                     }
                 }
+                if let Some(rail) = &t.rail
+                    && !st.rails.contains(rail)
+                {
+                    bail!(
+                        "round {}: test {} runs on rail {rail:?}, which is not in settings.rails",
+                        r.index,
+                        t.id
+                    );
+                }
                 if t.timeout_s == 0 || t.timeout_s > 7 * 86_400 {
                     bail!(
                         "round {}: test {}: timeout_s {} out of range (1..=604800)",
@@ -307,6 +340,19 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// A rail name: an HCA as NCCL names it (`mlx5_0`), optionally with its port (`mlx5_0:1`).
+pub fn validate_rail(r: &str) -> Result<()> {
+    let ok = !r.is_empty()
+        && r.len() <= 63
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-:".contains(&b))
+        && !r.starts_with(['-', ':']);
+    if !ok {
+        bail!("rail {r:?}: expected an HCA name as NCCL_IB_HCA takes it, e.g. mlx5_0 or mlx5_0:1");
+    }
+    Ok(())
 }
 
 /// Reads `DIR/plan.json`.

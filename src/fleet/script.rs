@@ -183,7 +183,18 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
                 round.index
             );
         }
-        for t in &round.tests {
+        let mut rail: Option<&str> = None;
+        for (k, t) in round.tests.iter().enumerate() {
+            // `rails`: one rail at a time, so a node is never in two tests at once.
+            if k > 0 && t.rail.as_deref() != rail {
+                let _ = writeln!(out, "wait");
+            }
+            if t.rail.as_deref() != rail || k == 0 {
+                if let Some(r) = &t.rail {
+                    let _ = writeln!(out, "# rail {r}");
+                }
+                rail = t.rail.as_deref();
+            }
             let n = t.nodes.len();
             let launch = match plan.launcher {
                 Launcher::Mpirun => {
@@ -345,5 +356,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn rails_run_one_rail_at_a_time_pinned_to_its_hca() {
+        let p = new_plan(PlanOptions {
+            nodes: crate::fleet::nodeset::expand("n[1-4]").expect("nodes"),
+            checks: vec![Check::Rails],
+            launcher: Launcher::Srun,
+            seed: 3,
+            settings: Settings {
+                rails: vec!["mlx5_0".into(), "mlx5_1:1".into()],
+                ..Default::default()
+            },
+            rounds: None,
+            topology: Default::default(),
+        })
+        .expect("plan");
+        let (s, _) = render(&p, &p.rounds[0]);
+        bash_n(&s);
+        let body: Vec<&str> = s
+            .lines()
+            .filter(|l| l.starts_with("limit ") || *l == "wait" || l.starts_with("# rail"))
+            .collect();
+        assert_eq!(body.len(), 8, "{s}");
+        assert_eq!(
+            (body[0], body[3], body[4], body[7]),
+            ("# rail mlx5_0", "wait", "# rail mlx5_1:1", "wait")
+        );
+        assert!(
+            body[1].contains("env NCCL_ALGO=Ring NCCL_IB_HCA==mlx5_0 "),
+            "{}",
+            body[1]
+        );
+        assert!(body[5].contains("NCCL_IB_HCA==mlx5_1:1"), "{}", body[5]);
     }
 }

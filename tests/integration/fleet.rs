@@ -378,6 +378,62 @@ fn slurm_round_trip_finds_exactly_the_planted_nodes_and_link() {
     );
     assert_eq!(fleet["nodes"][&p.hung]["reasons"][0]["code"], "fleet.timeout");
 
+    // Rails: each pair once per HCA (NCCL_IB_HCA==HCA); a rail slow on one node only is that
+    // node's rail, not the node's other rail and not its partners.
+    let rcap = work.join("rail-capacity.txt");
+    std::fs::write(&rcap, "fn6@mlx5_3 20\n").expect("test setup");
+    let rcap_s = rcap.display().to_string();
+    let renv = [("SLURM_CONF", conf.as_str()), ("FLEET_CAPACITY", rcap_s.as_str())];
+    let rdir = work.join("plan-rails");
+    plan(
+        &rdir,
+        &[
+            "--nodes",
+            "fn[1-16]",
+            "--check",
+            "rails",
+            "--rails",
+            "mlx5_0,mlx5_3",
+            "--rail-target",
+            "45",
+            "--nccl-tests-bin",
+            &repo().join("tests/slurm").display().to_string(),
+            "--gpus-per-node",
+            "1",
+            "--timeout",
+            "8",
+        ],
+    );
+    let mut rrounds = 0;
+    while rdir.join("run.sh").exists() {
+        rrounds += 1;
+        assert!(rrounds <= 3, "rails: more rounds than the plan allows");
+        let out = sh(&rdir, "run.sh", &renv);
+        assert!(
+            rdir.join(format!("results/r{rrounds}")).is_dir(),
+            "rails round {rrounds}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = nccltune()
+            .args(["fleet", "next"])
+            .arg(&rdir)
+            .output()
+            .expect("test setup");
+        assert!(
+            out.status.success(),
+            "next: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rfleet = merge_json(&rdir);
+    assert_eq!(with_status(&rfleet, "bad"), set(&["fn6"]), "{rfleet:#}");
+    assert_eq!(with_status(&rfleet, "ok").len(), 15);
+    let r = &rfleet["nodes"]["fn6"]["reasons"][0];
+    assert_eq!(
+        (r["code"].as_str(), r["subject"].as_str()),
+        (Some("fleet.rail"), Some("mlx5_3"))
+    );
+
     // The same per-node checks through one sbatch allocation (the script runs from Slurm's
     // spool, so it must find its plan folder by argument).
     let sdir2 = work.join("plan-sbatch");
