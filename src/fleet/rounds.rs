@@ -65,11 +65,6 @@ pub fn new_plan(o: PlanOptions) -> Result<Plan> {
             }
         }
     }
-    if o.launcher == Launcher::Kubernetes && !multi.is_empty() {
-        bail!(
-            "--launcher kubernetes: writes an Indexed Job for verify only; run pairs and groups with srun, sbatch or mpirun (MPIJob manifests are not written yet)"
-        );
-    }
     let mut settings = o.settings;
     let has_verify = o.checks.contains(&Check::Verify);
     settings.max_rounds = o.rounds.unwrap_or_else(|| {

@@ -169,6 +169,8 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
                 k8s_run(&mut out, &path, &name, round, plan);
             }
         }
+    } else if plan.launcher == Launcher::Kubernetes {
+        k8s_mpi_round(plan, round, &mut out, &mut files);
     } else {
         out.push_str(
             "limit() { while [ \"$(jobs -rp | wc -l)\" -ge \"$1\" ]; do wait -n 2>/dev/null || sleep 0.2; done; }\n",
@@ -255,6 +257,49 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
         round.index
     );
     (out, files)
+}
+
+/// A multi-node round on Kubernetes: one MPIJob per test under `k8s/r<N>/w<wave>/`, applied
+/// wave by wave (one wave per rail for `rails`, else one), each wave waited for and its
+/// launchers' logs unpacked into result files.
+fn k8s_mpi_round(plan: &Plan, round: &Round, out: &mut String, files: &mut Files) {
+    let mut waves: Vec<Vec<&super::plan::Test>> = Vec::new();
+    let mut rail: Option<Option<&str>> = None;
+    for t in &round.tests {
+        if rail != Some(t.rail.as_deref()) {
+            waves.push(Vec::new());
+            rail = Some(t.rail.as_deref());
+        }
+        if let Some(w) = waves.last_mut() {
+            w.push(t);
+        }
+    }
+    let wait = plan.settings.timeout_s + 660;
+    for (w, tests) in waves.iter().enumerate() {
+        let folder = format!("k8s/r{}/w{w}", round.index);
+        for t in tests {
+            let (yaml, _) = super::k8s::mpi_job(plan, round, t, w);
+            files.push((format!("{folder}/{}.yaml", t.id), yaml));
+        }
+        let label = super::k8s::wave_label(plan, round, w);
+        let log = format!("logs/r{}-w{w}.log", round.index);
+        if let Some(r) = &tests[0].rail {
+            let _ = writeln!(out, "# rail {r}");
+        }
+        let _ = writeln!(out, "kubectl apply -f \"$HERE/\"{} || exit 2", sh(&folder));
+        let _ = writeln!(
+            out,
+            "kubectl wait --for=condition=Succeeded --timeout={wait}s mpijob -l nccltune-fleet-wave={} || echo 'nccltune fleet: not every MPIJob succeeded; tests without a result will be reported' >&2",
+            sh(&label)
+        );
+        let _ = writeln!(
+            out,
+            "kubectl logs -l nccltune-fleet-wave={},nccltune-fleet-role=launcher --tail=-1 --max-log-requests=64 > \"$HERE/\"{}\nnccltune fleet unpack \"$HERE\" \"$HERE/\"{}",
+            sh(&label),
+            sh(&log),
+            sh(&log)
+        );
+    }
 }
 
 fn k8s_run(out: &mut String, path: &str, name: &str, round: &Round, plan: &Plan) {

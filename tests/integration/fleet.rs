@@ -931,8 +931,9 @@ fn generated_scripts_pass_shellcheck() {
             "verify",
             &["srun", "sbatch", "mpirun", "pdsh", "clush", "kubernetes"][..],
         ),
-        ("pairs", &["srun", "sbatch", "mpirun"][..]),
+        ("pairs", &["srun", "sbatch", "mpirun", "kubernetes"][..]),
         ("groups", &["srun"][..]),
+        ("rails", &["srun", "mpirun", "kubernetes"][..]),
     ] {
         for l in launchers {
             n += 1;
@@ -948,6 +949,8 @@ fn generated_scripts_pass_shellcheck() {
                     l,
                     "--check-args",
                     "--expect 'a b.toml'",
+                    "--rails",
+                    "mlx5_0,mlx5_3:1",
                 ],
             );
             let out = Command::new("shellcheck")
@@ -1084,4 +1087,244 @@ fn merge_expect_judges_typed_values_against_the_golden_file() {
     assert_eq!(out.status.code(), Some(2));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("bad.toml") && e.contains("cuont"), "{e}");
+}
+
+/// A DNS-1123 name or label value as Kubernetes takes it: at most 63 characters of lower-case
+/// letters, digits and `-`, starting and ending alphanumeric.
+fn dns_label(v: &str, at: &str) {
+    assert!(
+        !v.is_empty()
+            && v.len() <= 63
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !v.starts_with('-')
+            && !v.ends_with('-'),
+        "{at}: {v:?} is not a DNS-1123 label"
+    );
+}
+
+/// Multi-node tests on Kubernetes: one MPIJob (Kubeflow MPI Operator, kubeflow.org/v2beta1)
+/// per test, checked against a golden file and a strict structural schema written from the
+/// operator's v2beta1 types (`MPIJobSpec`, `RunPolicy`, `ReplicaSpec`; no published JSON schema
+/// is available offline), then the launcher's script run with a stand-in mpirun, its log
+/// unpacked and merged: the round trip without a cluster.
+#[test]
+fn kubernetes_mpijob_per_test_matches_golden_and_schema_and_round_trips() {
+    let tmp = tempfile::tempdir().expect("test setup");
+    let dir = tmp.path().join("k");
+    plan(
+        &dir,
+        &[
+            "--nodes",
+            "gpu[01-08]",
+            "--check",
+            "pairs",
+            "--launcher",
+            "kubernetes",
+            "--seed",
+            "1",
+            "--timeout",
+            "120",
+            "--image",
+            "registry.example/nccl-tests:0.1",
+            "--nccl-tests-bin",
+            "/opt/nccl-tests/build",
+            "--profile",
+            "h100x8-ndr400",
+        ],
+    );
+    let pj: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).expect("plan.json"))
+        .expect("json");
+    let tests = pj["rounds"][0]["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 4);
+    let run = std::fs::read_to_string(dir.join("run.sh")).expect("run.sh");
+    assert!(
+        run.contains("kubectl apply -f \"$HERE/\"k8s/r1/w0 || exit 2"),
+        "{run}"
+    );
+    assert!(
+        run.contains("mpijob -l nccltune-fleet-wave=r1-w0-00000001")
+            && run.contains("nccltune fleet unpack \"$HERE\" \"$HERE/\"logs/r1-w0.log"),
+        "{run}"
+    );
+    let text = std::fs::read_to_string(dir.join("k8s/r1/w0/t0001.yaml")).expect("manifest written");
+    let golden_path = repo().join("fixtures/fleet/k8s-mpijob-r1-t0001.yaml");
+    if std::env::var("NCCLTUNE_UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&golden_path, &text).expect("test setup");
+    }
+    let golden = std::fs::read_to_string(&golden_path).expect("golden file");
+    assert_eq!(
+        text, golden,
+        "k8s/r1/w0/t0001.yaml differs from fixtures/fleet/k8s-mpijob-r1-t0001.yaml"
+    );
+
+    let mut launchers = Vec::new();
+    for (i, t) in tests.iter().enumerate() {
+        let id = t["id"].as_str().expect("id");
+        let text = std::fs::read_to_string(dir.join(format!("k8s/r1/w0/{id}.yaml"))).expect("manifest");
+        let y = yaml_doc(&text);
+        let at = format!("MPIJob {id}");
+        keys_only(&y, &["apiVersion", "kind", "metadata", "spec"], &at);
+        assert_eq!(y["apiVersion"].as_str(), Some("kubeflow.org/v2beta1"));
+        assert_eq!(y["kind"].as_str(), Some("MPIJob"));
+        keys_only(&y["metadata"], &["name", "labels"], "metadata");
+        let name = y["metadata"]["name"].as_str().expect("name");
+        dns_label(name, "metadata.name");
+        for (k, v) in y["metadata"]["labels"].as_hash().expect("labels") {
+            let (k, v) = (
+                k.as_str().expect("key"),
+                v.as_str().expect("label values are strings"),
+            );
+            assert!(v.len() <= 63 && !k.is_empty(), "label {k}={v}");
+        }
+        let spec = &y["spec"];
+        keys_only(spec, &["slotsPerWorker", "runPolicy", "mpiReplicaSpecs"], "spec");
+        assert_eq!(spec["slotsPerWorker"].as_i64(), Some(8));
+        keys_only(
+            &spec["runPolicy"],
+            &[
+                "cleanPodPolicy",
+                "backoffLimit",
+                "activeDeadlineSeconds",
+                "ttlSecondsAfterFinished",
+            ],
+            "runPolicy",
+        );
+        assert!(matches!(
+            spec["runPolicy"]["cleanPodPolicy"].as_str(),
+            Some("All" | "Running" | "None")
+        ));
+        assert!(
+            spec["runPolicy"]["activeDeadlineSeconds"]
+                .as_i64()
+                .expect("deadline")
+                > 120
+        );
+        let replicas = &spec["mpiReplicaSpecs"];
+        keys_only(replicas, &["Launcher", "Worker"], "mpiReplicaSpecs");
+        for (role, n) in [("Launcher", 1), ("Worker", 2)] {
+            let r = &replicas[role];
+            keys_only(r, &["replicas", "template", "restartPolicy"], role);
+            assert_eq!(r["replicas"].as_i64(), Some(n), "{role}");
+            keys_only(&r["template"], &["metadata", "spec"], "template");
+            keys_only(&r["template"]["metadata"], &["labels"], "template.metadata");
+            let pod = &r["template"]["spec"];
+            keys_only(pod, &["restartPolicy", "affinity", "containers"], "pod spec");
+            let c = &pod["containers"];
+            assert_eq!(c.as_vec().expect("containers").len(), 1);
+            keys_only(
+                &c[0],
+                &["name", "image", "command", "resources", "securityContext"],
+                "container",
+            );
+            assert_eq!(c[0]["image"].as_str(), Some("registry.example/nccl-tests:0.1"));
+            assert!(
+                c[0]["command"]
+                    .as_vec()
+                    .expect("command")
+                    .iter()
+                    .all(|w| w.as_str().is_some())
+            );
+        }
+        let worker = &replicas["Worker"]["template"]["spec"];
+        let values: Vec<&str> = worker["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]
+            .as_vec()
+            .expect("node list")
+            .iter()
+            .map(|v| v.as_str().expect("string"))
+            .collect();
+        let planned: Vec<&str> = t["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|v| v.as_str().expect("node"))
+            .collect();
+        assert_eq!(values, planned, "workers pinned to the test's nodes");
+        assert_eq!(
+            worker["containers"][0]["resources"]["limits"]["nvidia.com/gpu"].as_i64(),
+            Some(8)
+        );
+        let cmd = replicas["Launcher"]["template"]["spec"]["containers"][0]["command"][2]
+            .as_str()
+            .expect("script")
+            .to_string();
+        assert!(
+            cmd.contains("mpirun --allow-run-as-root -np 16 --map-by ppr:8:node -x NCCL_ALGO=Ring"),
+            "{cmd}"
+        );
+        launchers.push((i, cmd));
+    }
+
+    // The launcher's script with a stand-in mpirun that runs the stand-in all_reduce_perf
+    // (370 GB/s); the first test's output is then made slow (below the target and far below
+    // the fleet).
+    let fake = tmp.path().join("bin");
+    std::fs::create_dir_all(&fake).expect("test setup");
+    std::fs::write(
+        fake.join("mpirun"),
+        format!(
+            "#!/bin/sh\nexec env -u SLURM_STEP_NODELIST -u SLURM_JOB_NODELIST bash {} -b 8589934592\n",
+            repo().join("tests/slurm/all_reduce_perf").display()
+        ),
+    )
+    .expect("test setup");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(fake.join("mpirun"))
+        .status()
+        .expect("chmod");
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    let mut log = String::new();
+    for (i, cmd) in &launchers {
+        let out = Command::new("sh")
+            .args(["-c", cmd])
+            .env("PATH", &path)
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+        if *i == 0 {
+            text = text
+                .replace("  370.00  ", "  120.00  ")
+                .replace("bandwidth    : 370", "bandwidth    : 120");
+        }
+        for l in text.lines() {
+            log.push_str(&format!("[pod/launcher-{i}/launcher] {l}\n"));
+        }
+    }
+    assert!(
+        log.contains("NCCLTUNE-RESULT r1 t0001 txt # nccl-tests version"),
+        "{log}"
+    );
+    assert!(log.contains("NCCLTUNE-RESULT r1 t0004 rc 0"), "{log}");
+    let logf = tmp.path().join("launchers.log");
+    std::fs::write(&logf, &log).expect("test setup");
+    let out = nccltune()
+        .args(["fleet", "unpack"])
+        .arg(&dir)
+        .arg(&logf)
+        .output()
+        .expect("unpack");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.join("results/r1/t0001.txt").exists() && dir.join("results/r1/t0002.rc").exists());
+    let fleet = merge_json(&dir);
+    let slow: BTreeSet<String> = tests[0]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|v| v.as_str().expect("node").to_string())
+        .collect();
+    assert_eq!(with_status(&fleet, "suspect"), slow, "{fleet:#}");
+    assert_eq!(with_status(&fleet, "ok").len(), 6);
+    // A txt line for a verify test (or json for an nccl test) is refused, naming the line.
+    std::fs::write(&logf, "NCCLTUNE-RESULT r1 t0001 json {}\n").expect("test setup");
+    let out = nccltune()
+        .args(["fleet", "unpack"])
+        .arg(&dir)
+        .arg(&logf)
+        .output()
+        .expect("unpack");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("launchers.log:1"));
 }
