@@ -128,6 +128,13 @@ pub struct PlanArgs {
     /// Tests at once (and pdsh/clush fan-out).
     #[arg(long, default_value_t = 64)]
     pub parallel: u32,
+    /// --launcher sbatch, multi-node rounds: tests per job (default: each wave shared by
+    /// --sbatch-throttle jobs). One job per chunk, with exactly the chunk's nodes.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sbatch_chunk: usize,
+    /// --launcher sbatch, multi-node rounds: jobs at once (the `%` of a job array).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub sbatch_throttle: u32,
     /// Container image with nccltune, for --launcher kubernetes.
     #[arg(long, default_value = "nccltune:latest")]
     pub image: String,
@@ -358,6 +365,8 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         parallel: a.parallel.max(1),
         image: a.image.clone(),
         rails: a.rails.clone(),
+        sbatch_chunk: a.sbatch_chunk,
+        sbatch_throttle: a.sbatch_throttle.max(1),
         rail_target_busbw_gbps: a.rail_target,
         ..Default::default()
     };

@@ -144,12 +144,22 @@ pub struct Settings {
     /// Container image with nccltune, for Kubernetes manifests.
     #[serde(default)]
     pub image: String,
+    /// `sbatch` multi-node rounds: tests per job (0: the wave shared by `sbatch_throttle` jobs).
+    #[serde(default)]
+    pub sbatch_chunk: usize,
+    /// `sbatch` multi-node rounds: jobs at once.
+    #[serde(default = "default_throttle")]
+    pub sbatch_throttle: u32,
     /// `rails`: the HCAs (or HCA:port), one test per rail and pair.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rails: Vec<String>,
     /// `rails`: the target of a one-rail test; default the pair target ÷ the number of rails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rail_target_busbw_gbps: Option<f64>,
+}
+
+fn default_throttle() -> u32 {
+    16
 }
 
 impl Default for Settings {
@@ -174,6 +184,8 @@ impl Default for Settings {
             image: "nccltune:latest".into(),
             rails: Vec::new(),
             rail_target_busbw_gbps: None,
+            sbatch_chunk: 0,
+            sbatch_throttle: default_throttle(),
         }
     }
 }
@@ -248,6 +260,12 @@ impl Plan {
         let st = &self.settings;
         if !(1..=100_000).contains(&st.parallel) {
             bail!("settings.parallel {} out of range (1..=100000)", st.parallel);
+        }
+        if !(1..=100_000).contains(&st.sbatch_throttle) {
+            bail!(
+                "settings.sbatch_throttle {} out of range (1..=100000)",
+                st.sbatch_throttle
+            );
         }
         if !(1..=1024).contains(&st.gpus_per_node) {
             bail!(

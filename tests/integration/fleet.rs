@@ -434,6 +434,75 @@ fn slurm_round_trip_finds_exactly_the_planted_nodes_and_link() {
         (Some("fleet.rail"), Some("mlx5_3"))
     );
 
+    // Pairs through sbatch: one job per chunk of two tests with exactly their nodes, at most
+    // three at once; a slow node and a hanging one (its test killed by timeout: .rc 124).
+    let scap = work.join("sbatch-capacity.txt");
+    std::fs::write(&scap, "fn40 150\nfn44 hang\n").expect("test setup");
+    let scap_s = scap.display().to_string();
+    let senv = [("SLURM_CONF", conf.as_str()), ("FLEET_CAPACITY", scap_s.as_str())];
+    let bdir = work.join("plan-sbatch-pairs");
+    plan(
+        &bdir,
+        &[
+            "--nodes",
+            "fn[33-48]",
+            "--check",
+            "pairs",
+            "--launcher",
+            "sbatch",
+            "--sbatch-chunk",
+            "2",
+            "--sbatch-throttle",
+            "3",
+            "--nccl-tests-bin",
+            &repo().join("tests/slurm").display().to_string(),
+            "--profile",
+            "h100x8-ndr400",
+            "--gpus-per-node",
+            "1",
+            "--timeout",
+            "8",
+        ],
+    );
+    let run1 = std::fs::read_to_string(bdir.join("run.sh")).expect("run.sh");
+    assert_eq!(
+        run1.matches("; submit ").count(),
+        4,
+        "8 tests in chunks of 2: {run1}"
+    );
+    let mut brounds = 0;
+    while bdir.join("run.sh").exists() {
+        brounds += 1;
+        assert!(brounds <= 3, "sbatch pairs: more rounds than the plan allows");
+        let out = sh(&bdir, "run.sh", &senv);
+        assert!(
+            bdir.join(format!("results/r{brounds}")).is_dir() && out.status.success(),
+            "sbatch round {brounds}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = nccltune()
+            .args(["fleet", "next"])
+            .arg(&bdir)
+            .output()
+            .expect("test setup");
+        assert!(
+            out.status.success(),
+            "next: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let logs = std::fs::read_dir(bdir.join("logs")).expect("logs").count();
+    assert!(logs >= 4, "one log per job: {logs}");
+    let hung = std::fs::read_dir(bdir.join("results/r1"))
+        .expect("results")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rc"))
+        .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.trim() == "124"));
+    assert!(hung, "the hanging test has its .rc (124)");
+    let bfleet = merge_json(&bdir);
+    assert_eq!(with_status(&bfleet, "bad"), set(&["fn40", "fn44"]), "{bfleet:#}");
+    assert_eq!(with_status(&bfleet, "ok").len(), 14);
+
     // The same per-node checks through one sbatch allocation (the script runs from Slurm's
     // spool, so it must find its plan folder by argument).
     let sdir2 = work.join("plan-sbatch");
