@@ -141,6 +141,9 @@ pub struct PlanArgs {
     /// Output folder (plan.json, run.sh, results/).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub output: PathBuf,
+    /// `json`: print what was written (files, nodes, tests of round 1) as JSON on stdout.
+    #[arg(long, value_enum, default_value_t = StepFormat::Table)]
+    pub format: StepFormat,
     /// Replace an existing plan in DIR even when it has results.
     #[arg(long)]
     pub force: bool,
@@ -156,6 +159,13 @@ pub struct NextArgs {
     /// --expect` judges them).
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
+    /// `json`: the step taken (the new round and its tests, or done with the fleet summary).
+    #[arg(long, value_enum, default_value_t = StepFormat::Table)]
+    pub format: StepFormat,
+    /// Write that report to FILE atomically instead of stdout (the plan folder is written
+    /// either way).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -166,6 +176,15 @@ pub enum FleetFormat {
     Junit,
     SlurmDrain,
     K8sTaint,
+}
+
+/// What the steps that write files (plan, next, unpack) and simulate print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StepFormat {
+    /// A line for people (plan, next and unpack print it on stderr).
+    Table,
+    /// One JSON object on stdout, for scripts.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -193,9 +212,15 @@ pub struct MergeArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     pub fleet_json: PathBuf,
-    /// Only nodes that are not ok.
+    /// Only nodes that are not ok (table).
     #[arg(long)]
     pub only_bad: bool,
+    /// Any of merge's formats, from the saved fleet.json.
+    #[arg(long, value_enum, default_value_t = FleetFormat::Table)]
+    pub format: FleetFormat,
+    /// Write to FILE atomically instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -221,14 +246,26 @@ pub struct SimulateArgs {
     pub rounds: Option<u32>,
     #[arg(long, default_value_t = 0)]
     pub group_size: usize,
-    #[arg(long)]
+    #[arg(long, value_enum, default_value_t = StepFormat::Table)]
+    pub format: StepFormat,
+    /// Same as --format json.
+    #[arg(long, hide = true)]
     pub json: bool,
+    /// Write to FILE atomically instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
     pub dir: PathBuf,
     pub log: PathBuf,
+    /// `json`: the number of results written and where.
+    #[arg(long, value_enum, default_value_t = StepFormat::Table)]
+    pub format: StepFormat,
+    /// Write that report to FILE atomically instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 fn check(c: CheckArg) -> plan::Check {
@@ -265,13 +302,49 @@ pub fn run(args: FleetArgs) -> Result<Outcome> {
                 &String::from_utf8_lossy(&text),
                 &a.log.display().to_string(),
             )?;
-            eprintln!(
-                "nccltune fleet unpack: {n} results written under {}",
-                a.dir.join("results").display()
-            );
+            let results = a.dir.join("results");
+            match a.format {
+                StepFormat::Table => eprintln!(
+                    "nccltune fleet unpack: {n} results written under {}",
+                    results.display()
+                ),
+                StepFormat::Json => deliver(
+                    a.output.as_deref(),
+                    &json_line(&serde_json::json!({
+                        "written": n,
+                        "results": results.display().to_string(),
+                    })),
+                )?,
+            }
             Ok(Outcome::Ok)
         }
     }
+}
+
+/// Writes a report to `-o FILE` through `nccltune::output` (atomic, keeps the file's mode,
+/// through symlinks), or to stdout.
+fn deliver(path: Option<&std::path::Path>, text: &str) -> Result<()> {
+    match path {
+        Some(p) => nccltune::output::write_atomic(p, text.as_bytes()),
+        None => emit(text),
+    }
+}
+
+fn render_as(f: FleetFormat, r: &fleet::model::FleetResult, only_bad: bool) -> String {
+    match f {
+        FleetFormat::Table => render::table(r, only_bad),
+        FleetFormat::Json => render::json(r),
+        FleetFormat::Prometheus => render::prometheus(r),
+        FleetFormat::Junit => render::junit(r),
+        FleetFormat::SlurmDrain => render::slurm_drain(r),
+        FleetFormat::K8sTaint => render::k8s_taint(r),
+    }
+}
+
+fn json_line(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 fn slurm_nodes(partition: Option<&str>) -> Result<Vec<String>> {
@@ -436,20 +509,40 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         r.tests.len(),
         dir.join("run.sh").display()
     );
+    if a.format == StepFormat::Json {
+        emit(&json_line(&serde_json::json!({
+            "plan": dir.join("plan.json").display().to_string(),
+            "run": dir.join("run.sh").display().to_string(),
+            "nodes": p.nodes.len(),
+            "round": r.index,
+            "max_rounds": p.settings.max_rounds,
+            "tests": r.tests.len(),
+        })))?;
+    }
     Ok(Outcome::Ok)
 }
 
 fn next_cmd(a: NextArgs) -> Result<Outcome> {
     let (step, merged) = fleet::next_dir(&a.dir, a.force, golden(a.expect.as_deref())?)?;
-    match step {
-        fleet::NextStep::Round { index, tests } => eprintln!(
-            "nccltune fleet next: round {index} has {tests} tests; run: bash {}",
-            a.dir.join("run.sh").display()
+    let run = a.dir.join("run.sh").display().to_string();
+    let (line, json) = match step {
+        fleet::NextStep::Round { index, tests } => (
+            format!("nccltune fleet next: round {index} has {tests} tests; run: bash {run}"),
+            serde_json::json!({"step": "round", "round": index, "tests": tests, "run": run}),
         ),
-        fleet::NextStep::Done => eprintln!(
-            "nccltune fleet next: nothing left to test; run.sh removed. {}",
-            render::summary_line(&merged.result)
+        fleet::NextStep::Done => (
+            format!(
+                "nccltune fleet next: nothing left to test; run.sh removed. {}",
+                render::summary_line(&merged.result)
+            ),
+            serde_json::json!({"step": "done", "summary": merged.result.summary}),
         ),
+    };
+    eprintln!("{line}");
+    match (a.format, &a.output) {
+        (StepFormat::Json, o) => deliver(o.as_deref(), &json_line(&json))?,
+        (StepFormat::Table, Some(o)) => deliver(Some(o), &format!("{line}\n"))?,
+        (StepFormat::Table, None) => {}
     }
     Ok(Outcome::Ok)
 }
@@ -480,18 +573,8 @@ fn merge_cmd(a: MergeArgs) -> Result<Outcome> {
     };
     let (_, merged) = fleet::merge_dir(&a.dir, &opts)?;
     let r = &merged.result;
-    let text = match a.format {
-        FleetFormat::Table => render::table(r, false),
-        FleetFormat::Json => render::json(r),
-        FleetFormat::Prometheus => render::prometheus(r),
-        FleetFormat::Junit => render::junit(r),
-        FleetFormat::SlurmDrain => render::slurm_drain(r),
-        FleetFormat::K8sTaint => render::k8s_taint(r),
-    };
-    match &a.output {
-        Some(p) => fleet::atomic::write(p, text.as_bytes())?,
-        None => emit(&text)?,
-    }
+    let text = render_as(a.format, r, false);
+    deliver(a.output.as_deref(), &text)?;
     eprintln!("nccltune fleet merge: {}", render::summary_line(r));
     Ok(Outcome::from_failed(
         r.nodes.values().any(|n| n.status != Status::Ok),
@@ -515,7 +598,8 @@ fn report_cmd(a: ReportArgs) -> Result<Outcome> {
             fleet::model::FLEET_SCHEMA
         );
     }
-    emit(&render::table(&r, a.only_bad))?;
+    let text = render_as(a.format, &r, a.only_bad);
+    deliver(a.output.as_deref(), &text)?;
     Ok(Outcome::from_failed(
         r.nodes.values().any(|n| n.status != Status::Ok),
     ))
@@ -548,23 +632,29 @@ fn simulate_cmd(a: SimulateArgs) -> Result<Outcome> {
             .unwrap_or(if strategy == plan::Check::Pairs { 3 } else { 12 }),
         group_size: a.group_size,
     });
-    if a.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
+    if a.json || a.format == StepFormat::Json {
+        deliver(
+            a.output.as_deref(),
+            &format!("{}\n", serde_json::to_string_pretty(&r)?),
+        )?;
     } else {
-        emit(&format!(
-            "{} nodes, {} bad, strategy {}: {} rounds, {} tests ({} node-tests); found {} of {} bad (recall {:.2}), {} healthy nodes called bad, {} left suspect\n",
-            r.nodes,
-            r.bad,
-            r.strategy,
-            r.rounds,
-            r.tests,
-            r.node_tests,
-            r.found,
-            r.bad,
-            r.recall,
-            r.false_positives,
-            r.suspects
-        ))?;
+        deliver(
+            a.output.as_deref(),
+            &format!(
+                "{} nodes, {} bad, strategy {}: {} rounds, {} tests ({} node-tests); found {} of {} bad (recall {:.2}), {} healthy nodes called bad, {} left suspect\n",
+                r.nodes,
+                r.bad,
+                r.strategy,
+                r.rounds,
+                r.tests,
+                r.node_tests,
+                r.found,
+                r.bad,
+                r.recall,
+                r.false_positives,
+                r.suspects
+            ),
+        )?;
     }
     Ok(Outcome::Ok)
 }

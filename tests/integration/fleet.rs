@@ -1397,3 +1397,103 @@ fn kubernetes_mpijob_per_test_matches_golden_and_schema_and_round_trips() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("launchers.log:1"));
 }
+
+/// `--format` and `-o FILE` on the fleet steps: plan/next/unpack report what they wrote as
+/// JSON, report re-renders a saved fleet.json in any of merge's formats, simulate writes its
+/// figures; `-o` writes the file atomically and leaves stdout empty.
+#[test]
+fn fleet_steps_speak_format_and_output() {
+    let tmp = tempfile::tempdir().expect("test setup");
+    let work = tmp.path();
+    let dir = work.join("p");
+    let out = nccltune()
+        .args([
+            "fleet", "plan", "--nodes", "fn[1-4]", "--check", "pairs", "--format", "json", "-o",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("plan");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("plan json");
+    assert_eq!(
+        (v["nodes"].as_u64(), v["tests"].as_u64(), v["round"].as_u64()),
+        (Some(4), Some(2), Some(1))
+    );
+    assert!(v["run"].as_str().expect("run").ends_with("run.sh"));
+    // Results of round 1 through a log, reported as JSON into a file.
+    let out = Command::new("bash")
+        .arg(repo().join("tests/slurm/all_reduce_perf"))
+        .env_remove("SLURM_STEP_NODELIST")
+        .env_remove("SLURM_JOB_NODELIST")
+        .output()
+        .expect("stand-in");
+    let mut log = String::new();
+    for t in ["t0001", "t0002"] {
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            log.push_str(&format!("NCCLTUNE-RESULT r1 {t} txt {l}\n"));
+        }
+        log.push_str(&format!("NCCLTUNE-RESULT r1 {t} rc 0\n"));
+    }
+    let logf = work.join("r1.log");
+    std::fs::write(&logf, log).expect("test setup");
+    let rep = work.join("unpack.json");
+    let out = nccltune()
+        .args(["fleet", "unpack", "--format", "json", "-o"])
+        .arg(&rep)
+        .arg(&dir)
+        .arg(&logf)
+        .output()
+        .expect("unpack");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&rep).expect("report")).expect("json");
+    assert_eq!(v["written"], 2);
+    let out = nccltune()
+        .args(["fleet", "next", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .expect("next");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("next json");
+    assert_eq!(v["step"], "done", "every pair passed: nothing left ({v})");
+    assert_eq!(v["summary"]["ok"], 4);
+    // report: a saved fleet.json in another format, into a file.
+    let fj = work.join("fleet.json");
+    let out = nccltune()
+        .args(["fleet", "merge", "--format", "json", "-o"])
+        .arg(&fj)
+        .arg(&dir)
+        .output()
+        .expect("merge");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prom = work.join("fleet.prom");
+    let out = nccltune()
+        .args(["fleet", "report", "--format", "prometheus", "-o"])
+        .arg(&prom)
+        .arg(&fj)
+        .output()
+        .expect("report");
+    assert!(out.status.success() && out.stdout.is_empty());
+    let text = std::fs::read_to_string(&prom).expect("prom");
+    assert!(text.contains("status=\"ok\"") && text.contains(" 4"), "{text}");
+    // simulate --format json -o FILE.
+    let sim = work.join("sim.json");
+    let out = nccltune()
+        .args([
+            "fleet", "simulate", "--nodes", "200", "--bad", "2", "--format", "json", "-o",
+        ])
+        .arg(&sim)
+        .output()
+        .expect("simulate");
+    assert!(out.status.success() && out.stdout.is_empty());
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&sim).expect("sim")).expect("json");
+    assert_eq!(v["recall"], 1.0, "{v}");
+}
