@@ -231,6 +231,7 @@ registry! {
         Identity = "fleet.identity" => "two node names report one machine (machine-id, DMI serial or UUID): a reused host name or a misfiled result",
         ExpectUnseen = "fleet.expect-unseen" => "`--expect`: a value the expectations name is missing from the node's report (not a pass)",
         Rail = "fleet.rail" => "`--check rails`: one rail (HCA) of the node failed `--confirm` confirmation tests on that rail with partners good on it",
+        ProbeFailed = "fleet.probe-failed" => "a cross-boundary probe failed: a pair of good nodes, one from each half of a failed group whose halves both passed (the path between the halves, not a node)",
     }
 }
 

@@ -499,12 +499,32 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                 failures: *fails,
                 evidence,
                 rail: lane.rail.clone(),
+                probes: Vec::new(),
             };
             if set.len() == 2 {
                 links.push(f)
             } else {
                 infra.push(f)
             }
+        }
+        for (set, failed) in &iso.boundary {
+            let name =
+                |s: &[u32]| -> Vec<String> { s.iter().map(|&m| plan.nodes[m as usize].clone()).collect() };
+            let mut evidence: Vec<String> = evals
+                .iter()
+                .zip(&eval_lane)
+                .zip(&eval_files)
+                .filter(|((e, l), _)| **l == k && (e.nodes == *set || failed.contains(&e.nodes)))
+                .flat_map(|(_, f)| f.iter().cloned())
+                .collect();
+            evidence.dedup();
+            infra.push(LinkFault {
+                nodes: name(set),
+                failures: 1 + failed.len() as u32,
+                evidence,
+                rail: lane.rail.clone(),
+                probes: failed.iter().map(|p| name(p)).collect(),
+            });
         }
         for set in &iso.transient {
             let names: Vec<&str> = set.iter().map(|&m| plan.nodes[m as usize].as_str()).collect();
@@ -659,6 +679,7 @@ fn purpose_code(p: Purpose) -> FleetCode {
         Purpose::Bisect => FleetCode::BisectFailed,
         Purpose::Confirm => FleetCode::ConfirmFailed,
         Purpose::Retest => FleetCode::RetestFailed,
+        Purpose::Probe => FleetCode::ProbeFailed,
     }
 }
 
@@ -957,5 +978,67 @@ mod tests {
         assert_eq!((r.code.as_str(), r.subject.as_str()), ("fleet.rail", "mlx5_3"));
         assert_eq!(plan.rounds.len(), 3);
         assert!(m.result.links.is_empty());
+    }
+
+    /// fleet.json for a boundary fault: the group in `infra` with its failing probes, no
+    /// node blamed, no link.
+    #[test]
+    fn a_failing_cross_boundary_probe_is_an_infrastructure_fault() {
+        let mut plan = new_plan(PlanOptions {
+            nodes: crate::fleet::nodeset::expand("n[1-24]").expect("nodes"),
+            checks: vec![Check::Groups],
+            launcher: Launcher::Srun,
+            seed: 2,
+            settings: Settings {
+                group_size: 6,
+                target_busbw_gbps: Some(100.0),
+                ..Default::default()
+            },
+            rounds: None,
+            topology: Default::default(),
+        })
+        .expect("plan");
+        let g = plan.rounds[0].tests[1].nodes.clone();
+        let (lo, hi) = g.split_at(3);
+        let (lo, hi) = (lo.to_vec(), hi.to_vec());
+        let interner = Interner::default();
+        let mut outcomes = Vec::new();
+        let opts = MergeOptions::default();
+        loop {
+            let r = plan.rounds.last().expect("round");
+            for (k, t) in r.tests.iter().enumerate() {
+                let across = t.nodes.iter().any(|n| lo.contains(n)) && t.nodes.iter().any(|n| hi.contains(n));
+                outcomes.push(TestOutcome {
+                    round: r.index,
+                    test: k,
+                    rc: Some(0),
+                    output: Output::Busbw(if across { 30.0 } else { 95.0 }),
+                    files: vec![format!("results/r{}/{}.txt", r.index, t.id)],
+                });
+            }
+            let m = merge(&plan, &outcomes, &interner, &opts);
+            match crate::fleet::rounds::next_round(&plan, &m) {
+                Some(next) => plan.rounds.push(next),
+                None => break,
+            }
+        }
+        let m = merge(&plan, &outcomes, &interner, &opts);
+        assert!(
+            m.result.nodes.values().all(|r| r.status == Status::Ok),
+            "{:#?}",
+            m.result.nodes
+        );
+        assert_eq!(m.result.infra.len(), 1, "{:#?}", m.result.infra);
+        let f = &m.result.infra[0];
+        assert_eq!(f.nodes, g);
+        assert_eq!(f.probes.len(), 2);
+        assert!(
+            f.evidence.iter().any(|e| e.starts_with("results/r3/")),
+            "{:?}",
+            f.evidence
+        );
+        assert!(m.result.links.is_empty());
+        assert_eq!(plan.rounds.len(), 3, "screen, bisect, probe");
+        assert!(plan.rounds[2].tests.iter().all(|t| t.purpose == Purpose::Probe));
     }
 }

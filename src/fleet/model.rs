@@ -70,6 +70,10 @@ pub struct LinkFault {
     /// `rails`: the rail the set fails on (it passes on the others).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rail: Option<String>,
+    /// Cross-boundary probes that failed (pairs of good nodes, one from each half of the
+    /// group): the fault is the path between the halves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

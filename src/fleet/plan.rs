@@ -76,6 +76,10 @@ pub enum Purpose {
     /// The same node set again: its members all passed elsewhere (a link or fabric fault, or
     /// a transient failure).
     Retest,
+    /// A pair across the boundary of a failed group whose two halves both passed: a failing
+    /// probe points at the path between the halves (an infrastructure fault), a passing one
+    /// leaves a retest of the whole group.
+    Probe,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
