@@ -658,6 +658,23 @@ fn bad_input_gives_clear_errors() {
         );
         assert!(!work.join("x/plan.json").exists());
     }
+    // Rails need their HCAs, named as NCCL_IB_HCA takes them.
+    for (rails, want) in [
+        (None, "--rails mlx5_0"),
+        (Some("mlx5_0,mlx5;0"), "mlx5;0"),
+        (Some("mlx5_0,mlx5_0"), "twice"),
+    ] {
+        let mut c = nccltune();
+        c.args(["fleet", "plan", "--nodes", "fn[1-4]", "--check", "rails"]);
+        if let Some(r) = rails {
+            c.args(["--rails", r]);
+        }
+        let out = c.arg("-o").arg(work.join("r")).output().expect("test setup");
+        assert_eq!(out.status.code(), Some(2), "{rails:?}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(want), "{rails:?}: {e}");
+        assert!(!work.join("r/plan.json").exists());
+    }
     // Shell syntax in --check-args is refused, not passed on.
     let out = nccltune()
         .args([
