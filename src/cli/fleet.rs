@@ -478,10 +478,20 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         None => Default::default(),
     };
     let checks: Vec<plan::Check> = a.check.iter().map(|c| check(*c)).collect();
-    if checks.iter().any(|c| *c != plan::Check::Verify) && settings.target_busbw_gbps.is_none() {
+    let has_target = if checks.contains(&plan::Check::Rails) {
+        rounds::rail_target(&settings).is_some()
+    } else {
+        settings.target_busbw_gbps.is_some()
+    };
+    if checks.iter().any(|c| *c != plan::Check::Verify) && !has_target {
         eprintln!(
             "nccltune fleet plan: no --profile or --targets: multi-node tests are judged against the fleet only (median - {}*MAD)",
             a.mad_k
+        );
+    }
+    if checks.contains(&plan::Check::Rails) {
+        eprintln!(
+            "nccltune fleet plan: rails: one pair test per rail, pinned with NCCL_IB_HCA==<hca>, one rail at a time; not NCCL_TESTS_SPLIT_MASK, whose groups nccl-tests runs at once but reports as one time averaged over every rank (src/common.cu), which hides one slow rail"
         );
     }
     let dir = &a.output;
