@@ -97,8 +97,8 @@ fn main() {
     fleet::write_plan_dir(dir, &p).expect("write plan");
     let rdir = dir.join("results/r1");
     std::fs::create_dir_all(&rdir).expect("results dir");
-    for n in &p.nodes {
-        std::fs::write(rdir.join(format!("{n}.json")), &report).expect("write result");
+    for (i, n) in p.nodes.iter().enumerate() {
+        std::fs::write(rdir.join(format!("{n}.json")), own_report(&report, i)).expect("write result");
         std::fs::write(rdir.join(format!("{n}.rc")), "0\n").expect("write rc");
     }
     println!(
@@ -110,12 +110,42 @@ fn main() {
     let opts = MergeOptions {
         consensus: true,
         plan_label: "bench".into(),
+        ..Default::default()
     };
     let r = timed("merge: 10,000 verify reports (read, parse, consensus)", 3, || {
         let (_, m) = fleet::merge_dir(dir, &opts).expect("merge");
         m.result.summary.clone()
     });
     assert_eq!(r.ok, NODES, "every node ok");
+    // The same reports judged against written expectations (the node's own, so all pass).
+    let golden_path = dir.join("golden.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nccltune"))
+        .args(["verify", "--replay"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/nodes/h100-8gpu-ndr400"
+        ))
+        .arg("--write-expect")
+        .arg(&golden_path)
+        .output()
+        .expect("nccltune verify runs");
+    assert!(out.status.success(), "expectations written");
+    let text = std::fs::read_to_string(&golden_path).expect("golden");
+    let golden = fleet::expect::Golden::parse(&text, "golden.toml").expect("golden parses");
+    let opts = MergeOptions {
+        consensus: true,
+        plan_label: "bench".into(),
+        expect: Some(golden),
+    };
+    let r = timed(
+        "merge --expect: 10,000 verify reports against golden.toml",
+        3,
+        || {
+            let (_, m) = fleet::merge_dir(dir, &opts).expect("merge");
+            m.result.summary.clone()
+        },
+    );
+    assert_eq!(r.ok, NODES, "every node meets its own expectations");
     if let (Some(b), Some(a)) = (before, vm_hwm_kib()) {
         println!(
             "peak resident memory: {} MiB before merge, {} MiB after",
@@ -142,6 +172,18 @@ fn nccl_log(busbw: f64) -> String {
 
 /// `verify,pairs` at 10,000 nodes: the screening round's 5,000 logs merged, and the
 /// confirmation round planned from them (10 slow nodes).
+/// The report with an identity of node `i`'s own: one machine under 10,000 names would make
+/// every node suspect (fleet merge flags reused machine ids and DMI serials).
+fn own_report(report: &[u8], i: usize) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(report).expect("verify report is JSON");
+    for k in ["machine_id", "dmi_product_serial", "dmi_product_uuid"] {
+        if let Some(id) = v["identity"][k].as_str() {
+            v["identity"][k] = serde_json::Value::String(format!("{id}-{i:05}"));
+        }
+    }
+    serde_json::to_vec_pretty(&v).expect("serializes")
+}
+
 fn pairs_round(report: &[u8]) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path();
@@ -149,11 +191,11 @@ fn pairs_round(report: &[u8]) {
     fleet::write_plan_dir(dir, &p).expect("write plan");
     let r1 = dir.join("results/r1");
     std::fs::create_dir_all(&r1).expect("results dir");
-    for n in &p.nodes {
-        std::fs::write(r1.join(format!("{n}.json")), report).expect("write result");
+    for (i, n) in p.nodes.iter().enumerate() {
+        std::fs::write(r1.join(format!("{n}.json")), own_report(report, i)).expect("write result");
         std::fs::write(r1.join(format!("{n}.rc")), "0\n").expect("write rc");
     }
-    fleet::next_dir(dir, false).expect("screening round");
+    fleet::next_dir(dir, false, None).expect("screening round");
     let p = plan::load(dir).expect("plan");
     let r2 = dir.join("results/r2");
     std::fs::create_dir_all(&r2).expect("results dir");
@@ -174,6 +216,7 @@ fn pairs_round(report: &[u8]) {
     let opts = MergeOptions {
         consensus: false,
         plan_label: "bench".into(),
+        ..Default::default()
     };
     let r = timed("merge: verify + 5,000 pair logs", 3, || {
         let (_, m) = fleet::merge_dir(dir, &opts).expect("merge");
@@ -181,7 +224,7 @@ fn pairs_round(report: &[u8]) {
     });
     assert_eq!(r.suspect, 20, "10 slow nodes and their partners are suspects");
     timed("next: plan the confirmation round from them", 1, || {
-        let (step, _) = fleet::next_dir(dir, false).expect("next");
+        let (step, _) = fleet::next_dir(dir, false, None).expect("next");
         matches!(step, fleet::NextStep::Round { .. })
     });
 }

@@ -40,6 +40,7 @@ pub enum CheckArg {
     Verify,
     Pairs,
     Groups,
+    Rails,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,7 +67,7 @@ pub struct PlanArgs {
     /// Slurm partition: for --from-slurm and the srun/sbatch lines.
     #[arg(long, value_name = "P")]
     pub partition: Option<String>,
-    /// Checks, comma-separated: verify, and one of pairs or groups.
+    /// Checks, comma-separated: verify, and one of pairs, groups or rails.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "verify")]
     pub check: Vec<CheckArg>,
     #[arg(long, value_enum, default_value_t = LauncherArg::Srun)]
@@ -105,6 +106,13 @@ pub struct PlanArgs {
     /// Rounds in all (default: 3 multi-node rounds for pairs, more for groups, plus verify).
     #[arg(long)]
     pub rounds: Option<u32>,
+    /// HCAs for --check rails, comma-separated (mlx5_0 or mlx5_0:1): one pair test per rail,
+    /// each pinned to that HCA with NCCL_IB_HCA==<rail>.
+    #[arg(long, value_name = "HCA,...", value_delimiter = ',')]
+    pub rails: Vec<String>,
+    /// Target busbw of a one-rail test, GB/s (default: the pair target / number of rails).
+    #[arg(long, value_name = "GBPS")]
+    pub rail_target: Option<f64>,
     /// Nodes per screening group for --check groups (default about the square root of N).
     #[arg(long, default_value_t = 0)]
     pub group_size: usize,
@@ -120,12 +128,22 @@ pub struct PlanArgs {
     /// Tests at once (and pdsh/clush fan-out).
     #[arg(long, default_value_t = 64)]
     pub parallel: u32,
+    /// --launcher sbatch, multi-node rounds: tests per job (default: each wave shared by
+    /// --sbatch-throttle jobs). One job per chunk, with exactly the chunk's nodes.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sbatch_chunk: usize,
+    /// --launcher sbatch, multi-node rounds: jobs at once (the `%` of a job array).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub sbatch_throttle: u32,
     /// Container image with nccltune, for --launcher kubernetes.
     #[arg(long, default_value = "nccltune:latest")]
     pub image: String,
     /// Output folder (plan.json, run.sh, results/).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub output: PathBuf,
+    /// `json`: print what was written (files, nodes, tests of round 1) as JSON on stdout.
+    #[arg(long, value_enum, default_value_t = StepFormat::Table)]
+    pub format: StepFormat,
     /// Replace an existing plan in DIR even when it has results.
     #[arg(long)]
     pub force: bool,
@@ -137,6 +155,17 @@ pub struct NextArgs {
     /// Plan the next round even if the current one has no results (its nodes count as missing).
     #[arg(long)]
     pub force: bool,
+    /// Leave nodes that miss these expectations out of the next round's tests (as `merge
+    /// --expect` judges them).
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// `json`: the step taken (the new round and its tests, or done with the fleet summary).
+    #[arg(long, value_enum, default_value_t = StepFormat::Table)]
+    pub format: StepFormat,
+    /// Write that report to FILE atomically instead of stdout (the plan folder is written
+    /// either way).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -149,6 +178,15 @@ pub enum FleetFormat {
     K8sTaint,
 }
 
+/// What the steps that write files (plan, next, unpack) and simulate print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StepFormat {
+    /// A line for people (plan, next and unpack print it on stderr).
+    Table,
+    /// One JSON object on stdout, for scripts.
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     pub dir: PathBuf,
@@ -157,6 +195,11 @@ pub struct MergeArgs {
     /// Nodes whose check values differ from the fleet majority become suspect.
     #[arg(long)]
     pub consensus: bool,
+    /// Judge every node's typed check values against written expectations (the TOML of
+    /// `verify --expect`; `verify --write-expect FILE` writes one from a known-good node).
+    /// Version drift is still listed.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
     /// Combined logs with NCCLTUNE-RESULT lines (launchers without shared storage): unpacked
     /// into DIR's result files first, as `fleet unpack` does.
     #[arg(long, value_name = "FILE")]
@@ -169,9 +212,15 @@ pub struct MergeArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     pub fleet_json: PathBuf,
-    /// Only nodes that are not ok.
+    /// Only nodes that are not ok (table).
     #[arg(long)]
     pub only_bad: bool,
+    /// Any of merge's formats, from the saved fleet.json.
+    #[arg(long, value_enum, default_value_t = FleetFormat::Table)]
+    pub format: FleetFormat,
+    /// Write to FILE atomically instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -197,14 +246,26 @@ pub struct SimulateArgs {
     pub rounds: Option<u32>,
     #[arg(long, default_value_t = 0)]
     pub group_size: usize,
-    #[arg(long)]
+    #[arg(long, value_enum, default_value_t = StepFormat::Table)]
+    pub format: StepFormat,
+    /// Same as --format json.
+    #[arg(long, hide = true)]
     pub json: bool,
+    /// Write to FILE atomically instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
     pub dir: PathBuf,
     pub log: PathBuf,
+    /// `json`: the number of results written and where.
+    #[arg(long, value_enum, default_value_t = StepFormat::Table)]
+    pub format: StepFormat,
+    /// Write that report to FILE atomically instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 fn check(c: CheckArg) -> plan::Check {
@@ -212,6 +273,7 @@ fn check(c: CheckArg) -> plan::Check {
         CheckArg::Verify => plan::Check::Verify,
         CheckArg::Pairs => plan::Check::Pairs,
         CheckArg::Groups => plan::Check::Groups,
+        CheckArg::Rails => plan::Check::Rails,
     }
 }
 
@@ -240,13 +302,49 @@ pub fn run(args: FleetArgs) -> Result<Outcome> {
                 &String::from_utf8_lossy(&text),
                 &a.log.display().to_string(),
             )?;
-            eprintln!(
-                "nccltune fleet unpack: {n} results written under {}",
-                a.dir.join("results").display()
-            );
+            let results = a.dir.join("results");
+            match a.format {
+                StepFormat::Table => eprintln!(
+                    "nccltune fleet unpack: {n} results written under {}",
+                    results.display()
+                ),
+                StepFormat::Json => deliver(
+                    a.output.as_deref(),
+                    &json_line(&serde_json::json!({
+                        "written": n,
+                        "results": results.display().to_string(),
+                    })),
+                )?,
+            }
             Ok(Outcome::Ok)
         }
     }
+}
+
+/// Writes a report to `-o FILE` through `nccltune::output` (atomic, keeps the file's mode,
+/// through symlinks), or to stdout.
+fn deliver(path: Option<&std::path::Path>, text: &str) -> Result<()> {
+    match path {
+        Some(p) => nccltune::output::write_atomic(p, text.as_bytes()),
+        None => emit(text),
+    }
+}
+
+fn render_as(f: FleetFormat, r: &fleet::model::FleetResult, only_bad: bool) -> String {
+    match f {
+        FleetFormat::Table => render::table(r, only_bad),
+        FleetFormat::Json => render::json(r),
+        FleetFormat::Prometheus => render::prometheus(r),
+        FleetFormat::Junit => render::junit(r),
+        FleetFormat::SlurmDrain => render::slurm_drain(r),
+        FleetFormat::K8sTaint => render::k8s_taint(r),
+    }
+}
+
+fn json_line(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 fn slurm_nodes(partition: Option<&str>) -> Result<Vec<String>> {
@@ -339,8 +437,17 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         rcmd: a.rcmd.clone(),
         parallel: a.parallel.max(1),
         image: a.image.clone(),
+        rails: a.rails.clone(),
+        sbatch_chunk: a.sbatch_chunk,
+        sbatch_throttle: a.sbatch_throttle.max(1),
+        rail_target_busbw_gbps: a.rail_target,
         ..Default::default()
     };
+    if let Some(t) = a.rail_target
+        && !(t.is_finite() && t > 0.0)
+    {
+        bail!("--rail-target {t}: expected a positive busbw in GB/s, e.g. 45");
+    }
     let targets = match (&a.profile, &a.targets) {
         (Some(p), _) => Some(nccltune::bench::targets::profile(p)?),
         (None, Some(f)) => {
@@ -371,10 +478,20 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         None => Default::default(),
     };
     let checks: Vec<plan::Check> = a.check.iter().map(|c| check(*c)).collect();
-    if checks.iter().any(|c| *c != plan::Check::Verify) && settings.target_busbw_gbps.is_none() {
+    let has_target = if checks.contains(&plan::Check::Rails) {
+        rounds::rail_target(&settings).is_some()
+    } else {
+        settings.target_busbw_gbps.is_some()
+    };
+    if checks.iter().any(|c| *c != plan::Check::Verify) && !has_target {
         eprintln!(
             "nccltune fleet plan: no --profile or --targets: multi-node tests are judged against the fleet only (median - {}*MAD)",
             a.mad_k
+        );
+    }
+    if checks.contains(&plan::Check::Rails) {
+        eprintln!(
+            "nccltune fleet plan: rails: one pair test per rail, pinned with NCCL_IB_HCA==<hca>, one rail at a time; not NCCL_TESTS_SPLIT_MASK, whose groups nccl-tests runs at once but reports as one time averaged over every rank (src/common.cu), which hides one slow rail"
         );
     }
     let dir = &a.output;
@@ -402,22 +519,52 @@ fn plan_cmd(a: PlanArgs) -> Result<Outcome> {
         r.tests.len(),
         dir.join("run.sh").display()
     );
+    if a.format == StepFormat::Json {
+        emit(&json_line(&serde_json::json!({
+            "plan": dir.join("plan.json").display().to_string(),
+            "run": dir.join("run.sh").display().to_string(),
+            "nodes": p.nodes.len(),
+            "round": r.index,
+            "max_rounds": p.settings.max_rounds,
+            "tests": r.tests.len(),
+        })))?;
+    }
     Ok(Outcome::Ok)
 }
 
 fn next_cmd(a: NextArgs) -> Result<Outcome> {
-    let (step, merged) = fleet::next_dir(&a.dir, a.force)?;
-    match step {
-        fleet::NextStep::Round { index, tests } => eprintln!(
-            "nccltune fleet next: round {index} has {tests} tests; run: bash {}",
-            a.dir.join("run.sh").display()
+    let (step, merged) = fleet::next_dir(&a.dir, a.force, golden(a.expect.as_deref())?)?;
+    let run = a.dir.join("run.sh").display().to_string();
+    let (line, json) = match step {
+        fleet::NextStep::Round { index, tests } => (
+            format!("nccltune fleet next: round {index} has {tests} tests; run: bash {run}"),
+            serde_json::json!({"step": "round", "round": index, "tests": tests, "run": run}),
         ),
-        fleet::NextStep::Done => eprintln!(
-            "nccltune fleet next: nothing left to test; run.sh removed. {}",
-            render::summary_line(&merged.result)
+        fleet::NextStep::Done => (
+            format!(
+                "nccltune fleet next: nothing left to test; run.sh removed. {}",
+                render::summary_line(&merged.result)
+            ),
+            serde_json::json!({"step": "done", "summary": merged.result.summary}),
         ),
+    };
+    eprintln!("{line}");
+    match (a.format, &a.output) {
+        (StepFormat::Json, o) => deliver(o.as_deref(), &json_line(&json))?,
+        (StepFormat::Table, Some(o)) => deliver(Some(o), &format!("{line}\n"))?,
+        (StepFormat::Table, None) => {}
     }
     Ok(Outcome::Ok)
+}
+
+/// `--expect FILE`: the expectations verify reads (`verify --write-expect` writes them).
+fn golden(path: Option<&std::path::Path>) -> Result<Option<fleet::expect::Golden>> {
+    let Some(p) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    Ok(Some(fleet::expect::Golden::parse(
+        &text,
+        &p.display().to_string(),
+    )?))
 }
 
 fn merge_cmd(a: MergeArgs) -> Result<Outcome> {
@@ -432,21 +579,12 @@ fn merge_cmd(a: MergeArgs) -> Result<Outcome> {
     let opts = MergeOptions {
         consensus: a.consensus,
         plan_label: a.dir.display().to_string(),
+        expect: golden(a.expect.as_deref())?,
     };
     let (_, merged) = fleet::merge_dir(&a.dir, &opts)?;
     let r = &merged.result;
-    let text = match a.format {
-        FleetFormat::Table => render::table(r, false),
-        FleetFormat::Json => render::json(r),
-        FleetFormat::Prometheus => render::prometheus(r),
-        FleetFormat::Junit => render::junit(r),
-        FleetFormat::SlurmDrain => render::slurm_drain(r),
-        FleetFormat::K8sTaint => render::k8s_taint(r),
-    };
-    match &a.output {
-        Some(p) => fleet::atomic::write(p, text.as_bytes())?,
-        None => emit(&text)?,
-    }
+    let text = render_as(a.format, r, false);
+    deliver(a.output.as_deref(), &text)?;
     eprintln!("nccltune fleet merge: {}", render::summary_line(r));
     Ok(Outcome::from_failed(
         r.nodes.values().any(|n| n.status != Status::Ok),
@@ -470,7 +608,8 @@ fn report_cmd(a: ReportArgs) -> Result<Outcome> {
             fleet::model::FLEET_SCHEMA
         );
     }
-    emit(&render::table(&r, a.only_bad))?;
+    let text = render_as(a.format, &r, a.only_bad);
+    deliver(a.output.as_deref(), &text)?;
     Ok(Outcome::from_failed(
         r.nodes.values().any(|n| n.status != Status::Ok),
     ))
@@ -488,7 +627,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<Outcome> {
     let strategy = match a.strategy {
         CheckArg::Groups => plan::Check::Groups,
         CheckArg::Pairs => plan::Check::Pairs,
-        CheckArg::Verify => bail!("--strategy verify: expected pairs or groups"),
+        CheckArg::Verify | CheckArg::Rails => bail!("--strategy: expected pairs or groups"),
     };
     let r = simulate::run(&simulate::SimOptions {
         nodes: a.nodes,
@@ -503,23 +642,29 @@ fn simulate_cmd(a: SimulateArgs) -> Result<Outcome> {
             .unwrap_or(if strategy == plan::Check::Pairs { 3 } else { 12 }),
         group_size: a.group_size,
     });
-    if a.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
+    if a.json || a.format == StepFormat::Json {
+        deliver(
+            a.output.as_deref(),
+            &format!("{}\n", serde_json::to_string_pretty(&r)?),
+        )?;
     } else {
-        emit(&format!(
-            "{} nodes, {} bad, strategy {}: {} rounds, {} tests ({} node-tests); found {} of {} bad (recall {:.2}), {} healthy nodes called bad, {} left suspect\n",
-            r.nodes,
-            r.bad,
-            r.strategy,
-            r.rounds,
-            r.tests,
-            r.node_tests,
-            r.found,
-            r.bad,
-            r.recall,
-            r.false_positives,
-            r.suspects
-        ))?;
+        deliver(
+            a.output.as_deref(),
+            &format!(
+                "{} nodes, {} bad, strategy {}: {} rounds, {} tests ({} node-tests); found {} of {} bad (recall {:.2}), {} healthy nodes called bad, {} left suspect\n",
+                r.nodes,
+                r.bad,
+                r.strategy,
+                r.rounds,
+                r.tests,
+                r.node_tests,
+                r.found,
+                r.bad,
+                r.recall,
+                r.false_positives,
+                r.suspects
+            ),
+        )?;
     }
     Ok(Outcome::Ok)
 }

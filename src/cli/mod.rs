@@ -289,15 +289,6 @@ mod tests {
         ("nccltune bench", "output"),
         ("nccltune bench run", "output"),
         ("nccltune bench tune", "format"),
-        ("nccltune fleet unpack", "output"),
-        ("nccltune fleet unpack", "format"),
-        ("nccltune fleet simulate", "output"),
-        ("nccltune fleet simulate", "format"),
-        ("nccltune fleet report", "output"),
-        ("nccltune fleet report", "format"),
-        ("nccltune fleet next", "output"),
-        ("nccltune fleet next", "format"),
-        ("nccltune fleet plan", "format"),
     ];
 
     fn walk(cmd: &clap::Command, out: &mut Vec<clap::Command>) {

@@ -220,6 +220,25 @@ registry! {
         TpGroupInNvlinkDomain = "tp-group-in-nvlink-domain" => "tensor-parallel groups span trays inside one NVLink domain (NVL72): their cost is NVLink, not the network",
         CrossRackLatencyAssumed = "cross-rack-latency-assumed" => "the cross-rack hop latency is an assumption, not a measurement",
     }
+    /// `fleet merge`: why a node is not `ok` when the reason is not one of its own checks.
+    Fleet(FleetCode) = "fleet", "Fleet (fleet merge reasons)" {
+        NoResult = "fleet.no-result" => "an expected node reported nothing (no `.rc`, or its pod never printed its result): `missing`, never healthy",
+        NotTested = "fleet.not-tested" => "a node in no multi-node test yet (run `fleet next`)",
+        Timeout = "fleet.timeout" => "a node's verify did not finish within `--timeout` (exit 124, or 137 after the kill)",
+        Unreadable = "fleet.unreadable" => "a node's verify report is truncated, junk, of a newer schema or without its `.rc`: the node could not be judged (`error`)",
+        ExitStatus = "fleet.exit-status" => "verify exited with a status other than 0 or 1 although its report says ok",
+        VerifyFailed = "fleet.verify-failed" => "the verify report says not ok without a failed check to name",
+        Confirmed = "fleet.confirmed" => "failed `--confirm` confirmation tests with distinct known-good partners and passed none: `bad`",
+        ScreenFailed = "fleet.screen-failed" => "one failed screening test (pair or group); the subject names its partners",
+        BisectFailed = "fleet.bisect-failed" => "one failed bisection test (half of a failed group); the subject names its partners",
+        ConfirmFailed = "fleet.confirm-failed" => "one failed confirmation test with a known-good partner; the subject names the partner",
+        RetestFailed = "fleet.retest-failed" => "a node set whose members all passed elsewhere failed again (a link or fabric fault, or transient)",
+        Drift = "fleet.drift" => "`--consensus`: a check's typed value differs from the fleet's majority",
+        Identity = "fleet.identity" => "two node names report one machine (machine-id, DMI serial or UUID): a reused host name or a misfiled result",
+        ExpectUnseen = "fleet.expect-unseen" => "`--expect`: a value the expectations name is missing from the node's report (not a pass)",
+        Rail = "fleet.rail" => "`--check rails`: one rail (HCA) of the node failed `--confirm` confirmation tests on that rail with partners good on it",
+        ProbeFailed = "fleet.probe-failed" => "a cross-boundary probe failed: a pair of good nodes, one from each half of a failed group whose halves both passed (the path between the halves, not a node)",
+    }
 }
 
 impl Code {

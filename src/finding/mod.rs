@@ -8,8 +8,8 @@
 pub mod codes;
 
 pub use codes::{
-    BenchCode, Code, ConfigureCode, GpuCode, GpudirectCode, LintCode, NcclRunCode, NodeCode, PcieCode,
-    PlaceCode, RdmaCode, SoftwareCode,
+    BenchCode, Code, ConfigureCode, FleetCode, GpuCode, GpudirectCode, LintCode, NcclRunCode, NodeCode,
+    PcieCode, PlaceCode, RdmaCode, SoftwareCode,
 };
 
 use crate::outcome::Outcome;

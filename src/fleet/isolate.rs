@@ -47,6 +47,12 @@ pub struct Isolation {
     pub unexplained_once: Vec<Vec<u32>>,
     /// Node sets that failed and later passed.
     pub transient: Vec<Vec<u32>>,
+    /// Failed groups (more than two nodes, every member good) not yet probed across their
+    /// boundary: the set and its two halves.
+    pub needs_probe: Vec<(Vec<u32>, [Vec<u32>; 2])>,
+    /// Failed groups whose cross-boundary probes failed: the set and the failing probe pairs.
+    /// An infrastructure fault between the halves, found without retesting the whole group.
+    pub boundary: Vec<(Vec<u32>, Vec<Vec<u32>>)>,
 }
 
 impl Isolation {
@@ -72,6 +78,15 @@ pub fn evaluate(n_nodes: usize, tests: &[TestEval]) -> Isolation {
     }
     let mut sets: HashMap<&[u32], (u32, u32)> = HashMap::new();
     for t in tests {
+        if t.purpose == Purpose::Probe {
+            // A probe answers for its group (below), not for itself as a pair.
+            if t.verdict == Verdict::Fail {
+                for &n in &t.nodes {
+                    iso.failed_any[n as usize] = true;
+                }
+            }
+            continue;
+        }
         let e = sets.entry(&t.nodes).or_default();
         match t.verdict {
             Verdict::Pass => e.1 += 1,
@@ -106,11 +121,71 @@ pub fn evaluate(n_nodes: usize, tests: &[TestEval]) -> Isolation {
             iso.transient.push(set.to_vec());
         } else if fails >= 2 {
             iso.faults.push((set.to_vec(), fails));
+        } else if set.len() > 2 {
+            // A group that failed once while every member passed elsewhere: probe across its
+            // boundary first; a failing probe is the fault, passing probes leave the retest.
+            let failed_in = last_failure(tests, set);
+            let probes: Vec<&TestEval> = tests
+                .iter()
+                .filter(|t| {
+                    t.purpose == Purpose::Probe
+                        && t.verdict != Verdict::Missing
+                        && t.round > failed_in
+                        && t.nodes.iter().all(|n| set.binary_search(n).is_ok())
+                })
+                .collect();
+            let failed: Vec<Vec<u32>> = probes
+                .iter()
+                .filter(|t| t.verdict == Verdict::Fail)
+                .map(|t| t.nodes.clone())
+                .collect();
+            if probes.is_empty() {
+                iso.needs_probe
+                    .push((set.to_vec(), halves(tests, set, failed_in)));
+            } else if !failed.is_empty() {
+                iso.boundary.push((set.to_vec(), failed));
+            } else {
+                iso.unexplained_once.push(set.to_vec());
+            }
         } else {
             iso.unexplained_once.push(set.to_vec());
         }
     }
     iso
+}
+
+fn last_failure(tests: &[TestEval], set: &[u32]) -> u32 {
+    tests
+        .iter()
+        .filter(|t| t.verdict == Verdict::Fail && t.nodes == set)
+        .map(|t| t.round)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The two halves of a failed group: the two passing bisection tests after its failure that
+/// partition it, else the sorted set cut in the middle.
+fn halves(tests: &[TestEval], set: &[u32], failed_in: u32) -> [Vec<u32>; 2] {
+    let parts: Vec<&TestEval> = tests
+        .iter()
+        .filter(|t| {
+            t.purpose == Purpose::Bisect
+                && t.verdict == Verdict::Pass
+                && t.round > failed_in
+                && t.nodes.iter().all(|n| set.binary_search(n).is_ok())
+        })
+        .collect();
+    for (i, a) in parts.iter().enumerate() {
+        for b in &parts[i + 1..] {
+            if a.nodes.len() + b.nodes.len() == set.len()
+                && a.nodes.iter().all(|n| b.nodes.binary_search(n).is_err())
+            {
+                return [a.nodes.clone(), b.nodes.clone()];
+            }
+        }
+    }
+    let mid = set.len() / 2;
+    [set[..mid].to_vec(), set[mid..].to_vec()]
 }
 
 /// The multi-node tests of the next round: (purpose, sorted node indices).
@@ -160,6 +235,17 @@ pub fn next_tests(
         let retested = tests.iter().any(|t| t.round > failed_in && t.nodes == *set);
         if !retested && take(set, &mut busy) {
             out.push((Purpose::Retest, set.clone()));
+        }
+    }
+    // 1b. Cross-boundary probes of failed groups whose halves passed: up to two disjoint
+    // pairs, one node from each half.
+    for (_, [a, b]) in &iso.needs_probe {
+        for k in 0..a.len().min(b.len()).min(2) {
+            let mut pair = vec![a[k], b[k]];
+            pair.sort_unstable();
+            if take(&pair, &mut busy) {
+                out.push((Purpose::Probe, pair));
+            }
         }
     }
     // 2. Follow-ups of failed tests: culprits not tested since.
@@ -328,6 +414,37 @@ mod tests {
         let (iso, _) = drive(36, 6, 12, |s| s == g.as_slice());
         assert_eq!(iso.faults, vec![(g.clone(), 2)]);
         assert!(g.iter().all(|&m| !iso.confirmed_bad(m, 2)));
+    }
+
+    /// A group failing only across its two halves (a leaf-to-leaf path): bisection passes
+    /// both halves, then two pairs across the boundary fail: an infrastructure fault found by
+    /// probes, without retesting the whole group, and no node blamed.
+    #[test]
+    fn cross_boundary_probes_find_the_path_between_the_halves() {
+        let all: Vec<u32> = (0..36).collect();
+        let g = screen(&all, 6, 5)[2].clone();
+        let (lo, hi) = g.split_at(g.len() / 2);
+        let (lo, hi) = (lo.to_vec(), hi.to_vec());
+        let (iso, rounds) = drive(36, 6, 12, |s| {
+            s.iter().any(|n| lo.contains(n)) && s.iter().any(|n| hi.contains(n))
+        });
+        assert_eq!(iso.boundary.len(), 1, "{:?}", iso.boundary);
+        let (set, probes) = &iso.boundary[0];
+        assert_eq!(set, &g);
+        assert_eq!(probes.len(), 2);
+        for p in probes {
+            assert!(
+                p.iter().any(|n| lo.contains(n)) && p.iter().any(|n| hi.contains(n)),
+                "{p:?}"
+            );
+        }
+        assert!(iso.faults.is_empty(), "no retest of the whole group was needed");
+        assert!(
+            g.iter()
+                .all(|&m| iso.good[m as usize] && !iso.confirmed_bad(m, 2))
+        );
+        // screen, bisect, probe.
+        assert_eq!(rounds, 3);
     }
 
     #[test]

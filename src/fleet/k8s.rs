@@ -72,3 +72,98 @@ pub fn verify_job(plan: &Plan, round: &Round) -> (String, String) {
     y.push_str("        securityContext:\n          privileged: true\n");
     (y, name)
 }
+
+/// The label every MPIJob of one wave carries (a round, or one rail of a `rails` round), so
+/// run.sh waits for and collects the wave by selector, not by thousands of names.
+pub fn wave_label(plan: &Plan, round: &Round, wave: usize) -> String {
+    format!("r{}-w{wave}-{:08x}", round.index, plan.seed as u32)
+}
+
+/// The launcher's script: mpirun over the hostfile the MPI Operator mounts (it sets
+/// `OMPI_MCA_orte_default_hostfile`), its output and exit status printed as `NCCLTUNE-RESULT`
+/// lines (`txt`, then `rc`), always exiting 0 so the result, not the Job's state, tells.
+fn launcher_script(plan: &Plan, round: &Round, t: &super::plan::Test) -> String {
+    let s = &plan.settings;
+    let np = t.nodes.len() as u64 * u64::from(s.gpus_per_node);
+    let mut words: Vec<String> = vec![
+        "mpirun".into(),
+        "--allow-run-as-root".into(),
+        "-np".into(),
+        np.to_string(),
+        "--map-by".into(),
+        format!("ppr:{}:node", s.gpus_per_node),
+    ];
+    for (k, v) in &t.env {
+        words.push("-x".into());
+        words.push(format!("{k}={v}"));
+    }
+    words.extend(t.cmd.iter().cloned());
+    let tag = format!("NCCLTUNE-RESULT {}", round.dir_name());
+    format!(
+        "out=$(timeout -k 10 {to} {cmd} 2>&1); rc=$?\n\
+printf '%s\\n' \"$out\" | while IFS= read -r l; do printf '%s %s txt %s\\n' {tag} {id} \"$l\"; done\n\
+printf '%s %s rc %s\\n' {tag} {id} \"$rc\"\n",
+        to = t.timeout_s,
+        cmd = super::quote::sh_words(&words),
+        tag = sh(&tag),
+        id = sh(&t.id),
+    )
+}
+
+/// One multi-node test as an MPIJob (Kubeflow MPI Operator, `kubeflow.org/v2beta1`): a
+/// launcher that runs the test with mpirun and prints its result, and one worker pod per planned
+/// node (node affinity on `kubernetes.io/hostname`, one per node by anti-affinity), each with
+/// `gpus_per_node` GPUs. The image needs mpirun, nccl-tests at `nccl_tests_bin` and sshd (the
+/// operator's OpenMPI launcher reaches the workers over ssh, with keys it mounts).
+pub fn mpi_job(plan: &Plan, round: &Round, t: &super::plan::Test, wave: usize) -> (String, String) {
+    let s = &plan.settings;
+    let name = format!(
+        "nccltune-fleet-r{}-{}-{:08x}",
+        round.index, t.id, plan.seed as u32
+    );
+    let wl = wave_label(plan, round, wave);
+    let mut y = String::new();
+    let rail = t.rail.as_ref().map(|r| format!(", rail {r}")).unwrap_or_default();
+    let _ = writeln!(
+        y,
+        "# nccltune fleet: round {}, test {} ({} nodes{rail}) as an MPIJob (Kubeflow MPI Operator v2beta1). run.sh applies it.",
+        round.index,
+        t.id,
+        t.nodes.len()
+    );
+    y.push_str("apiVersion: kubeflow.org/v2beta1\nkind: MPIJob\nmetadata:\n");
+    let _ = writeln!(y, "  name: {}", yaml(&name));
+    y.push_str("  labels:\n    app.kubernetes.io/name: \"nccltune-fleet\"\n");
+    let _ = writeln!(y, "    nccltune-fleet-wave: {}", yaml(&wl));
+    y.push_str("spec:\n");
+    let _ = writeln!(y, "  slotsPerWorker: {}", s.gpus_per_node);
+    y.push_str("  runPolicy:\n    cleanPodPolicy: Running\n    backoffLimit: 0\n");
+    let _ = writeln!(y, "    activeDeadlineSeconds: {}", t.timeout_s + 600);
+    y.push_str("  mpiReplicaSpecs:\n    Launcher:\n      replicas: 1\n      template:\n        metadata:\n          labels:\n");
+    let _ = writeln!(y, "            nccltune-fleet-test: {}", yaml(&name));
+    y.push_str("            nccltune-fleet-role: \"launcher\"\n");
+    let _ = writeln!(y, "            nccltune-fleet-wave: {}", yaml(&wl));
+    y.push_str("        spec:\n          restartPolicy: Never\n          containers:\n          - name: \"launcher\"\n");
+    let _ = writeln!(y, "            image: {}", yaml(&s.image));
+    y.push_str("            command:\n            - \"/bin/sh\"\n            - \"-c\"\n");
+    let _ = writeln!(y, "            - {}", yaml(&launcher_script(plan, round, t)));
+    y.push_str("    Worker:\n");
+    let _ = writeln!(y, "      replicas: {}", t.nodes.len());
+    y.push_str("      template:\n        metadata:\n          labels:\n");
+    let _ = writeln!(y, "            nccltune-fleet-test: {}", yaml(&name));
+    y.push_str("            nccltune-fleet-role: \"worker\"\n");
+    y.push_str("        spec:\n          affinity:\n            nodeAffinity:\n              requiredDuringSchedulingIgnoredDuringExecution:\n                nodeSelectorTerms:\n                - matchExpressions:\n                  - key: \"kubernetes.io/hostname\"\n                    operator: In\n                    values:\n");
+    for n in &t.nodes {
+        let _ = writeln!(y, "                    - {}", yaml(n));
+    }
+    y.push_str("            podAntiAffinity:\n              requiredDuringSchedulingIgnoredDuringExecution:\n              - topologyKey: \"kubernetes.io/hostname\"\n                labelSelector:\n                  matchLabels:\n");
+    let _ = writeln!(y, "                    nccltune-fleet-test: {}", yaml(&name));
+    y.push_str("                    nccltune-fleet-role: \"worker\"\n");
+    y.push_str("          containers:\n          - name: \"worker\"\n");
+    let _ = writeln!(y, "            image: {}", yaml(&s.image));
+    y.push_str("            command:\n            - \"/usr/sbin/sshd\"\n            - \"-De\"\n");
+    y.push_str("            resources:\n              limits:\n");
+    let _ = writeln!(y, "                nvidia.com/gpu: {}", s.gpus_per_node);
+    y.push_str("            securityContext:\n              capabilities:\n                add:\n                - \"IPC_LOCK\"\n");
+    (y, name)
+}

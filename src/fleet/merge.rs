@@ -2,11 +2,13 @@
 //! then the multi-node isolation, then consensus across the fleet. A node is `ok` only with
 //! evidence: no result at all is `missing`, never healthy.
 
+use super::expect::Judgement;
 use super::isolate::{self, TestEval, Verdict};
 use super::model::*;
 use super::plan::{Plan, Purpose, TestKind};
 use super::results::{Output, TestOutcome};
 use super::verify_json::{Interner, Level, NodeSummary};
+use crate::finding::FleetCode;
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Default)]
@@ -15,15 +17,27 @@ pub struct MergeOptions {
     pub consensus: bool,
     /// How the plan is named in the output (its path).
     pub plan_label: String,
+    /// `--expect FILE`: every node's typed check values against written expectations.
+    pub expect: Option<super::expect::Golden>,
 }
 
 /// What the isolation step needs besides the result: used by `next`.
 pub struct Merged {
     pub result: FleetResult,
     pub evals: Vec<TestEval>,
-    pub isolation: isolate::Isolation,
+    /// The lane (index into `lanes`) of each of `evals`.
+    pub eval_lane: Vec<usize>,
+    /// Isolation runs per lane: lane 0 for whole-node tests (pairs, groups), one lane per
+    /// rail for `rails`, so a node's rail is judged only against tests on that rail.
+    pub lanes: Vec<Lane>,
     /// Nodes healthy by their own checks and reporting: may take part in multi-node tests.
     pub eligible: Vec<bool>,
+}
+
+pub struct Lane {
+    /// `None`: whole-node tests; else the rail.
+    pub rail: Option<String>,
+    pub isolation: isolate::Isolation,
 }
 
 fn median(v: &mut [f64]) -> Option<f64> {
@@ -116,25 +130,43 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         }
     }
 
-    // Multi-node verdicts.
-    let busbws: Vec<f64> = nccl
-        .iter()
-        .filter(|o| o.rc == Some(0))
-        .filter_map(|o| {
-            if let Output::Busbw(b) = o.output {
-                Some(b)
-            } else {
-                None
-            }
-        })
+    // Multi-node verdicts, lane by lane: whole-node tests, then each rail with its own target.
+    let lane_names: Vec<Option<String>> = std::iter::once(None)
+        .chain(s.rails.iter().cloned().map(Some))
         .collect();
-    let (limit, med, _mad) = threshold(&busbws, s.target_busbw_gbps, s.acceptable_fraction, s.mad_k);
-    if let (Some(m), Some(t)) = (med, s.target_busbw_gbps)
-        && m < t * s.acceptable_fraction
-    {
+    let lane_of = |t: &super::plan::Test| -> usize {
+        t.rail
+            .as_ref()
+            .and_then(|r| s.rails.iter().position(|x| x == r))
+            .map_or(0, |k| k + 1)
+    };
+    let mut limits = Vec::with_capacity(lane_names.len());
+    for (k, rail) in lane_names.iter().enumerate() {
+        let busbws: Vec<f64> = nccl
+            .iter()
+            .filter(|o| o.rc == Some(0))
+            .filter(|o| plan.round(o.round).and_then(|r| r.tests.get(o.test)).map(lane_of) == Some(k))
+            .filter_map(|o| {
+                if let Output::Busbw(b) = o.output {
+                    Some(b)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let target = if rail.is_some() {
+            super::rounds::rail_target(s)
+        } else {
+            s.target_busbw_gbps
+        };
+        let (limit, med, _mad) = threshold(&busbws, target, s.acceptable_fraction, s.mad_k);
+        limits.push(limit);
+        if let (Some(m), Some(t)) = (med, target)
+            && m < t * s.acceptable_fraction
         {
+            let on = rail.as_ref().map(|r| format!(" on rail {r}")).unwrap_or_default();
             notes.push(format!(
-                "the fleet's median busbw {m:.1} GB/s is below {:.0}% of the target {t:.1} GB/s ({}): every test looks slow, so only nodes far below the fleet (median − {}·MAD) are failed; check the target, NCCL_ALGO and the fabric",
+                "the fleet's median busbw{on} {m:.1} GB/s is below {:.0}% of the target {t:.1} GB/s ({}): every test looks slow, so only nodes far below the fleet (median − {}·MAD) are failed; check the target, NCCL_ALGO and the fabric",
                 s.acceptable_fraction * 100.0,
                 s.target_source,
                 s.mad_k
@@ -142,14 +174,18 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         }
     }
     let mut evals = Vec::with_capacity(nccl.len());
+    let mut eval_lane = Vec::with_capacity(nccl.len());
     let mut why: Vec<String> = Vec::with_capacity(nccl.len());
     let mut node_busbw: Vec<Option<f64>> = vec![None; n];
     let mut node_files: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut failed_tests = 0;
+    let mut eval_files: Vec<&[String]> = Vec::with_capacity(nccl.len());
     for o in &nccl {
         let Some(t) = plan.round(o.round).and_then(|r| r.tests.get(o.test)) else {
             continue;
         };
+        let lane = lane_of(t);
+        let limit = limits[lane];
         let mut nodes: Vec<u32> = t
             .nodes
             .iter()
@@ -167,9 +203,12 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                 ),
             ),
             (Output::Busbw(b), Some(0)) => {
-                for &m in &nodes {
-                    let e = &mut node_busbw[m as usize];
-                    *e = Some(e.map_or(*b, |x: f64| x.max(*b)));
+                // A node's figure is that of its whole-node tests; a one-rail figure is not.
+                if lane == 0 {
+                    for &m in &nodes {
+                        let e = &mut node_busbw[m as usize];
+                        *e = Some(e.map_or(*b, |x: f64| x.max(*b)));
+                    }
                 }
                 (Verdict::Pass, String::new())
             }
@@ -201,9 +240,27 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
             nodes,
             verdict,
         });
+        eval_lane.push(lane);
+        eval_files.push(&o.files);
         why.push(reason);
     }
-    let iso = isolate::evaluate(n, &evals);
+    let lanes: Vec<Lane> = lane_names
+        .into_iter()
+        .enumerate()
+        .map(|(k, rail)| {
+            let mine: Vec<TestEval> = evals
+                .iter()
+                .zip(&eval_lane)
+                .filter(|(_, l)| **l == k)
+                .map(|(e, _)| e.clone())
+                .collect();
+            Lane {
+                rail,
+                isolation: isolate::evaluate(n, &mine),
+            }
+        })
+        .collect();
+    let mut judged = judge_expectations(opts.expect.as_ref(), &verify, interner, &mut notes);
     // Each node's tests, so the per-node pass below is O(nodes + tests), not nodes × tests.
     let mut by_node: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (k, e) in evals.iter().enumerate() {
@@ -215,6 +272,8 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
     // Node statuses.
     let mut nodes = BTreeMap::new();
     let mut eligible = vec![false; n];
+    // Nodes that fail their own checks (before --expect): drift leaves them out.
+    let mut own_failed = vec![false; n];
     let multi = plan.multi_node().is_some();
     for (i, name) in plan.nodes.iter().enumerate() {
         let mut reasons = Vec::new();
@@ -231,7 +290,7 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                 status = Status::Missing;
                 confidence = 1.0;
                 reasons.push(Reason {
-                    code: "fleet.no-result".into(),
+                    code: FleetCode::NoResult.as_str().into(),
                     subject: String::new(),
                     message: "no verify result reported (expected but silent)".into(),
                 });
@@ -241,7 +300,7 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                 confidence = 0.9;
                 evidence = f;
                 reasons.push(Reason {
-                    code: "fleet.timeout".into(),
+                    code: FleetCode::Timeout.as_str().into(),
                     subject: String::new(),
                     message: format!("verify did not finish within {} s (exit {rc})", s.timeout_s),
                 });
@@ -251,7 +310,7 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                 confidence = 1.0;
                 evidence = f;
                 reasons.push(Reason {
-                    code: "fleet.unreadable".into(),
+                    code: FleetCode::Unreadable.as_str().into(),
                     subject: String::new(),
                     message: e,
                 });
@@ -272,7 +331,7 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                     }
                     if reasons.is_empty() {
                         reasons.push(Reason {
-                            code: "fleet.verify-failed".into(),
+                            code: FleetCode::VerifyFailed.as_str().into(),
                             subject: String::new(),
                             message: "verify reports not ok".into(),
                         });
@@ -281,7 +340,7 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                     status = Status::Error;
                     confidence = 1.0;
                     reasons.push(Reason {
-                        code: "fleet.exit-status".into(),
+                        code: FleetCode::ExitStatus.as_str().into(),
                         subject: String::new(),
                         message: format!("verify exited {rc} although its report says ok"),
                     });
@@ -291,16 +350,26 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                 }
             }
         }
+        own_failed[i] = matches!(status, Status::Bad | Status::Error);
+        apply_expectations(
+            std::mem::take(&mut judged[i]),
+            &mut status,
+            &mut confidence,
+            &mut reasons,
+        );
         if status == Status::Ok {
             eligible[i] = true;
         }
-        // Multi-node evidence.
+        // Multi-node evidence, judged lane by lane (a rail only against tests on that rail).
         let u = i as u32;
         let mut in_tests = 0;
         let mut missing_tests = 0;
+        let mut tested = vec![false; lanes.len()];
         for &k in &by_node[i] {
-            let (e, w) = (&evals[k], &why[k]);
+            let (e, w, l) = (&evals[k], &why[k], eval_lane[k]);
+            let iso = &lanes[l].isolation;
             in_tests += 1;
+            tested[l] = true;
             if e.verdict == Verdict::Missing {
                 missing_tests += 1;
             } else if e.verdict == Verdict::Fail && !iso.good[i] && status == Status::Ok {
@@ -310,39 +379,62 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                     .filter(|&&m| m != u)
                     .map(|&m| plan.nodes[m as usize].as_str())
                     .collect();
+                let subject = match &lanes[l].rail {
+                    Some(r) => format!("{r} {}", others.join(",")),
+                    None => others.join(","),
+                };
                 reasons.push(Reason {
-                    code: format!("fleet.{}", purpose_word(e.purpose)),
-                    subject: others.join(","),
+                    code: purpose_code(e.purpose).as_str().into(),
+                    subject,
                     message: format!("round {}: {w}", e.round),
                 });
             }
         }
         evidence.extend(node_files[i].iter().cloned());
         if status == Status::Ok && in_tests > 0 {
-            if iso.confirmed_bad(u, s.confirm) {
+            let lanes_tested = || lanes.iter().zip(&tested).filter(|(_, t)| **t).map(|(l, _)| l);
+            let confirmed: Vec<&Lane> = lanes_tested()
+                .filter(|l| l.isolation.confirmed_bad(u, s.confirm))
+                .collect();
+            if !confirmed.is_empty() {
                 status = Status::Bad;
-                let k = iso.confirm_fails[i];
+                let k = confirmed
+                    .iter()
+                    .map(|l| l.isolation.confirm_fails[i])
+                    .max()
+                    .unwrap_or(1);
                 confidence = 1.0 - 0.1f64.powi(k as i32);
-                reasons.insert(
-                    0,
-                    Reason {
-                        code: "fleet.confirmed".into(),
-                        subject: String::new(),
-                        message: format!(
-                            "failed {k} confirmation tests with known-good partners and passed none"
-                        ),
-                    },
-                );
-            } else if iso.failed_any[i] && !iso.good[i] {
+                let mut first = Vec::new();
+                for l in &confirmed {
+                    let k = l.isolation.confirm_fails[i];
+                    first.push(match &l.rail {
+                        None => Reason {
+                            code: FleetCode::Confirmed.as_str().into(),
+                            subject: String::new(),
+                            message: format!(
+                                "failed {k} confirmation tests with known-good partners and passed none"
+                            ),
+                        },
+                        Some(r) => Reason {
+                            code: FleetCode::Rail.as_str().into(),
+                            subject: r.clone(),
+                            message: format!(
+                                "failed {k} confirmation tests on this rail with partners good on it, passed none"
+                            ),
+                        },
+                    });
+                }
+                reasons.splice(0..0, first);
+            } else if lanes_tested().any(|l| l.isolation.failed_any[i] && !l.isolation.good[i]) {
                 status = Status::Suspect;
                 confidence = 0.5;
-            } else if iso.good[i] {
+            } else if lanes_tested().all(|l| l.isolation.good[i]) {
                 confidence = confidence.max(0.95);
             } else if missing_tests == in_tests && confidence == 0.0 {
                 status = Status::Missing;
                 confidence = 1.0;
                 reasons.push(Reason {
-                    code: "fleet.no-result".into(),
+                    code: FleetCode::NoResult.as_str().into(),
                     subject: String::new(),
                     message: "no multi-node test result reported".into(),
                 });
@@ -350,7 +442,7 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
                 status = Status::Missing;
                 confidence = 0.5;
                 reasons.push(Reason {
-                    code: "fleet.no-result".into(),
+                    code: FleetCode::NoResult.as_str().into(),
                     subject: String::new(),
                     message: "its own checks pass, but its multi-node test reported nothing".into(),
                 });
@@ -362,13 +454,13 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
             confidence = 1.0;
             if multi && in_tests == 0 {
                 reasons.push(Reason {
-                    code: "fleet.not-tested".into(),
+                    code: FleetCode::NotTested.as_str().into(),
                     subject: String::new(),
                     message: "not yet in any test (run `fleet next`)".into(),
                 });
             } else {
                 reasons.push(Reason {
-                    code: "fleet.no-result".into(),
+                    code: FleetCode::NoResult.as_str().into(),
                     subject: String::new(),
                     message: "no result reported".into(),
                 });
@@ -387,38 +479,68 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
         );
     }
 
-    // Links and infrastructure faults.
+    // Links and infrastructure faults, per lane.
     let mut links = Vec::new();
     let mut infra = Vec::new();
-    for (set, fails) in &iso.faults {
-        let names: Vec<String> = set.iter().map(|&m| plan.nodes[m as usize].clone()).collect();
-        let mut evidence: Vec<String> = nccl
-            .iter()
-            .zip(&evals)
-            .filter(|(_, e)| e.nodes == *set)
-            .flat_map(|(o, _)| o.files.iter().cloned())
-            .collect();
-        evidence.dedup();
-        let f = LinkFault {
-            nodes: names,
-            failures: *fails,
-            evidence,
-        };
-        if set.len() == 2 {
-            links.push(f)
-        } else {
-            infra.push(f)
+    for (k, lane) in lanes.iter().enumerate() {
+        let iso = &lane.isolation;
+        for (set, fails) in &iso.faults {
+            let names: Vec<String> = set.iter().map(|&m| plan.nodes[m as usize].clone()).collect();
+            let mut evidence: Vec<String> = evals
+                .iter()
+                .zip(&eval_lane)
+                .zip(&eval_files)
+                .filter(|((e, l), _)| **l == k && e.nodes == *set)
+                .flat_map(|(_, f)| f.iter().cloned())
+                .collect();
+            evidence.dedup();
+            let f = LinkFault {
+                nodes: names,
+                failures: *fails,
+                evidence,
+                rail: lane.rail.clone(),
+                probes: Vec::new(),
+            };
+            if set.len() == 2 {
+                links.push(f)
+            } else {
+                infra.push(f)
+            }
+        }
+        for (set, failed) in &iso.boundary {
+            let name =
+                |s: &[u32]| -> Vec<String> { s.iter().map(|&m| plan.nodes[m as usize].clone()).collect() };
+            let mut evidence: Vec<String> = evals
+                .iter()
+                .zip(&eval_lane)
+                .zip(&eval_files)
+                .filter(|((e, l), _)| **l == k && (e.nodes == *set || failed.contains(&e.nodes)))
+                .flat_map(|(_, f)| f.iter().cloned())
+                .collect();
+            evidence.dedup();
+            infra.push(LinkFault {
+                nodes: name(set),
+                failures: 1 + failed.len() as u32,
+                evidence,
+                rail: lane.rail.clone(),
+                probes: failed.iter().map(|p| name(p)).collect(),
+            });
+        }
+        for set in &iso.transient {
+            let names: Vec<&str> = set.iter().map(|&m| plan.nodes[m as usize].as_str()).collect();
+            let on = lane
+                .rail
+                .as_ref()
+                .map(|r| format!(" on rail {r}"))
+                .unwrap_or_default();
+            notes.push(format!(
+                "transient: {}{on} failed once and passed on a retest",
+                names.join(",")
+            ));
         }
     }
-    for set in &iso.transient {
-        let names: Vec<&str> = set.iter().map(|&m| plan.nodes[m as usize].as_str()).collect();
-        notes.push(format!(
-            "transient: {} failed once and passed on a retest",
-            names.join(",")
-        ));
-    }
 
-    let drift = consensus(plan, outcomes, interner, opts.consensus, &mut nodes);
+    let drift = consensus(plan, outcomes, interner, opts.consensus, &own_failed, &mut nodes);
     identity_duplicates(&mut nodes, &mut notes);
 
     let mut summary = Summary {
@@ -462,18 +584,102 @@ pub fn merge(plan: &Plan, outcomes: &[TestOutcome], interner: &Interner, opts: &
     Merged {
         result,
         evals,
-        isolation: iso,
+        eval_lane,
+        lanes,
         eligible,
     }
 }
 
-fn purpose_word(p: Purpose) -> &'static str {
+/// Each reporting node's judgements against `--expect`; rules no node's report carries a
+/// value for are dropped with a note (the reports cannot show them), not held against
+/// every node.
+fn judge_expectations(
+    golden: Option<&super::expect::Golden>,
+    verify: &[VerifyState],
+    interner: &Interner,
+    notes: &mut Vec<String>,
+) -> Vec<Vec<Judgement>> {
+    let mut out: Vec<Vec<Judgement>> = vec![Vec::new(); verify.len()];
+    let Some(g) = golden else { return out };
+    let mut cache = HashMap::new();
+    let mut unseen = vec![0usize; g.rules()];
+    let mut reporting = 0;
+    for (i, v) in verify.iter().enumerate() {
+        if let VerifyState::Summary(sum, _, _) = v {
+            reporting += 1;
+            out[i] = g.judge(sum, interner, &mut cache);
+            for j in &out[i] {
+                if let Judgement::Unseen { rule, .. } = j {
+                    unseen[*rule] += 1;
+                }
+            }
+        }
+    }
+    let blind: Vec<bool> = unseen.iter().map(|&u| reporting > 0 && u == reporting).collect();
+    for (r, _) in blind.iter().enumerate().filter(|(_, b)| **b) {
+        notes.push(format!(
+            "{}: {} is not judged: no node's report carries its value (run verify with --expect {} on the nodes, e.g. --check-args '--expect FILE')",
+            g.source,
+            g.describe(r),
+            g.source
+        ));
+    }
+    for j in &mut out {
+        j.retain(|x| !matches!(x, Judgement::Unseen { rule, .. } if blind[*rule]));
+    }
+    out
+}
+
+/// Mismatches make an ok node bad and are added to a bad node's reasons (once per code and
+/// subject); unseen expected values make an ok node suspect.
+fn apply_expectations(
+    j: Vec<Judgement>,
+    status: &mut Status,
+    confidence: &mut f64,
+    reasons: &mut Vec<Reason>,
+) {
+    let mut mismatched = false;
+    let mut unseen = Vec::new();
+    for x in j {
+        match x {
+            Judgement::Mismatch {
+                code,
+                subject,
+                message,
+            } => {
+                mismatched = true;
+                if !reasons.iter().any(|r| r.code == code && r.subject == subject) {
+                    reasons.push(Reason {
+                        code,
+                        subject,
+                        message,
+                    });
+                }
+            }
+            Judgement::Unseen { code, subject, .. } => unseen.push(format!("{code} {subject}")),
+        }
+    }
+    if mismatched && *status == Status::Ok {
+        *status = Status::Bad;
+        *confidence = 1.0;
+    } else if !unseen.is_empty() && *status == Status::Ok {
+        *status = Status::Suspect;
+        *confidence = 0.5;
+        reasons.push(Reason {
+            code: FleetCode::ExpectUnseen.as_str().into(),
+            subject: String::new(),
+            message: format!("expected but not in its report: {}", unseen.join(", ")),
+        });
+    }
+}
+
+fn purpose_code(p: Purpose) -> FleetCode {
     match p {
-        Purpose::Verify => "verify",
-        Purpose::Screen => "screen-failed",
-        Purpose::Bisect => "bisect-failed",
-        Purpose::Confirm => "confirm-failed",
-        Purpose::Retest => "retest-failed",
+        Purpose::Verify | Purpose::Screen => FleetCode::ScreenFailed,
+        Purpose::Bisect => FleetCode::BisectFailed,
+        Purpose::Confirm => FleetCode::ConfirmFailed,
+        Purpose::Retest => FleetCode::RetestFailed,
+        Purpose::Probe => FleetCode::ProbeFailed,
     }
 }
 
@@ -484,6 +690,7 @@ fn consensus(
     outcomes: &[TestOutcome],
     interner: &Interner,
     mark: bool,
+    own_failed: &[bool],
     nodes: &mut BTreeMap<String, NodeResult>,
 ) -> Vec<Drift> {
     // key -> value -> nodes
@@ -544,20 +751,16 @@ fn consensus(
         let (maj, maj_nodes) = v[0];
         let key = interner.get(k);
         let (code, subject) = key.split_once('\u{1f}').unwrap_or((key, ""));
-        // Nodes that already fail their own checks are reported there; drift is for the rest.
+        // Nodes that already fail their own checks are reported there; drift is for the rest
+        // (a node bad only by --expect stays listed: its value is still drift).
         let others: Vec<DriftValue> = v[1..]
             .iter()
             .map(|(val, ns)| DriftValue {
                 value: to_json(**val),
                 nodes: ns
                     .iter()
-                    .map(|&i| names[i as usize])
-                    .filter(|n| {
-                        !nodes
-                            .get(*n)
-                            .is_some_and(|r| matches!(r.status, Status::Bad | Status::Error))
-                    })
-                    .map(str::to_string)
+                    .filter(|&&i| !own_failed[i as usize])
+                    .map(|&i| names[i as usize].to_string())
                     .collect(),
             })
             .filter(|d| !d.nodes.is_empty())
@@ -574,7 +777,7 @@ fn consensus(
                             r.confidence = 0.5;
                         }
                         r.reasons.push(Reason {
-                            code: "fleet.drift".into(),
+                            code: FleetCode::Drift.as_str().into(),
                             subject: format!("{code} {subject}"),
                             message: format!(
                                 "{} where {} of the fleet has {}",
@@ -629,7 +832,7 @@ fn identity_duplicates(nodes: &mut BTreeMap<String, NodeResult>, notes: &mut Vec
                     r.confidence = 0.5;
                 }
                 r.reasons.push(Reason {
-                    code: "fleet.identity".into(),
+                    code: FleetCode::Identity.as_str().into(),
                     subject: label.into(),
                     message: format!("same {label} as {}", if n == &a { &b } else { &a }),
                 });
@@ -688,6 +891,7 @@ mod tests {
         let opts = MergeOptions {
             consensus: true,
             plan_label: "p".into(),
+            ..Default::default()
         };
         let m = merge(&plan, &outcomes, &interner, &opts);
         let d = &m.result.drift[0];
@@ -707,5 +911,134 @@ mod tests {
         assert_eq!(m.result.nodes["n3"].status, Status::Ok);
         assert_eq!(m.result.drift.len(), 1);
         assert_eq!(m.result.nodes["n4"].status, Status::Missing);
+    }
+
+    /// `rails`: each pair once per rail; a rail slow on one node only is that node's rail
+    /// (bad, `fleet.rail` with the rail as subject), not the node's other rails nor its partners.
+    #[test]
+    fn a_slow_rail_is_that_nodes_rail() {
+        let mut plan = new_plan(PlanOptions {
+            nodes: crate::fleet::nodeset::expand("n[1-12]").expect("nodes"),
+            checks: vec![Check::Rails],
+            launcher: Launcher::Srun,
+            seed: 4,
+            settings: Settings {
+                rails: vec!["mlx5_0".into(), "mlx5_3".into()],
+                target_busbw_gbps: Some(96.0),
+                ..Default::default()
+            },
+            rounds: None,
+            topology: Default::default(),
+        })
+        .expect("plan");
+        assert_eq!(plan.rounds[0].tests.len(), 12, "6 pairs x 2 rails");
+        assert!(plan.rounds[0].tests.iter().all(|t| t.env["NCCL_IB_HCA"]
+            == format!("={}", t.rail.as_deref().unwrap_or("?"))
+            && t.expected_busbw_gbps == Some(48.0)));
+        let interner = Interner::default();
+        let mut outcomes = Vec::new();
+        let opts = MergeOptions::default();
+        loop {
+            let r = plan.rounds.last().expect("round");
+            for (k, t) in r.tests.iter().enumerate() {
+                let slow = t.rail.as_deref() == Some("mlx5_3") && t.nodes.iter().any(|x| x == "n7");
+                outcomes.push(TestOutcome {
+                    round: r.index,
+                    test: k,
+                    rc: Some(0),
+                    output: Output::Busbw(if slow { 20.0 } else { 47.0 }),
+                    files: vec![],
+                });
+            }
+            let m = merge(&plan, &outcomes, &interner, &opts);
+            match crate::fleet::rounds::next_round(&plan, &m) {
+                Some(next) => {
+                    // Never one node in two tests of one rail at once.
+                    for rail in ["mlx5_0", "mlx5_3"] {
+                        let mut seen = std::collections::HashSet::new();
+                        for t in next.tests.iter().filter(|t| t.rail.as_deref() == Some(rail)) {
+                            assert!(t.nodes.iter().all(|x| seen.insert(x.clone())), "{rail}");
+                        }
+                    }
+                    plan.rounds.push(next)
+                }
+                None => break,
+            }
+        }
+        let m = merge(&plan, &outcomes, &interner, &opts);
+        let bad: Vec<&String> = m
+            .result
+            .nodes
+            .iter()
+            .filter(|(_, r)| r.status != Status::Ok)
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(bad, ["n7"], "{:#?}", m.result.nodes);
+        let r = &m.result.nodes["n7"].reasons[0];
+        assert_eq!((r.code.as_str(), r.subject.as_str()), ("fleet.rail", "mlx5_3"));
+        assert_eq!(plan.rounds.len(), 3);
+        assert!(m.result.links.is_empty());
+    }
+
+    /// fleet.json for a boundary fault: the group in `infra` with its failing probes, no
+    /// node blamed, no link.
+    #[test]
+    fn a_failing_cross_boundary_probe_is_an_infrastructure_fault() {
+        let mut plan = new_plan(PlanOptions {
+            nodes: crate::fleet::nodeset::expand("n[1-24]").expect("nodes"),
+            checks: vec![Check::Groups],
+            launcher: Launcher::Srun,
+            seed: 2,
+            settings: Settings {
+                group_size: 6,
+                target_busbw_gbps: Some(100.0),
+                ..Default::default()
+            },
+            rounds: None,
+            topology: Default::default(),
+        })
+        .expect("plan");
+        let g = plan.rounds[0].tests[1].nodes.clone();
+        let (lo, hi) = g.split_at(3);
+        let (lo, hi) = (lo.to_vec(), hi.to_vec());
+        let interner = Interner::default();
+        let mut outcomes = Vec::new();
+        let opts = MergeOptions::default();
+        loop {
+            let r = plan.rounds.last().expect("round");
+            for (k, t) in r.tests.iter().enumerate() {
+                let across = t.nodes.iter().any(|n| lo.contains(n)) && t.nodes.iter().any(|n| hi.contains(n));
+                outcomes.push(TestOutcome {
+                    round: r.index,
+                    test: k,
+                    rc: Some(0),
+                    output: Output::Busbw(if across { 30.0 } else { 95.0 }),
+                    files: vec![format!("results/r{}/{}.txt", r.index, t.id)],
+                });
+            }
+            let m = merge(&plan, &outcomes, &interner, &opts);
+            match crate::fleet::rounds::next_round(&plan, &m) {
+                Some(next) => plan.rounds.push(next),
+                None => break,
+            }
+        }
+        let m = merge(&plan, &outcomes, &interner, &opts);
+        assert!(
+            m.result.nodes.values().all(|r| r.status == Status::Ok),
+            "{:#?}",
+            m.result.nodes
+        );
+        assert_eq!(m.result.infra.len(), 1, "{:#?}", m.result.infra);
+        let f = &m.result.infra[0];
+        assert_eq!(f.nodes, g);
+        assert_eq!(f.probes.len(), 2);
+        assert!(
+            f.evidence.iter().any(|e| e.starts_with("results/r3/")),
+            "{:?}",
+            f.evidence
+        );
+        assert!(m.result.links.is_empty());
+        assert_eq!(plan.rounds.len(), 3, "screen, bisect, probe");
+        assert!(plan.rounds[2].tests.iter().all(|t| t.purpose == Purpose::Probe));
     }
 }

@@ -9,6 +9,7 @@
 //! `simulate` (the isolation model at any size), `quote` and `atomic` (safe output).
 
 pub mod atomic;
+pub mod expect;
 pub mod isolate;
 pub mod k8s;
 pub mod merge;
@@ -67,11 +68,17 @@ pub enum NextStep {
 
 /// Adds the next round to the plan in `dir` and writes its run.sh, or removes run.sh when
 /// nothing is left. Refuses while the current round has tests without results, unless
-/// `force` (their nodes are then treated as missing).
-pub fn next_dir(dir: &Path, force: bool) -> Result<(NextStep, merge::Merged)> {
+/// `force` (their nodes are then treated as missing). With `expect`, nodes that miss the
+/// written expectations are judged as `merge --expect` judges them and left out of the tests.
+pub fn next_dir(
+    dir: &Path,
+    force: bool,
+    expect: Option<expect::Golden>,
+) -> Result<(NextStep, merge::Merged)> {
     let opts = merge::MergeOptions {
         consensus: false,
         plan_label: dir.display().to_string(),
+        expect,
     };
     let (mut plan, merged) = merge_dir(dir, &opts)?;
     if let Some(last) = plan.rounds.last() {
@@ -123,13 +130,14 @@ fn state_counts(r: &model::FleetResult) -> std::collections::BTreeMap<String, us
         .collect()
 }
 
-/// Turns `NCCLTUNE-RESULT <round> <node> json|rc <text>` lines (any prefix before the tag,
+/// Turns `NCCLTUNE-RESULT <round> <test> json|txt|rc <text>` lines (any prefix before the tag,
 /// e.g. `kubectl logs --prefix` or `srun --label`) into result files of the plan in `dir`.
 /// Returns the number of tests written. Lines for a node or round not in the plan are errors.
 pub fn unpack(dir: &Path, log: &str, source: &str) -> Result<usize> {
     use std::collections::BTreeMap;
     let plan = plan::load(dir)?;
-    let mut bodies: BTreeMap<(String, String), (String, Option<i32>)> = BTreeMap::new();
+    // (round dir, test id) -> (extension, body, rc)
+    let mut bodies: BTreeMap<(String, String), (&'static str, String, Option<i32>)> = BTreeMap::new();
     for (i, line) in log.lines().enumerate() {
         let Some(pos) = line.find("NCCLTUNE-RESULT ") else {
             continue;
@@ -157,30 +165,43 @@ pub fn unpack(dir: &Path, log: &str, source: &str) -> Result<usize> {
                 r.index
             );
         }
-        let e = bodies.entry((r.dir_name(), node.to_string())).or_default();
+        let Some(test) = r.tests.iter().find(|t| t.id == node) else {
+            continue;
+        };
+        let want = match test.kind {
+            plan::TestKind::Verify => "json",
+            plan::TestKind::Nccl => "txt",
+        };
+        let e = bodies
+            .entry((r.dir_name(), node.to_string()))
+            .or_insert((want, String::new(), None));
         match kind {
-            "json" => {
-                e.0.push_str(text);
-                e.0.push('\n');
+            "json" | "txt" if kind == want => {
+                e.1.push_str(text);
+                e.1.push('\n');
             }
+            "json" | "txt" => bail!(
+                "{source}:{}: a {kind} result for {node}, whose result is {want}",
+                i + 1
+            ),
             "rc" => {
                 let Ok(v) = text.trim().parse::<i32>() else {
                     bail!("{source}:{}: exit status {text:?} is not a number", i + 1);
                 };
-                e.1 = Some(v);
+                e.2 = Some(v);
             }
             other => bail!(
-                "{source}:{}: unknown result kind {other:?} (expected json or rc)",
+                "{source}:{}: unknown result kind {other:?} (expected json, txt or rc)",
                 i + 1
             ),
         }
     }
     let mut n = 0;
-    for ((round, node), (body, rc)) in bodies {
+    for ((round, node), (ext, body, rc)) in bodies {
         let rdir = dir.join("results").join(&round);
         std::fs::create_dir_all(&rdir).with_context(|| format!("cannot create {}", rdir.display()))?;
         if !body.is_empty() {
-            atomic::write(&rdir.join(format!("{node}.json")), body.as_bytes())?;
+            atomic::write(&rdir.join(format!("{node}.{ext}")), body.as_bytes())?;
         }
         // Without its rc line the pod did not finish: leave no .rc, so the node counts as missing.
         if let Some(rc) = rc {

@@ -67,6 +67,13 @@ pub struct LinkFault {
     /// Failed runs of this exact node set; each member passed with other partners.
     pub failures: u32,
     pub evidence: Vec<String>,
+    /// `rails`: the rail the set fails on (it passes on the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rail: Option<String>,
+    /// Cross-boundary probes that failed (pairs of good nodes, one from each half of the
+    /// group): the fault is the path between the halves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,11 @@ pub enum Check {
     Pairs,
     /// Group screening (about √N nodes per group), then bisection inside failed groups.
     Groups,
+    /// Pairs, once per rail: each test pins NCCL to one HCA (`NCCL_IB_HCA==<rail>`), so each
+    /// rail is measured alone; isolation runs per rail, so a rail failing on one node only is
+    /// that node's rail. (nccl-tests' `NCCL_TESTS_SPLIT_MASK` runs the groups at once but
+    /// prints one figure: the time averaged over every rank of every group, see the README.)
+    Rails,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +76,10 @@ pub enum Purpose {
     /// The same node set again: its members all passed elsewhere (a link or fabric fault, or
     /// a transient failure).
     Retest,
+    /// A pair across the boundary of a failed group whose two halves both passed: a failing
+    /// probe points at the path between the halves (an infrastructure fault), a passing one
+    /// leaves a retest of the whole group.
+    Probe,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +96,9 @@ pub struct Test {
     pub timeout_s: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_busbw_gbps: Option<f64>,
+    /// `rails`: the one HCA (or HCA:port) this test runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +148,22 @@ pub struct Settings {
     /// Container image with nccltune, for Kubernetes manifests.
     #[serde(default)]
     pub image: String,
+    /// `sbatch` multi-node rounds: tests per job (0: the wave shared by `sbatch_throttle` jobs).
+    #[serde(default)]
+    pub sbatch_chunk: usize,
+    /// `sbatch` multi-node rounds: jobs at once.
+    #[serde(default = "default_throttle")]
+    pub sbatch_throttle: u32,
+    /// `rails`: the HCAs (or HCA:port), one test per rail and pair.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rails: Vec<String>,
+    /// `rails`: the target of a one-rail test; default the pair target ÷ the number of rails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rail_target_busbw_gbps: Option<f64>,
+}
+
+fn default_throttle() -> u32 {
+    16
 }
 
 impl Default for Settings {
@@ -158,6 +186,10 @@ impl Default for Settings {
             rcmd: "ssh".into(),
             parallel: 64,
             image: "nccltune:latest".into(),
+            rails: Vec::new(),
+            rail_target_busbw_gbps: None,
+            sbatch_chunk: 0,
+            sbatch_throttle: default_throttle(),
         }
     }
 }
@@ -233,6 +265,12 @@ impl Plan {
         if !(1..=100_000).contains(&st.parallel) {
             bail!("settings.parallel {} out of range (1..=100000)", st.parallel);
         }
+        if !(1..=100_000).contains(&st.sbatch_throttle) {
+            bail!(
+                "settings.sbatch_throttle {} out of range (1..=100000)",
+                st.sbatch_throttle
+            );
+        }
         if !(1..=1024).contains(&st.gpus_per_node) {
             bail!(
                 "settings.gpus_per_node {} out of range (1..=1024)",
@@ -255,6 +293,14 @@ impl Plan {
             && !(t.is_finite() && t > 0.0)
         {
             bail!("settings.target_busbw_gbps {t} must be a positive number");
+        }
+        if let Some(t) = st.rail_target_busbw_gbps
+            && !(t.is_finite() && t > 0.0)
+        {
+            bail!("settings.rail_target_busbw_gbps {t} must be a positive number");
+        }
+        for r in &st.rails {
+            validate_rail(r)?;
         }
         let mut known = std::collections::HashSet::new();
         for n in &self.nodes {
@@ -295,6 +341,15 @@ impl Plan {
                         );
                     }
                 }
+                if let Some(rail) = &t.rail
+                    && !st.rails.contains(rail)
+                {
+                    bail!(
+                        "round {}: test {} runs on rail {rail:?}, which is not in settings.rails",
+                        r.index,
+                        t.id
+                    );
+                }
                 if t.timeout_s == 0 || t.timeout_s > 7 * 86_400 {
                     bail!(
                         "round {}: test {}: timeout_s {} out of range (1..=604800)",
@@ -307,6 +362,19 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// A rail name: an HCA as NCCL names it (`mlx5_0`), optionally with its port (`mlx5_0:1`).
+pub fn validate_rail(r: &str) -> Result<()> {
+    let ok = !r.is_empty()
+        && r.len() <= 63
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-:".contains(&b))
+        && !r.starts_with(['-', ':']);
+    if !ok {
+        bail!("rail {r:?}: expected an HCA name as NCCL_IB_HCA takes it, e.g. mlx5_0 or mlx5_0:1");
+    }
+    Ok(())
 }
 
 /// Reads `DIR/plan.json`.

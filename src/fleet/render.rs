@@ -88,20 +88,40 @@ pub fn table(r: &FleetResult, only_bad: bool) -> String {
         }
     }
     for l in &r.links {
+        let on = l
+            .rail
+            .as_ref()
+            .map(|x| format!(" on rail {x}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "link fault: {} (failed {} times; both nodes pass with other partners)",
+            "link fault: {}{on} (failed {} times; both nodes pass with other partners)",
             l.nodes.join(" <-> "),
             l.failures
         );
     }
     for l in &r.infra {
-        let _ = writeln!(
-            out,
-            "infrastructure fault: {} (failed {} times; every member passes elsewhere)",
-            l.nodes.join(","),
-            l.failures
-        );
+        let on = l
+            .rail
+            .as_ref()
+            .map(|x| format!(" on rail {x}"))
+            .unwrap_or_default();
+        if l.probes.is_empty() {
+            let _ = writeln!(
+                out,
+                "infrastructure fault: {}{on} (failed {} times; every member passes elsewhere)",
+                l.nodes.join(","),
+                l.failures
+            );
+        } else {
+            let probes: Vec<String> = l.probes.iter().map(|p| p.join(" <-> ")).collect();
+            let _ = writeln!(
+                out,
+                "infrastructure fault between the halves of {}{on}: both halves pass, the probes across fail ({})",
+                l.nodes.join(","),
+                probes.join(", ")
+            );
+        }
     }
     if !only_bad {
         for d in &r.drift {

@@ -25,7 +25,7 @@ pub struct PlanOptions {
 fn default_rounds(check: Check, n: usize) -> u32 {
     match check {
         Check::Verify => 0,
-        Check::Pairs => 3,
+        Check::Pairs | Check::Rails => 3,
         Check::Groups => {
             let g = isolate::group_size(n) as f64;
             3 + g.log2().ceil() as u32
@@ -53,10 +53,17 @@ pub fn new_plan(o: PlanOptions) -> Result<Plan> {
             o.launcher.as_str()
         );
     }
-    if o.launcher == Launcher::Kubernetes && !multi.is_empty() {
-        bail!(
-            "--launcher kubernetes: writes an Indexed Job for verify only; run pairs and groups with srun, sbatch or mpirun (MPIJob manifests are not written yet)"
-        );
+    if multi.first() == Some(&Check::Rails) {
+        if o.settings.rails.is_empty() {
+            bail!("--check rails needs the rails: --rails mlx5_0,mlx5_3,... (the HCAs NCCL_IB_HCA names)");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &o.settings.rails {
+            validate_rail(r)?;
+            if !seen.insert(r.as_str()) {
+                bail!("--rails: {r} is listed twice");
+            }
+        }
     }
     let mut settings = o.settings;
     let has_verify = o.checks.contains(&Check::Verify);
@@ -117,6 +124,7 @@ fn verify_round(plan: &Plan) -> Round {
                 env: BTreeMap::new(),
                 timeout_s: s.timeout_s,
                 expected_busbw_gbps: None,
+                rail: None,
             }
         })
         .collect();
@@ -126,7 +134,17 @@ fn verify_round(plan: &Plan) -> Round {
     }
 }
 
-fn nccl_test(plan: &Plan, id: usize, purpose: Purpose, nodes: Vec<String>) -> Test {
+/// The target of a one-rail test: `rail_target_busbw_gbps`, else the pair target divided by
+/// the number of rails (one HCA carries its share of the node's network bandwidth).
+pub fn rail_target(s: &Settings) -> Option<f64> {
+    s.rail_target_busbw_gbps.or_else(|| {
+        s.target_busbw_gbps
+            .filter(|_| !s.rails.is_empty())
+            .map(|t| t / s.rails.len() as f64)
+    })
+}
+
+fn nccl_test(plan: &Plan, id: usize, purpose: Purpose, nodes: Vec<String>, rail: Option<&str>) -> Test {
     let s = &plan.settings;
     let bin = format!("{}/all_reduce_perf", s.nccl_tests_bin.trim_end_matches('/'));
     let size = s.size_bytes.to_string();
@@ -134,6 +152,10 @@ fn nccl_test(plan: &Plan, id: usize, purpose: Purpose, nodes: Vec<String>) -> Te
     // One algorithm for every test so busbw is comparable across the fleet and with the
     // 2-node target; Ring's busbw is bounded by each node's network bandwidth.
     env.insert("NCCL_ALGO".to_string(), "Ring".to_string());
+    if let Some(r) = rail {
+        // `=` makes NCCL match the name exactly (not as a prefix: mlx5_1 would match mlx5_10).
+        env.insert("NCCL_IB_HCA".to_string(), format!("={r}"));
+    }
     Test {
         id: format!("t{:04}", id + 1),
         kind: TestKind::Nccl,
@@ -152,7 +174,12 @@ fn nccl_test(plan: &Plan, id: usize, purpose: Purpose, nodes: Vec<String>) -> Te
         ],
         env,
         timeout_s: s.timeout_s,
-        expected_busbw_gbps: s.target_busbw_gbps,
+        expected_busbw_gbps: if rail.is_some() {
+            rail_target(s)
+        } else {
+            s.target_busbw_gbps
+        },
+        rail: rail.map(str::to_string),
     }
 }
 
@@ -202,14 +229,20 @@ fn screen_round(plan: &Plan, eligible: &[bool]) -> Round {
         sets.extend(isolate::screen(&leftovers, size, plan.seed));
         sets
     };
-    let tests = sets
-        .into_iter()
-        .enumerate()
-        .map(|(i, set)| {
+    let mut tests = Vec::new();
+    // `rails`: every pair once per rail, rail by rail (run.sh runs one rail at a time, so a
+    // node is never in two tests at once).
+    let rails: Vec<Option<&str>> = if plan.multi_node() == Some(Check::Rails) {
+        plan.settings.rails.iter().map(|r| Some(r.as_str())).collect()
+    } else {
+        vec![None]
+    };
+    for rail in rails {
+        for set in &sets {
             let names = set.iter().map(|&m| plan.nodes[m as usize].clone()).collect();
-            nccl_test(plan, i, Purpose::Screen, names)
-        })
-        .collect();
+            tests.push(nccl_test(plan, tests.len(), Purpose::Screen, names, rail));
+        }
+    }
     Round {
         index: plan.rounds.len() as u32 + 1,
         tests,
@@ -231,25 +264,31 @@ pub fn next_round(plan: &Plan, merged: &Merged) -> Option<Round> {
         return if r.tests.is_empty() { None } else { Some(r) };
     }
     let next = plan.rounds.len() as u32 + 1;
-    let sets = isolate::next_tests(
-        &merged.eligible,
-        &merged.evals,
-        &merged.isolation,
-        plan.settings.confirm,
-        plan.seed,
-        next,
-    );
-    if sets.is_empty() {
+    let mut tests = Vec::new();
+    for (k, lane) in merged.lanes.iter().enumerate() {
+        let evals: Vec<isolate::TestEval> = merged
+            .evals
+            .iter()
+            .zip(&merged.eval_lane)
+            .filter(|(_, l)| **l == k)
+            .map(|(e, _)| e.clone())
+            .collect();
+        let sets = isolate::next_tests(
+            &merged.eligible,
+            &evals,
+            &lane.isolation,
+            plan.settings.confirm,
+            plan.seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            next,
+        );
+        for (p, set) in sets {
+            let names = set.iter().map(|&m| plan.nodes[m as usize].clone()).collect();
+            tests.push(nccl_test(plan, tests.len(), p, names, lane.rail.as_deref()));
+        }
+    }
+    if tests.is_empty() {
         return None;
     }
-    let tests = sets
-        .into_iter()
-        .enumerate()
-        .map(|(i, (p, set))| {
-            let names = set.iter().map(|&m| plan.nodes[m as usize].clone()).collect();
-            nccl_test(plan, i, p, names)
-        })
-        .collect();
     Some(Round { index: next, tests })
 }
 

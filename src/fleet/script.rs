@@ -169,21 +169,29 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
                 k8s_run(&mut out, &path, &name, round, plan);
             }
         }
+    } else if plan.launcher == Launcher::Kubernetes {
+        k8s_mpi_round(plan, round, &mut out, &mut files);
     } else {
         out.push_str(
             "limit() { while [ \"$(jobs -rp | wc -l)\" -ge \"$1\" ]; do wait -n 2>/dev/null || sleep 0.2; done; }\n",
         );
-        if plan.launcher == Launcher::Sbatch {
-            let _ = writeln!(
-                out,
-                "if [ \"${{1-}}\" != --in-allocation ]; then\n  sbatch --wait --nodes={} --nodelist={}{} --output=\"$HERE/logs/r{}-%j.out\" \"$SELF\" --in-allocation \"$HERE\"\n  exit $?\nfi",
-                nodes.len(),
-                sh(&set),
-                partition(plan),
-                round.index
-            );
-        }
-        for t in &round.tests {
+        let chunk_of = if plan.launcher == Launcher::Sbatch {
+            sbatch_chunks(plan, round, &mut out)
+        } else {
+            Vec::new()
+        };
+        let mut rail: Option<&str> = None;
+        for (k, t) in round.tests.iter().enumerate() {
+            // `rails`: one rail at a time, so a node is never in two tests at once.
+            if k > 0 && t.rail.as_deref() != rail {
+                let _ = writeln!(out, "wait");
+            }
+            if t.rail.as_deref() != rail || k == 0 {
+                if let Some(r) = &t.rail {
+                    let _ = writeln!(out, "# rail {r}");
+                }
+                rail = t.rail.as_deref();
+            }
             let n = t.nodes.len();
             let launch = match plan.launcher {
                 Launcher::Mpirun => {
@@ -227,9 +235,13 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
                     )
                 }
             };
+            let mine = match chunk_of.get(k) {
+                Some(c) => format!("mine {c} && "),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "limit {}; run {} txt {} {} &",
+                "{mine}{{ limit {}; run {} txt {} {} & }}",
                 s.parallel,
                 sh(&t.id),
                 t.timeout_s,
@@ -244,6 +256,126 @@ pub fn render(plan: &Plan, round: &Round) -> (String, Files) {
         round.index
     );
     (out, files)
+}
+
+/// `sbatch` multi-node rounds: the tests cut into chunks (`sbatch_chunk` tests each, default
+/// the wave shared by `sbatch_throttle` jobs; a chunk never spans two rails), one `sbatch
+/// --wait` job per chunk with exactly its nodes, at most `sbatch_throttle` at once (what `%` is
+/// to a job array). A Slurm job array cannot carry this: every task of an array has the same
+/// options, `--nodelist` included, so a task cannot be pinned to its own pair. Each job runs
+/// run.sh again inside its allocation for its chunk only (`mine`). A test that started but has
+/// no `.rc` when its job ends (time limit, cancelled) gets 137, like one killed by `timeout`.
+/// Returns the chunk of each test.
+fn sbatch_chunks(plan: &Plan, round: &Round, out: &mut String) -> Vec<usize> {
+    let s = &plan.settings;
+    let throttle = s.sbatch_throttle.max(1) as usize;
+    // Waves (rails), then chunks inside each.
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    let mut rail: Option<Option<&str>> = None;
+    for (k, t) in round.tests.iter().enumerate() {
+        if rail != Some(t.rail.as_deref()) {
+            waves.push(Vec::new());
+            rail = Some(t.rail.as_deref());
+        }
+        if let Some(w) = waves.last_mut() {
+            w.push(k);
+        }
+    }
+    let mut chunk_of = vec![0; round.tests.len()];
+    out.push_str("if [ \"${1-}\" != --in-allocation ]; then\n");
+    out.push_str(
+        "  # reap ID...: a test that started (its .err exists) without a .rc was killed with its job.\n",
+    );
+    out.push_str("  reap() { local id; for id in \"$@\"; do if [ -e \"$OUT/$id.err\" ] && [ ! -e \"$OUT/$id.rc\" ]; then finish \"$id\" 137; fi; done; }\n");
+    let _ = writeln!(
+        out,
+        "  submit() {{ local c=$1 n=$2 set=$3; shift 3; sbatch --wait --job-name=nccltune-fleet-r{} --nodes=\"$n\" --nodelist=\"$set\"{} --output=\"$HERE/logs/r{}-c$c-%j.out\" \"$SELF\" --in-allocation \"$HERE\" \"$c\" > /dev/null; reap \"$@\"; }}",
+        round.index,
+        partition(plan),
+        round.index
+    );
+    let mut c = 0;
+    for (w, tests) in waves.iter().enumerate() {
+        if w > 0 {
+            out.push_str("  wait\n");
+        }
+        let size = if s.sbatch_chunk > 0 {
+            s.sbatch_chunk
+        } else {
+            tests.len().div_ceil(throttle).max(1)
+        };
+        for part in tests.chunks(size) {
+            let mut nodes: Vec<String> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for &k in part {
+                chunk_of[k] = c;
+                for n in &round.tests[k].nodes {
+                    if seen.insert(n.as_str()) {
+                        nodes.push(n.clone());
+                    }
+                }
+            }
+            let ids: Vec<&str> = part.iter().map(|&k| round.tests[k].id.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "  limit {throttle}; submit {c} {} {} {} &",
+                nodes.len(),
+                sh(&nodeset::fold(&nodes)),
+                sh_words(&ids)
+            );
+            c += 1;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  wait\n  echo \"nccltune fleet: round {} done; next: nccltune fleet next $(printf %q \"$HERE\")\" >&2\n  exit 0\nfi",
+        round.index
+    );
+    out.push_str("CHUNK=${3-}\nmine() { [ -z \"$CHUNK\" ] || [ \"$CHUNK\" = \"$1\" ]; }\n");
+    chunk_of
+}
+
+/// A multi-node round on Kubernetes: one MPIJob per test under `k8s/r<N>/w<wave>/`, applied
+/// wave by wave (one wave per rail for `rails`, else one), each wave waited for and its
+/// launchers' logs unpacked into result files.
+fn k8s_mpi_round(plan: &Plan, round: &Round, out: &mut String, files: &mut Files) {
+    let mut waves: Vec<Vec<&super::plan::Test>> = Vec::new();
+    let mut rail: Option<Option<&str>> = None;
+    for t in &round.tests {
+        if rail != Some(t.rail.as_deref()) {
+            waves.push(Vec::new());
+            rail = Some(t.rail.as_deref());
+        }
+        if let Some(w) = waves.last_mut() {
+            w.push(t);
+        }
+    }
+    let wait = plan.settings.timeout_s + 660;
+    for (w, tests) in waves.iter().enumerate() {
+        let folder = format!("k8s/r{}/w{w}", round.index);
+        for t in tests {
+            let (yaml, _) = super::k8s::mpi_job(plan, round, t, w);
+            files.push((format!("{folder}/{}.yaml", t.id), yaml));
+        }
+        let label = super::k8s::wave_label(plan, round, w);
+        let log = format!("logs/r{}-w{w}.log", round.index);
+        if let Some(r) = &tests[0].rail {
+            let _ = writeln!(out, "# rail {r}");
+        }
+        let _ = writeln!(out, "kubectl apply -f \"$HERE/\"{} || exit 2", sh(&folder));
+        let _ = writeln!(
+            out,
+            "kubectl wait --for=condition=Succeeded --timeout={wait}s mpijob -l nccltune-fleet-wave={} || echo 'nccltune fleet: not every MPIJob succeeded; tests without a result will be reported' >&2",
+            sh(&label)
+        );
+        let _ = writeln!(
+            out,
+            "kubectl logs -l nccltune-fleet-wave={},nccltune-fleet-role=launcher --tail=-1 --max-log-requests=64 > \"$HERE/\"{}\nnccltune fleet unpack \"$HERE\" \"$HERE/\"{}",
+            sh(&label),
+            sh(&log),
+            sh(&log)
+        );
+    }
 }
 
 fn k8s_run(out: &mut String, path: &str, name: &str, round: &Round, plan: &Plan) {
@@ -334,7 +466,7 @@ mod tests {
             let (s, files) = render(&p, &p.rounds[0]);
             bash_n(&s);
             // 5 nodes: two tests, the odd node joins the last one.
-            assert_eq!(s.matches("limit 64; run ").count(), 2, "{s}");
+            assert_eq!(s.matches("{ limit 64; run ").count(), 2, "{s}");
             assert!(s.contains("NCCL_ALGO=Ring"), "{s}");
             if l == Launcher::Mpirun {
                 assert_eq!(files.len(), 2);
@@ -345,5 +477,98 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn rails_run_one_rail_at_a_time_pinned_to_its_hca() {
+        let p = new_plan(PlanOptions {
+            nodes: crate::fleet::nodeset::expand("n[1-4]").expect("nodes"),
+            checks: vec![Check::Rails],
+            launcher: Launcher::Srun,
+            seed: 3,
+            settings: Settings {
+                rails: vec!["mlx5_0".into(), "mlx5_1:1".into()],
+                ..Default::default()
+            },
+            rounds: None,
+            topology: Default::default(),
+        })
+        .expect("plan");
+        let (s, _) = render(&p, &p.rounds[0]);
+        bash_n(&s);
+        let body: Vec<&str> = s
+            .lines()
+            .filter(|l| l.starts_with("{ limit ") || *l == "wait" || l.starts_with("# rail"))
+            .collect();
+        assert_eq!(body.len(), 8, "{s}");
+        assert_eq!(
+            (body[0], body[3], body[4], body[7]),
+            ("# rail mlx5_0", "wait", "# rail mlx5_1:1", "wait")
+        );
+        assert!(
+            body[1].contains("env NCCL_ALGO=Ring NCCL_IB_HCA==mlx5_0 "),
+            "{}",
+            body[1]
+        );
+        assert!(body[5].contains("NCCL_IB_HCA==mlx5_1:1"), "{}", body[5]);
+    }
+
+    /// sbatch multi-node rounds: one job per chunk with exactly its nodes, at most the
+    /// throttle at once, each test run only by its own chunk's job; a chunk never spans rails.
+    #[test]
+    fn sbatch_submits_one_job_per_chunk_with_its_nodes() {
+        let mut p = plan(Launcher::Sbatch, vec![Check::Pairs]);
+        p.settings.sbatch_chunk = 1;
+        p.settings.sbatch_throttle = 3;
+        let (s, _) = render(&p, &p.rounds[0]);
+        bash_n(&s);
+        let submits: Vec<&str> = s.lines().filter(|l| l.contains("; submit ")).collect();
+        assert_eq!(submits.len(), 2, "{s}");
+        for (c, (l, t)) in submits.iter().zip(&p.rounds[0].tests).enumerate() {
+            let want = format!(
+                "  limit 3; submit {c} {} {} {} &",
+                t.nodes.len(),
+                sh(&crate::fleet::nodeset::fold(&t.nodes)),
+                t.id
+            );
+            assert_eq!(*l, want);
+            assert!(
+                s.contains(&format!("mine {c} && {{ limit 64; run {} txt ", t.id)),
+                "{s}"
+            );
+        }
+        assert!(
+            s.contains("--output=\"$HERE/logs/r1-c$c-%j.out\" \"$SELF\" --in-allocation \"$HERE\" \"$c\""),
+            "{s}"
+        );
+        assert!(s.contains("finish \"$id\" 137"), "{s}");
+        // Rails: two rails, chunks of the whole wave: two jobs, one after the other.
+        let mut p = new_plan(PlanOptions {
+            nodes: crate::fleet::nodeset::expand("n[1-8]").expect("nodes"),
+            checks: vec![Check::Rails],
+            launcher: Launcher::Sbatch,
+            seed: 3,
+            settings: Settings {
+                rails: vec!["mlx5_0".into(), "mlx5_3".into()],
+                ..Default::default()
+            },
+            rounds: None,
+            topology: Default::default(),
+        })
+        .expect("plan");
+        p.settings.sbatch_throttle = 1;
+        let (s, _) = render(&p, &p.rounds[0]);
+        bash_n(&s);
+        let top: Vec<&str> = s
+            .lines()
+            .filter(|l| l.contains("; submit ") || *l == "  wait")
+            .collect();
+        assert_eq!(top.len(), 4, "{s}");
+        assert!(
+            top[0].starts_with("  limit 1; submit 0 8 'n[1-8]' t0001 t0002 t0003 t0004 &"),
+            "{s}"
+        );
+        assert_eq!(top[1], "  wait");
+        assert!(top[2].starts_with("  limit 1; submit 1 8 'n[1-8]' t0005"), "{s}");
     }
 }

@@ -378,6 +378,131 @@ fn slurm_round_trip_finds_exactly_the_planted_nodes_and_link() {
     );
     assert_eq!(fleet["nodes"][&p.hung]["reasons"][0]["code"], "fleet.timeout");
 
+    // Rails: each pair once per HCA (NCCL_IB_HCA==HCA); a rail slow on one node only is that
+    // node's rail, not the node's other rail and not its partners.
+    let rcap = work.join("rail-capacity.txt");
+    std::fs::write(&rcap, "fn6@mlx5_3 20\n").expect("test setup");
+    let rcap_s = rcap.display().to_string();
+    let renv = [("SLURM_CONF", conf.as_str()), ("FLEET_CAPACITY", rcap_s.as_str())];
+    let rdir = work.join("plan-rails");
+    plan(
+        &rdir,
+        &[
+            "--nodes",
+            "fn[1-16]",
+            "--check",
+            "rails",
+            "--rails",
+            "mlx5_0,mlx5_3",
+            "--rail-target",
+            "45",
+            "--nccl-tests-bin",
+            &repo().join("tests/slurm").display().to_string(),
+            "--gpus-per-node",
+            "1",
+            "--timeout",
+            "8",
+        ],
+    );
+    let mut rrounds = 0;
+    while rdir.join("run.sh").exists() {
+        rrounds += 1;
+        assert!(rrounds <= 3, "rails: more rounds than the plan allows");
+        let out = sh(&rdir, "run.sh", &renv);
+        assert!(
+            rdir.join(format!("results/r{rrounds}")).is_dir(),
+            "rails round {rrounds}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = nccltune()
+            .args(["fleet", "next"])
+            .arg(&rdir)
+            .output()
+            .expect("test setup");
+        assert!(
+            out.status.success(),
+            "next: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rfleet = merge_json(&rdir);
+    assert_eq!(with_status(&rfleet, "bad"), set(&["fn6"]), "{rfleet:#}");
+    assert_eq!(with_status(&rfleet, "ok").len(), 15);
+    let r = &rfleet["nodes"]["fn6"]["reasons"][0];
+    assert_eq!(
+        (r["code"].as_str(), r["subject"].as_str()),
+        (Some("fleet.rail"), Some("mlx5_3"))
+    );
+
+    // Pairs through sbatch: one job per chunk of two tests with exactly their nodes, at most
+    // three at once; a slow node and a hanging one (its test killed by timeout: .rc 124).
+    let scap = work.join("sbatch-capacity.txt");
+    std::fs::write(&scap, "fn40 150\nfn44 hang\n").expect("test setup");
+    let scap_s = scap.display().to_string();
+    let senv = [("SLURM_CONF", conf.as_str()), ("FLEET_CAPACITY", scap_s.as_str())];
+    let bdir = work.join("plan-sbatch-pairs");
+    plan(
+        &bdir,
+        &[
+            "--nodes",
+            "fn[33-48]",
+            "--check",
+            "pairs",
+            "--launcher",
+            "sbatch",
+            "--sbatch-chunk",
+            "2",
+            "--sbatch-throttle",
+            "3",
+            "--nccl-tests-bin",
+            &repo().join("tests/slurm").display().to_string(),
+            "--profile",
+            "h100x8-ndr400",
+            "--gpus-per-node",
+            "1",
+            "--timeout",
+            "8",
+        ],
+    );
+    let run1 = std::fs::read_to_string(bdir.join("run.sh")).expect("run.sh");
+    assert_eq!(
+        run1.matches("; submit ").count(),
+        4,
+        "8 tests in chunks of 2: {run1}"
+    );
+    let mut brounds = 0;
+    while bdir.join("run.sh").exists() {
+        brounds += 1;
+        assert!(brounds <= 3, "sbatch pairs: more rounds than the plan allows");
+        let out = sh(&bdir, "run.sh", &senv);
+        assert!(
+            bdir.join(format!("results/r{brounds}")).is_dir() && out.status.success(),
+            "sbatch round {brounds}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = nccltune()
+            .args(["fleet", "next"])
+            .arg(&bdir)
+            .output()
+            .expect("test setup");
+        assert!(
+            out.status.success(),
+            "next: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let logs = std::fs::read_dir(bdir.join("logs")).expect("logs").count();
+    assert!(logs >= 4, "one log per job: {logs}");
+    let hung = std::fs::read_dir(bdir.join("results/r1"))
+        .expect("results")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rc"))
+        .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.trim() == "124"));
+    assert!(hung, "the hanging test has its .rc (124)");
+    let bfleet = merge_json(&bdir);
+    assert_eq!(with_status(&bfleet, "bad"), set(&["fn40", "fn44"]), "{bfleet:#}");
+    assert_eq!(with_status(&bfleet, "ok").len(), 14);
+
     // The same per-node checks through one sbatch allocation (the script runs from Slurm's
     // spool, so it must find its plan folder by argument).
     let sdir2 = work.join("plan-sbatch");
@@ -532,6 +657,23 @@ fn bad_input_gives_clear_errors() {
             "{nodes:?}"
         );
         assert!(!work.join("x/plan.json").exists());
+    }
+    // Rails need their HCAs, named as NCCL_IB_HCA takes them.
+    for (rails, want) in [
+        (None, "--rails mlx5_0"),
+        (Some("mlx5_0,mlx5;0"), "mlx5;0"),
+        (Some("mlx5_0,mlx5_0"), "twice"),
+    ] {
+        let mut c = nccltune();
+        c.args(["fleet", "plan", "--nodes", "fn[1-4]", "--check", "rails"]);
+        if let Some(r) = rails {
+            c.args(["--rails", r]);
+        }
+        let out = c.arg("-o").arg(work.join("r")).output().expect("test setup");
+        assert_eq!(out.status.code(), Some(2), "{rails:?}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(want), "{rails:?}: {e}");
+        assert!(!work.join("r/plan.json").exists());
     }
     // Shell syntax in --check-args is refused, not passed on.
     let out = nccltune()
@@ -875,8 +1017,9 @@ fn generated_scripts_pass_shellcheck() {
             "verify",
             &["srun", "sbatch", "mpirun", "pdsh", "clush", "kubernetes"][..],
         ),
-        ("pairs", &["srun", "sbatch", "mpirun"][..]),
+        ("pairs", &["srun", "sbatch", "mpirun", "kubernetes"][..]),
         ("groups", &["srun"][..]),
+        ("rails", &["srun", "mpirun", "kubernetes"][..]),
     ] {
         for l in launchers {
             n += 1;
@@ -892,6 +1035,8 @@ fn generated_scripts_pass_shellcheck() {
                     l,
                     "--check-args",
                     "--expect 'a b.toml'",
+                    "--rails",
+                    "mlx5_0,mlx5_3:1",
                 ],
             );
             let out = Command::new("shellcheck")
@@ -913,4 +1058,459 @@ fn generated_scripts_pass_shellcheck() {
         .output()
         .expect("shellcheck");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// `merge --expect`: each node's typed values against the expectations verify writes; a node
+/// that passes its own checks but runs an older driver is bad by the golden file (its drain
+/// line starts with the check code), drift is still listed, and an expected value no report
+/// carries is said to be unjudged rather than held against every node.
+#[test]
+fn merge_expect_judges_typed_values_against_the_golden_file() {
+    let tmp = tempfile::tempdir().expect("test setup");
+    let work = tmp.path();
+    let good = repo().join("fixtures/nodes/h100-8gpu-ndr400");
+    let caps = work.join("caps");
+    for n in ["fn1", "fn2", "fn3"] {
+        copy_dir(&good, &caps.join(n));
+        own_identity(&caps.join(n), n);
+    }
+    for f in [
+        "nvidia-smi-q.txt",
+        "nvidia-smi-query-gpu.txt",
+        "proc-driver-nvidia-version.txt",
+    ] {
+        edit(&caps.join("fn2").join(f), "550.90.07", "535.54.03", true);
+    }
+    let golden = work.join("golden.toml");
+    let out = Command::new(bin())
+        .args(["verify", "--replay"])
+        .arg(&good)
+        .arg("--write-expect")
+        .arg(&golden)
+        .output()
+        .expect("test setup");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = work.join("p");
+    plan(
+        &dir,
+        &["--nodes", "fn[1-3]", "--launcher", "pdsh", "--rcmd", "exec"],
+    );
+    let r1 = dir.join("results/r1");
+    std::fs::create_dir_all(&r1).expect("test setup");
+    for n in ["fn1", "fn2", "fn3"] {
+        // verify without expectations: every node passes its own checks.
+        let out = Command::new(bin())
+            .args(["verify", "--format", "json", "--replay"])
+            .arg(caps.join(n))
+            .output()
+            .expect("test setup");
+        assert_eq!(out.status.code(), Some(0), "{n}");
+        std::fs::write(r1.join(format!("{n}.json")), &out.stdout).expect("test setup");
+        std::fs::write(r1.join(format!("{n}.rc")), "0\n").expect("test setup");
+    }
+    let plain = merge_json(&dir);
+    assert_eq!(with_status(&plain, "ok").len(), 3, "{plain:#}");
+    let out = nccltune()
+        .args(["fleet", "merge", "--format", "json", "--expect"])
+        .arg(&golden)
+        .arg(&dir)
+        .output()
+        .expect("merge --expect");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fleet: Value = serde_json::from_slice(&out.stdout).expect("fleet.json");
+    assert_eq!(with_status(&fleet, "bad"), set(&["fn2"]), "{fleet:#}");
+    assert_eq!(with_status(&fleet, "ok"), set(&["fn1", "fn3"]));
+    let r = &fleet["nodes"]["fn2"]["reasons"][0];
+    assert_eq!(r["code"], "software.driver");
+    assert!(
+        r["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("535.54.03!=550.90.07"),
+        "{r}"
+    );
+    // Drift is listed as without --expect.
+    assert!(
+        fleet["drift"]
+            .as_array()
+            .expect("drift")
+            .iter()
+            .any(|d| d["code"] == "software.driver" && d["majority"] == "550.90.07"),
+        "{fleet:#}"
+    );
+    // Reports of verify without --expect carry no per-port link layer: not judged, and said.
+    let notes = fleet["notes"].to_string();
+    assert!(
+        notes.contains("rdma.link-layer mlx5_0:1") && notes.contains("not judged"),
+        "{notes}"
+    );
+    // The drain line puts the check code first.
+    let out = nccltune()
+        .args(["fleet", "merge", "--format", "slurm-drain", "--expect"])
+        .arg(&golden)
+        .arg(&dir)
+        .output()
+        .expect("drain");
+    let drain = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        drain.contains("NodeName=fn2 State=DRAIN 'Reason=nccltune:software.driver node 535.54.03!=550.90.07"),
+        "{drain}"
+    );
+    assert_eq!(drain.matches("scontrol update").count(), 1, "{drain}");
+    // A bad expectations file is a clear error naming it.
+    std::fs::write(work.join("bad.toml"), "[gpus]\ncuont = 8\n").expect("test setup");
+    let out = nccltune()
+        .args(["fleet", "merge", "--expect"])
+        .arg(work.join("bad.toml"))
+        .arg(&dir)
+        .output()
+        .expect("merge");
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("bad.toml") && e.contains("cuont"), "{e}");
+}
+
+/// A DNS-1123 name or label value as Kubernetes takes it: at most 63 characters of lower-case
+/// letters, digits and `-`, starting and ending alphanumeric.
+fn dns_label(v: &str, at: &str) {
+    assert!(
+        !v.is_empty()
+            && v.len() <= 63
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !v.starts_with('-')
+            && !v.ends_with('-'),
+        "{at}: {v:?} is not a DNS-1123 label"
+    );
+}
+
+/// Multi-node tests on Kubernetes: one MPIJob (Kubeflow MPI Operator, kubeflow.org/v2beta1)
+/// per test, checked against a golden file and a strict structural schema written from the
+/// operator's v2beta1 types (`MPIJobSpec`, `RunPolicy`, `ReplicaSpec`; no published JSON schema
+/// is available offline), then the launcher's script run with a stand-in mpirun, its log
+/// unpacked and merged: the round trip without a cluster.
+#[test]
+fn kubernetes_mpijob_per_test_matches_golden_and_schema_and_round_trips() {
+    let tmp = tempfile::tempdir().expect("test setup");
+    let dir = tmp.path().join("k");
+    plan(
+        &dir,
+        &[
+            "--nodes",
+            "gpu[01-08]",
+            "--check",
+            "pairs",
+            "--launcher",
+            "kubernetes",
+            "--seed",
+            "1",
+            "--timeout",
+            "120",
+            "--image",
+            "registry.example/nccl-tests:0.1",
+            "--nccl-tests-bin",
+            "/opt/nccl-tests/build",
+            "--profile",
+            "h100x8-ndr400",
+        ],
+    );
+    let pj: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).expect("plan.json"))
+        .expect("json");
+    let tests = pj["rounds"][0]["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 4);
+    let run = std::fs::read_to_string(dir.join("run.sh")).expect("run.sh");
+    assert!(
+        run.contains("kubectl apply -f \"$HERE/\"k8s/r1/w0 || exit 2"),
+        "{run}"
+    );
+    assert!(
+        run.contains("mpijob -l nccltune-fleet-wave=r1-w0-00000001")
+            && run.contains("nccltune fleet unpack \"$HERE\" \"$HERE/\"logs/r1-w0.log"),
+        "{run}"
+    );
+    let text = std::fs::read_to_string(dir.join("k8s/r1/w0/t0001.yaml")).expect("manifest written");
+    let golden_path = repo().join("fixtures/fleet/k8s-mpijob-r1-t0001.yaml");
+    if std::env::var("NCCLTUNE_UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&golden_path, &text).expect("test setup");
+    }
+    let golden = std::fs::read_to_string(&golden_path).expect("golden file");
+    assert_eq!(
+        text, golden,
+        "k8s/r1/w0/t0001.yaml differs from fixtures/fleet/k8s-mpijob-r1-t0001.yaml"
+    );
+
+    let mut launchers = Vec::new();
+    for (i, t) in tests.iter().enumerate() {
+        let id = t["id"].as_str().expect("id");
+        let text = std::fs::read_to_string(dir.join(format!("k8s/r1/w0/{id}.yaml"))).expect("manifest");
+        let y = yaml_doc(&text);
+        let at = format!("MPIJob {id}");
+        keys_only(&y, &["apiVersion", "kind", "metadata", "spec"], &at);
+        assert_eq!(y["apiVersion"].as_str(), Some("kubeflow.org/v2beta1"));
+        assert_eq!(y["kind"].as_str(), Some("MPIJob"));
+        keys_only(&y["metadata"], &["name", "labels"], "metadata");
+        let name = y["metadata"]["name"].as_str().expect("name");
+        dns_label(name, "metadata.name");
+        for (k, v) in y["metadata"]["labels"].as_hash().expect("labels") {
+            let (k, v) = (
+                k.as_str().expect("key"),
+                v.as_str().expect("label values are strings"),
+            );
+            assert!(v.len() <= 63 && !k.is_empty(), "label {k}={v}");
+        }
+        let spec = &y["spec"];
+        keys_only(spec, &["slotsPerWorker", "runPolicy", "mpiReplicaSpecs"], "spec");
+        assert_eq!(spec["slotsPerWorker"].as_i64(), Some(8));
+        keys_only(
+            &spec["runPolicy"],
+            &[
+                "cleanPodPolicy",
+                "backoffLimit",
+                "activeDeadlineSeconds",
+                "ttlSecondsAfterFinished",
+            ],
+            "runPolicy",
+        );
+        assert!(matches!(
+            spec["runPolicy"]["cleanPodPolicy"].as_str(),
+            Some("All" | "Running" | "None")
+        ));
+        assert!(
+            spec["runPolicy"]["activeDeadlineSeconds"]
+                .as_i64()
+                .expect("deadline")
+                > 120
+        );
+        let replicas = &spec["mpiReplicaSpecs"];
+        keys_only(replicas, &["Launcher", "Worker"], "mpiReplicaSpecs");
+        for (role, n) in [("Launcher", 1), ("Worker", 2)] {
+            let r = &replicas[role];
+            keys_only(r, &["replicas", "template", "restartPolicy"], role);
+            assert_eq!(r["replicas"].as_i64(), Some(n), "{role}");
+            keys_only(&r["template"], &["metadata", "spec"], "template");
+            keys_only(&r["template"]["metadata"], &["labels"], "template.metadata");
+            let pod = &r["template"]["spec"];
+            keys_only(pod, &["restartPolicy", "affinity", "containers"], "pod spec");
+            let c = &pod["containers"];
+            assert_eq!(c.as_vec().expect("containers").len(), 1);
+            keys_only(
+                &c[0],
+                &["name", "image", "command", "resources", "securityContext"],
+                "container",
+            );
+            assert_eq!(c[0]["image"].as_str(), Some("registry.example/nccl-tests:0.1"));
+            assert!(
+                c[0]["command"]
+                    .as_vec()
+                    .expect("command")
+                    .iter()
+                    .all(|w| w.as_str().is_some())
+            );
+        }
+        let worker = &replicas["Worker"]["template"]["spec"];
+        let values: Vec<&str> = worker["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]
+            .as_vec()
+            .expect("node list")
+            .iter()
+            .map(|v| v.as_str().expect("string"))
+            .collect();
+        let planned: Vec<&str> = t["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|v| v.as_str().expect("node"))
+            .collect();
+        assert_eq!(values, planned, "workers pinned to the test's nodes");
+        assert_eq!(
+            worker["containers"][0]["resources"]["limits"]["nvidia.com/gpu"].as_i64(),
+            Some(8)
+        );
+        let cmd = replicas["Launcher"]["template"]["spec"]["containers"][0]["command"][2]
+            .as_str()
+            .expect("script")
+            .to_string();
+        assert!(
+            cmd.contains("mpirun --allow-run-as-root -np 16 --map-by ppr:8:node -x NCCL_ALGO=Ring"),
+            "{cmd}"
+        );
+        launchers.push((i, cmd));
+    }
+
+    // The launcher's script with a stand-in mpirun that runs the stand-in all_reduce_perf
+    // (370 GB/s); the first test's output is then made slow (below the target and far below
+    // the fleet).
+    let fake = tmp.path().join("bin");
+    std::fs::create_dir_all(&fake).expect("test setup");
+    std::fs::write(
+        fake.join("mpirun"),
+        format!(
+            "#!/bin/sh\nexec env -u SLURM_STEP_NODELIST -u SLURM_JOB_NODELIST bash {} -b 8589934592\n",
+            repo().join("tests/slurm/all_reduce_perf").display()
+        ),
+    )
+    .expect("test setup");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(fake.join("mpirun"))
+        .status()
+        .expect("chmod");
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    let mut log = String::new();
+    for (i, cmd) in &launchers {
+        let out = Command::new("sh")
+            .args(["-c", cmd])
+            .env("PATH", &path)
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+        if *i == 0 {
+            text = text
+                .replace("  370.00  ", "  120.00  ")
+                .replace("bandwidth    : 370", "bandwidth    : 120");
+        }
+        for l in text.lines() {
+            log.push_str(&format!("[pod/launcher-{i}/launcher] {l}\n"));
+        }
+    }
+    assert!(
+        log.contains("NCCLTUNE-RESULT r1 t0001 txt # nccl-tests version"),
+        "{log}"
+    );
+    assert!(log.contains("NCCLTUNE-RESULT r1 t0004 rc 0"), "{log}");
+    let logf = tmp.path().join("launchers.log");
+    std::fs::write(&logf, &log).expect("test setup");
+    let out = nccltune()
+        .args(["fleet", "unpack"])
+        .arg(&dir)
+        .arg(&logf)
+        .output()
+        .expect("unpack");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.join("results/r1/t0001.txt").exists() && dir.join("results/r1/t0002.rc").exists());
+    let fleet = merge_json(&dir);
+    let slow: BTreeSet<String> = tests[0]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|v| v.as_str().expect("node").to_string())
+        .collect();
+    assert_eq!(with_status(&fleet, "suspect"), slow, "{fleet:#}");
+    assert_eq!(with_status(&fleet, "ok").len(), 6);
+    // A txt line for a verify test (or json for an nccl test) is refused, naming the line.
+    std::fs::write(&logf, "NCCLTUNE-RESULT r1 t0001 json {}\n").expect("test setup");
+    let out = nccltune()
+        .args(["fleet", "unpack"])
+        .arg(&dir)
+        .arg(&logf)
+        .output()
+        .expect("unpack");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("launchers.log:1"));
+}
+
+/// `--format` and `-o FILE` on the fleet steps: plan/next/unpack report what they wrote as
+/// JSON, report re-renders a saved fleet.json in any of merge's formats, simulate writes its
+/// figures; `-o` writes the file atomically and leaves stdout empty.
+#[test]
+fn fleet_steps_speak_format_and_output() {
+    let tmp = tempfile::tempdir().expect("test setup");
+    let work = tmp.path();
+    let dir = work.join("p");
+    let out = nccltune()
+        .args([
+            "fleet", "plan", "--nodes", "fn[1-4]", "--check", "pairs", "--format", "json", "-o",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("plan");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("plan json");
+    assert_eq!(
+        (v["nodes"].as_u64(), v["tests"].as_u64(), v["round"].as_u64()),
+        (Some(4), Some(2), Some(1))
+    );
+    assert!(v["run"].as_str().expect("run").ends_with("run.sh"));
+    // Results of round 1 through a log, reported as JSON into a file.
+    let out = Command::new("bash")
+        .arg(repo().join("tests/slurm/all_reduce_perf"))
+        .env_remove("SLURM_STEP_NODELIST")
+        .env_remove("SLURM_JOB_NODELIST")
+        .output()
+        .expect("stand-in");
+    let mut log = String::new();
+    for t in ["t0001", "t0002"] {
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            log.push_str(&format!("NCCLTUNE-RESULT r1 {t} txt {l}\n"));
+        }
+        log.push_str(&format!("NCCLTUNE-RESULT r1 {t} rc 0\n"));
+    }
+    let logf = work.join("r1.log");
+    std::fs::write(&logf, log).expect("test setup");
+    let rep = work.join("unpack.json");
+    let out = nccltune()
+        .args(["fleet", "unpack", "--format", "json", "-o"])
+        .arg(&rep)
+        .arg(&dir)
+        .arg(&logf)
+        .output()
+        .expect("unpack");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&rep).expect("report")).expect("json");
+    assert_eq!(v["written"], 2);
+    let out = nccltune()
+        .args(["fleet", "next", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .expect("next");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("next json");
+    assert_eq!(v["step"], "done", "every pair passed: nothing left ({v})");
+    assert_eq!(v["summary"]["ok"], 4);
+    // report: a saved fleet.json in another format, into a file.
+    let fj = work.join("fleet.json");
+    let out = nccltune()
+        .args(["fleet", "merge", "--format", "json", "-o"])
+        .arg(&fj)
+        .arg(&dir)
+        .output()
+        .expect("merge");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prom = work.join("fleet.prom");
+    let out = nccltune()
+        .args(["fleet", "report", "--format", "prometheus", "-o"])
+        .arg(&prom)
+        .arg(&fj)
+        .output()
+        .expect("report");
+    assert!(out.status.success() && out.stdout.is_empty());
+    let text = std::fs::read_to_string(&prom).expect("prom");
+    assert!(text.contains("status=\"ok\"") && text.contains(" 4"), "{text}");
+    // simulate --format json -o FILE.
+    let sim = work.join("sim.json");
+    let out = nccltune()
+        .args([
+            "fleet", "simulate", "--nodes", "200", "--bad", "2", "--format", "json", "-o",
+        ])
+        .arg(&sim)
+        .output()
+        .expect("simulate");
+    assert!(out.status.success() && out.stdout.is_empty());
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&sim).expect("sim")).expect("json");
+    assert_eq!(v["recall"], 1.0, "{v}");
 }
