@@ -303,11 +303,19 @@ pub fn run(args: FleetArgs) -> Result<Outcome> {
                 &a.log.display().to_string(),
             )?;
             let results = a.dir.join("results");
+            let line = format!(
+                "nccltune fleet unpack: {n} results written under {}",
+                results.display()
+            );
+            // As `next` does: the line for people on stderr, and in -o FILE when one is named
+            // (a named file left unwritten would read as a stale answer).
             match a.format {
-                StepFormat::Table => eprintln!(
-                    "nccltune fleet unpack: {n} results written under {}",
-                    results.display()
-                ),
+                StepFormat::Table => {
+                    eprintln!("{line}");
+                    if let Some(o) = &a.output {
+                        deliver(Some(o), &format!("{line}\n"))?;
+                    }
+                }
                 StepFormat::Json => deliver(
                     a.output.as_deref(),
                     &json_line(&serde_json::json!({

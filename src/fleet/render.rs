@@ -186,57 +186,72 @@ pub fn prometheus(r: &FleetResult) -> String {
     out
 }
 
-fn xml(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => o.push('?'),
-            c => o.push(c),
-        }
-    }
-    o
+/// Every reason of a node, a line each, for a JUnit failure's body.
+fn all_reasons(n: &NodeResult) -> String {
+    n.reasons
+        .iter()
+        .map(|r| {
+            [r.code.as_str(), r.subject.as_str(), r.message.as_str()]
+                .iter()
+                .filter(|p| !p.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
+/// One test case per node, through the shared JUnit writer (`render::junit`), so the document
+/// passes both strict schemas (Surefire's wants `time` on each case and `skipped` on the suite).
+/// Bad and missing nodes are failures, error nodes errors; a suspect node passes with its reason
+/// beside it, because it is not confirmed.
 pub fn junit(r: &FleetResult) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let failures = r
+    use crate::render::junit::{Case, Outcome, Suite};
+    let cases = r
         .nodes
-        .values()
-        .filter(|n| matches!(n.status, Status::Bad | Status::Missing))
-        .count();
-    let errors = r.count(Status::Error);
-    let _ = writeln!(
-        out,
-        "<testsuite name=\"nccltune-fleet\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
-        r.nodes.len()
-    );
-    for (name, n) in &r.nodes {
-        let _ = write!(out, "  <testcase classname=\"fleet\" name=\"{}\"", xml(name));
-        let msg = xml(&first_reason(n));
-        match n.status {
-            Status::Ok => out.push_str("/>\n"),
-            Status::Bad | Status::Missing => {
-                let _ = writeln!(
-                    out,
-                    "><failure message=\"{} {msg}\"/></testcase>",
-                    n.status.as_str()
-                );
+        .iter()
+        .map(|(name, n)| {
+            let msg = first_reason(n);
+            let (outcome, system_out) = match n.status {
+                Status::Ok => (Outcome::Pass, None),
+                Status::Bad | Status::Missing => (
+                    Outcome::Failure {
+                        kind: n.status.as_str().to_string(),
+                        message: format!("{} {msg}", n.status.as_str()),
+                        detail: all_reasons(n),
+                    },
+                    None,
+                ),
+                Status::Error => (
+                    Outcome::Error {
+                        kind: "error".to_string(),
+                        message: msg,
+                        detail: all_reasons(n),
+                    },
+                    None,
+                ),
+                Status::Suspect => (Outcome::Pass, Some(format!("suspect: {msg}"))),
+            };
+            Case {
+                classname: "nccltune.fleet".to_string(),
+                name: name.clone(),
+                time_s: 0.0,
+                outcome,
+                system_out,
             }
-            Status::Error => {
-                let _ = writeln!(out, "><error message=\"{msg}\"/></testcase>");
-            }
-            Status::Suspect => {
-                let _ = writeln!(out, "><system-out>suspect: {msg}</system-out></testcase>");
-            }
-        }
-    }
-    out.push_str("</testsuite>\n");
-    out
+        })
+        .collect();
+    crate::render::junit::render(&Suite {
+        name: "nccltune-fleet".to_string(),
+        timestamp: crate::render::meta::rfc3339(crate::render::meta::now()),
+        time_s: 0.0,
+        properties: vec![
+            ("nccltune_version".to_string(), r.nccltune_version.clone()),
+            ("plan".to_string(), r.plan.clone()),
+        ],
+        cases,
+    })
 }
 
 /// `scontrol` lines for confirmed bad nodes only. The code leads the reason because
