@@ -124,45 +124,37 @@ pub fn run(node: &NodeReport, opts: &Options) -> Result<ConfigureReport> {
         for (name, value) in filled {
             // A plugin's variable (`NCCL_FASTRAK_*`): the plugin parses it, not NCCL, so there is
             // no NCCL grammar to check it against.
-            if crate::nccl::lookup(&name).is_none() && crate::nccl::owner_of(&name).is_some() {
-                settings.retain(|s| s.name != name);
-                settings.push(Setting {
-                    name,
-                    value,
-                    rule: rule.id.clone(),
-                    why: rule.why.clone(),
-                    source: rule.source.clone(),
-                });
-                continue;
-            }
-            let Some(var) = crate::nccl::lookup(&name) else {
-                bail!(
-                    "rule `{}` ({}): {name} is not a variable NCCL knows",
-                    rule.id,
-                    rule.origin
-                );
-            };
-            let mut problems = crate::nccl::validate(var, &value, vkey.as_deref());
-            problems.extend(crate::nccl::lifecycle(var, vkey.as_deref()));
-            if let Some(p) = problems.iter().find(|p| p.severity == Severity::Error) {
-                bail!(
-                    "rule `{}` ({}): refusing {name}={value}: {} ({})",
-                    rule.id,
-                    rule.origin,
-                    p.message,
-                    p.fix
-                );
-            }
-            for p in problems {
-                warnings.push(
-                    Finding::at(
-                        ConfigureCode::RuleSkipped,
-                        Level::Warn,
-                        &name,
-                        format!("rule `{}`: {}", rule.id, p.message),
-                    )
-                    .fix(p.fix.clone()),
-                );
+            let plugin_var = crate::nccl::lookup(&name).is_none() && crate::nccl::owner_of(&name).is_some();
+            if !plugin_var {
+                let Some(var) = crate::nccl::lookup(&name) else {
+                    bail!(
+                        "rule `{}` ({}): {name} is not a variable NCCL knows",
+                        rule.id,
+                        rule.origin
+                    );
+                };
+                let mut problems = crate::nccl::validate(var, &value, vkey.as_deref());
+                problems.extend(crate::nccl::lifecycle(var, vkey.as_deref()));
+                if let Some(p) = problems.iter().find(|p| p.severity == Severity::Error) {
+                    bail!(
+                        "rule `{}` ({}): refusing {name}={value}: {} ({})",
+                        rule.id,
+                        rule.origin,
+                        p.message,
+                        p.fix
+                    );
+                }
+                for p in problems {
+                    warnings.push(
+                        Finding::at(
+                            ConfigureCode::RuleSkipped,
+                            Level::Warn,
+                            &name,
+                            format!("rule `{}`: {}", rule.id, p.message),
+                        )
+                        .fix(p.fix.clone()),
+                    );
+                }
             }
             if let Some(prev) = settings.iter().position(|s| s.name == name) {
                 let old = settings.remove(prev);
