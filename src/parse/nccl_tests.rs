@@ -32,12 +32,30 @@ pub struct Metrics {
 pub struct Row {
     pub size_bytes: u64,
     pub count: u64,
+    /// The data type and reduction: nccl-tests' own names are static strings (no allocation
+    /// per row); anything else is kept as written.
     #[serde(rename = "type")]
-    pub dtype: String,
-    pub redop: String,
+    pub dtype: Label,
+    pub redop: Label,
     pub root: i64,
     pub out_of_place: Metrics,
     pub in_place: Option<Metrics>,
+}
+
+/// A short name from a row (`float`, `sum`): borrowed from a static list when it is one of
+/// nccl-tests' names, owned otherwise.
+pub type Label = std::borrow::Cow<'static, str>;
+
+/// nccl-tests' reduction names (`src/common.cu` `test_opNames`), and `none` for collectives
+/// that reduce nothing.
+const REDOPS: [&str; 7] = ["sum", "prod", "max", "min", "avg", "mulsum", "none"];
+
+/// `name` as a [`Label`]: static when nccl-tests prints it.
+pub fn label(name: &str) -> Label {
+    match TYPES.iter().chain(REDOPS.iter()).find(|t| **t == name) {
+        Some(t) => Label::Borrowed(t),
+        None => Label::Owned(name.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -168,7 +186,7 @@ pub struct NetSeen {
 }
 
 /// Where each column group sits, learnt from the column header.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Layout {
     has_redop: bool,
     has_root: bool,
@@ -181,7 +199,8 @@ struct Layout {
     timestamp: bool,
 }
 
-/// Streaming parser: feed lines, then `finish`.
+/// Streaming parser: feed lines; take each run as it completes with [`Parser::take_finished`]
+/// (so memory holds one run, not the file), then `finish` for the last.
 #[derive(Debug, Default)]
 pub struct Parser {
     source: String,
@@ -635,22 +654,39 @@ impl Parser {
     }
 
     fn data_line(&mut self, t: &str) {
-        let mut toks: Vec<&str> = Vec::with_capacity(24);
-        toks.extend(t.split_ascii_whitespace());
+        // The tokens of a row, on the stack: a row has at most 25 columns (per-iteration
+        // columns and a timestamp); a longer line spills into a Vec.
+        let mut stack: [&str; 32] = [""; 32];
+        let mut n = 0;
+        let mut heap: Vec<&str> = Vec::new();
+        for tok in t.split_ascii_whitespace() {
+            if n < stack.len() {
+                stack[n] = tok;
+                n += 1;
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(tok);
+            }
+        }
+        let mut toks: &[&str] = if heap.is_empty() { &stack[..n] } else { &heap };
         if self.layout.is_none() && toks.len() >= 11 && TYPES.contains(&toks[2]) {
             // An excerpt that starts below the column header: infer the layout from the row.
-            let layout = guess_layout(&toks);
+            let layout = guess_layout(toks);
             self.cur.format = if layout.old_error { "old" } else { "unified" }.to_string();
             self.layout = Some(layout);
         }
-        let Some(layout) = self.layout.clone() else { return };
+        let Some(layout) = self.layout else { return };
         let joined;
+        let joined_toks: Vec<&str>;
         if toks.len() < 3 || !TYPES.contains(&toks[2]) {
             // The rest of a row that an NCCL line interrupted.
             match self.pending.take() {
                 Some(first) => {
                     joined = format!("{first} {t}");
-                    toks = joined.split_whitespace().collect();
+                    joined_toks = joined.split_whitespace().collect();
+                    toks = &joined_toks;
                 }
                 None => {
                     if t.starts_with(|c: char| c.is_ascii_digit()) {
@@ -663,7 +699,7 @@ impl Parser {
             }
         }
         self.pending = None;
-        match parse_row(&toks, &layout) {
+        match parse_row(toks, &layout) {
             Ok(row) => self.cur.rows.push(row),
             Err(why) => self.cur.skipped_lines.push((self.line_no, why)),
         }
@@ -680,6 +716,21 @@ impl Parser {
             .rows
             .last()
             .map(|r| (r.size_bytes, r.out_of_place.busbw_gbps))
+    }
+
+    /// The runs that have ended so far (a new run's header, or a shell command line, ends the
+    /// one before), oldest first; each is handed out once.
+    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Run> {
+        self.runs.drain(..)
+    }
+
+    /// Feeds one line as bytes: strict UTF-8 first (no copy); the lossy path only for lines
+    /// that need it.
+    pub fn feed_bytes(&mut self, line: &[u8]) {
+        match std::str::from_utf8(line) {
+            Ok(l) => self.feed(l),
+            Err(_) => self.feed(&String::from_utf8_lossy(line)),
+        }
     }
 
     pub fn finish(mut self) -> Vec<Run> {
@@ -750,7 +801,7 @@ fn parse_row(toks: &[&str], layout: &Layout) -> Result<Row, String> {
         .get(1)
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or("count is not a whole number")?;
-    let dtype = toks.get(2).ok_or("no type")?.to_string();
+    let dtype = label(toks.get(2).ok_or("no type")?);
     let mut rest = &toks[3..];
     if layout.timestamp && rest.len() >= 2 && rest[rest.len() - 2].contains('-') {
         rest = &rest[..rest.len() - 2];
@@ -768,11 +819,11 @@ fn parse_row(toks: &[&str], layout: &Layout) -> Result<Row, String> {
             rest.len()
         ));
     };
-    let (mut redop, mut root) = (String::new(), -1);
+    let (mut redop, mut root) = (Label::Borrowed(""), -1);
     for tok in preamble {
         match tok.parse::<i64>() {
             Ok(r) if layout.has_root => root = r,
-            _ => redop = tok.to_string(),
+            _ => redop = label(tok),
         }
     }
     let out_of_place = metrics(&metric[..layout.group.min(metric.len())], layout);
@@ -790,21 +841,70 @@ fn parse_row(toks: &[&str], layout: &Layout) -> Result<Row, String> {
 
 /// Parses a whole text stream.
 pub fn parse_reader(reader: impl BufRead, source: &str) -> std::io::Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    stream_reader(reader, source, |r| {
+        runs.push(r);
+        Ok(())
+    })?;
+    Ok(runs)
+}
+
+/// The longest line kept whole; the rest of a longer one is dropped (no nccl-tests or NCCL
+/// line comes near it, and a file without line breaks must not be held in memory).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Parses a text stream and hands each run to `on_run` as soon as it ends, so memory holds one
+/// run at a time. Lines are split in the reader's own buffer (copied only when one spans two
+/// reads). Returns the number of runs; an error from `on_run` stops the parse and is returned.
+pub fn stream_reader(
+    mut reader: impl BufRead,
+    source: &str,
+    mut on_run: impl FnMut(Run) -> std::io::Result<()>,
+) -> std::io::Result<usize> {
     let mut p = Parser::new(source);
-    let mut reader = reader;
-    let mut buf = Vec::with_capacity(256);
+    let mut carry: Vec<u8> = Vec::new();
+    let mut n = 0;
     loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
             break;
         }
-        // Strict UTF-8 first (no copy); the lossy path only for lines that need it.
-        match std::str::from_utf8(&buf) {
-            Ok(line) => p.feed(line),
-            Err(_) => p.feed(&String::from_utf8_lossy(&buf)),
+        let len = buf.len();
+        let mut start = 0;
+        while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
+            let end = start + i + 1;
+            if carry.is_empty() {
+                p.feed_bytes(&buf[start..end]);
+            } else {
+                let room = MAX_LINE.saturating_sub(carry.len());
+                carry.extend_from_slice(&buf[start..end.min(start + room)]);
+                p.feed_bytes(&carry);
+                carry.clear();
+            }
+            start = end;
+            if !p.runs.is_empty() {
+                for run in p.take_finished() {
+                    n += 1;
+                    on_run(run)?;
+                }
+            }
         }
+        let room = MAX_LINE.saturating_sub(carry.len());
+        carry.extend_from_slice(&buf[start..len.min(start + room)]);
+        reader.consume(len);
     }
-    Ok(p.finish())
+    if !carry.is_empty() {
+        p.feed_bytes(&carry);
+    }
+    for run in p.finish() {
+        n += 1;
+        on_run(run)?;
+    }
+    Ok(n)
 }
 
 pub fn parse(text: &str, source: &str) -> Vec<Run> {
@@ -947,8 +1047,16 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
             count: json_i64(r.count.as_ref())
                 .and_then(|c| u64::try_from(c).ok())
                 .unwrap_or(0),
-            dtype: r.dtype.as_ref().and_then(Value::as_str).unwrap_or("").to_string(),
-            redop: r.redop.as_ref().and_then(Value::as_str).unwrap_or("").to_string(),
+            dtype: r
+                .dtype
+                .as_ref()
+                .and_then(Value::as_str)
+                .map_or(Label::Borrowed(""), label),
+            redop: r
+                .redop
+                .as_ref()
+                .and_then(Value::as_str)
+                .map_or(Label::Borrowed(""), label),
             root: json_i64(r.root.as_ref()).unwrap_or(-1),
             out_of_place: metrics(r.out_of_place.as_ref()).unwrap_or_default(),
             in_place: metrics(r.in_place.as_ref()),

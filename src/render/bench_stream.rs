@@ -1,0 +1,329 @@
+//! `bench --parse` written while it is parsed: each judged run goes straight to the writer, so
+//! memory holds one run, whatever the length of the log. The output is byte for byte what the
+//! whole-report renderers (`render::json`, `render::bench`) write for the same runs.
+//!
+//! - JSON: one document, written in order: the runs array run by run, then the verdict, the
+//!   rule and the findings. Findings are spooled as they come (serialized bytes; in memory up to
+//!   `SPOOL_IN_MEMORY`, then in an unnamed temporary file), since they follow the runs.
+//! - JSON Lines: a run per line, then the summary line (findings spooled the same way).
+//! - CSV: a line per size.
+//! - Table: up to `SUMMARY_MIN_RUNS - 1` runs are held and printed one table each at the end;
+//!   from `SUMMARY_MIN_RUNS` on, the runs are folded into a `render::bench::Summary` (per group
+//!   and size a few numbers) and dropped. `--runs` prints each run's table as it ends.
+
+use super::bench::{self as text, RepeatedFindings, SUMMARY_MIN_RUNS, Summary};
+use super::table::Layout;
+use crate::bench::Judged;
+use crate::finding::Finding;
+use std::io::{self, Write};
+
+/// The formats that stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// The table; `every_run` prints each run's table (`--runs`) instead of a summary of many.
+    Table {
+        every_run: bool,
+    },
+    Json,
+    Jsonl,
+    Csv,
+}
+
+/// Spooled findings beyond this many bytes go to a temporary file.
+const SPOOL_IN_MEMORY: usize = 1 << 20;
+
+/// Serialized findings, kept until the runs are written.
+#[derive(Default)]
+struct Spool {
+    mem: Vec<u8>,
+    file: Option<std::fs::File>,
+}
+
+impl Spool {
+    fn spill_if_large(&mut self) -> io::Result<()> {
+        if self.mem.len() < SPOOL_IN_MEMORY {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            self.file = Some(tempfile::tempfile()?);
+        }
+        if let Some(f) = &mut self.file {
+            f.write_all(&self.mem)?;
+        }
+        self.mem.clear();
+        Ok(())
+    }
+
+    fn copy_to(&mut self, out: &mut impl Write) -> io::Result<()> {
+        if let Some(mut f) = self.file.take() {
+            use std::io::Seek;
+            f.seek(io::SeekFrom::Start(0))?;
+            io::copy(&mut f, out)?;
+        }
+        out.write_all(&self.mem)
+    }
+}
+
+/// `serde_json`'s pretty printer (two-space indent) starting `depth` levels in, so that a value
+/// written on its own lands exactly where the whole document's printer would put it.
+struct Indented {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Indented {
+    fn indent(&self, w: &mut (impl ?Sized + Write)) -> io::Result<()> {
+        for _ in 0..self.depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Indented {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(b"]")
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(b"}")
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+/// `value` pretty-printed as an element of an array two levels into the document.
+fn write_element(out: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(
+        out,
+        Indented {
+            depth: 2,
+            has_value: false,
+        },
+    );
+    value.serialize(&mut ser).map_err(io::Error::other)
+}
+
+/// The streaming writer. Feed each judged run with [`BenchStream::run`], then
+/// [`BenchStream::finish`] with the verdict.
+pub struct BenchStream<W: Write> {
+    format: StreamFormat,
+    out: W,
+    layout: Layout,
+    runs: usize,
+    started: bool,
+    findings: usize,
+    spool: Spool,
+    scratch: Vec<u8>,
+    /// Table: runs held until it is known whether the log has many.
+    held: Vec<Judged>,
+    summary: Option<Summary>,
+    /// Table with `--runs`: every finding while the runs are few, repeated ones folded.
+    every_findings: Vec<Finding>,
+    repeated: RepeatedFindings,
+}
+
+impl<W: Write> BenchStream<W> {
+    pub fn new(format: StreamFormat, out: W, layout: Layout) -> BenchStream<W> {
+        BenchStream {
+            format,
+            out,
+            layout,
+            runs: 0,
+            started: false,
+            findings: 0,
+            spool: Spool::default(),
+            scratch: Vec::with_capacity(1 << 14),
+            held: Vec::new(),
+            summary: None,
+            every_findings: Vec::new(),
+            repeated: RepeatedFindings::default(),
+        }
+    }
+
+    /// Runs written (or held) so far.
+    pub fn runs(&self) -> usize {
+        self.runs
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        match self.format {
+            StreamFormat::Json => self.out.write_all(b"{\n  \"schema\": 1,\n  \"runs\": ["),
+            StreamFormat::Csv => self.out.write_all(text::CSV_HEADER.as_bytes()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes (or, for a table of few runs, holds) one judged run.
+    pub fn run(&mut self, d: Judged) -> io::Result<()> {
+        self.start()?;
+        self.runs += 1;
+        match self.format {
+            StreamFormat::Json => {
+                self.out
+                    .write_all(if self.runs == 1 { b"\n    " } else { b",\n    " })?;
+                write_element(&mut self.out, &d.report)?;
+                for f in &d.findings {
+                    self.findings += 1;
+                    self.spool
+                        .mem
+                        .extend_from_slice(if self.findings == 1 { b"\n    " } else { b",\n    " });
+                    write_element(&mut self.spool.mem, f)?;
+                    self.spool.spill_if_large()?;
+                }
+            }
+            StreamFormat::Jsonl => {
+                serde_json::to_writer(&mut self.out, &d.report).map_err(io::Error::other)?;
+                self.out.write_all(b"\n")?;
+                for f in &d.findings {
+                    self.findings += 1;
+                    if self.findings > 1 {
+                        self.spool.mem.push(b',');
+                    }
+                    // Through a `Value`, whose map sorts the keys, as the whole-report line does.
+                    let v = serde_json::to_value(f).map_err(io::Error::other)?;
+                    serde_json::to_writer(&mut self.spool.mem, &v).map_err(io::Error::other)?;
+                    self.spool.spill_if_large()?;
+                }
+            }
+            StreamFormat::Csv => {
+                self.scratch.clear();
+                text::write_csv_run(&d.report, &mut self.scratch);
+                self.out.write_all(&self.scratch)?;
+            }
+            StreamFormat::Table { every_run: true } => {
+                self.out
+                    .write_all(text::run_table(&d.report, self.layout).as_bytes())?;
+                for f in &d.findings {
+                    self.repeated.add(f, self.runs);
+                }
+                if self.runs < SUMMARY_MIN_RUNS {
+                    self.every_findings.extend(d.findings);
+                } else {
+                    self.every_findings = Vec::new();
+                }
+            }
+            StreamFormat::Table { every_run: false } => {
+                if let Some(sum) = &mut self.summary {
+                    sum.add(&d.report, &d.findings);
+                } else {
+                    self.held.push(d);
+                    if self.held.len() >= SUMMARY_MIN_RUNS {
+                        let mut sum = Summary::default();
+                        for h in self.held.drain(..) {
+                            sum.add(&h.report, &h.findings);
+                        }
+                        self.summary = Some(sum);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the end (the verdict, rule and findings; or the held tables, or the summary) and
+    /// flushes. Returns the writer.
+    pub fn finish(mut self, verdict: &str) -> io::Result<W> {
+        self.start()?;
+        let rule = crate::bench::RULE;
+        let json_str = |s: &str| serde_json::to_string(s).map_err(io::Error::other);
+        match self.format {
+            StreamFormat::Json => {
+                if self.runs > 0 {
+                    self.out.write_all(b"\n  ")?;
+                }
+                write!(
+                    self.out,
+                    "],\n  \"verdict\": {},\n  \"rule\": {},\n  \"findings\": [",
+                    json_str(verdict)?,
+                    json_str(rule)?
+                )?;
+                self.spool.copy_to(&mut self.out)?;
+                if self.findings > 0 {
+                    self.out.write_all(b"\n  ")?;
+                }
+                self.out.write_all(b"]\n}\n")?;
+            }
+            StreamFormat::Jsonl => {
+                self.out.write_all(b"{\"findings\":[")?;
+                self.spool.copy_to(&mut self.out)?;
+                write!(
+                    self.out,
+                    "],\"rule\":{}{},\"verdict\":{}}}\n",
+                    json_str(rule)?,
+                    text::jsonl_summary_head(self.runs),
+                    json_str(verdict)?
+                )?;
+            }
+            StreamFormat::Csv => {}
+            StreamFormat::Table { every_run: true } => {
+                let tail = if self.runs < SUMMARY_MIN_RUNS {
+                    text::footer(&self.every_findings, verdict, self.layout)
+                } else {
+                    let mut s = self.repeated.table(self.layout);
+                    s.push_str(&text::footer(&[], verdict, self.layout));
+                    s
+                };
+                self.out.write_all(tail.as_bytes())?;
+            }
+            StreamFormat::Table { every_run: false } => {
+                let s = match &self.summary {
+                    Some(sum) => sum.render(verdict, self.layout),
+                    None => {
+                        let mut s = String::new();
+                        let mut findings = Vec::new();
+                        for h in &self.held {
+                            s.push_str(&text::run_table(&h.report, self.layout));
+                            findings.extend(h.findings.iter().cloned());
+                        }
+                        s.push_str(&text::footer(&findings, verdict, self.layout));
+                        s
+                    }
+                };
+                self.out.write_all(s.as_bytes())?;
+            }
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
