@@ -98,7 +98,55 @@ fn junit_documents() -> Vec<(String, String)> {
             nccltune::render::bench_machine::to_junit(&r, &meta),
         ));
     }
+    for (name, args) in bench_cli_cases() {
+        let mut a = args.clone();
+        a.extend(["--format".to_string(), "junit".to_string()]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        docs.push((format!("bench CLI {name}"), out(&a).1));
+    }
     docs
+}
+
+/// `bench --parse` through the CLI: every nccl-tests fixture, with and without a profile, and
+/// a log of many runs.
+fn bench_cli_cases() -> Vec<(String, Vec<String>)> {
+    let dir = repo().join("fixtures/nccl-tests");
+    let mut cases = Vec::new();
+    for sub in ["", "json"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(sub))
+            .expect("fixtures/nccl-tests")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let f = f.to_string_lossy().into_owned();
+            cases.push((f.clone(), vec!["bench".into(), "--parse".into(), f.clone()]));
+            cases.push((
+                format!("{f} profile"),
+                vec![
+                    "bench".into(),
+                    "--parse".into(),
+                    f,
+                    "--profile".into(),
+                    "h100x8-ndr400".into(),
+                ],
+            ));
+        }
+    }
+    cases.push((
+        "several files".into(),
+        ["bench", "--parse"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["ring", "slow", "wrong", "cut"].iter().map(|n| {
+                dir.join(format!("h100-2node-allreduce-{n}.txt"))
+                    .to_string_lossy()
+                    .into_owned()
+            }))
+            .collect(),
+    ));
+    cases
 }
 
 fn xmllint(xml: &str, xsd: &Path, dir: &Path) -> (bool, String) {
@@ -218,6 +266,16 @@ fn promtool_accepts_every_prometheus_output() {
         let text = nccltune::render::bench_machine::to_prometheus(&r);
         assert!(text.contains("nccltune_bench_verdict{status=\""), "{name}");
         docs.push((format!("bench {name}"), text));
+    }
+    for (name, mut args) in bench_cli_cases() {
+        args.extend(["--format".to_string(), "prometheus".to_string()]);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let text = out(&a).1;
+        assert!(
+            text.contains("nccltune_bench_verdict{status=\""),
+            "CLI {name}: {text}"
+        );
+        docs.push((format!("bench CLI {name}"), text));
     }
     // Hostile names and values: escaped or rewritten, never a second line or a bad name.
     let mut f = nccltune::render::prometheus::Family::gauge("nccltune check-9", "help with \\ and \n");
