@@ -52,6 +52,13 @@ const REDOPS: [&str; 7] = ["sum", "prod", "max", "min", "avg", "mulsum", "none"]
 
 /// `name` as a [`Label`]: static when nccl-tests prints it.
 pub fn label(name: &str) -> Label {
+    // The common ones first, without a scan.
+    match name {
+        "float" => return Label::Borrowed("float"),
+        "sum" => return Label::Borrowed("sum"),
+        "" => return Label::Borrowed(""),
+        _ => {}
+    }
     match TYPES.iter().chain(REDOPS.iter()).find(|t| **t == name) {
         Some(t) => Label::Borrowed(t),
         None => Label::Owned(name.to_string()),
@@ -230,18 +237,18 @@ struct Markers {
     nccl: Finder<'static>,
     nccl_info: Finder<'static>,
     nccl_warn: Finder<'static>,
-    nccl_info_sp: Finder<'static>,
-    nccl_version: Finder<'static>,
     test: Finder<'static>,
+    bytes_algo: Finder<'static>,
+    set_by_env: Finder<'static>,
 }
 
 static MARKERS: LazyLock<Markers> = LazyLock::new(|| Markers {
     nccl: Finder::new(" NCCL "),
     nccl_info: Finder::new(" NCCL INFO"),
     nccl_warn: Finder::new(" NCCL WARN"),
-    nccl_info_sp: Finder::new(" NCCL INFO "),
-    nccl_version: Finder::new("NCCL version "),
     test: Finder::new("Test "),
+    bytes_algo: Finder::new(" Bytes -> Algo "),
+    set_by_env: Finder::new(" set by environment to "),
 });
 
 const TYPES: [&str; 13] = [
@@ -250,28 +257,32 @@ const TYPES: [&str; 13] = [
 ];
 
 /// Strips launcher prefixes: `[1,0]<stdout>:` (Open MPI), `0: ` (srun --label), `[0] `.
+/// Looks only at the head of the line (a prefix is digits and commas in brackets, or up to six
+/// digits and `: `), never through the rest of it.
 fn strip_prefix(line: &str) -> &str {
     let mut s = line;
     loop {
         let t = s;
-        if let Some(rest) = s.strip_prefix('[')
-            && let Some(close) = rest.find(']')
-            && rest[..close].chars().all(|c| c.is_ascii_digit() || c == ',')
-            && close > 0
-        {
-            s = &rest[close + 1..];
-            if let Some(r) = s
-                .strip_prefix("<stdout>:")
-                .or_else(|| s.strip_prefix("<stderr>:"))
-            {
-                s = r;
+        let b = s.as_bytes();
+        if b.first() == Some(&b'[') {
+            let close = 1 + b[1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit() || **c == b',')
+                .count();
+            if close > 1 && b.get(close) == Some(&b']') {
+                s = &s[close + 1..];
+                if let Some(r) = s
+                    .strip_prefix("<stdout>:")
+                    .or_else(|| s.strip_prefix("<stderr>:"))
+                {
+                    s = r;
+                }
             }
-        } else if let Some((n, rest)) = s.split_once(": ")
-            && !n.is_empty()
-            && n.len() <= 6
-            && n.chars().all(|c| c.is_ascii_digit())
-        {
-            s = rest;
+        } else {
+            let n = b.iter().take(7).take_while(|c| c.is_ascii_digit()).count();
+            if (1..=6).contains(&n) && b[n..].starts_with(b": ") {
+                s = &s[n + 2..];
+            }
         }
         if s.len() == t.len() {
             return s;
@@ -279,13 +290,14 @@ fn strip_prefix(line: &str) -> &str {
     }
 }
 
-/// Position of an interleaved NCCL log line (`host:pid:tid [dev] NCCL INFO`) in `line`.
-fn nccl_marker(line: &str) -> Option<usize> {
+/// An interleaved NCCL log line (`host:pid:tid [dev] NCCL INFO msg`) in `line`: where it
+/// starts, and its message when it is an INFO line.
+fn nccl_marker(line: &str) -> Option<(usize, Option<&str>)> {
     let m = &*MARKERS;
-    let at = m
-        .nccl_info
-        .find(line.as_bytes())
-        .or_else(|| m.nccl_warn.find(line.as_bytes()))?;
+    let (at, msg) = match m.nccl_info.find(line.as_bytes()) {
+        Some(at) => (at, line[at + 10..].strip_prefix(' ').map(str::trim)),
+        None => (m.nccl_warn.find(line.as_bytes())?, None),
+    };
     // Walk back over "[dev]" and "host:pid:tid" (and a launcher's "[0]" glued in front).
     let head = &line[..at];
     let dev_start = head.rfind('[')?;
@@ -302,7 +314,7 @@ fn nccl_marker(line: &str) -> Option<usize> {
         }
         _ => host_start,
     };
-    Some(start)
+    Some((start, msg))
 }
 
 /// Reads the network and `NCCL_*` settings from one NCCL INFO message (the text after
@@ -370,7 +382,8 @@ fn nccl_info(net: &mut NetSeen, env: &mut BTreeMap<String, String>, msg: &str) {
         net.plugin.get_or_insert_with(|| rest.trim().to_string());
     } else if let Some(rest) = msg.strip_prefix("NET/OFI Using ") {
         net.plugin.get_or_insert_with(|| rest.trim().to_string());
-    } else if let Some((name, value)) = msg.split_once(" set by environment to ")
+    } else if let Some(at) = MARKERS.set_by_env.find(msg.as_bytes())
+        && let (name, value) = (&msg[..at], &msg[at + 23..])
         && name.starts_with("NCCL_")
         && name.len() < 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -382,10 +395,70 @@ fn nccl_info(net: &mut NetSeen, env: &mut BTreeMap<String, String>, msg: &str) {
 }
 
 fn num(tok: &str) -> Option<f64> {
+    if let Some(v) = simple_decimal(tok) {
+        return Some(v);
+    }
     if tok == "N/A" {
         return None;
     }
     tok.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Powers of ten that are exact doubles.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// `123.45`-style numbers (what nccl-tests prints with `%.2f`) without the general parser:
+/// with at most 15 digits the digits are an exact integer below 2^53 and the power of ten is
+/// exact, so one division rounds correctly and gives the very value `str::parse` gives
+/// (Clinger's fast path). `None` for anything else (exponents, signs, `N/A`), which then goes
+/// through `str::parse`.
+fn simple_decimal(tok: &str) -> Option<f64> {
+    let b = tok.as_bytes();
+    if b.is_empty() || b.len() > 16 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut digits = 0usize;
+    let mut frac: Option<usize> = None;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(c - b'0');
+                digits += 1;
+                if let Some(f) = &mut frac {
+                    *f += 1;
+                }
+            }
+            b'.' if frac.is_none() => frac = Some(0),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    Some(m as f64 / POW10[frac.unwrap_or(0)])
+}
+
+/// One of nccl-tests' data type names (`TYPES`).
+fn is_type(t: &str) -> bool {
+    matches!(
+        t,
+        "int8"
+            | "uint8"
+            | "int32"
+            | "uint32"
+            | "int64"
+            | "uint64"
+            | "half"
+            | "float"
+            | "double"
+            | "bfloat16"
+            | "f8e4m3"
+            | "f8e5m2"
+            | "char"
+    )
 }
 
 impl Parser {
@@ -463,24 +536,22 @@ impl Parser {
             self.data_line(lead.trim_end());
             return;
         }
-        if let Some(at) = nccl_marker(line) {
-            if let Some(pos) = m.nccl_info_sp.find(line.as_bytes()) {
-                let msg = line[pos + 11..].trim();
-                if msg.contains(" Bytes -> Algo ") {
+        if let Some((at, msg)) = nccl_marker(line) {
+            if let Some(msg) = msg {
+                if m.bytes_algo.find(msg.as_bytes()).is_some() {
                     if let Some(c) = tuning_line(msg)
                         && self.cur.nccl_choices.len() < 4096
                         && !self.cur.nccl_choices.contains(&c)
                     {
                         self.cur.nccl_choices.push(c);
                     }
+                } else if let Some(rest) = msg.strip_prefix("NCCL version ") {
+                    let v = rest.split_whitespace().next().unwrap_or("");
+                    if v.starts_with(|c: char| c.is_ascii_digit()) {
+                        self.cur.nccl_version.get_or_insert_with(|| v.to_string());
+                    }
                 } else {
                     nccl_info(&mut self.cur.net, &mut self.cur.nccl_env, msg);
-                }
-            }
-            if let Some(pos) = m.nccl_version.find(line.as_bytes()) {
-                let v = line[pos + 13..].split_whitespace().next().unwrap_or("");
-                if v.starts_with(|c: char| c.is_ascii_digit()) {
-                    self.cur.nccl_version.get_or_insert_with(|| v.to_string());
                 }
             }
             let fragment = line[..at].trim();
@@ -592,10 +663,9 @@ impl Parser {
             }
         } else if body.starts_with("Rank ") {
             self.device_line(body);
-        } else {
+        } else if matches!(body.split_ascii_whitespace().next(), Some("size" | "bytes")) {
             let toks: Vec<&str> = body.split_whitespace().collect();
-            let is_header = matches!(toks.first(), Some(&"size") | Some(&"bytes")) && toks.contains(&"busbw");
-            if is_header {
+            if toks.contains(&"busbw") {
                 let layout = layout_from(&toks);
                 if self
                     .layout
@@ -671,7 +741,7 @@ impl Parser {
             }
         }
         let mut toks: &[&str] = if heap.is_empty() { &stack[..n] } else { &heap };
-        if self.layout.is_none() && toks.len() >= 11 && TYPES.contains(&toks[2]) {
+        if self.layout.is_none() && toks.len() >= 11 && is_type(toks[2]) {
             // An excerpt that starts below the column header: infer the layout from the row.
             let layout = guess_layout(toks);
             self.cur.format = if layout.old_error { "old" } else { "unified" }.to_string();
@@ -680,7 +750,7 @@ impl Parser {
         let Some(layout) = self.layout else { return };
         let joined;
         let joined_toks: Vec<&str>;
-        if toks.len() < 3 || !TYPES.contains(&toks[2]) {
+        if toks.len() < 3 || !is_type(toks[2]) {
             // The rest of a row that an NCCL line interrupted.
             match self.pending.take() {
                 Some(first) => {
@@ -1340,6 +1410,33 @@ h:1:2 [0] NCCL INFO 8 Bytes -> Algo 1 proto 0 time 11.5\n";
             (r.nccl_choices[1].func.as_deref(), r.nccl_choices[1].algo.as_str()),
             (None, "ring")
         );
+    }
+
+    #[test]
+    fn the_decimal_fast_path_reads_what_the_general_parser_reads() {
+        let mut toks: Vec<String> = [
+            "0",
+            "0.00",
+            "88.28",
+            "1520.3",
+            ".5",
+            "5.",
+            "123456789012345",
+            "0.000001",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        toks.extend((0..100_000).map(|i| format!("{:.2}", f64::from(i) * 0.37)));
+        toks.extend((0..10_000).map(|i| format!("{:.6}", f64::from(i) / 7.0)));
+        for t in &toks {
+            assert_eq!(simple_decimal(t), t.parse::<f64>().ok(), "{t}");
+        }
+        for t in ["-1", "1e3", "N/A", "", ".", "1.2.3", "1234567890123456"] {
+            assert_eq!(simple_decimal(t), None, "{t}");
+        }
+        assert_eq!(num("1.5e+03"), Some(1500.0));
+        assert_eq!(num("N/A"), None);
     }
 
     #[test]

@@ -246,8 +246,50 @@ pub const CSV_HEADER: &str = "source,collective,size_bytes,type,redop,root,time_
 /// A number as Rust's `Display` writes it (shortest round trip, never an exponent), or nothing.
 fn csv_num(x: Option<f64>, out: &mut Vec<u8>) {
     if let Some(v) = x {
-        let _ = std::io::Write::write_fmt(out, format_args!("{v}"));
+        if !short_decimal(v, out) {
+            let _ = std::io::Write::write_fmt(out, format_args!("{v}"));
+        }
     }
+}
+
+/// Writes `v` as `Display` would when it is a decimal of at most six places (what logs hold:
+/// nccl-tests prints two), without the general shortest-digits algorithm: the fewest places
+/// `k` whose nearest decimal reads back as exactly `v` is the shortest representation, and
+/// that nearest decimal is the one `Display` picks. `false` (nothing written) otherwise.
+fn short_decimal(v: f64, out: &mut Vec<u8>) -> bool {
+    const POW10: [f64; 7] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+    if !(v > 0.0 && v < 1e9) {
+        return false;
+    }
+    for (k, p) in POW10.iter().enumerate() {
+        let m = (v * p).round();
+        if m / p == v {
+            // Digits from the right: k of them after the point, then the integer part.
+            let mut m = m as u64;
+            let mut buf = [0u8; 24];
+            let mut i = buf.len();
+            for _ in 0..k {
+                i -= 1;
+                buf[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+            }
+            if k > 0 {
+                i -= 1;
+                buf[i] = b'.';
+            }
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+                if m == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&buf[i..]);
+            return true;
+        }
+    }
+    false
 }
 
 fn csv_int(v: impl std::fmt::Display, out: &mut Vec<u8>) {
@@ -725,6 +767,45 @@ mod tests {
         assert_eq!(csv("sum"), "sum");
         assert_eq!(csv("a\u{1b}b"), "a\u{FFFD}b");
         assert_eq!(csv("-x,\"y\""), "\"'-x,\"\"y\"\"\"");
+    }
+
+    #[test]
+    fn short_decimals_are_written_as_display_writes_them() {
+        let mut vals = vec![
+            0.01,
+            0.1,
+            0.3,
+            1.0,
+            88.28,
+            1520.3,
+            1e-6,
+            1.5e-6,
+            123456.789,
+            0.07,
+            999999999.5,
+            2e-7,
+            1e9,
+            0.000_123,
+            44.17,
+            384.0,
+            0.65,
+            0.651,
+            16072.96,
+        ];
+        // Every two-decimal value nccl-tests prints up to 2000.00, and some that are not short.
+        vals.extend((0..200_000).map(|i| f64::from(i) / 100.0));
+        vals.extend((1..2000).map(|i| f64::from(i) / 3.0));
+        for v in vals {
+            let mut out = Vec::new();
+            let fast = short_decimal(v, &mut out);
+            if fast {
+                assert_eq!(String::from_utf8(out).expect("utf8"), v.to_string(), "{v:e}");
+            }
+        }
+        let mut out = Vec::new();
+        assert!(short_decimal(88.28, &mut out) && out == b"88.28");
+        assert!(!short_decimal(1.0 / 3.0, &mut Vec::new()));
+        assert!(!short_decimal(0.0, &mut Vec::new()) && !short_decimal(-1.5, &mut Vec::new()));
     }
 
     #[test]

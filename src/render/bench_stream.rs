@@ -71,8 +71,17 @@ struct Indented {
     has_value: bool,
 }
 
+/// A line break and enough indentation for any depth the report reaches, written as one slice.
+const NEWLINE_INDENT: &[u8; 129] = b"\n                                                                                                                                ";
+
 impl Indented {
-    fn indent(&self, w: &mut (impl ?Sized + Write)) -> io::Result<()> {
+    /// A line break, then the indentation of the current depth.
+    fn newline(&self, w: &mut (impl ?Sized + Write)) -> io::Result<()> {
+        let n = 1 + 2 * self.depth;
+        if n <= NEWLINE_INDENT.len() {
+            return w.write_all(&NEWLINE_INDENT[..n]);
+        }
+        w.write_all(b"\n")?;
         for _ in 0..self.depth {
             w.write_all(b"  ")?;
         }
@@ -89,14 +98,15 @@ impl serde_json::ser::Formatter for Indented {
     fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.depth -= 1;
         if self.has_value {
-            w.write_all(b"\n")?;
-            self.indent(w)?;
+            self.newline(w)?;
         }
         w.write_all(b"]")
     }
     fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
     }
     fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
         self.has_value = true;
@@ -110,14 +120,15 @@ impl serde_json::ser::Formatter for Indented {
     fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.depth -= 1;
         if self.has_value {
-            w.write_all(b"\n")?;
-            self.indent(w)?;
+            self.newline(w)?;
         }
         w.write_all(b"}")
     }
     fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
     }
     fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
         w.write_all(b": ")
