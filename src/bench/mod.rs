@@ -473,7 +473,7 @@ impl<'a> Judge<'a> {
         }
         let min_bytes = run_targets.as_ref().map_or(DEFAULT_MIN_BYTES, |t| t.min_bytes);
         let fraction = run_targets.as_ref().map_or(0.9, |t| t.acceptable_fraction);
-        let mut sizes = Vec::new();
+        let mut sizes = Vec::with_capacity(run.rows.len());
         for row in &run.rows {
             let m = &row.out_of_place;
             let busbw = m.busbw_gbps;

@@ -474,10 +474,13 @@ impl Parser {
     }
 
     fn start_run(&mut self) {
+        let rows = self.cur.rows.len().clamp(8, 4096);
         let done = std::mem::replace(
             &mut self.cur,
             Run {
                 source: self.source.clone(),
+                // Runs of one log usually have as many sizes as the one before.
+                rows: Vec::with_capacity(rows),
                 ..Run::default()
             },
         );
@@ -529,9 +532,11 @@ impl Parser {
         // Fast path for the common case, a data row with nothing interleaved.
         let lead = line.trim_start();
         let m = &*MARKERS;
+        // A row holds neither `N` nor `T` (but for `N/A` cells): one scan for both rules
+        // out " NCCL " and "Test ".
         if lead.starts_with(|c: char| c.is_ascii_digit())
-            && m.nccl.find(line.as_bytes()).is_none()
-            && m.test.find(line.as_bytes()).is_none()
+            && (memchr::memchr2(b'N', b'T', line.as_bytes()).is_none()
+                || (m.nccl.find(line.as_bytes()).is_none() && m.test.find(line.as_bytes()).is_none()))
         {
             self.data_line(lead.trim_end());
             return;
@@ -693,20 +698,29 @@ impl Parser {
 
     fn device_line(&mut self, body: &str) {
         // "Rank  0 Group  0 Pid 1234 on host device  0 [0000:18:00] NVIDIA H100 80GB HBM3"
-        let toks: Vec<&str> = body.split_whitespace().collect();
-        let Some(rank) = toks.get(1).and_then(|r| r.parse::<u32>().ok()) else {
-            return;
-        };
-        let pos = |k: &str| toks.iter().position(|t| *t == k);
-        let host = pos("on").and_then(|i| toks.get(i + 1)).unwrap_or(&"").to_string();
-        let device = pos("device")
-            .and_then(|i| toks.get(i + 1))
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0);
+        // One pass over the tokens: the word after the first `on`, `device` and `Pid`.
+        let (mut rank, mut host, mut device, mut pid) = (None, None, None, None);
+        let mut prev = "";
+        for (i, tok) in body.split_ascii_whitespace().enumerate() {
+            if i == 1 {
+                rank = tok.parse::<u32>().ok();
+                if rank.is_none() {
+                    return;
+                }
+            }
+            match prev {
+                "on" if host.is_none() => host = Some(tok),
+                "device" if device.is_none() => device = Some(tok),
+                "Pid" if pid.is_none() => pid = Some(tok),
+                _ => {}
+            }
+            prev = tok;
+        }
+        let Some(rank) = rank else { return };
+        let host = host.unwrap_or("").to_string();
+        let device = device.and_then(|d| d.parse().ok()).unwrap_or(0);
         let name = body.split_once(']').map_or("", |(_, n)| n).trim().to_string();
-        let pid = pos("Pid")
-            .and_then(|i| toks.get(i + 1))
-            .and_then(|d| d.parse::<u32>().ok());
+        let pid = pid.and_then(|d| d.parse::<u32>().ok());
         // A set, not a scan of the list: logs of large jobs list tens of thousands of ranks.
         if self.ranks_seen.insert(rank) {
             if let Some(pid) = pid {
@@ -845,20 +859,22 @@ fn guess_layout(toks: &[&str]) -> Layout {
 fn metrics(g: &[&str], layout: &Layout) -> Metrics {
     let scale = if layout.time_ms { 1000.0 } else { 1.0 };
     let last = g.get(3).copied().unwrap_or("N/A");
+    let busbw = g.get(2).and_then(|v| num(v));
     Metrics {
         time_us: g.first().and_then(|v| num(v)).map(|v| v * scale),
         algbw_gbps: g.get(1).and_then(|v| num(v)),
-        busbw_gbps: g.get(2).and_then(|v| num(v)),
+        busbw_gbps: busbw,
         wrong: if layout.old_error {
             None
         } else {
             num(last).map(|v| v as u64)
         },
         max_error: if layout.old_error { num(last) } else { None },
-        busbw_not_finite: g
-            .get(2)
-            .and_then(|v| v.parse::<f64>().ok())
-            .is_some_and(|v| !v.is_finite()),
+        // Parsed again only when it was not a finite number: `nan`, `inf`.
+        busbw_not_finite: busbw.is_none()
+            && g.get(2)
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| !v.is_finite()),
     }
 }
 
