@@ -382,7 +382,8 @@ fn nccl_info(net: &mut NetSeen, env: &mut BTreeMap<String, String>, msg: &str) {
         net.plugin.get_or_insert_with(|| rest.trim().to_string());
     } else if let Some(rest) = msg.strip_prefix("NET/OFI Using ") {
         net.plugin.get_or_insert_with(|| rest.trim().to_string());
-    } else if let Some(at) = MARKERS.set_by_env.find(msg.as_bytes())
+    } else if msg.starts_with("NCCL_")
+        && let Some(at) = MARKERS.set_by_env.find(msg.as_bytes())
         && let (name, value) = (&msg[..at], &msg[at + 23..])
         && name.starts_with("NCCL_")
         && name.len() < 64
@@ -528,7 +529,11 @@ impl Parser {
 
     pub fn feed(&mut self, raw: &str) {
         self.line_no += 1;
-        let line = strip_prefix(raw.trim_end_matches(['\r', '\n']));
+        let mut end = raw.len();
+        while end > 0 && matches!(raw.as_bytes()[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        let line = strip_prefix(&raw[..end]);
         // Fast path for the common case, a data row with nothing interleaved.
         let lead = line.trim_start();
         let m = &*MARKERS;

@@ -292,8 +292,25 @@ fn short_decimal(v: f64, out: &mut Vec<u8>) -> bool {
     false
 }
 
-fn csv_int(v: impl std::fmt::Display, out: &mut Vec<u8>) {
-    let _ = std::io::Write::write_fmt(out, format_args!("{v}"));
+/// An integer in decimal (as `Display` writes it), without the formatting machinery.
+fn csv_int(v: impl Into<i128>, out: &mut Vec<u8>) {
+    let v: i128 = v.into();
+    let mut m = v.unsigned_abs();
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// The CSV lines of one run (one per size), appended to `out`.
@@ -806,6 +823,18 @@ mod tests {
         assert!(short_decimal(88.28, &mut out) && out == b"88.28");
         assert!(!short_decimal(1.0 / 3.0, &mut Vec::new()));
         assert!(!short_decimal(0.0, &mut Vec::new()) && !short_decimal(-1.5, &mut Vec::new()));
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for v in [0i64, 1, -1, 9, 10, -10, 1234567890, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            csv_int(v, &mut out);
+            assert_eq!(String::from_utf8(out).expect("utf8"), v.to_string());
+        }
+        let mut out = Vec::new();
+        csv_int(u64::MAX, &mut out);
+        assert_eq!(String::from_utf8(out).expect("utf8"), u64::MAX.to_string());
     }
 
     #[test]

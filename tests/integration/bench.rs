@@ -1258,6 +1258,25 @@ fn many_runs_are_summarised_and_jsonl_streams_one_line_a_run() {
         every.lines().count()
     );
     assert!(table.contains("#1-#20"), "{table}");
+    // At 80 columns the summary of many runs fits a screen or two, with the repeated
+    // two-node note once and its count.
+    let out = nccltune()
+        .env("COLUMNS", "80")
+        .args(["bench", "--parse", p(&f)])
+        .output()
+        .expect("run");
+    let narrow = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        narrow.lines().count() < 120,
+        "{} lines:\n{narrow}",
+        narrow.lines().count()
+    );
+    let row = narrow
+        .lines()
+        .find(|l| l.contains("two-node-tree"))
+        .unwrap_or_else(|| panic!("{narrow}"));
+    assert_eq!(narrow.matches("two-node-tree").count(), 1, "{narrow}");
+    assert!(row.contains(" 20 ") && row.contains("#1-#20"), "{row}");
     let codes: Vec<&str> = v["findings"]
         .as_array()
         .expect("findings")
