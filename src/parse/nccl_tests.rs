@@ -300,19 +300,25 @@ fn nccl_marker(line: &str) -> Option<(usize, Option<&str>)> {
     };
     // Walk back over "[dev]" and "host:pid:tid" (and a launcher's "[0]" glued in front).
     let head = &line[..at];
-    let dev_start = head.rfind('[')?;
+    let dev_start = memchr::memrchr(b'[', head.as_bytes())?;
     let before = head[..dev_start].trim_end();
-    let host_start = before.rfind(|c: char| c.is_whitespace()).map_or(0, |i| i + 1);
+    let host_start = match before.bytes().rposition(|b| b.is_ascii_whitespace()) {
+        Some(i) => i + 1,
+        // A host name with other (Unicode) white space in front of it.
+        None => before
+            .rfind(char::is_whitespace)
+            .map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8)),
+    };
     // A launcher prefix such as "[0] " in front of the host, glued to the row fragment before
     // it ("... -1[0] host:pid:tid [0] NCCL INFO"): it belongs to the NCCL line, not the row.
     let lead = before[..host_start].trim_end();
-    let start = match lead.rfind('[') {
-        Some(open)
-            if lead.ends_with(']') && lead[open + 1..lead.len() - 1].chars().all(|c| c.is_ascii_digit()) =>
-        {
-            open
-        }
-        _ => host_start,
+    let start = if lead.ends_with(']')
+        && let Some(open) = memchr::memrchr(b'[', lead.as_bytes())
+        && lead[open + 1..lead.len() - 1].bytes().all(|c| c.is_ascii_digit())
+    {
+        open
+    } else {
+        host_start
     };
     Some((start, msg))
 }
@@ -323,6 +329,11 @@ fn nccl_marker(line: &str) -> Option<(usize, Option<&str>)> {
 /// `net_socket.cc` (`NET/Socket : Using [0]eth0:10.0.0.1<0>`), `src/init.cc` (`Using network IB`),
 /// `src/misc/param.cc` (`NCCL_X set by environment to Y.`).
 fn nccl_info(net: &mut NetSeen, env: &mut BTreeMap<String, String>, msg: &str) {
+    // Every message read here starts with `U` (Using network) or `N` (NET/..., NCCL_...):
+    // the others (channels, rings, trees, ...) are passed over at the first byte.
+    if !matches!(msg.as_bytes().first(), Some(b'U' | b'N')) {
+        return;
+    }
     if let Some(rest) = msg.strip_prefix("Using network ") {
         net.network.get_or_insert_with(|| rest.trim().to_string());
     } else if let Some(rest) = msg
@@ -548,7 +559,11 @@ impl Parser {
         }
         if let Some((at, msg)) = nccl_marker(line) {
             if let Some(msg) = msg {
-                if m.bytes_algo.find(msg.as_bytes()).is_some() {
+                // TUNING lines: `AllReduce: 1048576 Bytes -> Algo ...` or `1048576 Bytes -> ...`.
+                let first_word = &msg[..memchr::memchr(b' ', msg.as_bytes()).unwrap_or(msg.len())];
+                let maybe_tuning =
+                    first_word.ends_with(':') || first_word.starts_with(|c: char| c.is_ascii_digit());
+                if maybe_tuning && m.bytes_algo.find(msg.as_bytes()).is_some() {
                     if let Some(c) = tuning_line(msg)
                         && self.cur.nccl_choices.len() < 4096
                         && !self.cur.nccl_choices.contains(&c)

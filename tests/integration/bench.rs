@@ -1502,3 +1502,42 @@ fn every_bench_table_fits_80_columns() {
         }
     }
 }
+
+#[test]
+fn run_and_tune_speak_format_and_output() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("ok.log");
+    let report = dir.path().join("report.json");
+    let fixture = nt("h100-2node-allreduce-ring.txt");
+    let out = nccltune()
+        .args([
+            "bench",
+            "run",
+            "--log",
+            p(&log),
+            "--format",
+            "json",
+            "-o",
+            p(&report),
+        ])
+        .args(["--profile", "h100x8-ndr400", "--", "cat", p(&fixture)])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "the report went to -o");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("written")).expect("json");
+    assert_eq!(v["verdict"], "pass");
+    // `bench tune --format json` is the old `--json`, which still works.
+    let (_, a) = tune_sweep(&["--format", "json"]);
+    let (_, b) = tune_sweep(&["--json"]);
+    let doc: Value = serde_json::from_str(&a).unwrap_or_else(|e| panic!("{e}: {a}"));
+    assert!(doc.is_object());
+    assert_eq!(a, b);
+    let (conf, _) = tune_sweep(&["--format", "conf"]);
+    assert!(serde_json::from_str::<Value>(&conf).is_err() && !conf.is_empty());
+}
