@@ -245,10 +245,10 @@ pub const CSV_HEADER: &str = "source,collective,size_bytes,type,redop,root,time_
 
 /// A number as Rust's `Display` writes it (shortest round trip, never an exponent), or nothing.
 fn csv_num(x: Option<f64>, out: &mut Vec<u8>) {
-    if let Some(v) = x {
-        if !short_decimal(v, out) {
-            let _ = std::io::Write::write_fmt(out, format_args!("{v}"));
-        }
+    if let Some(v) = x
+        && !short_decimal(v, out)
+    {
+        let _ = std::io::Write::write_fmt(out, format_args!("{v}"));
     }
 }
 

@@ -298,9 +298,9 @@ impl<W: Write> BenchStream<W> {
             StreamFormat::Jsonl => {
                 self.out.write_all(b"{\"findings\":[")?;
                 self.spool.copy_to(&mut self.out)?;
-                write!(
+                writeln!(
                     self.out,
-                    "],\"rule\":{}{},\"verdict\":{}}}\n",
+                    "],\"rule\":{}{},\"verdict\":{}}}",
                     json_str(rule)?,
                     text::jsonl_summary_head(self.runs),
                     json_str(verdict)?

@@ -1533,8 +1533,8 @@ fn run_and_tune_speak_format_and_output() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("written")).expect("json");
     assert_eq!(v["verdict"], "pass");
     // `bench tune --format json` is the old `--json`, which still works.
-    let (_, a) = tune_sweep(&["--format", "json"]);
-    let (_, b) = tune_sweep(&["--json"]);
+    let (a, _) = tune_sweep(&["--format", "json"]);
+    let (b, _) = tune_sweep(&["--json"]);
     let doc: Value = serde_json::from_str(&a).unwrap_or_else(|e| panic!("{e}: {a}"));
     assert!(doc.is_object());
     assert_eq!(a, b);
