@@ -151,6 +151,133 @@ fn write_element(out: &mut impl Write, value: &impl serde::Serialize) -> io::Res
     value.serialize(&mut ser).map_err(io::Error::other)
 }
 
+/// Where the runs array puts a run's `rows` and `sizes` when they are empty (keys at depth 3).
+const ROWS_EMPTY: &[u8] = b"\n      \"rows\": []";
+const SIZES_EMPTY: &[u8] = b"\n      \"sizes\": []";
+
+/// One run as `write_element` writes it, with its rows and size verdicts (nearly all of the
+/// bytes) written by hand instead of through `serde_json`'s generic path: the rest of the run
+/// is serialized with both lists empty, and the lists are written where `serde_json` put the
+/// empty ones. Strings and numbers still go through `serde_json`, so the bytes are the same
+/// (a test compares this stream with `render::json` of the whole report over every fixture
+/// and sample).
+fn write_run(
+    out: &mut impl Write,
+    report: &mut crate::bench::RunReport,
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
+    let rows = std::mem::take(&mut report.run.rows);
+    let sizes = std::mem::take(&mut report.sizes);
+    scratch.clear();
+    write_element(&mut *scratch, &*report)?;
+    let find =
+        |hay: &[u8], from: usize, needle: &[u8]| memchr::memmem::find(&hay[from..], needle).map(|i| i + from);
+    let at_rows = find(scratch, 0, ROWS_EMPTY);
+    let at_sizes = at_rows.and_then(|r| find(scratch, r + ROWS_EMPTY.len(), SIZES_EMPTY));
+    let (Some(r), Some(z)) = (at_rows, at_sizes) else {
+        // Not where expected (cannot happen with today's field order): the generic path.
+        report.run.rows = rows;
+        report.sizes = sizes;
+        return write_element(out, &*report);
+    };
+    out.write_all(&scratch[..r + ROWS_EMPTY.len() - 2])?;
+    write_rows(out, &rows)?;
+    out.write_all(&scratch[r + ROWS_EMPTY.len()..z + SIZES_EMPTY.len() - 2])?;
+    write_sizes(out, &sizes)?;
+    out.write_all(&scratch[z + SIZES_EMPTY.len()..])?;
+    report.run.rows = rows;
+    report.sizes = sizes;
+    Ok(())
+}
+
+/// A number, string or null exactly as `serde_json` writes it.
+fn scalar(out: &mut impl Write, v: &impl serde::Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, v).map_err(io::Error::other)
+}
+
+fn metrics(out: &mut impl Write, m: &crate::parse::nccl_tests::Metrics) -> io::Result<()> {
+    out.write_all(b"{\n            \"time_us\": ")?;
+    scalar(out, &m.time_us)?;
+    out.write_all(b",\n            \"algbw_gbps\": ")?;
+    scalar(out, &m.algbw_gbps)?;
+    out.write_all(b",\n            \"busbw_gbps\": ")?;
+    scalar(out, &m.busbw_gbps)?;
+    out.write_all(b",\n            \"wrong\": ")?;
+    scalar(out, &m.wrong)?;
+    out.write_all(b",\n            \"max_error\": ")?;
+    scalar(out, &m.max_error)?;
+    if m.busbw_not_finite {
+        out.write_all(b",\n            \"busbw_not_finite\": true")?;
+    }
+    out.write_all(b"\n          }")
+}
+
+/// `rows` as the value of the `rows` key (depth 3): `[` ... `]`.
+fn write_rows(out: &mut impl Write, rows: &[crate::parse::nccl_tests::Row]) -> io::Result<()> {
+    if rows.is_empty() {
+        return out.write_all(b"[]");
+    }
+    out.write_all(b"[")?;
+    for (i, row) in rows.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n        {" } else { b",\n        {" })?;
+        out.write_all(b"\n          \"size_bytes\": ")?;
+        scalar(out, &row.size_bytes)?;
+        out.write_all(b",\n          \"count\": ")?;
+        scalar(out, &row.count)?;
+        out.write_all(b",\n          \"type\": ")?;
+        scalar(out, &row.dtype)?;
+        out.write_all(b",\n          \"redop\": ")?;
+        scalar(out, &row.redop)?;
+        out.write_all(b",\n          \"root\": ")?;
+        scalar(out, &row.root)?;
+        out.write_all(b",\n          \"out_of_place\": ")?;
+        metrics(out, &row.out_of_place)?;
+        out.write_all(b",\n          \"in_place\": ")?;
+        match &row.in_place {
+            Some(m) => metrics(out, m)?,
+            None => out.write_all(b"null")?,
+        }
+        out.write_all(b"\n        }")?;
+    }
+    out.write_all(b"\n      ]")
+}
+
+/// `sizes` as the value of the `sizes` key (depth 3).
+fn write_sizes(out: &mut impl Write, sizes: &[crate::bench::SizeVerdict]) -> io::Result<()> {
+    if sizes.is_empty() {
+        return out.write_all(b"[]");
+    }
+    out.write_all(b"[")?;
+    for (i, v) in sizes.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n        {" } else { b",\n        {" })?;
+        out.write_all(b"\n          \"size_bytes\": ")?;
+        scalar(out, &v.size_bytes)?;
+        out.write_all(b",\n          \"busbw_gbps\": ")?;
+        scalar(out, &v.busbw_gbps)?;
+        out.write_all(b",\n          \"expected_gbps\": ")?;
+        scalar(out, &v.expected_gbps)?;
+        out.write_all(b",\n          \"minimum_gbps\": ")?;
+        scalar(out, &v.minimum_gbps)?;
+        out.write_all(b",\n          \"efficiency\": ")?;
+        scalar(out, &v.efficiency)?;
+        out.write_all(b",\n          \"status\": ")?;
+        scalar(out, &v.status)?;
+        if !v.causes.is_empty() {
+            out.write_all(b",\n          \"causes\": ")?;
+            let mut ser = serde_json::Serializer::with_formatter(
+                &mut *out,
+                Indented {
+                    depth: 5,
+                    has_value: false,
+                },
+            );
+            serde::Serialize::serialize(&v.causes, &mut ser).map_err(io::Error::other)?;
+        }
+        out.write_all(b"\n        }")?;
+    }
+    out.write_all(b"\n      ]")
+}
+
 /// The streaming writer. Feed each judged run with [`BenchStream::run`], then
 /// [`BenchStream::finish`] with the verdict.
 pub struct BenchStream<W: Write> {
@@ -213,7 +340,8 @@ impl<W: Write> BenchStream<W> {
             StreamFormat::Json => {
                 self.out
                     .write_all(if self.runs == 1 { b"\n    " } else { b",\n    " })?;
-                write_element(&mut self.out, &d.report)?;
+                let mut d = d;
+                write_run(&mut self.out, &mut d.report, &mut self.scratch)?;
                 for f in &d.findings {
                     self.findings += 1;
                     self.spool
