@@ -228,7 +228,39 @@ pub struct Parser {
     seen_env: BTreeMap<String, String>,
     /// (host, pid) and ranks of the current run's device lines.
     pids: Vec<(String, u32)>,
-    ranks_seen: std::collections::HashSet<u32>,
+    ranks_seen: RankSet,
+}
+
+/// The ranks of a run's device list: a bit per rank below `RankSet::BITS` (a job's ranks are
+/// 0..n), a hash set for the odd larger number a damaged log may hold.
+#[derive(Debug, Default)]
+struct RankSet {
+    bits: Vec<u64>,
+    large: std::collections::HashSet<u32>,
+}
+
+impl RankSet {
+    /// Ranks below this take a bit (at most 512 KiB of them).
+    const BITS: u32 = 1 << 22;
+
+    /// `true` when `rank` was not in the set.
+    fn insert(&mut self, rank: u32) -> bool {
+        if rank >= Self::BITS {
+            return self.large.insert(rank);
+        }
+        let (word, bit) = ((rank / 64) as usize, rank % 64);
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let fresh = self.bits[word] & (1 << bit) == 0;
+        self.bits[word] |= 1 << bit;
+        fresh
+    }
+
+    fn clear(&mut self) {
+        self.bits.clear();
+        self.large.clear();
+    }
 }
 
 /// Substring searchers built once: `str::contains`/`find` build a new searcher on every call,
@@ -1473,6 +1505,16 @@ h:1:2 [0] NCCL INFO 8 Bytes -> Algo 1 proto 0 time 11.5\n";
         }
         assert_eq!(num("1.5e+03"), Some(1500.0));
         assert_eq!(num("N/A"), None);
+    }
+
+    #[test]
+    fn rank_sets_hold_small_and_huge_ranks() {
+        let mut r = RankSet::default();
+        assert!(r.insert(0) && r.insert(63) && r.insert(64) && r.insert(u32::MAX));
+        assert!(!r.insert(0) && !r.insert(64) && !r.insert(u32::MAX));
+        assert!(r.bits.len() == 2 && r.large.len() == 1);
+        r.clear();
+        assert!(r.insert(0));
     }
 
     #[test]
