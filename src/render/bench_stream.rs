@@ -140,7 +140,7 @@ impl serde_json::ser::Formatter for Indented {
 }
 
 /// `value` pretty-printed as an element of an array two levels into the document.
-fn write_element(out: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
+fn write_element(out: &mut (impl Write + ?Sized), value: &impl serde::Serialize) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(
         out,
         Indented {
@@ -151,43 +151,96 @@ fn write_element(out: &mut impl Write, value: &impl serde::Serialize) -> io::Res
     value.serialize(&mut ser).map_err(io::Error::other)
 }
 
-/// Where the runs array puts a run's `rows` and `sizes` when they are empty (keys at depth 3).
+/// Where a run's `rows` and `sizes` sit when they are empty: keys at depth 3 of the pretty
+/// document, or anywhere in a compact line (the run's own keys come first: no nested object
+/// before them has such a key, and a string cannot hold an unescaped `"`).
 const ROWS_EMPTY: &[u8] = b"\n      \"rows\": []";
 const SIZES_EMPTY: &[u8] = b"\n      \"sizes\": []";
+const ROWS_EMPTY_COMPACT: &[u8] = b"\"rows\":[]";
+const SIZES_EMPTY_COMPACT: &[u8] = b"\"sizes\":[]";
 
-/// One run as `write_element` writes it, with its rows and size verdicts (nearly all of the
-/// bytes) written by hand instead of through `serde_json`'s generic path: the rest of the run
-/// is serialized with both lists empty, and the lists are written where `serde_json` put the
-/// empty ones. Strings and numbers still go through `serde_json`, so the bytes are the same
-/// (a test compares this stream with `render::json` of the whole report over every fixture
-/// and sample).
+/// One run as `serde_json` writes it (pretty as an element of the runs array, or compact on
+/// one line), with its rows and size verdicts (nearly all of the bytes) written here with
+/// their keys as constants: the rest of the run is serialized with both lists empty, and the
+/// lists are written where `serde_json` put the empty ones. Strings and numbers still go
+/// through `serde_json`, so the bytes are the same (a test compares the stream with the
+/// whole-report renderers over every fixture and sample).
 fn write_run(
     out: &mut impl Write,
     report: &mut crate::bench::RunReport,
     scratch: &mut Vec<u8>,
+    pretty: bool,
 ) -> io::Result<()> {
+    let whole = |out: &mut dyn Write, report: &crate::bench::RunReport| -> io::Result<()> {
+        if pretty {
+            write_element(out, report)
+        } else {
+            serde_json::to_writer(out, report).map_err(io::Error::other)
+        }
+    };
+    let (rows_mark, sizes_mark) = if pretty {
+        (ROWS_EMPTY, SIZES_EMPTY)
+    } else {
+        (ROWS_EMPTY_COMPACT, SIZES_EMPTY_COMPACT)
+    };
     let rows = std::mem::take(&mut report.run.rows);
     let sizes = std::mem::take(&mut report.sizes);
     scratch.clear();
-    write_element(&mut *scratch, &*report)?;
+    whole(&mut *scratch, report)?;
     let find =
         |hay: &[u8], from: usize, needle: &[u8]| memchr::memmem::find(&hay[from..], needle).map(|i| i + from);
-    let at_rows = find(scratch, 0, ROWS_EMPTY);
-    let at_sizes = at_rows.and_then(|r| find(scratch, r + ROWS_EMPTY.len(), SIZES_EMPTY));
+    let at_rows = find(scratch, 0, rows_mark);
+    let at_sizes = at_rows.and_then(|r| find(scratch, r + rows_mark.len(), sizes_mark));
     let (Some(r), Some(z)) = (at_rows, at_sizes) else {
         // Not where expected (cannot happen with today's field order): the generic path.
         report.run.rows = rows;
         report.sizes = sizes;
-        return write_element(out, &*report);
+        return whole(out, report);
     };
-    out.write_all(&scratch[..r + ROWS_EMPTY.len() - 2])?;
-    write_rows(out, &rows)?;
-    out.write_all(&scratch[r + ROWS_EMPTY.len()..z + SIZES_EMPTY.len() - 2])?;
-    write_sizes(out, &sizes)?;
-    out.write_all(&scratch[z + SIZES_EMPTY.len()..])?;
+    let st = Style { pretty };
+    out.write_all(&scratch[..r + rows_mark.len() - 2])?;
+    write_rows(out, &rows, st)?;
+    out.write_all(&scratch[r + rows_mark.len()..z + sizes_mark.len() - 2])?;
+    write_sizes(out, &sizes, st)?;
+    out.write_all(&scratch[z + sizes_mark.len()..])?;
     report.run.rows = rows;
     report.sizes = sizes;
     Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct Style {
+    pretty: bool,
+}
+
+/// Line breaks and indentation of the pretty document, by depth of what follows.
+const ELEMENT: &[u8] = b"\n        ";
+const FIELD: &[u8] = b"\n          ";
+const METRIC: &[u8] = b"\n            ";
+const LIST_END: &[u8] = b"\n      ";
+
+impl Style {
+    /// `"name": ` (or `"name":`), after a comma unless it is the first, on a new line when pretty.
+    fn key(self, out: &mut impl Write, indent: &[u8], first: bool, name: &str) -> io::Result<()> {
+        if !first {
+            out.write_all(b",")?;
+        }
+        if self.pretty {
+            out.write_all(indent)?;
+        }
+        out.write_all(b"\"")?;
+        out.write_all(name.as_bytes())?;
+        out.write_all(if self.pretty { b"\": " } else { b"\":" })
+    }
+
+    /// A line break and `indent` when pretty.
+    fn brk(self, out: &mut impl Write, indent: &[u8]) -> io::Result<()> {
+        if self.pretty {
+            out.write_all(indent)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// A number, string or null exactly as `serde_json` writes it.
@@ -195,87 +248,106 @@ fn scalar(out: &mut impl Write, v: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, v).map_err(io::Error::other)
 }
 
-fn metrics(out: &mut impl Write, m: &crate::parse::nccl_tests::Metrics) -> io::Result<()> {
-    out.write_all(b"{\n            \"time_us\": ")?;
+fn metrics(out: &mut impl Write, m: &crate::parse::nccl_tests::Metrics, st: Style) -> io::Result<()> {
+    out.write_all(b"{")?;
+    st.key(out, METRIC, true, "time_us")?;
     scalar(out, &m.time_us)?;
-    out.write_all(b",\n            \"algbw_gbps\": ")?;
+    st.key(out, METRIC, false, "algbw_gbps")?;
     scalar(out, &m.algbw_gbps)?;
-    out.write_all(b",\n            \"busbw_gbps\": ")?;
+    st.key(out, METRIC, false, "busbw_gbps")?;
     scalar(out, &m.busbw_gbps)?;
-    out.write_all(b",\n            \"wrong\": ")?;
+    st.key(out, METRIC, false, "wrong")?;
     scalar(out, &m.wrong)?;
-    out.write_all(b",\n            \"max_error\": ")?;
+    st.key(out, METRIC, false, "max_error")?;
     scalar(out, &m.max_error)?;
     if m.busbw_not_finite {
-        out.write_all(b",\n            \"busbw_not_finite\": true")?;
+        st.key(out, METRIC, false, "busbw_not_finite")?;
+        out.write_all(b"true")?;
     }
-    out.write_all(b"\n          }")
+    st.brk(out, FIELD)?;
+    out.write_all(b"}")
 }
 
-/// `rows` as the value of the `rows` key (depth 3): `[` ... `]`.
-fn write_rows(out: &mut impl Write, rows: &[crate::parse::nccl_tests::Row]) -> io::Result<()> {
+/// `rows` as the value of the run's `rows` key.
+fn write_rows(out: &mut impl Write, rows: &[crate::parse::nccl_tests::Row], st: Style) -> io::Result<()> {
     if rows.is_empty() {
         return out.write_all(b"[]");
     }
     out.write_all(b"[")?;
     for (i, row) in rows.iter().enumerate() {
-        out.write_all(if i == 0 { b"\n        {" } else { b",\n        {" })?;
-        out.write_all(b"\n          \"size_bytes\": ")?;
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        st.brk(out, ELEMENT)?;
+        out.write_all(b"{")?;
+        st.key(out, FIELD, true, "size_bytes")?;
         scalar(out, &row.size_bytes)?;
-        out.write_all(b",\n          \"count\": ")?;
+        st.key(out, FIELD, false, "count")?;
         scalar(out, &row.count)?;
-        out.write_all(b",\n          \"type\": ")?;
+        st.key(out, FIELD, false, "type")?;
         scalar(out, &row.dtype)?;
-        out.write_all(b",\n          \"redop\": ")?;
+        st.key(out, FIELD, false, "redop")?;
         scalar(out, &row.redop)?;
-        out.write_all(b",\n          \"root\": ")?;
+        st.key(out, FIELD, false, "root")?;
         scalar(out, &row.root)?;
-        out.write_all(b",\n          \"out_of_place\": ")?;
-        metrics(out, &row.out_of_place)?;
-        out.write_all(b",\n          \"in_place\": ")?;
+        st.key(out, FIELD, false, "out_of_place")?;
+        metrics(out, &row.out_of_place, st)?;
+        st.key(out, FIELD, false, "in_place")?;
         match &row.in_place {
-            Some(m) => metrics(out, m)?,
+            Some(m) => metrics(out, m, st)?,
             None => out.write_all(b"null")?,
         }
-        out.write_all(b"\n        }")?;
+        st.brk(out, ELEMENT)?;
+        out.write_all(b"}")?;
     }
-    out.write_all(b"\n      ]")
+    st.brk(out, LIST_END)?;
+    out.write_all(b"]")
 }
 
-/// `sizes` as the value of the `sizes` key (depth 3).
-fn write_sizes(out: &mut impl Write, sizes: &[crate::bench::SizeVerdict]) -> io::Result<()> {
+/// `sizes` as the value of the run's `sizes` key.
+fn write_sizes(out: &mut impl Write, sizes: &[crate::bench::SizeVerdict], st: Style) -> io::Result<()> {
     if sizes.is_empty() {
         return out.write_all(b"[]");
     }
     out.write_all(b"[")?;
     for (i, v) in sizes.iter().enumerate() {
-        out.write_all(if i == 0 { b"\n        {" } else { b",\n        {" })?;
-        out.write_all(b"\n          \"size_bytes\": ")?;
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        st.brk(out, ELEMENT)?;
+        out.write_all(b"{")?;
+        st.key(out, FIELD, true, "size_bytes")?;
         scalar(out, &v.size_bytes)?;
-        out.write_all(b",\n          \"busbw_gbps\": ")?;
+        st.key(out, FIELD, false, "busbw_gbps")?;
         scalar(out, &v.busbw_gbps)?;
-        out.write_all(b",\n          \"expected_gbps\": ")?;
+        st.key(out, FIELD, false, "expected_gbps")?;
         scalar(out, &v.expected_gbps)?;
-        out.write_all(b",\n          \"minimum_gbps\": ")?;
+        st.key(out, FIELD, false, "minimum_gbps")?;
         scalar(out, &v.minimum_gbps)?;
-        out.write_all(b",\n          \"efficiency\": ")?;
+        st.key(out, FIELD, false, "efficiency")?;
         scalar(out, &v.efficiency)?;
-        out.write_all(b",\n          \"status\": ")?;
+        st.key(out, FIELD, false, "status")?;
         scalar(out, &v.status)?;
         if !v.causes.is_empty() {
-            out.write_all(b",\n          \"causes\": ")?;
-            let mut ser = serde_json::Serializer::with_formatter(
-                &mut *out,
-                Indented {
-                    depth: 5,
-                    has_value: false,
-                },
-            );
-            serde::Serialize::serialize(&v.causes, &mut ser).map_err(io::Error::other)?;
+            st.key(out, FIELD, false, "causes")?;
+            if st.pretty {
+                let mut ser = serde_json::Serializer::with_formatter(
+                    &mut *out,
+                    Indented {
+                        depth: 5,
+                        has_value: false,
+                    },
+                );
+                serde::Serialize::serialize(&v.causes, &mut ser).map_err(io::Error::other)?;
+            } else {
+                scalar(out, &v.causes)?;
+            }
         }
-        out.write_all(b"\n        }")?;
+        st.brk(out, ELEMENT)?;
+        out.write_all(b"}")?;
     }
-    out.write_all(b"\n      ]")
+    st.brk(out, LIST_END)?;
+    out.write_all(b"]")
 }
 
 /// The streaming writer. Feed each judged run with [`BenchStream::run`], then
@@ -341,7 +413,7 @@ impl<W: Write> BenchStream<W> {
                 self.out
                     .write_all(if self.runs == 1 { b"\n    " } else { b",\n    " })?;
                 let mut d = d;
-                write_run(&mut self.out, &mut d.report, &mut self.scratch)?;
+                write_run(&mut self.out, &mut d.report, &mut self.scratch, true)?;
                 for f in &d.findings {
                     self.findings += 1;
                     self.spool
@@ -352,7 +424,8 @@ impl<W: Write> BenchStream<W> {
                 }
             }
             StreamFormat::Jsonl => {
-                serde_json::to_writer(&mut self.out, &d.report).map_err(io::Error::other)?;
+                let mut d = d;
+                write_run(&mut self.out, &mut d.report, &mut self.scratch, false)?;
                 self.out.write_all(b"\n")?;
                 for f in &d.findings {
                     self.findings += 1;
