@@ -219,23 +219,34 @@ struct Style {
 /// Line breaks and indentation of the pretty document, by depth of what follows.
 const ELEMENT: &[u8] = b"\n        ";
 const FIELD: &[u8] = b"\n          ";
-const METRIC: &[u8] = b"\n            ";
 const LIST_END: &[u8] = b"\n      ";
 
-impl Style {
-    /// `"name": ` (or `"name":`), after a comma unless it is the first, on a new line when pretty.
-    fn key(self, out: &mut impl Write, indent: &[u8], first: bool, name: &str) -> io::Result<()> {
-        if !first {
-            out.write_all(b",")?;
-        }
-        if self.pretty {
-            out.write_all(indent)?;
-        }
-        out.write_all(b"\"")?;
-        out.write_all(name.as_bytes())?;
-        out.write_all(if self.pretty { b"\": " } else { b"\":" })
-    }
+/// `"name": ` (compact `"name":`), after a comma unless it is the first, on a new line at the
+/// field's depth when pretty: one constant, one write.
+macro_rules! key {
+    ($st:expr, $out:expr, METRIC, $first:tt, $name:literal) => {
+        key!(@ $st, $out, "\n            ", $first, $name)
+    };
+    ($st:expr, $out:expr, FIELD, $first:tt, $name:literal) => {
+        key!(@ $st, $out, "\n          ", $first, $name)
+    };
+    (@ $st:expr, $out:expr, $indent:literal, true, $name:literal) => {
+        $out.write_all(if $st.pretty {
+            concat!($indent, "\"", $name, "\": ").as_bytes()
+        } else {
+            concat!("\"", $name, "\":").as_bytes()
+        })
+    };
+    (@ $st:expr, $out:expr, $indent:literal, false, $name:literal) => {
+        $out.write_all(if $st.pretty {
+            concat!(",", $indent, "\"", $name, "\": ").as_bytes()
+        } else {
+            concat!(",\"", $name, "\":").as_bytes()
+        })
+    };
+}
 
+impl Style {
     /// A line break and `indent` when pretty.
     fn brk(self, out: &mut impl Write, indent: &[u8]) -> io::Result<()> {
         if self.pretty {
@@ -253,18 +264,18 @@ fn scalar(out: &mut impl Write, v: &impl serde::Serialize) -> io::Result<()> {
 
 fn metrics(out: &mut impl Write, m: &crate::parse::nccl_tests::Metrics, st: Style) -> io::Result<()> {
     out.write_all(b"{")?;
-    st.key(out, METRIC, true, "time_us")?;
+    key!(st, out, METRIC, true, "time_us")?;
     scalar(out, &m.time_us)?;
-    st.key(out, METRIC, false, "algbw_gbps")?;
+    key!(st, out, METRIC, false, "algbw_gbps")?;
     scalar(out, &m.algbw_gbps)?;
-    st.key(out, METRIC, false, "busbw_gbps")?;
+    key!(st, out, METRIC, false, "busbw_gbps")?;
     scalar(out, &m.busbw_gbps)?;
-    st.key(out, METRIC, false, "wrong")?;
+    key!(st, out, METRIC, false, "wrong")?;
     scalar(out, &m.wrong)?;
-    st.key(out, METRIC, false, "max_error")?;
+    key!(st, out, METRIC, false, "max_error")?;
     scalar(out, &m.max_error)?;
     if m.busbw_not_finite {
-        st.key(out, METRIC, false, "busbw_not_finite")?;
+        key!(st, out, METRIC, false, "busbw_not_finite")?;
         out.write_all(b"true")?;
     }
     st.brk(out, FIELD)?;
@@ -283,19 +294,19 @@ fn write_rows(out: &mut impl Write, rows: &[crate::parse::nccl_tests::Row], st: 
         }
         st.brk(out, ELEMENT)?;
         out.write_all(b"{")?;
-        st.key(out, FIELD, true, "size_bytes")?;
+        key!(st, out, FIELD, true, "size_bytes")?;
         scalar(out, &row.size_bytes)?;
-        st.key(out, FIELD, false, "count")?;
+        key!(st, out, FIELD, false, "count")?;
         scalar(out, &row.count)?;
-        st.key(out, FIELD, false, "type")?;
+        key!(st, out, FIELD, false, "type")?;
         scalar(out, &row.dtype)?;
-        st.key(out, FIELD, false, "redop")?;
+        key!(st, out, FIELD, false, "redop")?;
         scalar(out, &row.redop)?;
-        st.key(out, FIELD, false, "root")?;
+        key!(st, out, FIELD, false, "root")?;
         scalar(out, &row.root)?;
-        st.key(out, FIELD, false, "out_of_place")?;
+        key!(st, out, FIELD, false, "out_of_place")?;
         metrics(out, &row.out_of_place, st)?;
-        st.key(out, FIELD, false, "in_place")?;
+        key!(st, out, FIELD, false, "in_place")?;
         match &row.in_place {
             Some(m) => metrics(out, m, st)?,
             None => out.write_all(b"null")?,
@@ -319,20 +330,20 @@ fn write_sizes(out: &mut impl Write, sizes: &[crate::bench::SizeVerdict], st: St
         }
         st.brk(out, ELEMENT)?;
         out.write_all(b"{")?;
-        st.key(out, FIELD, true, "size_bytes")?;
+        key!(st, out, FIELD, true, "size_bytes")?;
         scalar(out, &v.size_bytes)?;
-        st.key(out, FIELD, false, "busbw_gbps")?;
+        key!(st, out, FIELD, false, "busbw_gbps")?;
         scalar(out, &v.busbw_gbps)?;
-        st.key(out, FIELD, false, "expected_gbps")?;
+        key!(st, out, FIELD, false, "expected_gbps")?;
         scalar(out, &v.expected_gbps)?;
-        st.key(out, FIELD, false, "minimum_gbps")?;
+        key!(st, out, FIELD, false, "minimum_gbps")?;
         scalar(out, &v.minimum_gbps)?;
-        st.key(out, FIELD, false, "efficiency")?;
+        key!(st, out, FIELD, false, "efficiency")?;
         scalar(out, &v.efficiency)?;
-        st.key(out, FIELD, false, "status")?;
+        key!(st, out, FIELD, false, "status")?;
         scalar(out, &v.status)?;
         if !v.causes.is_empty() {
-            st.key(out, FIELD, false, "causes")?;
+            key!(st, out, FIELD, false, "causes")?;
             if st.pretty {
                 let mut ser = serde_json::Serializer::with_formatter(
                     &mut *out,
