@@ -69,51 +69,94 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 /// Writes `bytes` to `path` atomically (see the module header). On any error the temporary file
 /// is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let (target, existing) = resolve_target(path)?;
-    let name = path.display();
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let file_name = target
-        .file_name()
-        .with_context(|| format!("{name}: not a file path"))?
-        .to_string_lossy();
-    // A new file gets the mode `File::create` would give it (0666 less the umask); the
-    // temporary file's own 0600 applies only while it is being written.
-    let prefix = format!(".{file_name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".nccltune.tmp").rand_bytes(12);
-    if existing.is_none() {
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let mut tmp = builder.tempfile_in(dir).with_context(|| {
-        format!(
-            "cannot write {name}: cannot create a temporary file in {}",
-            dir.display()
-        )
-    })?;
-    let result = (|| -> std::io::Result<()> {
+    let mut w = AtomicFile::create(path)?;
+    w.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    w.commit()
+}
+
+/// A file written atomically as a stream (for reports too large to hold in memory): the
+/// temporary file of `write_atomic`, written through a buffer, renamed over the target by
+/// [`AtomicFile::commit`]. Dropped without `commit` (an error on the way), the temporary file
+/// is removed and the target is untouched.
+pub struct AtomicFile {
+    out: std::io::BufWriter<tempfile::NamedTempFile>,
+    target: PathBuf,
+    name: String,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file beside `path`'s target, with the existing file's mode and owner.
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        let (target, existing) = resolve_target(path)?;
+        let name = path.display().to_string();
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let file_name = target
+            .file_name()
+            .with_context(|| format!("{name}: not a file path"))?
+            .to_string_lossy();
+        // A new file gets the mode `File::create` would give it (0666 less the umask); the
+        // temporary file's own 0600 applies only while it is being written.
+        let prefix = format!(".{file_name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".nccltune.tmp").rand_bytes(12);
+        if existing.is_none() {
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let tmp = builder.tempfile_in(dir).with_context(|| {
+            format!(
+                "cannot write {name}: cannot create a temporary file in {}",
+                dir.display()
+            )
+        })?;
         if let Some(meta) = &existing {
             let f = tmp.as_file();
             // Owner first: chown clears set-id bits, which the mode then restores. As a user
             // that does not own the file the owner cannot be kept; the file becomes ours, as
             // with any editor that saves by rename.
-            let mine = f.metadata()?;
+            let mine = f.metadata().with_context(|| format!("cannot write {name}"))?;
             if mine.uid() != meta.uid() || mine.gid() != meta.gid() {
                 let _ = std::os::unix::fs::fchown(f, Some(meta.uid()), Some(meta.gid()));
             }
-            f.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+            f.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .with_context(|| format!("cannot write {name}"))?;
         }
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()
-    })();
-    if let Err(e) = result {
-        return Err(e).with_context(|| format!("cannot write {name}"));
+        Ok(AtomicFile {
+            out: std::io::BufWriter::with_capacity(1 << 16, tmp),
+            target,
+            name,
+        })
     }
-    tmp.persist(&target)
-        .map_err(|e| anyhow::Error::new(e.error).context(format!("cannot write {name}")))?;
-    Ok(())
+
+    /// Flushes, syncs and renames the temporary file over the target.
+    pub fn commit(self) -> Result<()> {
+        let name = self.name;
+        let tmp = self
+            .out
+            .into_inner()
+            .map_err(|e| anyhow::Error::new(e.into_error()).context(format!("cannot write {name}")))?;
+        tmp.as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {name}"))?;
+        tmp.persist(&self.target)
+            .map_err(|e| anyhow::Error::new(e.error).context(format!("cannot write {name}")))?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// The current time as RFC 3339 UTC (`2026-11-24T21:33:22Z`): `render::meta`'s clock, so every

@@ -26,12 +26,49 @@ pub struct SizeVerdict {
     pub minimum_gbps: Option<f64>,
     /// busbw / expected.
     pub efficiency: Option<f64>,
-    /// `pass`, `fail`, `small` (below the targets' `min_bytes`: not judged on bandwidth, tiny sizes
-    /// measure latency), `wrong` (bad data), `unjudged` (no target).
-    pub status: String,
+    pub status: SizeStatus,
     /// For a shortfall: what usually causes one at this size.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub causes: Vec<String>,
+    pub causes: Vec<&'static str>,
+}
+
+/// The verdict on one size: `pass`, `fail`, `small` (below the targets' `min_bytes`: not judged
+/// on bandwidth, tiny sizes measure latency), `wrong` (bad data), `unjudged` (no target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SizeStatus {
+    Pass,
+    Fail,
+    Small,
+    Wrong,
+    Unjudged,
+}
+
+impl SizeStatus {
+    /// Every status, in the order machine formats list them.
+    pub const ALL: [SizeStatus; 5] = [
+        SizeStatus::Pass,
+        SizeStatus::Fail,
+        SizeStatus::Small,
+        SizeStatus::Wrong,
+        SizeStatus::Unjudged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SizeStatus::Pass => "pass",
+            SizeStatus::Fail => "fail",
+            SizeStatus::Small => "small",
+            SizeStatus::Wrong => "wrong",
+            SizeStatus::Unjudged => "unjudged",
+        }
+    }
+}
+
+impl std::fmt::Display for SizeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,7 +192,7 @@ fn infer_collective(run: &Run) -> Option<String> {
         .rev()
         .find(|r| r.out_of_place.algbw_gbps.is_some_and(|a| a > 0.5))?;
     let ratio = row.out_of_place.busbw_gbps? / row.out_of_place.algbw_gbps?;
-    let reducing = !matches!(row.redop.as_str(), "" | "none");
+    let reducing = !matches!(&*row.redop, "" | "none");
     if row.root >= 0 {
         return Some(if reducing { "reduce" } else { "broadcast" }.into());
     }
@@ -192,19 +229,19 @@ fn bad_data(m: &Metrics, row: &Row, collective: &str) -> bool {
 }
 
 /// What usually causes a shortfall at this size (each with the NCCL documentation that covers it).
-fn causes(size: u64, multi_node: bool) -> Vec<String> {
+fn causes(size: u64, multi_node: bool) -> Vec<&'static str> {
     let mut c = Vec::new();
     if size < 256 << 20 {
-        c.push("algorithm/protocol forced (NCCL_ALGO/NCCL_PROTO set): NCCL's tuner picks per size; forcing belongs to measured tuning (NCCL docs: NCCL_ALGO, NCCL_PROTO)".into());
-        c.push("too few channels/CTAs (NCCL_MAX_CTAS or legacy NCCL_MAX_NCHANNELS capped, NCCL_NTHREADS lowered; NCCL docs: NCCL_MAX_CTAS, NCCL_NTHREADS)".into());
+        c.push("algorithm/protocol forced (NCCL_ALGO/NCCL_PROTO set): NCCL's tuner picks per size; forcing belongs to measured tuning (NCCL docs: NCCL_ALGO, NCCL_PROTO)");
+        c.push("too few channels/CTAs (NCCL_MAX_CTAS or legacy NCCL_MAX_NCHANNELS capped, NCCL_NTHREADS lowered; NCCL docs: NCCL_MAX_CTAS, NCCL_NTHREADS)");
     }
     if multi_node {
-        c.push("GPUDirect RDMA not used for some NICs (run `nccltune verify --nccl-log`; GPU-NIC distance beyond PXB, nvidia_peermem/DMA-BUF missing; NCCL docs: NCCL_NET_GDR_LEVEL, NCCL_DMABUF_ENABLE)".into());
-        c.push("a NIC down, slower than its peers, or left out of NCCL_IB_HCA (`nccltune verify`)".into());
-        c.push("PCIe ACS redirection or IOMMU translation on the GPU-NIC path".into());
+        c.push("GPUDirect RDMA not used for some NICs (run `nccltune verify --nccl-log`; GPU-NIC distance beyond PXB, nvidia_peermem/DMA-BUF missing; NCCL docs: NCCL_NET_GDR_LEVEL, NCCL_DMABUF_ENABLE)");
+        c.push("a NIC down, slower than its peers, or left out of NCCL_IB_HCA (`nccltune verify`)");
+        c.push("PCIe ACS redirection or IOMMU translation on the GPU-NIC path");
     } else {
-        c.push("inactive NVLinks or a missing NVSwitch fabric (Fabric Manager) (`nccltune verify`)".into());
-        c.push("NVLS disabled or unavailable on NVSwitch Hopper nodes (NCCL docs: NCCL_NVLS_ENABLE)".into());
+        c.push("inactive NVLinks or a missing NVSwitch fabric (Fabric Manager) (`nccltune verify`)");
+        c.push("NVLS disabled or unavailable on NVSwitch Hopper nodes (NCCL docs: NCCL_NVLS_ENABLE)");
     }
     c
 }
@@ -223,15 +260,113 @@ pub fn judge_inputs(
     opts: &Options,
     overrides: &infer::InferOptions,
 ) -> BenchReport {
-    let mut findings = Vec::new();
-    let mut failed = false;
-    let mut judged_any = false;
+    let mut j = Judge::new(opts, overrides);
     let mut reports = Vec::new();
+    let mut findings = Vec::new();
     let mut finding_runs = Vec::new();
-    let models = infer::models().unwrap_or_default();
-    for mut run in runs {
+    let mut add = |d: Judged| {
+        findings.extend(d.findings);
+        reports.push(d.report);
+        finding_runs.resize(findings.len(), reports.len() - 1);
+    };
+    for run in runs {
+        add(j.run(run));
+    }
+    for (source, why) in input_errors {
+        add(j.input_error(source, why));
+    }
+    BenchReport {
+        schema: SCHEMA,
+        runs: reports,
+        verdict: j.verdict().to_string(),
+        rule: RULE.into(),
+        findings,
+        finding_runs,
+    }
+}
+
+/// One judged run and the findings about it.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub report: RunReport,
+    pub findings: Vec<Finding>,
+}
+
+/// Judges runs one at a time, as a stream delivers them, keeping only the verdict so far:
+/// `judge_inputs` over a whole file and a streaming renderer give the same reports.
+pub struct Judge<'a> {
+    opts: &'a Options,
+    overrides: &'a infer::InferOptions,
+    models: Vec<infer::GpuModel>,
+    failed: bool,
+    judged_any: bool,
+    runs: usize,
+}
+
+impl<'a> Judge<'a> {
+    pub fn new(opts: &'a Options, overrides: &'a infer::InferOptions) -> Judge<'a> {
+        Judge {
+            opts,
+            overrides,
+            models: infer::models().unwrap_or_default(),
+            failed: false,
+            judged_any: false,
+            runs: 0,
+        }
+    }
+
+    /// Runs (and unreadable inputs) judged so far.
+    pub fn count(&self) -> usize {
+        self.runs
+    }
+
+    /// `pass`, `fail` or `unknown` (nothing judged) over everything judged so far.
+    pub fn verdict(&self) -> &'static str {
+        if self.failed {
+            "fail"
+        } else if self.judged_any {
+            "pass"
+        } else {
+            "unknown"
+        }
+    }
+
+    /// An input that could not be read: an error result of its own.
+    pub fn input_error(&mut self, source: &str, why: &str) -> Judged {
+        self.failed = true;
+        self.runs += 1;
+        Judged {
+            findings: vec![
+                Finding::new(BenchCode::InputError, Severity::Error, why.to_string())
+                    .subject(source)
+                    .fix(
+                        "rerun the test and keep its whole stdout (or the -J file nccl-tests closed on exit)",
+                    ),
+            ],
+            report: RunReport {
+                run: Run {
+                    source: source.to_string(),
+                    format: "none".into(),
+                    ..Run::default()
+                },
+                sizes: Vec::new(),
+                targets_from: None,
+                comparison: Vec::new(),
+                input_error: Some(why.to_string()),
+                baseline: None,
+                hardware: infer::Hardware::default(),
+                no_figure: None,
+                peak_busbw_gbps: None,
+            },
+        }
+    }
+
+    /// Judges one run.
+    pub fn run(&mut self, mut run: Run) -> Judged {
+        let mut findings = Vec::new();
         if run.collective.is_none() {
-            if let Some(c) = opts
+            if let Some(c) = self
+                .opts
                 .collective
                 .clone()
                 .or_else(|| collective_from_name(&run.source))
@@ -243,24 +378,24 @@ pub fn judge_inputs(
             }
         }
         let collective = run.collective.clone().unwrap_or_default();
-        let hardware = infer::infer(&run, overrides);
+        let hardware = infer::infer(&run, self.overrides);
         let hosts = hardware.hosts.unwrap_or(0) as usize;
         // The targets for this run: given ones only when they fit it, else what the log tells.
         let mut no_figure = None;
-        let run_targets: Option<Targets> = match &opts.targets {
-            Some(t) => match infer::misfit(t, &hardware, &models) {
+        let run_targets: Option<Targets> = match &self.opts.targets {
+            Some(t) => match infer::misfit(t, &hardware, &self.models) {
                 Some(why) => {
-                    failed = true;
+                    self.failed = true;
                     findings.push(
-                        Finding::new(BenchCode::TargetsMismatch, Severity::Error, format!("{}: {why}", run.source))
-                            .subject(&run.source)
-                            .fix("pick the profile or targets file for this hardware and shape, or leave it out to judge against what the log shows"),
-                    );
+                    Finding::new(BenchCode::TargetsMismatch, Severity::Error, format!("{}: {why}", run.source))
+                        .subject(&run.source)
+                        .fix("pick the profile or targets file for this hardware and shape, or leave it out to judge against what the log shows"),
+                );
                     None
                 }
                 None => Some(t.clone()),
             },
-            None => match infer::auto_targets(&hardware, &models) {
+            None => match infer::auto_targets(&hardware, &self.models) {
                 Ok(t) => Some(t),
                 Err(nf) => {
                     no_figure = Some(nf);
@@ -273,7 +408,7 @@ pub fn judge_inputs(
             .as_ref()
             .map_or(hosts > 1, |t| t.multi_node || hosts > 1);
         if !run.errors.is_empty() {
-            failed = true;
+            self.failed = true;
             findings.push(
                 Finding::new(
                     BenchCode::RunFailed,
@@ -284,7 +419,7 @@ pub fn judge_inputs(
             );
         }
         if run.truncated {
-            failed = true;
+            self.failed = true;
             findings.push(
                 Finding::new(
                     BenchCode::RunTruncated,
@@ -299,7 +434,7 @@ pub fn judge_inputs(
             );
         }
         if run.out_of_bounds.is_some_and(|n| n > 0) {
-            failed = true;
+            self.failed = true;
             findings.push(
                 Finding::new(
                     BenchCode::WrongData,
@@ -315,18 +450,18 @@ pub fn judge_inputs(
         }
         if run.min_bw_ok == Some(false) {
             findings.push(
-                Finding::new(
-                    BenchCode::MinBwFailed,
-                    Severity::Warn,
-                    format!(
-                        "{}: nccl-tests' own NCCL_TESTS_MIN_BW check failed: its average busbw over all sizes{} is below 0.9 x NCCL_TESTS_MIN_BW (and nccl-tests exits 7); this tool judges each size of at least min_bytes instead",
-                        run.source,
-                        run.avg_busbw_gbps.map_or(String::new(), |a| format!(" ({a} GB/s)"))
-                    ),
-                )
-                .subject(&run.source)
-                .fix("small sizes pull the average down: set NCCL_TESTS_MIN_BW for a sweep of large sizes only, or judge per size here"),
-            );
+            Finding::new(
+                BenchCode::MinBwFailed,
+                Severity::Warn,
+                format!(
+                    "{}: nccl-tests' own NCCL_TESTS_MIN_BW check failed: its average busbw over all sizes{} is below 0.9 x NCCL_TESTS_MIN_BW (and nccl-tests exits 7); this tool judges each size of at least min_bytes instead",
+                    run.source,
+                    run.avg_busbw_gbps.map_or(String::new(), |a| format!(" ({a} GB/s)"))
+                ),
+            )
+            .subject(&run.source)
+            .fix("small sizes pull the average down: set NCCL_TESTS_MIN_BW for a sweep of large sizes only, or judge per size here"),
+        );
         }
         if hosts == 2 && collective == "all_reduce" && tree_possible(&run) {
             findings.push(Finding::new(BenchCode::TwoNodeTree, Severity::Info, "on exactly 2 nodes the default Tree/NVLSTree busbw can exceed the NIC limit and is not wire bandwidth; test the network with NCCL_ALGO=Ring (NVIDIA/nccl-tests #196, NVIDIA/nccl #812)").subject(&run.source));
@@ -338,7 +473,7 @@ pub fn judge_inputs(
         }
         let min_bytes = run_targets.as_ref().map_or(DEFAULT_MIN_BYTES, |t| t.min_bytes);
         let fraction = run_targets.as_ref().map_or(0.9, |t| t.acceptable_fraction);
-        let mut sizes = Vec::new();
+        let mut sizes = Vec::with_capacity(run.rows.len());
         for row in &run.rows {
             let m = &row.out_of_place;
             let busbw = m.busbw_gbps;
@@ -354,24 +489,24 @@ pub fn judge_inputs(
                 _ => None,
             };
             let status = if wrong {
-                failed = true;
-                "wrong"
+                self.failed = true;
+                SizeStatus::Wrong
             } else if row.size_bytes < min_bytes {
-                "small"
+                SizeStatus::Small
             } else if m.busbw_not_finite {
                 // `nan`/`inf` where a bandwidth belongs: the measurement broke (a zero time).
-                failed = true;
-                "fail"
+                self.failed = true;
+                SizeStatus::Fail
             } else if let (Some(b), Some(min)) = (busbw, minimum) {
-                judged_any = true;
+                self.judged_any = true;
                 if b >= min {
-                    "pass"
+                    SizeStatus::Pass
                 } else {
-                    failed = true;
-                    "fail"
+                    self.failed = true;
+                    SizeStatus::Fail
                 }
             } else {
-                "unjudged"
+                SizeStatus::Unjudged
             };
             sizes.push(SizeVerdict {
                 size_bytes: row.size_bytes,
@@ -391,8 +526,8 @@ pub fn judge_inputs(
                 } else {
                     None
                 },
-                status: status.to_string(),
-                causes: if status == "fail" {
+                status,
+                causes: if status == SizeStatus::Fail {
                     causes(row.size_bytes, multi_node)
                 } else {
                     Vec::new()
@@ -443,12 +578,13 @@ pub fn judge_inputs(
                 .subject(&run.source),
             );
         }
-        let base_run = opts
+        let base_run = self
+            .opts
             .baseline
             .as_ref()
             .and_then(|b| b.iter().find(|r| r.collective == run.collective || b.len() == 1));
         let comparison = base_run
-            .map(|base| compare(base, &run, opts.tolerance))
+            .map(|base| compare(base, &run, self.opts.tolerance))
             .unwrap_or_default();
         let baseline = base_run.map(|b| Baseline {
             source: b.source.clone(),
@@ -460,8 +596,8 @@ pub fn judge_inputs(
         });
         let regressions = comparison.iter().filter(|c| c.regression).count();
         if regressions > 0 {
-            failed = true;
-            judged_any = true;
+            self.failed = true;
+            self.judged_any = true;
             findings.push(
                 Finding::new(
                     BenchCode::Regression,
@@ -469,15 +605,15 @@ pub fn judge_inputs(
                     format!(
                         "{}: {regressions} size(s) regressed beyond {:.1}% against the baseline",
                         run.source,
-                        opts.tolerance * 100.0
+                        self.opts.tolerance * 100.0
                     ),
                 )
                 .subject(&run.source),
             );
         } else if !comparison.is_empty() {
-            judged_any = true;
+            self.judged_any = true;
         }
-        reports.push(RunReport {
+        let report = RunReport {
             targets_from: run_targets.as_ref().map(|t| t.from.clone()),
             run,
             sizes,
@@ -487,47 +623,9 @@ pub fn judge_inputs(
             hardware,
             no_figure,
             peak_busbw_gbps: peak,
-        });
-        finding_runs.resize(findings.len(), reports.len() - 1);
-    }
-    for (source, why) in input_errors {
-        failed = true;
-        findings.push(
-            Finding::new(BenchCode::InputError, Severity::Error, why.clone())
-                .subject(source)
-                .fix("rerun the test and keep its whole stdout (or the -J file nccl-tests closed on exit)"),
-        );
-        reports.push(RunReport {
-            run: Run {
-                source: source.clone(),
-                format: "none".into(),
-                ..Run::default()
-            },
-            sizes: Vec::new(),
-            targets_from: None,
-            comparison: Vec::new(),
-            input_error: Some(why.clone()),
-            baseline: None,
-            hardware: infer::Hardware::default(),
-            no_figure: None,
-            peak_busbw_gbps: None,
-        });
-        finding_runs.resize(findings.len(), reports.len() - 1);
-    }
-    let verdict = if failed {
-        "fail"
-    } else if judged_any {
-        "pass"
-    } else {
-        "unknown"
-    };
-    BenchReport {
-        schema: SCHEMA,
-        runs: reports,
-        verdict: verdict.to_string(),
-        rule: RULE.into(),
-        findings,
-        finding_runs,
+        };
+        self.runs += 1;
+        Judged { report, findings }
     }
 }
 
@@ -548,7 +646,7 @@ fn tree_possible(run: &Run) -> bool {
 }
 
 fn wrong_rows(sizes: &[SizeVerdict]) -> usize {
-    sizes.iter().filter(|s| s.status == "wrong").count()
+    sizes.iter().filter(|s| s.status == SizeStatus::Wrong).count()
 }
 
 /// Busbw below this is noise (tiny sizes print 0.00): compare time there instead.

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use nccltune::bench::{self, Options, plan, targets, tune};
 use nccltune::outcome::Outcome;
 use nccltune::parse::nccl_tests::{self, Run};
+use nccltune::render::bench_stream::{BenchStream, StreamFormat};
 use nccltune::{output, render};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,19 @@ pub enum BenchFormat {
     Csv,
     /// JSON Lines: one run per line, then a summary line.
     Jsonl,
+    /// Prometheus text (node_exporter textfile): busbw per run, collective and size, the
+    /// state of each size, the verdict. Built from the whole report (not streamed).
+    Prometheus,
+    /// JUnit XML: a case per run and size, a case per finding. Built from the whole report.
+    Junit,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TuneFormat {
+    /// nccl_tuner.conf for NCCL's example tuner plugin.
+    Conf,
+    /// The choices and gains as JSON.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +109,10 @@ pub struct BenchArgs {
     /// Also draw busbw against size (one line per run, the target band) into FILE.svg.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+
+    /// Write the report to FILE (atomically: complete or not at all) instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +143,10 @@ pub struct RunArgs {
     pub profile: Option<String>,
     #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
     pub format: BenchFormat,
+    /// Write the report to FILE (atomically) instead of standard output; the raw log still
+    /// goes to --log.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// The command and its arguments, after `--`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -188,8 +210,10 @@ pub struct TuneArgs {
     /// Write nccl_tuner.conf to FILE (atomically) instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Print the choices and gains as JSON instead of the conf file.
-    #[arg(long)]
+    #[arg(long, value_enum, default_value_t = TuneFormat::Conf)]
+    pub format: TuneFormat,
+    /// The same as --format json (kept for scripts written before --format).
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
     /// Write -1 for nNodes and nRanks, so the lines also apply to other communicator shapes
     /// (by default they match only the node and rank count that was measured).
@@ -216,6 +240,14 @@ fn read_runs(path: &Path) -> Result<Vec<Run>> {
         .find(|b| !b.is_ascii_whitespace())
         == Some(&b'{');
     if starts_json {
+        return Ok(vec![read_json(reader, &name)?]);
+    }
+    nccl_tests::parse_reader(reader, &name).with_context(|| format!("reading {name}"))
+}
+
+/// A `-J` file, whole (at most `MAX_JSON_BYTES`).
+fn read_json(reader: impl Read, name: &str) -> Result<Run> {
+    {
         let mut bytes = Vec::new();
         reader
             .take(MAX_JSON_BYTES + 1)
@@ -233,9 +265,8 @@ fn read_runs(path: &Path) -> Result<Vec<Run>> {
                 e.utf8_error().valid_up_to()
             )
         })?;
-        return Ok(vec![nccl_tests::parse_json(&text, &name)?]);
+        nccl_tests::parse_json(&text, name)
     }
-    nccl_tests::parse_reader(reader, &name).with_context(|| format!("reading {name}"))
 }
 
 /// Reads every input on its own: a file that cannot be read, is empty or holds no nccl-tests
@@ -293,7 +324,6 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
             args.tolerance
         );
     }
-    let (runs, input_errors) = read_each(&args.parse)?;
     for (flag, v) in [
         ("--nodes", args.nodes),
         ("--ranks-per-node", args.ranks_per_node),
@@ -337,6 +367,22 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
             });
         }
     }
+    let stream_format = match args.format {
+        BenchFormat::Table => Some(StreamFormat::Table { every_run: args.runs }),
+        BenchFormat::Json => Some(StreamFormat::Json),
+        BenchFormat::Jsonl => Some(StreamFormat::Jsonl),
+        BenchFormat::Csv => Some(StreamFormat::Csv),
+        BenchFormat::Prometheus | BenchFormat::Junit => None,
+    };
+    // Streamed unless something needs every run at once: the plot, the machine formats (their
+    // families and totals come first), or --from-node deciding single/multi-node from all runs.
+    let needs_all =
+        stream_format.is_none() || args.plot.is_some() || (args.from_node && args.nodes.is_none());
+    let early_runs = if needs_all {
+        Some(read_each(&args.parse)?)
+    } else {
+        None
+    };
     let targets = if let Some(name) = &args.profile {
         Some(targets::profile(name)?)
     } else if let Some(path) = &args.targets {
@@ -346,11 +392,13 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         let node = args.node.node_report()?;
         let multi = args.nodes.map_or_else(
             || {
-                runs.iter().any(|r| {
-                    let mut h: Vec<&str> = r.devices.iter().map(|d| d.host.as_str()).collect();
-                    h.sort_unstable();
-                    h.dedup();
-                    h.len() > 1 || r.nranks.is_some_and(|n| n as usize > node.gpus.len().max(1))
+                early_runs.as_ref().is_some_and(|(runs, _)| {
+                    runs.iter().any(|r| {
+                        let mut h: Vec<&str> = r.devices.iter().map(|d| d.host.as_str()).collect();
+                        h.sort_unstable();
+                        h.dedup();
+                        h.len() > 1 || r.nranks.is_some_and(|n| n as usize > node.gpus.len().max(1))
+                    })
                 })
             },
             |n| n > 1,
@@ -370,40 +418,181 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         baseline,
         tolerance: args.tolerance / 100.0,
     };
-    let report = bench::judge_inputs(runs, &input_errors, &opts, &overrides);
-    let text = match args.format {
-        BenchFormat::Table if !args.runs && report.runs.len() >= render::bench::SUMMARY_MIN_RUNS => {
-            render::bench::to_summary_table(&report)
-        }
-        BenchFormat::Table => render::bench::to_table(&report),
-        BenchFormat::Json => render::json(&report)?,
-        BenchFormat::Csv => render::bench::to_csv(&report),
-        BenchFormat::Jsonl => {
-            emit_jsonl(&report)?;
-            String::new()
-        }
-    };
-    if !text.is_empty() {
-        emit(&text)?;
+    if let (Some(format), None) = (stream_format, &early_runs) {
+        return stream_parse(&args.parse, format, args.output.as_deref(), &opts, &overrides);
     }
+    let (runs, input_errors) = early_runs.unwrap_or_default();
+    let report = bench::judge_inputs(runs, &input_errors, &opts, &overrides);
+    let text = report_text(&report, args.format, args.runs)?;
+    write_or_emit(args.output.as_deref(), &text)?;
     if let Some(path) = &args.plot {
         output::write_atomic(path, render::plot::svg(&report).as_bytes())?;
         eprintln!("nccltune: wrote {}", path.display());
     }
-
     Ok(Outcome::from_failed(report.verdict == "fail"))
 }
 
-/// JSON Lines straight to a buffered standard output, run by run. A closed pipe is not an error.
-fn emit_jsonl(report: &bench::BenchReport) -> Result<()> {
-    if super::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(());
+/// A whole report in `format`.
+fn report_text(report: &bench::BenchReport, format: BenchFormat, every_run: bool) -> Result<String> {
+    Ok(match format {
+        BenchFormat::Table if !every_run && report.runs.len() >= render::bench::SUMMARY_MIN_RUNS => {
+            render::bench::to_summary_table(report)
+        }
+        BenchFormat::Table => render::bench::to_table(report),
+        BenchFormat::Json => render::json(report)?,
+        BenchFormat::Csv => render::bench::to_csv(report),
+        BenchFormat::Jsonl => {
+            let mut v = Vec::new();
+            render::bench::write_jsonl(report, &mut v)?;
+            String::from_utf8_lossy(&v).into_owned()
+        }
+        BenchFormat::Prometheus => render::bench_machine::to_prometheus(report),
+        BenchFormat::Junit => render::bench_machine::to_junit(report, &render::meta::Meta::now()),
+    })
+}
+
+/// Where a streamed report goes: standard output (buffered), nowhere (`--quiet`), or the
+/// temporary file of `-o`, renamed over FILE once the report is complete.
+enum Sink {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    Null,
+    File(output::AtomicFile),
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Stdout(w) => w.write(buf),
+            Sink::Null => Ok(buf.len()),
+            Sink::File(f) => f.write(buf),
+        }
     }
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    match render::bench::write_jsonl(report, &mut out).and_then(|_| std::io::Write::flush(&mut out)) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(w) => w.write_all(buf),
+            Sink::Null => Ok(()),
+            Sink::File(f) => f.write_all(buf),
+        }
     }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(w) => w.flush(),
+            Sink::Null => Ok(()),
+            Sink::File(f) => f.flush(),
+        }
+    }
+}
+
+fn write_context(output_path: Option<&Path>) -> String {
+    match output_path {
+        Some(p) => format!("cannot write {}", p.display()),
+        None => "cannot write the report to standard output".into(),
+    }
+}
+
+/// `bench --parse` as a stream: each run is judged and written as soon as the parser ends
+/// it, so memory stays flat whatever the length of the logs (see `render::bench_stream`).
+/// Unreadable inputs are judged after the runs, as in the whole report. Nothing is written
+/// when no input could be read (exit 2). A closed pipe ends the parse quietly.
+fn stream_parse(
+    paths: &[PathBuf],
+    format: StreamFormat,
+    output_path: Option<&Path>,
+    opts: &Options,
+    overrides: &bench::infer::InferOptions,
+) -> Result<Outcome> {
+    let sink = match output_path {
+        Some(p) => Sink::File(output::AtomicFile::create(p)?),
+        None if super::QUIET.load(std::sync::atomic::Ordering::Relaxed) => Sink::Null,
+        None => Sink::Stdout(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::io::stdout().lock(),
+        )),
+    };
+    let mut stream = BenchStream::new(format, sink, render::table::Layout::from_env());
+    let mut judge = bench::Judge::new(opts, overrides);
+    let mut bad: InputErrors = Vec::new();
+    let mut write_error: Option<std::io::Error> = None;
+    for p in paths {
+        let name = p.display().to_string();
+        let result = stream_runs(p, &mut |run| {
+            let judged = judge.run(run);
+            stream.run(judged).map_err(|e| {
+                write_error = Some(e);
+                std::io::Error::other("the report could not be written")
+            })
+        });
+        if write_error.is_some() {
+            break;
+        }
+        match result {
+            Ok(0) => bad.push((
+                name.clone(),
+                format!(
+                    "{name}: no nccl-tests output found (empty, or no `#  size count type ...` header and no data rows): pass the stdout of all_reduce_perf or its -J JSON"
+                ),
+            )),
+            Ok(_) => {}
+            Err(e) => bad.push((name, format!("{e:#}"))),
+        }
+    }
+    let outcome = |judge: &bench::Judge| Outcome::from_failed(judge.verdict() == "fail");
+    if let Some(e) = write_error {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(outcome(&judge));
+        }
+        return Err(e).context(write_context(output_path));
+    }
+    if judge.count() == 0 {
+        bail!(
+            "{}",
+            bad.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>().join("\n")
+        );
+    }
+    let mut result = Ok(());
+    for (source, why) in &bad {
+        let judged = judge.input_error(source, why);
+        result = stream.run(judged);
+        if result.is_err() {
+            break;
+        }
+    }
+    match result.and_then(|_| stream.finish(judge.verdict())) {
+        Ok(Sink::File(f)) => {
+            f.commit()?;
+            if let Some(p) = output_path {
+                eprintln!("nccltune: wrote {}", p.display());
+            }
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e).context(write_context(output_path)),
+    }
+    Ok(outcome(&judge))
+}
+
+/// Streams one input's runs to `on_run`: `-J` JSON (one run) when it starts with `{`, else
+/// text, run by run. Returns the number of runs.
+fn stream_runs(path: &Path, on_run: &mut dyn FnMut(Run) -> std::io::Result<()>) -> Result<usize> {
+    let name = path.display().to_string();
+    let reader: Box<dyn Read> = if name == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?)
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let starts_json = reader
+        .fill_buf()
+        .with_context(|| format!("reading {name}"))?
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        == Some(&b'{');
+    if starts_json {
+        let run = read_json(reader, &name)?;
+        on_run(run)?;
+        return Ok(1);
+    }
+    nccl_tests::stream_reader(reader, &name, on_run).with_context(|| format!("reading {name}"))
 }
 
 fn write_or_emit(path: Option<&Path>, text: &str) -> Result<()> {
@@ -544,7 +733,7 @@ fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
             u.collective, u.min_bytes, u.max_bytes, u.why
         );
     }
-    let text = if t.json {
+    let text = if t.json || matches!(t.format, TuneFormat::Json) {
         render::json(&result)?
     } else {
         tune::to_conf(&result)
@@ -576,18 +765,18 @@ fn run_cmd(r: RunArgs) -> Result<Outcome> {
     })
     .context("bench run")?;
     if let Some(report) = &result.report {
-        let text = match r.format {
-            BenchFormat::Table => render::bench::to_table(report),
-            BenchFormat::Json => render::json(report)?,
-            BenchFormat::Csv => render::bench::to_csv(report),
-            BenchFormat::Jsonl => {
-                let mut v = Vec::new();
-                render::bench::write_jsonl(report, &mut v)?;
-                String::from_utf8_lossy(&v).into_owned()
+        let text = report_text(report, r.format, true)?;
+        match &r.output {
+            Some(p) => match output::write_atomic(p, text.as_bytes()) {
+                Ok(()) => note(&format!("wrote {}", p.display())),
+                // The run is over and its log saved: say so, and still give its exit code.
+                Err(e) => note(&format!("error: {e:#}")),
+            },
+            // An interrupted run's results matter more than a closed stdout.
+            None => {
+                let _ = emit(&text);
             }
-        };
-        // An interrupted run's results matter more than a closed stdout.
-        let _ = emit(&text);
+        }
     }
     for m in result.messages() {
         note(&m);

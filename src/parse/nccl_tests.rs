@@ -32,12 +32,37 @@ pub struct Metrics {
 pub struct Row {
     pub size_bytes: u64,
     pub count: u64,
+    /// The data type and reduction: nccl-tests' own names are static strings (no allocation
+    /// per row); anything else is kept as written.
     #[serde(rename = "type")]
-    pub dtype: String,
-    pub redop: String,
+    pub dtype: Label,
+    pub redop: Label,
     pub root: i64,
     pub out_of_place: Metrics,
     pub in_place: Option<Metrics>,
+}
+
+/// A short name from a row (`float`, `sum`): borrowed from a static list when it is one of
+/// nccl-tests' names, owned otherwise.
+pub type Label = std::borrow::Cow<'static, str>;
+
+/// nccl-tests' reduction names (`src/common.cu` `test_opNames`), and `none` for collectives
+/// that reduce nothing.
+const REDOPS: [&str; 7] = ["sum", "prod", "max", "min", "avg", "mulsum", "none"];
+
+/// `name` as a [`Label`]: static when nccl-tests prints it.
+pub fn label(name: &str) -> Label {
+    // The common ones first, without a scan.
+    match name {
+        "float" => return Label::Borrowed("float"),
+        "sum" => return Label::Borrowed("sum"),
+        "" => return Label::Borrowed(""),
+        _ => {}
+    }
+    match TYPES.iter().chain(REDOPS.iter()).find(|t| **t == name) {
+        Some(t) => Label::Borrowed(t),
+        None => Label::Owned(name.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -168,7 +193,7 @@ pub struct NetSeen {
 }
 
 /// Where each column group sits, learnt from the column header.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Layout {
     has_redop: bool,
     has_root: bool,
@@ -181,7 +206,8 @@ struct Layout {
     timestamp: bool,
 }
 
-/// Streaming parser: feed lines, then `finish`.
+/// Streaming parser: feed lines; take each run as it completes with [`Parser::take_finished`]
+/// (so memory holds one run, not the file), then `finish` for the last.
 #[derive(Debug, Default)]
 pub struct Parser {
     source: String,
@@ -202,7 +228,39 @@ pub struct Parser {
     seen_env: BTreeMap<String, String>,
     /// (host, pid) and ranks of the current run's device lines.
     pids: Vec<(String, u32)>,
-    ranks_seen: std::collections::HashSet<u32>,
+    ranks_seen: RankSet,
+}
+
+/// The ranks of a run's device list: a bit per rank below `RankSet::BITS` (a job's ranks are
+/// 0..n), a hash set for the odd larger number a damaged log may hold.
+#[derive(Debug, Default)]
+struct RankSet {
+    bits: Vec<u64>,
+    large: std::collections::HashSet<u32>,
+}
+
+impl RankSet {
+    /// Ranks below this take a bit (at most 512 KiB of them).
+    const BITS: u32 = 1 << 22;
+
+    /// `true` when `rank` was not in the set.
+    fn insert(&mut self, rank: u32) -> bool {
+        if rank >= Self::BITS {
+            return self.large.insert(rank);
+        }
+        let (word, bit) = ((rank / 64) as usize, rank % 64);
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let fresh = self.bits[word] & (1 << bit) == 0;
+        self.bits[word] |= 1 << bit;
+        fresh
+    }
+
+    fn clear(&mut self) {
+        self.bits.clear();
+        self.large.clear();
+    }
 }
 
 /// Substring searchers built once: `str::contains`/`find` build a new searcher on every call,
@@ -211,18 +269,18 @@ struct Markers {
     nccl: Finder<'static>,
     nccl_info: Finder<'static>,
     nccl_warn: Finder<'static>,
-    nccl_info_sp: Finder<'static>,
-    nccl_version: Finder<'static>,
     test: Finder<'static>,
+    bytes_algo: Finder<'static>,
+    set_by_env: Finder<'static>,
 }
 
 static MARKERS: LazyLock<Markers> = LazyLock::new(|| Markers {
     nccl: Finder::new(" NCCL "),
     nccl_info: Finder::new(" NCCL INFO"),
     nccl_warn: Finder::new(" NCCL WARN"),
-    nccl_info_sp: Finder::new(" NCCL INFO "),
-    nccl_version: Finder::new("NCCL version "),
     test: Finder::new("Test "),
+    bytes_algo: Finder::new(" Bytes -> Algo "),
+    set_by_env: Finder::new(" set by environment to "),
 });
 
 const TYPES: [&str; 13] = [
@@ -231,28 +289,32 @@ const TYPES: [&str; 13] = [
 ];
 
 /// Strips launcher prefixes: `[1,0]<stdout>:` (Open MPI), `0: ` (srun --label), `[0] `.
+/// Looks only at the head of the line (a prefix is digits and commas in brackets, or up to six
+/// digits and `: `), never through the rest of it.
 fn strip_prefix(line: &str) -> &str {
     let mut s = line;
     loop {
         let t = s;
-        if let Some(rest) = s.strip_prefix('[')
-            && let Some(close) = rest.find(']')
-            && rest[..close].chars().all(|c| c.is_ascii_digit() || c == ',')
-            && close > 0
-        {
-            s = &rest[close + 1..];
-            if let Some(r) = s
-                .strip_prefix("<stdout>:")
-                .or_else(|| s.strip_prefix("<stderr>:"))
-            {
-                s = r;
+        let b = s.as_bytes();
+        if b.first() == Some(&b'[') {
+            let close = 1 + b[1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit() || **c == b',')
+                .count();
+            if close > 1 && b.get(close) == Some(&b']') {
+                s = &s[close + 1..];
+                if let Some(r) = s
+                    .strip_prefix("<stdout>:")
+                    .or_else(|| s.strip_prefix("<stderr>:"))
+                {
+                    s = r;
+                }
             }
-        } else if let Some((n, rest)) = s.split_once(": ")
-            && !n.is_empty()
-            && n.len() <= 6
-            && n.chars().all(|c| c.is_ascii_digit())
-        {
-            s = rest;
+        } else {
+            let n = b.iter().take(7).take_while(|c| c.is_ascii_digit()).count();
+            if (1..=6).contains(&n) && b[n..].starts_with(b": ") {
+                s = &s[n + 2..];
+            }
         }
         if s.len() == t.len() {
             return s;
@@ -260,30 +322,37 @@ fn strip_prefix(line: &str) -> &str {
     }
 }
 
-/// Position of an interleaved NCCL log line (`host:pid:tid [dev] NCCL INFO`) in `line`.
-fn nccl_marker(line: &str) -> Option<usize> {
+/// An interleaved NCCL log line (`host:pid:tid [dev] NCCL INFO msg`) in `line`: where it
+/// starts, and its message when it is an INFO line.
+fn nccl_marker(line: &str) -> Option<(usize, Option<&str>)> {
     let m = &*MARKERS;
-    let at = m
-        .nccl_info
-        .find(line.as_bytes())
-        .or_else(|| m.nccl_warn.find(line.as_bytes()))?;
+    let (at, msg) = match m.nccl_info.find(line.as_bytes()) {
+        Some(at) => (at, line[at + 10..].strip_prefix(' ').map(str::trim)),
+        None => (m.nccl_warn.find(line.as_bytes())?, None),
+    };
     // Walk back over "[dev]" and "host:pid:tid" (and a launcher's "[0]" glued in front).
     let head = &line[..at];
-    let dev_start = head.rfind('[')?;
+    let dev_start = memchr::memrchr(b'[', head.as_bytes())?;
     let before = head[..dev_start].trim_end();
-    let host_start = before.rfind(|c: char| c.is_whitespace()).map_or(0, |i| i + 1);
+    let host_start = match before.bytes().rposition(|b| b.is_ascii_whitespace()) {
+        Some(i) => i + 1,
+        // A host name with other (Unicode) white space in front of it.
+        None => before
+            .rfind(char::is_whitespace)
+            .map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8)),
+    };
     // A launcher prefix such as "[0] " in front of the host, glued to the row fragment before
     // it ("... -1[0] host:pid:tid [0] NCCL INFO"): it belongs to the NCCL line, not the row.
     let lead = before[..host_start].trim_end();
-    let start = match lead.rfind('[') {
-        Some(open)
-            if lead.ends_with(']') && lead[open + 1..lead.len() - 1].chars().all(|c| c.is_ascii_digit()) =>
-        {
-            open
-        }
-        _ => host_start,
+    let start = if lead.ends_with(']')
+        && let Some(open) = memchr::memrchr(b'[', lead.as_bytes())
+        && lead[open + 1..lead.len() - 1].bytes().all(|c| c.is_ascii_digit())
+    {
+        open
+    } else {
+        host_start
     };
-    Some(start)
+    Some((start, msg))
 }
 
 /// Reads the network and `NCCL_*` settings from one NCCL INFO message (the text after
@@ -292,6 +361,11 @@ fn nccl_marker(line: &str) -> Option<usize> {
 /// `net_socket.cc` (`NET/Socket : Using [0]eth0:10.0.0.1<0>`), `src/init.cc` (`Using network IB`),
 /// `src/misc/param.cc` (`NCCL_X set by environment to Y.`).
 fn nccl_info(net: &mut NetSeen, env: &mut BTreeMap<String, String>, msg: &str) {
+    // Every message read here starts with `U` (Using network) or `N` (NET/..., NCCL_...):
+    // the others (channels, rings, trees, ...) are passed over at the first byte.
+    if !matches!(msg.as_bytes().first(), Some(b'U' | b'N')) {
+        return;
+    }
     if let Some(rest) = msg.strip_prefix("Using network ") {
         net.network.get_or_insert_with(|| rest.trim().to_string());
     } else if let Some(rest) = msg
@@ -351,7 +425,9 @@ fn nccl_info(net: &mut NetSeen, env: &mut BTreeMap<String, String>, msg: &str) {
         net.plugin.get_or_insert_with(|| rest.trim().to_string());
     } else if let Some(rest) = msg.strip_prefix("NET/OFI Using ") {
         net.plugin.get_or_insert_with(|| rest.trim().to_string());
-    } else if let Some((name, value)) = msg.split_once(" set by environment to ")
+    } else if msg.starts_with("NCCL_")
+        && let Some(at) = MARKERS.set_by_env.find(msg.as_bytes())
+        && let (name, value) = (&msg[..at], &msg[at + 23..])
         && name.starts_with("NCCL_")
         && name.len() < 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -363,10 +439,70 @@ fn nccl_info(net: &mut NetSeen, env: &mut BTreeMap<String, String>, msg: &str) {
 }
 
 fn num(tok: &str) -> Option<f64> {
+    if let Some(v) = simple_decimal(tok) {
+        return Some(v);
+    }
     if tok == "N/A" {
         return None;
     }
     tok.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Powers of ten that are exact doubles.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// `123.45`-style numbers (what nccl-tests prints with `%.2f`) without the general parser:
+/// with at most 15 digits the digits are an exact integer below 2^53 and the power of ten is
+/// exact, so one division rounds correctly and gives the very value `str::parse` gives
+/// (Clinger's fast path). `None` for anything else (exponents, signs, `N/A`), which then goes
+/// through `str::parse`.
+fn simple_decimal(tok: &str) -> Option<f64> {
+    let b = tok.as_bytes();
+    if b.is_empty() || b.len() > 16 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut digits = 0usize;
+    let mut frac: Option<usize> = None;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(c - b'0');
+                digits += 1;
+                if let Some(f) = &mut frac {
+                    *f += 1;
+                }
+            }
+            b'.' if frac.is_none() => frac = Some(0),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    Some(m as f64 / POW10[frac.unwrap_or(0)])
+}
+
+/// One of nccl-tests' data type names (`TYPES`).
+fn is_type(t: &str) -> bool {
+    matches!(
+        t,
+        "int8"
+            | "uint8"
+            | "int32"
+            | "uint32"
+            | "int64"
+            | "uint64"
+            | "half"
+            | "float"
+            | "double"
+            | "bfloat16"
+            | "f8e4m3"
+            | "f8e5m2"
+            | "char"
+    )
 }
 
 impl Parser {
@@ -382,10 +518,13 @@ impl Parser {
     }
 
     fn start_run(&mut self) {
+        let rows = self.cur.rows.len().clamp(8, 4096);
         let done = std::mem::replace(
             &mut self.cur,
             Run {
                 source: self.source.clone(),
+                // Runs of one log usually have as many sizes as the one before.
+                rows: Vec::with_capacity(rows),
                 ..Run::default()
             },
         );
@@ -433,35 +572,43 @@ impl Parser {
 
     pub fn feed(&mut self, raw: &str) {
         self.line_no += 1;
-        let line = strip_prefix(raw.trim_end_matches(['\r', '\n']));
+        let mut end = raw.len();
+        while end > 0 && matches!(raw.as_bytes()[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        let line = strip_prefix(&raw[..end]);
         // Fast path for the common case, a data row with nothing interleaved.
         let lead = line.trim_start();
         let m = &*MARKERS;
+        // A row holds neither `N` nor `T` (but for `N/A` cells): one scan for both rules
+        // out " NCCL " and "Test ".
         if lead.starts_with(|c: char| c.is_ascii_digit())
-            && m.nccl.find(line.as_bytes()).is_none()
-            && m.test.find(line.as_bytes()).is_none()
+            && (memchr::memchr2(b'N', b'T', line.as_bytes()).is_none()
+                || (m.nccl.find(line.as_bytes()).is_none() && m.test.find(line.as_bytes()).is_none()))
         {
             self.data_line(lead.trim_end());
             return;
         }
-        if let Some(at) = nccl_marker(line) {
-            if let Some(pos) = m.nccl_info_sp.find(line.as_bytes()) {
-                let msg = line[pos + 11..].trim();
-                if msg.contains(" Bytes -> Algo ") {
+        if let Some((at, msg)) = nccl_marker(line) {
+            if let Some(msg) = msg {
+                // TUNING lines: `AllReduce: 1048576 Bytes -> Algo ...` or `1048576 Bytes -> ...`.
+                let first_word = &msg[..memchr::memchr(b' ', msg.as_bytes()).unwrap_or(msg.len())];
+                let maybe_tuning =
+                    first_word.ends_with(':') || first_word.starts_with(|c: char| c.is_ascii_digit());
+                if maybe_tuning && m.bytes_algo.find(msg.as_bytes()).is_some() {
                     if let Some(c) = tuning_line(msg)
                         && self.cur.nccl_choices.len() < 4096
                         && !self.cur.nccl_choices.contains(&c)
                     {
                         self.cur.nccl_choices.push(c);
                     }
+                } else if let Some(rest) = msg.strip_prefix("NCCL version ") {
+                    let v = rest.split_whitespace().next().unwrap_or("");
+                    if v.starts_with(|c: char| c.is_ascii_digit()) {
+                        self.cur.nccl_version.get_or_insert_with(|| v.to_string());
+                    }
                 } else {
                     nccl_info(&mut self.cur.net, &mut self.cur.nccl_env, msg);
-                }
-            }
-            if let Some(pos) = m.nccl_version.find(line.as_bytes()) {
-                let v = line[pos + 13..].split_whitespace().next().unwrap_or("");
-                if v.starts_with(|c: char| c.is_ascii_digit()) {
-                    self.cur.nccl_version.get_or_insert_with(|| v.to_string());
                 }
             }
             let fragment = line[..at].trim();
@@ -573,10 +720,9 @@ impl Parser {
             }
         } else if body.starts_with("Rank ") {
             self.device_line(body);
-        } else {
+        } else if matches!(body.split_ascii_whitespace().next(), Some("size" | "bytes")) {
             let toks: Vec<&str> = body.split_whitespace().collect();
-            let is_header = matches!(toks.first(), Some(&"size") | Some(&"bytes")) && toks.contains(&"busbw");
-            if is_header {
+            if toks.contains(&"busbw") {
                 let layout = layout_from(&toks);
                 if self
                     .layout
@@ -604,20 +750,29 @@ impl Parser {
 
     fn device_line(&mut self, body: &str) {
         // "Rank  0 Group  0 Pid 1234 on host device  0 [0000:18:00] NVIDIA H100 80GB HBM3"
-        let toks: Vec<&str> = body.split_whitespace().collect();
-        let Some(rank) = toks.get(1).and_then(|r| r.parse::<u32>().ok()) else {
-            return;
-        };
-        let pos = |k: &str| toks.iter().position(|t| *t == k);
-        let host = pos("on").and_then(|i| toks.get(i + 1)).unwrap_or(&"").to_string();
-        let device = pos("device")
-            .and_then(|i| toks.get(i + 1))
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0);
+        // One pass over the tokens: the word after the first `on`, `device` and `Pid`.
+        let (mut rank, mut host, mut device, mut pid) = (None, None, None, None);
+        let mut prev = "";
+        for (i, tok) in body.split_ascii_whitespace().enumerate() {
+            if i == 1 {
+                rank = tok.parse::<u32>().ok();
+                if rank.is_none() {
+                    return;
+                }
+            }
+            match prev {
+                "on" if host.is_none() => host = Some(tok),
+                "device" if device.is_none() => device = Some(tok),
+                "Pid" if pid.is_none() => pid = Some(tok),
+                _ => {}
+            }
+            prev = tok;
+        }
+        let Some(rank) = rank else { return };
+        let host = host.unwrap_or("").to_string();
+        let device = device.and_then(|d| d.parse().ok()).unwrap_or(0);
         let name = body.split_once(']').map_or("", |(_, n)| n).trim().to_string();
-        let pid = pos("Pid")
-            .and_then(|i| toks.get(i + 1))
-            .and_then(|d| d.parse::<u32>().ok());
+        let pid = pid.and_then(|d| d.parse::<u32>().ok());
         // A set, not a scan of the list: logs of large jobs list tens of thousands of ranks.
         if self.ranks_seen.insert(rank) {
             if let Some(pid) = pid {
@@ -635,22 +790,39 @@ impl Parser {
     }
 
     fn data_line(&mut self, t: &str) {
-        let mut toks: Vec<&str> = Vec::with_capacity(24);
-        toks.extend(t.split_ascii_whitespace());
-        if self.layout.is_none() && toks.len() >= 11 && TYPES.contains(&toks[2]) {
+        // The tokens of a row, on the stack: a row has at most 25 columns (per-iteration
+        // columns and a timestamp); a longer line spills into a Vec.
+        let mut stack: [&str; 32] = [""; 32];
+        let mut n = 0;
+        let mut heap: Vec<&str> = Vec::new();
+        for tok in t.split_ascii_whitespace() {
+            if n < stack.len() {
+                stack[n] = tok;
+                n += 1;
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(tok);
+            }
+        }
+        let mut toks: &[&str] = if heap.is_empty() { &stack[..n] } else { &heap };
+        if self.layout.is_none() && toks.len() >= 11 && is_type(toks[2]) {
             // An excerpt that starts below the column header: infer the layout from the row.
-            let layout = guess_layout(&toks);
+            let layout = guess_layout(toks);
             self.cur.format = if layout.old_error { "old" } else { "unified" }.to_string();
             self.layout = Some(layout);
         }
-        let Some(layout) = self.layout.clone() else { return };
+        let Some(layout) = self.layout else { return };
         let joined;
-        if toks.len() < 3 || !TYPES.contains(&toks[2]) {
+        let joined_toks: Vec<&str>;
+        if toks.len() < 3 || !is_type(toks[2]) {
             // The rest of a row that an NCCL line interrupted.
             match self.pending.take() {
                 Some(first) => {
                     joined = format!("{first} {t}");
-                    toks = joined.split_whitespace().collect();
+                    joined_toks = joined.split_whitespace().collect();
+                    toks = &joined_toks;
                 }
                 None => {
                     if t.starts_with(|c: char| c.is_ascii_digit()) {
@@ -663,7 +835,7 @@ impl Parser {
             }
         }
         self.pending = None;
-        match parse_row(&toks, &layout) {
+        match parse_row(toks, &layout) {
             Ok(row) => self.cur.rows.push(row),
             Err(why) => self.cur.skipped_lines.push((self.line_no, why)),
         }
@@ -680,6 +852,21 @@ impl Parser {
             .rows
             .last()
             .map(|r| (r.size_bytes, r.out_of_place.busbw_gbps))
+    }
+
+    /// The runs that have ended so far (a new run's header, or a shell command line, ends the
+    /// one before), oldest first; each is handed out once.
+    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Run> {
+        self.runs.drain(..)
+    }
+
+    /// Feeds one line as bytes: strict UTF-8 first (no copy); the lossy path only for lines
+    /// that need it.
+    pub fn feed_bytes(&mut self, line: &[u8]) {
+        match std::str::from_utf8(line) {
+            Ok(l) => self.feed(l),
+            Err(_) => self.feed(&String::from_utf8_lossy(line)),
+        }
     }
 
     pub fn finish(mut self) -> Vec<Run> {
@@ -724,20 +911,22 @@ fn guess_layout(toks: &[&str]) -> Layout {
 fn metrics(g: &[&str], layout: &Layout) -> Metrics {
     let scale = if layout.time_ms { 1000.0 } else { 1.0 };
     let last = g.get(3).copied().unwrap_or("N/A");
+    let busbw = g.get(2).and_then(|v| num(v));
     Metrics {
         time_us: g.first().and_then(|v| num(v)).map(|v| v * scale),
         algbw_gbps: g.get(1).and_then(|v| num(v)),
-        busbw_gbps: g.get(2).and_then(|v| num(v)),
+        busbw_gbps: busbw,
         wrong: if layout.old_error {
             None
         } else {
             num(last).map(|v| v as u64)
         },
         max_error: if layout.old_error { num(last) } else { None },
-        busbw_not_finite: g
-            .get(2)
-            .and_then(|v| v.parse::<f64>().ok())
-            .is_some_and(|v| !v.is_finite()),
+        // Parsed again only when it was not a finite number: `nan`, `inf`.
+        busbw_not_finite: busbw.is_none()
+            && g.get(2)
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| !v.is_finite()),
     }
 }
 
@@ -750,7 +939,7 @@ fn parse_row(toks: &[&str], layout: &Layout) -> Result<Row, String> {
         .get(1)
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or("count is not a whole number")?;
-    let dtype = toks.get(2).ok_or("no type")?.to_string();
+    let dtype = label(toks.get(2).ok_or("no type")?);
     let mut rest = &toks[3..];
     if layout.timestamp && rest.len() >= 2 && rest[rest.len() - 2].contains('-') {
         rest = &rest[..rest.len() - 2];
@@ -768,11 +957,11 @@ fn parse_row(toks: &[&str], layout: &Layout) -> Result<Row, String> {
             rest.len()
         ));
     };
-    let (mut redop, mut root) = (String::new(), -1);
+    let (mut redop, mut root) = (Label::Borrowed(""), -1);
     for tok in preamble {
         match tok.parse::<i64>() {
             Ok(r) if layout.has_root => root = r,
-            _ => redop = tok.to_string(),
+            _ => redop = label(tok),
         }
     }
     let out_of_place = metrics(&metric[..layout.group.min(metric.len())], layout);
@@ -790,21 +979,70 @@ fn parse_row(toks: &[&str], layout: &Layout) -> Result<Row, String> {
 
 /// Parses a whole text stream.
 pub fn parse_reader(reader: impl BufRead, source: &str) -> std::io::Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    stream_reader(reader, source, |r| {
+        runs.push(r);
+        Ok(())
+    })?;
+    Ok(runs)
+}
+
+/// The longest line kept whole; the rest of a longer one is dropped (no nccl-tests or NCCL
+/// line comes near it, and a file without line breaks must not be held in memory).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Parses a text stream and hands each run to `on_run` as soon as it ends, so memory holds one
+/// run at a time. Lines are split in the reader's own buffer (copied only when one spans two
+/// reads). Returns the number of runs; an error from `on_run` stops the parse and is returned.
+pub fn stream_reader(
+    mut reader: impl BufRead,
+    source: &str,
+    mut on_run: impl FnMut(Run) -> std::io::Result<()>,
+) -> std::io::Result<usize> {
     let mut p = Parser::new(source);
-    let mut reader = reader;
-    let mut buf = Vec::with_capacity(256);
+    let mut carry: Vec<u8> = Vec::new();
+    let mut n = 0;
     loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
             break;
         }
-        // Strict UTF-8 first (no copy); the lossy path only for lines that need it.
-        match std::str::from_utf8(&buf) {
-            Ok(line) => p.feed(line),
-            Err(_) => p.feed(&String::from_utf8_lossy(&buf)),
+        let len = buf.len();
+        let mut start = 0;
+        while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
+            let end = start + i + 1;
+            if carry.is_empty() {
+                p.feed_bytes(&buf[start..end]);
+            } else {
+                let room = MAX_LINE.saturating_sub(carry.len());
+                carry.extend_from_slice(&buf[start..end.min(start + room)]);
+                p.feed_bytes(&carry);
+                carry.clear();
+            }
+            start = end;
+            if !p.runs.is_empty() {
+                for run in p.take_finished() {
+                    n += 1;
+                    on_run(run)?;
+                }
+            }
         }
+        let room = MAX_LINE.saturating_sub(carry.len());
+        carry.extend_from_slice(&buf[start..len.min(start + room)]);
+        reader.consume(len);
     }
-    Ok(p.finish())
+    if !carry.is_empty() {
+        p.feed_bytes(&carry);
+    }
+    for run in p.finish() {
+        n += 1;
+        on_run(run)?;
+    }
+    Ok(n)
 }
 
 pub fn parse(text: &str, source: &str) -> Vec<Run> {
@@ -947,8 +1185,16 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
             count: json_i64(r.count.as_ref())
                 .and_then(|c| u64::try_from(c).ok())
                 .unwrap_or(0),
-            dtype: r.dtype.as_ref().and_then(Value::as_str).unwrap_or("").to_string(),
-            redop: r.redop.as_ref().and_then(Value::as_str).unwrap_or("").to_string(),
+            dtype: r
+                .dtype
+                .as_ref()
+                .and_then(Value::as_str)
+                .map_or(Label::Borrowed(""), label),
+            redop: r
+                .redop
+                .as_ref()
+                .and_then(Value::as_str)
+                .map_or(Label::Borrowed(""), label),
             root: json_i64(r.root.as_ref()).unwrap_or(-1),
             out_of_place: metrics(r.out_of_place.as_ref()).unwrap_or_default(),
             in_place: metrics(r.in_place.as_ref()),
@@ -1232,6 +1478,43 @@ h:1:2 [0] NCCL INFO 8 Bytes -> Algo 1 proto 0 time 11.5\n";
             (r.nccl_choices[1].func.as_deref(), r.nccl_choices[1].algo.as_str()),
             (None, "ring")
         );
+    }
+
+    #[test]
+    fn the_decimal_fast_path_reads_what_the_general_parser_reads() {
+        let mut toks: Vec<String> = [
+            "0",
+            "0.00",
+            "88.28",
+            "1520.3",
+            ".5",
+            "5.",
+            "123456789012345",
+            "0.000001",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        toks.extend((0..100_000).map(|i| format!("{:.2}", f64::from(i) * 0.37)));
+        toks.extend((0..10_000).map(|i| format!("{:.6}", f64::from(i) / 7.0)));
+        for t in &toks {
+            assert_eq!(simple_decimal(t), t.parse::<f64>().ok(), "{t}");
+        }
+        for t in ["-1", "1e3", "N/A", "", ".", "1.2.3", "1234567890123456"] {
+            assert_eq!(simple_decimal(t), None, "{t}");
+        }
+        assert_eq!(num("1.5e+03"), Some(1500.0));
+        assert_eq!(num("N/A"), None);
+    }
+
+    #[test]
+    fn rank_sets_hold_small_and_huge_ranks() {
+        let mut r = RankSet::default();
+        assert!(r.insert(0) && r.insert(63) && r.insert(64) && r.insert(u32::MAX));
+        assert!(!r.insert(0) && !r.insert(64) && !r.insert(u32::MAX));
+        assert!(r.bits.len() == 2 && r.large.len() == 1);
+        r.clear();
+        assert!(r.insert(0));
     }
 
     #[test]

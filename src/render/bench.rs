@@ -1,7 +1,17 @@
-//! The bench report as a table (with a compact busbw bar per size) and CSV. JSON goes through
-//! `render::json`.
+//! The bench report as a table (with a compact busbw bar per size), a summary of many runs,
+//! CSV and JSON Lines. Each works one run at a time ([`run_table`], [`write_csv_run`],
+//! [`Summary::add`]), so `render::bench_stream` can write a log of any length as it is parsed;
+//! the whole-report functions here are built from the same pieces. JSON goes through
+//! `render::json` (whole report) or `render::bench_stream` (streamed, byte-identical).
+//!
+//! Headline sentences are folded to the terminal width and tables drawn by `render::table`, so
+//! every line fits `$COLUMNS`.
 
-use crate::bench::BenchReport;
+use super::table::{Layout, fold};
+use crate::bench::{BenchReport, RunReport, SizeStatus};
+use crate::finding::Finding;
+use crate::parse::nccl_tests::Label;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 fn human(bytes: u64) -> String {
@@ -23,116 +33,168 @@ fn num(v: Option<f64>) -> String {
     v.map_or("-".into(), |x| format!("{x:.2}"))
 }
 
-pub fn to_table(r: &BenchReport) -> String {
+/// The table of one run (its headline, assumptions, sizes, causes and comparison), or the
+/// `not read` line of an input that could not be read.
+pub fn run_table(run: &RunReport, layout: Layout) -> String {
     let mut s = String::new();
-    for run in &r.runs {
-        let rr = &run.run;
-        if let Some(e) = &run.input_error {
-            let _ = writeln!(s, "not read: {e}\n");
-            continue;
-        }
-        let _ = writeln!(
-            s,
-            "{}: {}{}, {} ranks, NCCL {}, format {}{}",
-            rr.source,
-            rr.collective.as_deref().unwrap_or("unknown collective"),
-            if rr.collective_inferred { " (inferred)" } else { "" },
-            rr.nranks.map_or("?".into(), |n| n.to_string()),
-            rr.nccl_version.as_deref().unwrap_or("?"),
-            rr.format,
-            run.targets_from
+    let rr = &run.run;
+    if let Some(e) = &run.input_error {
+        s.push_str(&fold("not read: ", e, layout));
+        s.push('\n');
+        return terminal_safe(&s);
+    }
+    let head = format!("{}: ", rr.source);
+    let line = format!(
+        "{}{}, {} ranks, NCCL {}, format {}{}",
+        rr.collective.as_deref().unwrap_or("unknown collective"),
+        if rr.collective_inferred { " (inferred)" } else { "" },
+        rr.nranks.map_or("?".into(), |n| n.to_string()),
+        rr.nccl_version.as_deref().unwrap_or("?"),
+        rr.format,
+        run.targets_from
+            .as_ref()
+            .map_or(String::new(), |t| format!("; targets: {t}"))
+    );
+    // A long path takes a line of its own rather than squeezing the sentence.
+    if layout.width.is_some_and(|w| super::table::width(&head) > w / 2) {
+        s.push_str(&fold("", head.trim_end(), layout));
+        s.push_str(&fold("  ", &line, layout));
+    } else {
+        s.push_str(&fold(&head, &line, layout));
+    }
+    for a in &run.hardware.assumptions {
+        s.push_str(&fold("  assumed: ", a, layout));
+    }
+    if let Some(nf) = &run.no_figure {
+        let text = format!(
+            "{}; measured peak {} GB/s{}; for a verdict pass {}",
+            nf.why,
+            num(run.peak_busbw_gbps),
+            nf.usual
                 .as_ref()
-                .map_or(String::new(), |t| format!("; targets: {t}"))
+                .map_or(String::new(), |u| format!(" (usual: {u})")),
+            nf.flag
         );
-        for a in &run.hardware.assumptions {
-            let _ = writeln!(s, "  assumed: {a}");
+        s.push_str(&fold("  no figure: ", &text, layout));
+    }
+    let max = run
+        .sizes
+        .iter()
+        .filter_map(|v| v.busbw_gbps)
+        .fold(0.0_f64, f64::max);
+    let mut rows: Vec<Vec<String>> = rr
+        .rows
+        .iter()
+        .zip(&run.sizes)
+        .map(|(row, v)| {
+            vec![
+                human(row.size_bytes),
+                row.dtype.to_string(),
+                num(row.out_of_place.time_us),
+                num(row.out_of_place.algbw_gbps),
+                num(v.busbw_gbps),
+                num(v.expected_gbps),
+                v.efficiency.map_or("-".into(), |e| format!("{:.0}%", e * 100.0)),
+                v.status.to_string(),
+            ]
+        })
+        .collect();
+    let mut headers = vec![
+        "size", "type", "time us", "algbw", "busbw", "expected", "eff", "status",
+    ];
+    // The bar takes what the other columns leave of the width (20 at most); none below 4.
+    let natural: usize = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            rows.iter()
+                .map(|r| super::table::width(&r[i]))
+                .chain([super::table::width(h)])
+                .max()
+                .unwrap_or(0)
+        })
+        .sum();
+    let bar_width = layout.width.map_or(20, |w| {
+        w.saturating_sub(natural + 3 * (headers.len() + 1) + 1).min(20)
+    });
+    if bar_width >= 4 {
+        headers.push("busbw");
+        for (r, v) in rows.iter_mut().zip(&run.sizes) {
+            let bar_len = match v.busbw_gbps {
+                Some(b) if max > 0.0 => ((b / max) * bar_width as f64).round() as usize,
+                _ => 0,
+            };
+            r.push("#".repeat(bar_len));
         }
-        if let Some(nf) = &run.no_figure {
-            let _ = writeln!(
-                s,
-                "  no figure: {}; measured peak {} GB/s{}; for a verdict pass {}",
-                nf.why,
-                num(run.peak_busbw_gbps),
-                nf.usual
-                    .as_ref()
-                    .map_or(String::new(), |u| format!(" (usual: {u})")),
-                nf.flag
-            );
+    }
+    s.push_str(&super::table::render(&headers, &rows, layout));
+    for v in run.sizes.iter().filter(|v| v.status == SizeStatus::Fail).take(1) {
+        let _ = writeln!(s, "Usual causes of a shortfall at {}:", human(v.size_bytes));
+        for c in &v.causes {
+            s.push_str(&fold("  - ", c, layout));
         }
-        let max = run
-            .sizes
+    }
+    if !run.comparison.is_empty() {
+        let rows: Vec<Vec<String>> = run
+            .comparison
             .iter()
-            .filter_map(|v| v.busbw_gbps)
-            .fold(0.0_f64, f64::max);
-        let rows = rr
-            .rows
-            .iter()
-            .zip(&run.sizes)
-            .map(|(row, v)| {
-                let bar_len = match v.busbw_gbps {
-                    Some(b) if max > 0.0 => ((b / max) * 20.0).round() as usize,
-                    _ => 0,
-                };
+            .map(|c| {
                 vec![
-                    human(row.size_bytes),
-                    row.dtype.clone(),
-                    num(row.out_of_place.time_us),
-                    num(row.out_of_place.algbw_gbps),
-                    num(v.busbw_gbps),
-                    num(v.expected_gbps),
-                    v.efficiency.map_or("-".into(), |e| format!("{:.0}%", e * 100.0)),
-                    v.status.clone(),
-                    "#".repeat(bar_len),
+                    human(c.size_bytes),
+                    c.metric.clone(),
+                    format!("{:.2}", c.base),
+                    format!("{:.2}", c.now),
+                    format!("{:+.1}%", c.change_pct),
+                    if c.regression {
+                        "REGRESSION".into()
+                    } else {
+                        "ok".into()
+                    },
                 ]
             })
             .collect();
-        s.push_str(&super::table(
-            &[
-                "size", "type", "time us", "algbw", "busbw", "expected", "eff", "status", "busbw",
-            ],
-            rows,
+        s.push_str(&super::table::render(
+            &["size", "metric", "baseline", "now", "change", ""],
+            &rows,
+            layout,
         ));
-        for v in run.sizes.iter().filter(|v| v.status == "fail").take(1) {
-            let _ = writeln!(s, "Usual causes of a shortfall at {}:", human(v.size_bytes));
-            for c in &v.causes {
-                let _ = writeln!(s, "  - {c}");
-            }
-        }
-        if !run.comparison.is_empty() {
-            let rows = run
-                .comparison
-                .iter()
-                .map(|c| {
-                    vec![
-                        human(c.size_bytes),
-                        c.metric.clone(),
-                        format!("{:.2}", c.base),
-                        format!("{:.2}", c.now),
-                        format!("{:+.1}%", c.change_pct),
-                        if c.regression {
-                            "REGRESSION".into()
-                        } else {
-                            "ok".into()
-                        },
-                    ]
-                })
-                .collect();
-            s.push_str(&super::table(
-                &["size", "metric", "baseline", "now", "change", ""],
-                rows,
-            ));
-        }
-        s.push('\n');
     }
-    s.push_str(&super::findings(&r.findings));
-    let _ = writeln!(s, "rule: {}", r.rule);
-    let _ = writeln!(s, "verdict: {}", r.verdict);
+    s.push('\n');
     terminal_safe(&s)
+}
+
+/// The end of a report: its findings (each on its own), the rule and the verdict.
+pub fn footer(findings: &[Finding], verdict: &str, layout: Layout) -> String {
+    let mut s = super::table::render(&super::FINDING_COLUMNS, &super::finding_rows(findings), layout);
+    s.push_str(&rule_and_verdict(verdict, layout));
+    terminal_safe(&s)
+}
+
+fn rule_and_verdict(verdict: &str, layout: Layout) -> String {
+    let mut s = fold("rule: ", crate::bench::RULE, layout);
+    let _ = writeln!(s, "verdict: {verdict}");
+    s
+}
+
+pub fn to_table(r: &BenchReport) -> String {
+    to_table_in(r, Layout::from_env())
+}
+
+pub fn to_table_in(r: &BenchReport, layout: Layout) -> String {
+    let mut s = String::new();
+    for run in &r.runs {
+        s.push_str(&run_table(run, layout));
+    }
+    s.push_str(&footer(&r.findings, &r.verdict, layout));
+    s
 }
 
 /// Host names, device names and settings come from the log: no control character (an escape
 /// sequence would drive the terminal) reaches the output.
 fn terminal_safe(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\n') {
+        return s.to_string();
+    }
     s.chars()
         .map(|c| {
             if c.is_control() && c != '\n' {
@@ -145,88 +207,371 @@ fn terminal_safe(s: &str) -> String {
 }
 
 /// One CSV field: quoted when it holds a separator, quote or line break; text that a spreadsheet
-/// would run as a formula (`=`, `+`, `-`, `@` first) is prefixed with `'`.
-fn csv_text(v: &str) -> String {
-    let v = terminal_safe(v);
-    let v = if v.starts_with(['=', '+', '-', '@']) {
-        format!("'{v}")
+/// would run as a formula (`=`, `+`, `-`, `@` first) is prefixed with `'`; control characters
+/// are replaced. Hand-written: the fields are few and fixed, and no CSV crate is a dependency.
+fn csv_text(v: &str, out: &mut Vec<u8>) {
+    let plain = !v.starts_with(['=', '+', '-', '@'])
+        && !v
+            .bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r') || b < 0x20 || b == 0x7f || b >= 0x80);
+    if plain {
+        out.extend_from_slice(v.as_bytes());
+        return;
+    }
+    let mut t: String = v
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if t.starts_with(['=', '+', '-', '@']) {
+        t.insert(0, '\'');
+    }
+    if t.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(t.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
     } else {
-        v
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
+        out.extend_from_slice(t.as_bytes());
+    }
+}
+
+/// The CSV header line.
+pub const CSV_HEADER: &str = "source,collective,size_bytes,type,redop,root,time_us,algbw_gbps,busbw_gbps,wrong,expected_gbps,efficiency,status\n";
+
+/// A number as Rust's `Display` writes it (shortest round trip, never an exponent), or nothing.
+fn csv_num(x: Option<f64>, out: &mut Vec<u8>) {
+    if let Some(v) = x
+        && !short_decimal(v, out)
+    {
+        let _ = std::io::Write::write_fmt(out, format_args!("{v}"));
+    }
+}
+
+/// Writes `v` as `Display` would when it is a decimal of at most six places (what logs hold:
+/// nccl-tests prints two), without the general shortest-digits algorithm: the fewest places
+/// `k` whose nearest decimal reads back as exactly `v` is the shortest representation, and
+/// that nearest decimal is the one `Display` picks. `false` (nothing written) otherwise.
+fn short_decimal(v: f64, out: &mut Vec<u8>) -> bool {
+    const POW10: [f64; 7] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+    if !(v > 0.0 && v < 1e9) {
+        return false;
+    }
+    for (k, p) in POW10.iter().enumerate() {
+        let m = (v * p).round();
+        if m / p == v {
+            // Digits from the right: k of them after the point, then the integer part.
+            let mut m = m as u64;
+            let mut buf = [0u8; 24];
+            let mut i = buf.len();
+            for _ in 0..k {
+                i -= 1;
+                buf[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+            }
+            if k > 0 {
+                i -= 1;
+                buf[i] = b'.';
+            }
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+                if m == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&buf[i..]);
+            return true;
+        }
+    }
+    false
+}
+
+/// An integer in decimal (as `Display` writes it), without the formatting machinery.
+fn csv_int(v: impl Into<i128>, out: &mut Vec<u8>) {
+    let v: i128 = v.into();
+    let mut m = v.unsigned_abs();
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The CSV lines of one run (one per size), appended to `out`.
+pub fn write_csv_run(run: &RunReport, out: &mut Vec<u8>) {
+    let mut source = Vec::new();
+    csv_text(&run.run.source, &mut source);
+    source.push(b',');
+    csv_text(run.run.collective.as_deref().unwrap_or(""), &mut source);
+    source.push(b',');
+    for (row, v) in run.run.rows.iter().zip(&run.sizes) {
+        out.extend_from_slice(&source);
+        csv_int(row.size_bytes, out);
+        out.push(b',');
+        csv_text(&row.dtype, out);
+        out.push(b',');
+        csv_text(&row.redop, out);
+        out.push(b',');
+        csv_int(row.root, out);
+        out.push(b',');
+        csv_num(row.out_of_place.time_us, out);
+        out.push(b',');
+        csv_num(row.out_of_place.algbw_gbps, out);
+        out.push(b',');
+        csv_num(row.out_of_place.busbw_gbps, out);
+        out.push(b',');
+        if let Some(w) = row.out_of_place.wrong {
+            csv_int(w, out);
+        }
+        out.push(b',');
+        csv_num(v.expected_gbps, out);
+        out.push(b',');
+        csv_num(v.efficiency, out);
+        out.push(b',');
+        out.extend_from_slice(v.status.as_str().as_bytes());
+        out.push(b'\n');
     }
 }
 
 pub fn to_csv(r: &BenchReport) -> String {
-    let mut s = String::from(
-        "source,collective,size_bytes,type,redop,root,time_us,algbw_gbps,busbw_gbps,wrong,expected_gbps,efficiency,status\n",
-    );
+    let mut out = CSV_HEADER.as_bytes().to_vec();
     for run in &r.runs {
-        for (row, v) in run.run.rows.iter().zip(&run.sizes) {
-            let o = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                csv_text(&run.run.source),
-                csv_text(run.run.collective.as_deref().unwrap_or("")),
-                row.size_bytes,
-                csv_text(&row.dtype),
-                csv_text(&row.redop),
-                row.root,
-                o(row.out_of_place.time_us),
-                o(row.out_of_place.algbw_gbps),
-                o(row.out_of_place.busbw_gbps),
-                row.out_of_place.wrong.map_or(String::new(), |w| w.to_string()),
-                o(v.expected_gbps),
-                o(v.efficiency),
-                csv_text(&v.status)
-            );
-        }
+        write_csv_run(run, &mut out);
     }
-    s
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// From this many runs on, the default table summarises (one table per group of runs).
 pub const SUMMARY_MIN_RUNS: usize = 8;
 
-/// One size of a group: (size, type), busbw values, expected figure, runs per status.
-type SizeAgg = ((u64, String), Vec<f64>, Option<f64>, Vec<(String, usize)>);
+/// Run numbers as compact ranges (`#1-#5, #9`), built as runs arrive: memory grows with the
+/// number of breaks, not of runs.
+#[derive(Debug, Clone, Default)]
+pub struct Ranges(Vec<(usize, usize)>);
 
-/// Run numbers as compact ranges: `1-5, 9`.
-fn ranges(ids: &[usize]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ids.len() {
-        let start = ids[i];
-        let mut end = start;
-        while i + 1 < ids.len() && ids[i + 1] == end + 1 {
-            i += 1;
-            end = ids[i];
+impl Ranges {
+    pub fn push(&mut self, n: usize) {
+        match self.0.last_mut() {
+            Some((_, end)) if *end == n => {}
+            Some((_, end)) if *end + 1 == n => *end = n,
+            _ => self.0.push((n, n)),
         }
-        out.push(if end == start {
-            format!("#{start}")
-        } else {
-            format!("#{start}-#{end}")
-        });
-        i += 1;
     }
-    out.join(", ")
+
+    /// Numbers held (each range counted whole).
+    pub fn count(&self) -> usize {
+        self.0.iter().map(|(a, b)| b - a + 1).sum()
+    }
 }
 
-/// The table for a log of many runs: one table per (collective, ranks, hosts) group with
-/// per-size min/median/max busbw and the group's verdict, then each repeated finding once
-/// with a count and the runs it concerns. Runs are numbered from 1 in report order.
-pub fn to_summary_table(r: &BenchReport) -> String {
-    type Key = (String, Option<u32>, Option<u32>);
-    let mut s = String::new();
-    let mut groups: Vec<(Key, Vec<usize>)> = Vec::new();
-    for (i, run) in r.runs.iter().enumerate() {
+impl std::fmt::Display for Ranges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (a, b)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            if a == b {
+                write!(f, "#{a}")?;
+            } else {
+                write!(f, "#{a}-#{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Run numbers as compact ranges: `#1-#5, #9`.
+#[cfg(test)]
+fn ranges(ids: &[usize]) -> String {
+    let mut r = Ranges::default();
+    for &i in ids {
+        r.push(i);
+    }
+    r.to_string()
+}
+
+/// busbw values of one size of one group, for min/median/max in bounded memory: a count per
+/// value at 0.01 GB/s (the precision nccl-tests prints, so exact for text logs; within 0.005
+/// GB/s for `-J` values), so memory grows with the distinct values seen, never with the runs.
+#[derive(Debug, Clone, Default)]
+struct Busbw {
+    n: u64,
+    min: f64,
+    max: f64,
+    centi: BTreeMap<i64, u64>,
+}
+
+impl Busbw {
+    fn add(&mut self, b: f64) {
+        if self.n == 0 {
+            (self.min, self.max) = (b, b);
+        } else {
+            self.min = self.min.min(b);
+            self.max = self.max.max(b);
+        }
+        self.n += 1;
+        *self.centi.entry((b * 100.0).round() as i64).or_insert(0) += 1;
+    }
+
+    /// The `k`-th smallest value (from 0).
+    fn nth(&self, k: u64) -> f64 {
+        let mut seen = 0;
+        for (&v, &c) in &self.centi {
+            seen += c;
+            if seen > k {
+                return v as f64 / 100.0;
+            }
+        }
+        self.max
+    }
+
+    fn median(&self) -> Option<f64> {
+        match self.n {
+            0 => None,
+            1 => Some(self.min),
+            n if n % 2 == 1 => Some(self.nth(n / 2)),
+            n => Some((self.nth(n / 2 - 1) + self.nth(n / 2)) / 2.0),
+        }
+    }
+}
+
+/// One size of a group.
+#[derive(Debug, Clone)]
+struct SizeAgg {
+    size: u64,
+    dtype: Label,
+    busbw: Busbw,
+    expected: Option<f64>,
+    /// Runs per status, in first-seen order.
+    statuses: Vec<(SizeStatus, usize)>,
+}
+
+type GroupKey = (String, Option<u32>, Option<u32>);
+
+#[derive(Debug, Clone)]
+struct Group {
+    key: GroupKey,
+    runs: Ranges,
+    count: usize,
+    sizes: Vec<SizeAgg>,
+    failed: bool,
+    judged: bool,
+}
+
+/// A finding that repeats: same code, level, message (without its run prefix) and fix.
+#[derive(Debug, Clone)]
+struct RepeatedFinding {
+    level: String,
+    code: String,
+    message: String,
+    fix: String,
+    runs: Ranges,
+    count: usize,
+}
+
+/// Findings that repeat across runs, each once with a count and the runs it concerns.
+#[derive(Debug, Clone, Default)]
+pub struct RepeatedFindings {
+    list: Vec<RepeatedFinding>,
+    index: HashMap<(String, String, String, String), usize>,
+}
+
+impl RepeatedFindings {
+    /// Adds `f`, about run number `run_no` (from 1).
+    pub fn add(&mut self, f: &Finding, run_no: usize) {
+        let p = format!("{}: ", f.subject);
+        let message = f.message.strip_prefix(&p).unwrap_or(&f.message);
+        let key = (
+            f.code.to_string(),
+            f.level.to_string(),
+            f.fix.clone(),
+            message.to_string(),
+        );
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.list.push(RepeatedFinding {
+                    level: key.1.clone(),
+                    code: key.0.clone(),
+                    message: key.3.clone(),
+                    fix: key.2.clone(),
+                    runs: Ranges::default(),
+                    count: 0,
+                });
+                self.index.insert(key, self.list.len() - 1);
+                self.list.len() - 1
+            }
+        };
+        let e = &mut self.list[i];
+        e.count += 1;
+        e.runs.push(run_no);
+    }
+
+    /// The table: level, code, count, runs, message, fix.
+    pub fn table(&self, layout: Layout) -> String {
+        let rows: Vec<Vec<String>> = self
+            .list
+            .iter()
+            .map(|f| {
+                vec![
+                    f.level.clone(),
+                    f.code.clone(),
+                    f.runs.count().max(1).to_string(),
+                    f.runs.to_string(),
+                    f.message.clone(),
+                    f.fix.clone(),
+                ]
+            })
+            .collect();
+        super::table::render(
+            &["level", "code", "count", "runs", "message", "fix"],
+            &rows,
+            layout,
+        )
+    }
+}
+
+/// The summary of a log of many runs, built one run at a time: one table per (collective,
+/// ranks, hosts) group with per-size min/median/max busbw and the group's verdict, then each
+/// repeated finding once with a count and the runs it concerns. Runs are numbered from 1 in
+/// report order. Memory: per group and size a few numbers and the distinct busbw values (see
+/// `Busbw`); per group and finding the breaks in its run numbers.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    runs: usize,
+    not_read: Vec<(usize, String)>,
+    groups: Vec<Group>,
+    group_index: HashMap<GroupKey, usize>,
+    findings: RepeatedFindings,
+}
+
+impl Summary {
+    /// Adds the next run and the findings about it.
+    pub fn add(&mut self, run: &RunReport, findings: &[Finding]) {
+        self.runs += 1;
+        let no = self.runs;
+        for f in findings {
+            self.findings.add(f, no);
+        }
         if let Some(e) = &run.input_error {
-            let _ = writeln!(s, "not read (#{}): {e}\n", i + 1);
-            continue;
+            self.not_read.push((no, e.clone()));
+            return;
         }
         let key = (
             run.run
@@ -236,148 +581,170 @@ pub fn to_summary_table(r: &BenchReport) -> String {
             run.run.nranks,
             run.hardware.hosts,
         );
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, ids)) => ids.push(i),
-            None => groups.push((key, vec![i])),
-        }
-    }
-    let _ = writeln!(
-        s,
-        "{} runs in {} group(s) of (collective, ranks, hosts); --runs prints every run's table",
-        r.runs.len(),
-        groups.len()
-    );
-    for ((coll, ranks, hosts), ids) in &groups {
-        let numbers: Vec<usize> = ids.iter().map(|i| i + 1).collect();
-        // (size, type) in first-seen order -> busbw values, expected, status counts.
-        let mut sizes: Vec<SizeAgg> = Vec::new();
-        let mut failed = false;
-        let mut judged = false;
-        for &i in ids {
-            let run = &r.runs[i];
-            failed |= !run.run.errors.is_empty() || run.run.truncated;
-            for (row, v) in run.run.rows.iter().zip(&run.sizes) {
-                let key = (row.size_bytes, row.dtype.clone());
-                let idx = match sizes.iter().position(|e| e.0 == key) {
-                    Some(p) => p,
-                    None => {
-                        sizes.push((key, Vec::new(), None, Vec::new()));
-                        sizes.len() - 1
-                    }
-                };
-                let e = &mut sizes[idx];
-                if let Some(b) = v.busbw_gbps {
-                    e.1.push(b);
-                }
-                if e.2.is_none() {
-                    e.2 = v.expected_gbps;
-                }
-                match v.status.as_str() {
-                    "fail" | "wrong" => failed = true,
-                    "pass" => judged = true,
-                    _ => {}
-                }
-                match e.3.iter_mut().find(|(st, _)| *st == v.status) {
-                    Some((_, n)) => *n += 1,
-                    None => e.3.push((v.status.clone(), 1)),
-                }
+        let gi = match self.group_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.groups.push(Group {
+                    key: key.clone(),
+                    runs: Ranges::default(),
+                    count: 0,
+                    sizes: Vec::new(),
+                    failed: false,
+                    judged: false,
+                });
+                self.group_index.insert(key, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[gi];
+        g.count += 1;
+        g.runs.push(no);
+        g.failed |= !run.run.errors.is_empty() || run.run.truncated;
+        for (i, (row, v)) in run.run.rows.iter().zip(&run.sizes).enumerate() {
+            // Runs of one group list their sizes in the same order: try the same place first.
+            let found = match g.sizes.get(i) {
+                Some(e) if e.size == row.size_bytes && e.dtype == row.dtype => Some(i),
+                _ => g
+                    .sizes
+                    .iter()
+                    .position(|e| e.size == row.size_bytes && e.dtype == row.dtype),
+            };
+            let idx = found.unwrap_or_else(|| {
+                g.sizes.push(SizeAgg {
+                    size: row.size_bytes,
+                    dtype: row.dtype.clone(),
+                    busbw: Busbw::default(),
+                    expected: None,
+                    statuses: Vec::new(),
+                });
+                g.sizes.len() - 1
+            });
+            let e = &mut g.sizes[idx];
+            if let Some(b) = v.busbw_gbps {
+                e.busbw.add(b);
+            }
+            if e.expected.is_none() {
+                e.expected = v.expected_gbps;
+            }
+            match v.status {
+                SizeStatus::Fail | SizeStatus::Wrong => g.failed = true,
+                SizeStatus::Pass => g.judged = true,
+                _ => {}
+            }
+            match e.statuses.iter_mut().find(|(st, _)| *st == v.status) {
+                Some((_, n)) => *n += 1,
+                None => e.statuses.push((v.status, 1)),
             }
         }
-        let verdict = if failed {
-            "fail"
-        } else if judged {
-            "pass"
-        } else {
-            "unknown"
-        };
-        let _ = writeln!(
-            s,
-            "\n{coll}, {} ranks, {} hosts: {} run(s) ({}); verdict {verdict}",
-            ranks.map_or("?".into(), |n| n.to_string()),
-            hosts.map_or("?".into(), |n| n.to_string()),
-            ids.len(),
-            ranges(&numbers)
-        );
-        let rows = sizes
-            .into_iter()
-            .map(|((size, dtype), mut bw, expected, statuses)| {
-                bw.sort_by(f64::total_cmp);
-                let median = if bw.is_empty() {
-                    None
-                } else if bw.len() % 2 == 1 {
-                    Some(bw[bw.len() / 2])
-                } else {
-                    Some((bw[bw.len() / 2 - 1] + bw[bw.len() / 2]) / 2.0)
-                };
-                vec![
-                    human(size),
-                    dtype,
-                    num(bw.first().copied()),
-                    num(median),
-                    num(bw.last().copied()),
-                    num(expected),
-                    statuses
-                        .iter()
-                        .map(|(st, n)| format!("{st} {n}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ]
-            })
-            .collect();
-        s.push_str(&super::table(
-            &[
-                "size",
-                "type",
-                "busbw min",
-                "median",
-                "max",
-                "expected",
-                "status (runs)",
-            ],
-            rows,
-        ));
     }
-    s.push('\n');
-    // Findings that repeat: same code, level, message (without its run prefix) and fix.
-    let mut agg: Vec<(usize, Vec<usize>)> = Vec::new();
-    let strip = |f: &crate::finding::Finding| -> String {
-        let p = format!("{}: ", f.subject);
-        f.message.strip_prefix(&p).unwrap_or(&f.message).to_string()
-    };
-    for (fi, f) in r.findings.iter().enumerate() {
-        let run_no = r.finding_runs.get(fi).map_or(0, |i| i + 1);
-        let m = strip(f);
-        match agg.iter_mut().find(|(first, _)| {
-            let g = &r.findings[*first];
-            g.code == f.code && g.level == f.level && g.fix == f.fix && strip(g) == m
-        }) {
-            Some((_, runs)) => runs.push(run_no),
-            None => agg.push((fi, vec![run_no])),
+
+    /// Runs added so far.
+    pub fn runs(&self) -> usize {
+        self.runs
+    }
+
+    pub fn render(&self, verdict: &str, layout: Layout) -> String {
+        let mut s = String::new();
+        for (no, e) in &self.not_read {
+            s.push_str(&fold(&format!("not read (#{no}): "), e, layout));
+            s.push('\n');
         }
+        s.push_str(&fold(
+            "",
+            &format!(
+                "{} runs in {} group(s) of (collective, ranks, hosts); --runs prints every run's table",
+                self.runs,
+                self.groups.len()
+            ),
+            layout,
+        ));
+        for g in &self.groups {
+            let (coll, ranks, hosts) = &g.key;
+            let verdict = if g.failed {
+                "fail"
+            } else if g.judged {
+                "pass"
+            } else {
+                "unknown"
+            };
+            s.push('\n');
+            s.push_str(&fold(
+                "",
+                &format!(
+                    "{coll}, {} ranks, {} hosts: {} run(s) ({}); verdict {verdict}",
+                    ranks.map_or("?".into(), |n| n.to_string()),
+                    hosts.map_or("?".into(), |n| n.to_string()),
+                    g.count,
+                    g.runs
+                ),
+                layout,
+            ));
+            let rows: Vec<Vec<String>> = g
+                .sizes
+                .iter()
+                .map(|e| {
+                    vec![
+                        human(e.size),
+                        e.dtype.to_string(),
+                        num((e.busbw.n > 0).then_some(e.busbw.min)),
+                        num(e.busbw.median()),
+                        num((e.busbw.n > 0).then_some(e.busbw.max)),
+                        num(e.expected),
+                        e.statuses
+                            .iter()
+                            .map(|(st, n)| format!("{st} {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]
+                })
+                .collect();
+            s.push_str(&super::table::render(
+                &[
+                    "size",
+                    "type",
+                    "busbw min",
+                    "median",
+                    "max",
+                    "expected",
+                    "status (runs)",
+                ],
+                &rows,
+                layout,
+            ));
+        }
+        s.push('\n');
+        s.push_str(&self.findings.table(layout));
+        s.push_str(&rule_and_verdict(verdict, layout));
+        terminal_safe(&s)
     }
-    let rows = agg
-        .into_iter()
-        .map(|(first, mut runs)| {
-            let f = &r.findings[first];
-            runs.retain(|&n| n > 0);
-            runs.dedup();
-            vec![
-                f.level.to_string(),
-                f.code.to_string(),
-                runs.len().max(1).to_string(),
-                ranges(&runs),
-                strip(f),
-                f.fix.clone(),
-            ]
-        })
-        .collect();
-    s.push_str(&super::table(
-        &["level", "code", "count", "runs", "message", "fix"],
-        rows,
-    ));
-    let _ = writeln!(s, "rule: {}", r.rule);
-    let _ = writeln!(s, "verdict: {}", r.verdict);
-    terminal_safe(&s)
+}
+
+/// The table for a log of many runs (see [`Summary`]).
+pub fn to_summary_table(r: &BenchReport) -> String {
+    to_summary_table_in(r, Layout::from_env())
+}
+
+pub fn to_summary_table_in(r: &BenchReport, layout: Layout) -> String {
+    let mut sum = Summary::default();
+    let mut next = 0;
+    for (i, run) in r.runs.iter().enumerate() {
+        let mut end = next;
+        while end < r.findings.len() && r.finding_runs.get(end).is_some_and(|&fi| fi == i) {
+            end += 1;
+        }
+        sum.add(run, &r.findings[next..end]);
+        next = end;
+    }
+    sum.render(&r.verdict, layout)
+}
+
+/// The JSON Lines summary line's fields besides the findings, in the order `serde_json`'s map
+/// writes them (sorted), so the streamed and the whole-report lines are byte-identical.
+pub fn jsonl_summary_head(runs: usize) -> String {
+    format!(
+        ",\"runs\":{runs},\"schema\":{},\"summary\":true",
+        crate::bench::SCHEMA
+    )
 }
 
 /// JSON Lines: one run per line as it is written, then one summary line (schema, verdict,
@@ -403,17 +770,90 @@ pub fn write_jsonl(r: &BenchReport, out: &mut impl std::io::Write) -> std::io::R
 mod tests {
     use super::*;
 
+    fn csv(v: &str) -> String {
+        let mut out = Vec::new();
+        csv_text(v, &mut out);
+        String::from_utf8(out).expect("utf8")
+    }
+
     #[test]
     fn log_text_cannot_drive_the_terminal_or_a_spreadsheet() {
         assert_eq!(terminal_safe("a\u{1b}[2Jb\n"), "a\u{FFFD}[2Jb\n");
-        assert_eq!(csv_text("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
-        assert_eq!(csv_text("a,b"), "\"a,b\"");
-        assert_eq!(csv_text("sum"), "sum");
+        assert_eq!(csv("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv("a,b"), "\"a,b\"");
+        assert_eq!(csv("sum"), "sum");
+        assert_eq!(csv("a\u{1b}b"), "a\u{FFFD}b");
+        assert_eq!(csv("-x,\"y\""), "\"'-x,\"\"y\"\"\"");
+    }
+
+    #[test]
+    fn short_decimals_are_written_as_display_writes_them() {
+        let mut vals = vec![
+            0.01,
+            0.1,
+            0.3,
+            1.0,
+            88.28,
+            1520.3,
+            1e-6,
+            1.5e-6,
+            123456.789,
+            0.07,
+            999999999.5,
+            2e-7,
+            1e9,
+            0.000_123,
+            44.17,
+            384.0,
+            0.65,
+            0.651,
+            16072.96,
+        ];
+        // Every two-decimal value nccl-tests prints up to 2000.00, and some that are not short.
+        vals.extend((0..200_000).map(|i| f64::from(i) / 100.0));
+        vals.extend((1..2000).map(|i| f64::from(i) / 3.0));
+        for v in vals {
+            let mut out = Vec::new();
+            let fast = short_decimal(v, &mut out);
+            if fast {
+                assert_eq!(String::from_utf8(out).expect("utf8"), v.to_string(), "{v:e}");
+            }
+        }
+        let mut out = Vec::new();
+        assert!(short_decimal(88.28, &mut out) && out == b"88.28");
+        assert!(!short_decimal(1.0 / 3.0, &mut Vec::new()));
+        assert!(!short_decimal(0.0, &mut Vec::new()) && !short_decimal(-1.5, &mut Vec::new()));
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for v in [0i64, 1, -1, 9, 10, -10, 1234567890, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            csv_int(v, &mut out);
+            assert_eq!(String::from_utf8(out).expect("utf8"), v.to_string());
+        }
+        let mut out = Vec::new();
+        csv_int(u64::MAX, &mut out);
+        assert_eq!(String::from_utf8(out).expect("utf8"), u64::MAX.to_string());
     }
 
     #[test]
     fn run_numbers_collapse_into_ranges() {
         assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "#1-#3, #5, #7-#8");
+        assert_eq!(ranges(&[1, 1, 2]), "#1-#2");
         assert_eq!(ranges(&[]), "");
+    }
+
+    #[test]
+    fn the_median_in_bounded_memory_is_the_exact_one_for_printed_values() {
+        let mut b = Busbw::default();
+        for v in [3.0, 88.28, 1.5, 88.28, 40.01, 7.77] {
+            b.add(v);
+        }
+        // Sorted: 1.5 3 7.77 40.01 88.28 88.28: the middle two are 7.77 and 40.01.
+        assert_eq!(b.median(), Some((7.77 + 40.01) / 2.0));
+        assert_eq!((b.min, b.max, b.centi.len()), (1.5, 88.28, 5));
+        b.add(0.5);
+        assert_eq!(b.median(), Some(7.77));
     }
 }

@@ -53,7 +53,7 @@ pub fn to_prometheus(r: &BenchReport) -> String {
             if let Some(e) = v.expected_gbps {
                 expected.push(&labels, e * GB);
             }
-            state.push_state(&labels, &SIZE_STATES, &v.status);
+            state.push_state(&labels, &SIZE_STATES, v.status.as_str());
         }
     }
     let mut verdict = Family::gauge(
@@ -98,7 +98,7 @@ pub fn to_junit(r: &BenchReport, meta: &Meta) -> String {
             );
             let outcome = match v.status.as_str() {
                 "fail" | "wrong" => Outcome::Failure {
-                    kind: v.status.clone(),
+                    kind: v.status.to_string(),
                     message: format!(
                         "{coll} {} B: {}",
                         v.size_bytes,

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_machine;
+pub mod bench_stream;
 pub mod configure;
 pub mod junit;
 pub mod lint;

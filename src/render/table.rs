@@ -188,7 +188,7 @@ const ASCII: Glyphs = Glyphs {
 };
 
 /// Display width of a cell line (East Asian wide characters count two).
-fn width(s: &str) -> usize {
+pub fn width(s: &str) -> usize {
     UnicodeWidthStr::width(s)
 }
 

@@ -1258,6 +1258,25 @@ fn many_runs_are_summarised_and_jsonl_streams_one_line_a_run() {
         every.lines().count()
     );
     assert!(table.contains("#1-#20"), "{table}");
+    // At 80 columns the summary of many runs fits a screen or two, with the repeated
+    // two-node note once and its count.
+    let out = nccltune()
+        .env("COLUMNS", "80")
+        .args(["bench", "--parse", p(&f)])
+        .output()
+        .expect("run");
+    let narrow = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        narrow.lines().count() < 120,
+        "{} lines:\n{narrow}",
+        narrow.lines().count()
+    );
+    let row = narrow
+        .lines()
+        .find(|l| l.contains("two-node-tree"))
+        .unwrap_or_else(|| panic!("{narrow}"));
+    assert_eq!(narrow.matches("two-node-tree").count(), 1, "{narrow}");
+    assert!(row.contains(" 20 ") && row.contains("#1-#20"), "{row}");
     let codes: Vec<&str> = v["findings"]
         .as_array()
         .expect("findings")
@@ -1279,4 +1298,246 @@ fn many_runs_are_summarised_and_jsonl_streams_one_line_a_run() {
     assert_eq!(lines.len(), 21);
     assert_eq!(lines[20]["summary"], true);
     assert_eq!(lines[20]["verdict"], v["verdict"]);
+}
+
+/// The bench golden files: `<path under fixtures/nccl-tests, / as -->.<format>`, written by the
+/// binary before the report was streamed (`NCCLTUNE_BLESS=1` rewrites them).
+fn bench_goldens() -> Vec<(PathBuf, String, PathBuf)> {
+    let dir = repo().join("tests/golden/bench");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("tests/golden/bench") {
+        let path = e.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_string();
+        let (input, format) = name.rsplit_once('.').expect("<input>.<format>");
+        out.push((
+            PathBuf::from("fixtures/nccl-tests").join(input.replace("--", "/")),
+            format.to_string(),
+            path,
+        ));
+    }
+    out.sort();
+    assert!(out.len() >= 18, "{} goldens", out.len());
+    out
+}
+
+#[test]
+fn single_run_json_and_csv_are_byte_identical_to_the_goldens() {
+    let bless = std::env::var_os("NCCLTUNE_BLESS").is_some_and(|v| v == "1");
+    for (input, format, golden) in bench_goldens() {
+        let out = nccltune()
+            .current_dir(repo())
+            .args(["bench", "--parse"])
+            .arg(&input)
+            .args(["--format", &format])
+            .output()
+            .expect("run");
+        if bless {
+            std::fs::write(&golden, &out.stdout).expect("bless");
+            continue;
+        }
+        let want = std::fs::read(&golden).expect("golden");
+        assert!(
+            out.stdout == want,
+            "{} --format {format} differs from {}:\n{}",
+            input.display(),
+            golden.display(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// What the whole-report renderers write for `paths` (the reference for the stream).
+fn whole_report(paths: &[PathBuf], format: &str) -> Option<Vec<u8>> {
+    let mut runs = Vec::new();
+    for p in paths {
+        let text = std::fs::read(p).expect("read");
+        let name = p.display().to_string();
+        if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            let text = String::from_utf8(text).expect("utf8");
+            runs.push(nccl_tests::parse_json(&text, &name).expect("json"));
+        } else {
+            runs.extend(nccl_tests::parse_reader(&text[..], &name).expect("text"));
+        }
+    }
+    if runs.is_empty() {
+        return None;
+    }
+    let report = nccltune::bench::judge(runs, &nccltune::bench::Options::default());
+    Some(match format {
+        "json" => nccltune::render::json(&report).expect("json").into_bytes(),
+        "csv" => nccltune::render::bench::to_csv(&report).into_bytes(),
+        _ => {
+            let mut v = Vec::new();
+            nccltune::render::bench::write_jsonl(&report, &mut v).expect("jsonl");
+            v
+        }
+    })
+}
+
+#[test]
+fn the_streamed_report_is_the_whole_report_byte_for_byte() {
+    let mut inputs: Vec<Vec<PathBuf>> = Vec::new();
+    for sub in ["", "json", "sweep"] {
+        let dir = repo().join("fixtures/nccl-tests").join(sub);
+        for e in std::fs::read_dir(&dir).expect("fixtures") {
+            let p = e.expect("entry").path();
+            if p.is_file() {
+                inputs.push(vec![p]);
+            }
+        }
+    }
+    let shared = repo().join("../shared/samples/nccl-tests");
+    if samples("nccl-tests").is_some() {
+        for e in std::fs::read_dir(&shared).expect("samples") {
+            inputs.push(vec![e.expect("entry").path()]);
+        }
+    }
+    // Many runs in one file, and several files at once.
+    let dir = tempfile::tempdir().expect("tmp");
+    let many = dir.path().join("many.txt");
+    let one = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let cut = std::fs::read_to_string(nt("h100-2node-allreduce-cut.txt")).expect("read");
+    std::fs::write(&many, format!("{}{cut}", one.repeat(30))).expect("write");
+    inputs.push(vec![many.clone(), nt("h100-2node-allreduce-wrong.txt")]);
+    assert!(inputs.len() >= 18, "{}", inputs.len());
+    for paths in &inputs {
+        for format in ["json", "csv", "jsonl"] {
+            let out = nccltune()
+                .args(["bench", "--format", format, "--parse"])
+                .args(paths)
+                .output()
+                .expect("run");
+            let Some(want) = whole_report(paths, format) else {
+                // No run at all: an error, and nothing written.
+                assert_eq!(out.status.code(), Some(2), "{paths:?}");
+                assert!(out.stdout.is_empty(), "{paths:?}");
+                continue;
+            };
+            assert!(
+                out.stdout == want,
+                "{paths:?} --format {format}: the stream differs from the whole report\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn output_files_are_written_whole_and_nothing_is_left_when_no_input_reads() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = nt("h100-2node-allreduce-ring.txt");
+    for format in ["table", "json", "csv", "jsonl", "prometheus", "junit"] {
+        let target = dir.path().join(format!("report.{format}"));
+        let out = nccltune()
+            .args(["bench", "--parse", p(&f), "--format", format, "-o"])
+            .arg(&target)
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "-o leaves standard output empty");
+        let (_, stdout, _) = bench(&["--parse", p(&f), "--format", format]);
+        let written = std::fs::read_to_string(&target).expect("written");
+        if format == "junit" {
+            // The suite's timestamp differs between the two runs.
+            assert_eq!(written.lines().count(), stdout.lines().count());
+        } else {
+            assert_eq!(written, stdout, "{format}");
+        }
+    }
+    let target = dir.path().join("none.json");
+    let out = nccltune()
+        .args(["bench", "--parse", "/nonexistent/x.txt", "--format", "json", "-o"])
+        .arg(&target)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!target.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+    assert_eq!(left.len(), 6, "no temporary file is left behind");
+}
+
+#[test]
+fn every_bench_table_fits_80_columns() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let many = dir.path().join("many.txt");
+    let one = std::fs::read_to_string(nt("h100-2node-allreduce-slow.txt")).expect("read");
+    std::fs::write(&many, one.repeat(10)).expect("write");
+    let mut files = vec![many];
+    for sub in ["", "json"] {
+        for e in std::fs::read_dir(repo().join("fixtures/nccl-tests").join(sub)).expect("fixtures") {
+            let p = e.expect("entry").path();
+            if p.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    for f in &files {
+        for extra in [&[][..], &["--runs"], &["--profile", "h100x8-ndr400"]] {
+            let out = nccltune()
+                .env("COLUMNS", "80")
+                .args(["bench", "--parse"])
+                .arg(f)
+                .args(extra)
+                .args(["--compare", p(&nt("h100-2node-allreduce-ring.txt"))])
+                .output()
+                .expect("run");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.lines().count() > 5, "{f:?} {extra:?}: {text}");
+            for l in text.lines() {
+                assert!(
+                    unicode_width::UnicodeWidthStr::width(l) <= 80,
+                    "{f:?} {extra:?}: {} columns: {l}",
+                    unicode_width::UnicodeWidthStr::width(l)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn run_and_tune_speak_format_and_output() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("ok.log");
+    let report = dir.path().join("report.json");
+    let fixture = nt("h100-2node-allreduce-ring.txt");
+    let out = nccltune()
+        .args([
+            "bench",
+            "run",
+            "--log",
+            p(&log),
+            "--format",
+            "json",
+            "-o",
+            p(&report),
+        ])
+        .args(["--profile", "h100x8-ndr400", "--", "cat", p(&fixture)])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "the report went to -o");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("written")).expect("json");
+    assert_eq!(v["verdict"], "pass");
+    // `bench tune --format json` is the old `--json`, which still works.
+    let (a, _) = tune_sweep(&["--format", "json"]);
+    let (b, _) = tune_sweep(&["--json"]);
+    let doc: Value = serde_json::from_str(&a).unwrap_or_else(|e| panic!("{e}: {a}"));
+    assert!(doc.is_object());
+    assert_eq!(a, b);
+    let (conf, _) = tune_sweep(&["--format", "conf"]);
+    assert!(serde_json::from_str::<Value>(&conf).is_err() && !conf.is_empty());
 }

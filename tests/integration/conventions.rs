@@ -112,6 +112,12 @@ fn junit_documents() -> Vec<(String, String)> {
     for (name, text) in verify_with_logs("junit") {
         docs.push((name, text));
     }
+    for (name, args) in bench_cli_cases() {
+        let mut a = args.clone();
+        a.extend(["--format".to_string(), "junit".to_string()]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        docs.push((format!("bench CLI {name}"), out(&a).1));
+    }
     docs
 }
 
@@ -163,6 +169,48 @@ fn fleet_merge(format: &str) -> String {
 /// Documents a schema still rejects, and why. Kept exact: the test fails when one validates,
 /// so that this list never claims a gap that is gone.
 const JUNIT_GAPS: &[(&str, &str, &str)] = &[];
+
+/// `bench --parse` through the CLI: every nccl-tests fixture, with and without a profile, and
+/// a log of many runs.
+fn bench_cli_cases() -> Vec<(String, Vec<String>)> {
+    let dir = repo().join("fixtures/nccl-tests");
+    let mut cases = Vec::new();
+    for sub in ["", "json"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(sub))
+            .expect("fixtures/nccl-tests")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let f = f.to_string_lossy().into_owned();
+            cases.push((f.clone(), vec!["bench".into(), "--parse".into(), f.clone()]));
+            cases.push((
+                format!("{f} profile"),
+                vec![
+                    "bench".into(),
+                    "--parse".into(),
+                    f,
+                    "--profile".into(),
+                    "h100x8-ndr400".into(),
+                ],
+            ));
+        }
+    }
+    cases.push((
+        "several files".into(),
+        ["bench", "--parse"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["ring", "slow", "wrong", "cut"].iter().map(|n| {
+                dir.join(format!("h100-2node-allreduce-{n}.txt"))
+                    .to_string_lossy()
+                    .into_owned()
+            }))
+            .collect(),
+    ));
+    cases
+}
 
 fn xmllint(xml: &str, xsd: &Path, dir: &Path) -> (bool, String) {
     let file = dir.join("doc.xml");
@@ -290,6 +338,16 @@ fn promtool_accepts_every_prometheus_output() {
     let fleet = fleet_merge("prometheus");
     assert!(fleet.contains("nccltune_"), "{fleet}");
     docs.push(("fleet merge".into(), fleet));
+    for (name, mut args) in bench_cli_cases() {
+        args.extend(["--format".to_string(), "prometheus".to_string()]);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let text = out(&a).1;
+        assert!(
+            text.contains("nccltune_bench_verdict{status=\""),
+            "CLI {name}: {text}"
+        );
+        docs.push((format!("bench CLI {name}"), text));
+    }
     // Hostile names and values: escaped or rewritten, never a second line or a bad name.
     let mut f = nccltune::render::prometheus::Family::gauge("nccltune check-9", "help with \\ and \n");
     let evil = "mlx5_0\"} 1\nnccltune_fake{a=\"b\\";
@@ -1335,6 +1393,12 @@ fn output_keeps_a_private_file_private_and_writes_through_a_symlink_on_every_com
         .output()
         .expect("fleet merge");
     assert!(fleet_json.exists(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ring = repo()
+        .join("fixtures/nccl-tests/h100-2node-allreduce-ring.txt")
+        .to_str()
+        .expect("p")
+        .to_string();
+    let run_log = tmp.path().join("run.log").to_str().expect("p").to_string();
     let empty_log = tmp.path().join("empty.log");
     std::fs::write(&empty_log, "").expect("write");
     let mut sweep: Vec<String> = std::fs::read_dir(repo().join("fixtures/nccl-tests/sweep"))
@@ -1357,6 +1421,11 @@ fn output_keeps_a_private_file_private_and_writes_through_a_symlink_on_every_com
             s(&["bench", "plan", "--nodes", "2", "--launcher", "mpirun"]),
         ),
         ("bench tune", tune),
+        ("bench", s(&["bench", "--parse", &ring])),
+        (
+            "bench run",
+            s(&["bench", "run", "--log", &run_log, "--", "cat", &ring]),
+        ),
         ("fleet merge", s(&["fleet", "merge", fleet.to_str().expect("p")])),
         (
             "fleet next",
@@ -1390,11 +1459,14 @@ fn output_keeps_a_private_file_private_and_writes_through_a_symlink_on_every_com
         let dir = tmp.path().join(format!("case-{i}"));
         std::fs::create_dir_all(dir.join("real")).expect("mkdir");
         let run = |target: &Path| {
+            // `-o` goes before a `--` (bench run's benchmark command follows it).
+            let cut = args.iter().position(|a| a == "--").unwrap_or(args.len());
             let o = nccltune()
                 .env("SOURCE_DATE_EPOCH", "1700000000")
-                .args(args)
+                .args(&args[..cut])
                 .arg("-o")
                 .arg(target)
+                .args(&args[cut..])
                 .output()
                 .expect("run");
             assert!(
