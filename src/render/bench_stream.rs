@@ -262,18 +262,59 @@ fn scalar(out: &mut impl Write, v: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, v).map_err(io::Error::other)
 }
 
+/// `serde_json`'s shortest round-trip text of `v` for the values nccl-tests prints (`%.2f`,
+/// under 10^13): the number of hundredths, with the point put back and trailing zeros of the
+/// fraction dropped (`1.5`, `2.0`, `123.45`), which is what the shortest representation is when
+/// `v` is exactly the double nearest to a two-decimal number (`r / 100.0` is that double, as
+/// parsing the text is: both round correctly). Any other value goes through `serde_json`.
+/// Formatting floats was a tenth of `--format jsonl`'s time.
+fn decimal(out: &mut impl Write, v: Option<f64>) -> io::Result<()> {
+    let Some(v) = v else {
+        return out.write_all(b"null");
+    };
+    let r = (v * 100.0).round();
+    if !(v > 0.0 && v < 1e13 && r / 100.0 == v) {
+        return scalar(out, &v);
+    }
+    let r = r as u64;
+    let (int, frac) = (r / 100, r % 100);
+    let mut buf = [0u8; 24];
+    let mut at = buf.len();
+    let mut push = |b: u8| {
+        at -= 1;
+        buf[at] = b;
+    };
+    match frac {
+        f if f % 10 == 0 => push(b'0' + (f / 10) as u8),
+        f => {
+            push(b'0' + (f % 10) as u8);
+            push(b'0' + (f / 10) as u8);
+        }
+    }
+    push(b'.');
+    let mut n = int;
+    loop {
+        push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.write_all(&buf[at..])
+}
+
 fn metrics(out: &mut impl Write, m: &crate::parse::nccl_tests::Metrics, st: Style) -> io::Result<()> {
     out.write_all(b"{")?;
     key!(st, out, METRIC, true, "time_us")?;
-    scalar(out, &m.time_us)?;
+    decimal(out, m.time_us)?;
     key!(st, out, METRIC, false, "algbw_gbps")?;
-    scalar(out, &m.algbw_gbps)?;
+    decimal(out, m.algbw_gbps)?;
     key!(st, out, METRIC, false, "busbw_gbps")?;
-    scalar(out, &m.busbw_gbps)?;
+    decimal(out, m.busbw_gbps)?;
     key!(st, out, METRIC, false, "wrong")?;
     scalar(out, &m.wrong)?;
     key!(st, out, METRIC, false, "max_error")?;
-    scalar(out, &m.max_error)?;
+    decimal(out, m.max_error)?;
     if m.busbw_not_finite {
         key!(st, out, METRIC, false, "busbw_not_finite")?;
         out.write_all(b"true")?;
@@ -551,5 +592,59 @@ impl<W: Write> BenchStream<W> {
         }
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    fn ours(v: Option<f64>) -> String {
+        let mut out = Vec::new();
+        decimal(&mut out, v).expect("write");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    /// The fast path writes exactly what `serde_json` writes, on every two-decimal value a log
+    /// holds and on the values that must take the general path.
+    #[test]
+    fn decimals_are_written_as_serde_json_writes_them() {
+        let mut values: Vec<f64> = Vec::new();
+        for hundredths in 0..200_000u64 {
+            values.push(
+                format!("{}.{:02}", hundredths / 100, hundredths % 100)
+                    .parse()
+                    .expect("f64"),
+            );
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            // xorshift: wide two-decimal values up to 10^14, and arbitrary doubles.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let h = x % 10_000_000_000_000_000;
+            values.push(format!("{}.{:02}", h / 100, h % 100).parse().expect("f64"));
+            values.push(f64::from_bits(x));
+        }
+        values.extend([
+            -0.0,
+            -1.5,
+            1e-7,
+            2e-7,
+            1e13,
+            1e13 - 0.01,
+            9.999_999_999_999e12,
+            1e16,
+            1e300,
+            0.1 + 0.2,
+        ]);
+        for v in values {
+            if !v.is_finite() {
+                continue;
+            }
+            assert_eq!(ours(Some(v)), serde_json::to_string(&v).expect("json"), "{v:e}");
+        }
+        assert_eq!(ours(None), "null");
     }
 }
