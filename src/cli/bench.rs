@@ -224,25 +224,14 @@ pub struct TuneArgs {
 /// The largest `-J` file read (a sweep of every size, type and op is a few MiB).
 const MAX_JSON_BYTES: u64 = 256 << 20;
 
-/// Reads one input: JSON when it starts with `{`, else streamed text.
+/// Reads one input whole: its runs from `stream_runs`.
 fn read_runs(path: &Path) -> Result<Vec<Run>> {
-    let name = path.display().to_string();
-    let reader: Box<dyn Read> = if name == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?)
-    };
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let starts_json = reader
-        .fill_buf()
-        .with_context(|| format!("reading {name}"))?
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        == Some(&b'{');
-    if starts_json {
-        return Ok(vec![read_json(reader, &name)?]);
-    }
-    nccl_tests::parse_reader(reader, &name).with_context(|| format!("reading {name}"))
+    let mut runs = Vec::new();
+    stream_runs(path, &mut |r| {
+        runs.push(r);
+        Ok(())
+    })?;
+    Ok(runs)
 }
 
 /// A `-J` file, whole (at most `MAX_JSON_BYTES`).
