@@ -374,6 +374,10 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
     };
     let targets = if let Some(name) = &args.profile {
         Some(targets::profile(name)?)
+    } else if let Some(t) = configured_profile(
+        args.targets.is_some() || args.from_node || args.nics.is_some() || args.node.replay.is_some(),
+    )? {
+        Some(t)
     } else if let Some(path) = &args.targets {
         let text = nccltune::input::read_text(path, &nccltune::input::TOML).context("--targets")?;
         Some(targets::parse_file(&text, &path.display().to_string())?)
@@ -731,9 +735,28 @@ fn tune_cmd(t: TuneArgs) -> Result<Outcome> {
     Ok(Outcome::from_failed(!result.uncovered.is_empty()))
 }
 
+/// The configured `bench_profile` (`nccltune config`), when no flag chose the targets
+/// (`overridden`: `--targets`, `--from-node`, `--nics` or `--replay` was given: a flag beats the
+/// configuration). A bad name says where it was set.
+fn configured_profile(overridden: bool) -> Result<Option<targets::Targets>> {
+    if overridden {
+        return Ok(None);
+    }
+    let p = &super::settings()?.bench_profile;
+    match &p.value {
+        Some(name) => targets::profile(name)
+            .map(Some)
+            .with_context(|| super::config::label("bench_profile", &p.from)),
+        None => Ok(None),
+    }
+}
+
 fn run_cmd(r: RunArgs) -> Result<Outcome> {
     let mut opts = bench::run::RunOptions::new(r.command, r.log);
-    opts.targets = r.profile.as_deref().map(targets::profile).transpose()?;
+    opts.targets = match r.profile.as_deref() {
+        Some(name) => Some(targets::profile(name)?),
+        None => configured_profile(false)?,
+    };
     if let Some(t) = r.timeout {
         if !(t.is_finite() && t > 0.0 && t <= 30.0 * 86_400.0) {
             bail!("--timeout {t}: expected seconds between 0 and 2592000 (30 days), e.g. --timeout 3600");

@@ -32,7 +32,7 @@ pub struct ConfigArgs {
 /// Which command flag each setting is the default of.
 const USED_BY: [(&str, &str); 4] = [
     ("expect", "verify --expect"),
-    ("bench_profile", "bench --profile (not read by bench yet)"),
+    ("bench_profile", "bench --profile and bench run --profile"),
     (
         "timeout",
         "--timeout of detect, configure, lint, verify, bench (live probes)",

@@ -1541,3 +1541,46 @@ fn run_and_tune_speak_format_and_output() {
     let (conf, _) = tune_sweep(&["--format", "conf"]);
     assert!(serde_json::from_str::<Value>(&conf).is_err() && !conf.is_empty());
 }
+
+/// `bench_profile` of the configuration (here `NCCLTUNE_BENCH_PROFILE`) is `--profile` when no
+/// flag picks the targets; a flag beats it; a bad name is exit 2 naming where it was set.
+#[test]
+fn the_configured_profile_judges_unless_a_flag_picks_the_targets() {
+    let f = nt("h100-2node-allreduce-ring.txt");
+    let run = |env: Option<&str>, extra: &[&str]| {
+        let mut c = nccltune();
+        if let Some(v) = env {
+            c.env("NCCLTUNE_BENCH_PROFILE", v);
+        }
+        let o = c
+            .args(["bench", "--parse", p(&f)])
+            .args(extra)
+            .output()
+            .expect("run");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = run(None, &[]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("verdict: unknown"), "{out}");
+    let (code, out, err) = run(Some("h100x8-ndr400"), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("targets: profile h100x8-ndr400") && out.contains("verdict: pass"),
+        "{out}"
+    );
+    let (_, out, _) = run(Some("h100x8-ndr400"), &["--nics", "8", "--nic-gbps", "400"]);
+    assert!(
+        !out.contains("profile h100x8-ndr400"),
+        "--nics beats the configuration: {out}"
+    );
+    let (code, _, err) = run(Some("nope"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("NCCLTUNE_BENCH_PROFILE") && err.contains("built-in profiles"),
+        "{err}"
+    );
+}
