@@ -151,53 +151,78 @@ fn write_element(out: &mut (impl Write + ?Sized), value: &impl serde::Serialize)
     value.serialize(&mut ser).map_err(io::Error::other)
 }
 
-/// Where a run's `rows` and `sizes` sit when they are empty: keys at depth 3 of the pretty
-/// document, or anywhere in a compact line (the run's own keys come first: no nested object
-/// before them has such a key, and a string cannot hold an unescaped `"`).
-const ROWS_EMPTY: &[u8] = b"\n      \"rows\": []";
-const SIZES_EMPTY: &[u8] = b"\n      \"sizes\": []";
-const ROWS_EMPTY_COMPACT: &[u8] = b"\"rows\":[]";
-const SIZES_EMPTY_COMPACT: &[u8] = b"\"sizes\":[]";
+/// Where a run's `devices`, `rows` and `sizes` sit when they are empty: keys at depth 3 of the
+/// pretty document, or anywhere in a compact line (the run's own keys come first: no nested
+/// object before them has such a key, and a string cannot hold an unescaped `"`).
+const MARKS_PRETTY: [&[u8]; 3] = [
+    b"\n      \"devices\": []",
+    b"\n      \"rows\": []",
+    b"\n      \"sizes\": []",
+];
+const MARKS_COMPACT: [&[u8]; 3] = [b"\"devices\":[]", b"\"rows\":[]", b"\"sizes\":[]"];
 
 /// One run as `serde_json` writes it (pretty as an element of the runs array, or compact on
-/// one line), with its rows and size verdicts (nearly all of the bytes) written here with
-/// their keys as constants: the rest of the run is serialized with both lists empty, and the
-/// lists are written where `serde_json` put the empty ones. Strings and numbers still go
-/// through `serde_json`, so the bytes are the same (a test compares the stream with the
-/// whole-report renderers over every fixture and sample).
+/// one line), appended to `out`. Its devices, rows and size verdicts (nearly all of the bytes)
+/// are written here, keys as constants and numbers by fast paths, straight into the buffer:
+/// the rest of the run is serialized by `serde_json` (into `head`) with those three lists
+/// empty, and the lists are written where it put the empty ones. Every scalar is written as
+/// `serde_json` writes it (a test compares the stream with the whole-report renderers over
+/// every fixture and sample; the fast paths are tested against `serde_json` on their own).
+/// One buffer per run, written out once: a write call per token was a fifth of the time.
 fn write_run(
-    out: &mut impl Write,
+    out: &mut Vec<u8>,
+    head: &mut Vec<u8>,
     report: &mut crate::bench::RunReport,
-    scratch: &mut Vec<u8>,
     pretty: bool,
 ) -> io::Result<()> {
-    let (rows_mark, sizes_mark) = if pretty {
-        (ROWS_EMPTY, SIZES_EMPTY)
-    } else {
-        (ROWS_EMPTY_COMPACT, SIZES_EMPTY_COMPACT)
-    };
+    let marks = if pretty { MARKS_PRETTY } else { MARKS_COMPACT };
+    let devices = std::mem::take(&mut report.run.devices);
     let rows = std::mem::take(&mut report.run.rows);
     let sizes = std::mem::take(&mut report.sizes);
-    scratch.clear();
-    whole(&mut *scratch, report, pretty)?;
-    let find =
-        |hay: &[u8], from: usize, needle: &[u8]| memchr::memmem::find(&hay[from..], needle).map(|i| i + from);
-    let at_rows = find(scratch, 0, rows_mark);
-    let at_sizes = at_rows.and_then(|r| find(scratch, r + rows_mark.len(), sizes_mark));
-    let (Some(r), Some(z)) = (at_rows, at_sizes) else {
-        // Not where expected (cannot happen with today's field order): the generic path.
-        report.run.rows = rows;
-        report.sizes = sizes;
-        return whole(out, report, pretty);
-    };
-    let st = Style { pretty };
-    out.write_all(&scratch[..r + rows_mark.len() - 2])?;
-    write_rows(out, &rows, st)?;
-    out.write_all(&scratch[r + rows_mark.len()..z + sizes_mark.len() - 2])?;
-    write_sizes(out, &sizes, st)?;
-    out.write_all(&scratch[z + sizes_mark.len()..])?;
+    head.clear();
+    let serialized = whole(&mut *head, report, pretty);
+    report.run.devices = devices;
     report.run.rows = rows;
     report.sizes = sizes;
+    serialized?;
+    let mut at = [0usize; 3];
+    let mut from = 0;
+    for (slot, mark) in at.iter_mut().zip(marks) {
+        match memchr::memmem::find(&head[from..], mark) {
+            Some(i) => *slot = from + i,
+            // Not where expected (cannot happen with today's field order): the generic path.
+            None => return whole(out, report, pretty),
+        }
+        from = *slot + mark.len();
+    }
+    if pretty {
+        splice(out, head, &at, &marks, report, Style::<true>)
+    } else {
+        splice(out, head, &at, &marks, report, Style::<false>)
+    }
+}
+
+/// `head` with the three lists written at their marks (found at `at`).
+fn splice<const P: bool>(
+    out: &mut Vec<u8>,
+    head: &[u8],
+    at: &[usize; 3],
+    marks: &[&[u8]; 3],
+    report: &crate::bench::RunReport,
+    st: Style<P>,
+) -> io::Result<()> {
+    let mut from = 0;
+    for (i, (&a, mark)) in at.iter().zip(marks).enumerate() {
+        // Up to and including the `[` of the empty list; its `]` comes after the elements.
+        out.extend_from_slice(&head[from..a + mark.len() - 1]);
+        from = a + mark.len();
+        match i {
+            0 => write_devices(out, &report.run.devices, st),
+            1 => write_rows(out, &report.run.rows, st),
+            _ => write_sizes(out, &report.sizes, st)?,
+        }
+    }
+    out.extend_from_slice(&head[from..]);
     Ok(())
 }
 
@@ -211,10 +236,10 @@ fn whole<W: Write + ?Sized>(out: &mut W, report: &crate::bench::RunReport, prett
     }
 }
 
+/// Pretty (`true`) or compact: a type parameter, so that each key and line break is a
+/// constant of known length (copied inline, not by a `memcpy` call).
 #[derive(Clone, Copy)]
-struct Style {
-    pretty: bool,
-}
+struct Style<const PRETTY: bool>;
 
 /// Line breaks and indentation of the pretty document, by depth of what follows.
 const ELEMENT: &[u8] = b"\n        ";
@@ -222,7 +247,7 @@ const FIELD: &[u8] = b"\n          ";
 const LIST_END: &[u8] = b"\n      ";
 
 /// `"name": ` (compact `"name":`), after a comma unless it is the first, on a new line at the
-/// field's depth when pretty: one constant, one write.
+/// field's depth when pretty: one constant, one copy.
 macro_rules! key {
     ($st:expr, $out:expr, METRIC, $first:tt, $name:literal) => {
         key!(@ $st, $out, "\n            ", $first, $name)
@@ -231,47 +256,83 @@ macro_rules! key {
         key!(@ $st, $out, "\n          ", $first, $name)
     };
     (@ $st:expr, $out:expr, $indent:literal, true, $name:literal) => {
-        $out.write_all(if $st.pretty {
-            concat!($indent, "\"", $name, "\": ").as_bytes()
+        if $st.pretty() {
+            $out.extend_from_slice(concat!($indent, "\"", $name, "\": ").as_bytes())
         } else {
-            concat!("\"", $name, "\":").as_bytes()
-        })
+            $out.extend_from_slice(concat!("\"", $name, "\":").as_bytes())
+        }
     };
     (@ $st:expr, $out:expr, $indent:literal, false, $name:literal) => {
-        $out.write_all(if $st.pretty {
-            concat!(",", $indent, "\"", $name, "\": ").as_bytes()
+        if $st.pretty() {
+            $out.extend_from_slice(concat!(",", $indent, "\"", $name, "\": ").as_bytes())
         } else {
-            concat!(",\"", $name, "\":").as_bytes()
-        })
+            $out.extend_from_slice(concat!(",\"", $name, "\":").as_bytes())
+        }
     };
 }
 
-impl Style {
+impl<const PRETTY: bool> Style<PRETTY> {
+    #[inline(always)]
+    fn pretty(self) -> bool {
+        PRETTY
+    }
+
     /// A line break and `indent` when pretty.
-    fn brk(self, out: &mut impl Write, indent: &[u8]) -> io::Result<()> {
-        if self.pretty {
-            out.write_all(indent)
-        } else {
-            Ok(())
+    #[inline(always)]
+    fn brk(self, out: &mut Vec<u8>, indent: &[u8]) {
+        if PRETTY {
+            out.extend_from_slice(indent);
         }
+    }
+
+    /// The start of element `i` of a list.
+    #[inline(always)]
+    fn element(self, out: &mut Vec<u8>, i: usize) {
+        if i > 0 {
+            out.push(b',');
+        }
+        self.brk(out, ELEMENT);
+        out.push(b'{');
+    }
+
+    /// The end of an element.
+    #[inline(always)]
+    fn element_end(self, out: &mut Vec<u8>) {
+        self.brk(out, ELEMENT);
+        out.push(b'}');
+    }
+
+    /// The end of a list that had elements.
+    #[inline(always)]
+    fn list_end(self, out: &mut Vec<u8>) {
+        self.brk(out, LIST_END);
+        out.push(b']');
     }
 }
 
 /// A number, string or null exactly as `serde_json` writes it.
-fn scalar(out: &mut impl Write, v: &impl serde::Serialize) -> io::Result<()> {
+fn scalar(out: &mut Vec<u8>, v: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, v).map_err(io::Error::other)
 }
 
-/// A row's type or reduction name (`float`, `sum`, …) as a JSON string: quoted as it is when it
-/// holds only letters, digits and `_` (nothing to escape), else through `serde_json`. Two per
-/// row, they were a twentieth of `--format jsonl`'s time through the general string writer.
-fn label(out: &mut impl Write, s: &str) -> io::Result<()> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        out.write_all(b"\"")?;
-        out.write_all(s.as_bytes())?;
-        out.write_all(b"\"")
+/// An integer, as `serde_json` writes it (both use `itoa`).
+fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// A string exactly as `serde_json` writes it: as it is between quotes when it holds nothing
+/// that JSON escapes (`"`, `\` and control characters below U+0020; `serde_json` writes the
+/// rest, non-ASCII included, unescaped), else through `serde_json`. Host, GPU and type names
+/// (several per row and device) nearly always take the first path.
+fn string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
     } else {
-        scalar(out, &s)
+        // Writing a `&str` to a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
@@ -281,31 +342,37 @@ fn label(out: &mut impl Write, s: &str) -> io::Result<()> {
 /// `v` is exactly the double nearest to a two-decimal number (`r / 100.0` is that double, as
 /// parsing the text is: both round correctly). Any other value goes through `serde_json`.
 /// Formatting floats was a tenth of `--format jsonl`'s time.
-fn decimal(out: &mut impl Write, v: Option<f64>) -> io::Result<()> {
+fn decimal(out: &mut Vec<u8>, v: Option<f64>) {
     let Some(v) = v else {
-        return out.write_all(b"null");
+        out.extend_from_slice(b"null");
+        return;
     };
     // `+ 0.5` then truncation rounds a positive value as `round` does, without its call.
-    if !(v > 0.0 && v < 1e13) {
-        return scalar(out, &v);
+    if !(v > 0.0 && v < 1e13) || (v * 100.0 + 0.5) as u64 as f64 / 100.0 != v {
+        // Writing an `f64` to a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &v);
+        return;
     }
     let r = (v * 100.0 + 0.5) as u64;
-    if r as f64 / 100.0 != v {
-        return scalar(out, &v);
-    }
     let (int, frac) = (r / 100, r % 100);
-    let mut buf = [0u8; 24];
-    let mut at = buf.len();
+    // Written in place, right to left, into room reserved by a copy of constant length (no
+    // `memcpy` call for a handful of bytes): the integer's digits, the point, one or two
+    // fraction digits.
+    let frac_digits = if frac % 10 == 0 { 1 } else { 2 };
+    let len = int.checked_ilog10().unwrap_or(0) as usize + 2 + frac_digits;
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 24]);
+    let buf = &mut out[start..start + len];
+    let mut at = len;
     let mut push = |b: u8| {
         at -= 1;
         buf[at] = b;
     };
-    match frac {
-        f if f % 10 == 0 => push(b'0' + (f / 10) as u8),
-        f => {
-            push(b'0' + (f % 10) as u8);
-            push(b'0' + (f / 10) as u8);
-        }
+    if frac_digits == 1 {
+        push(b'0' + (frac / 10) as u8);
+    } else {
+        push(b'0' + (frac % 10) as u8);
+        push(b'0' + (frac / 10) as u8);
     }
     push(b'.');
     let mut n = int;
@@ -316,92 +383,111 @@ fn decimal(out: &mut impl Write, v: Option<f64>) -> io::Result<()> {
             break;
         }
     }
-    out.write_all(&buf[at..])
+    out.truncate(start + len);
 }
 
-fn metrics(out: &mut impl Write, m: &crate::parse::nccl_tests::Metrics, st: Style) -> io::Result<()> {
-    out.write_all(b"{")?;
-    key!(st, out, METRIC, true, "time_us")?;
-    decimal(out, m.time_us)?;
-    key!(st, out, METRIC, false, "algbw_gbps")?;
-    decimal(out, m.algbw_gbps)?;
-    key!(st, out, METRIC, false, "busbw_gbps")?;
-    decimal(out, m.busbw_gbps)?;
-    key!(st, out, METRIC, false, "wrong")?;
-    scalar(out, &m.wrong)?;
-    key!(st, out, METRIC, false, "max_error")?;
-    decimal(out, m.max_error)?;
+fn metrics<const P: bool>(out: &mut Vec<u8>, m: &crate::parse::nccl_tests::Metrics, st: Style<P>) {
+    out.push(b'{');
+    key!(st, out, METRIC, true, "time_us");
+    decimal(out, m.time_us);
+    key!(st, out, METRIC, false, "algbw_gbps");
+    decimal(out, m.algbw_gbps);
+    key!(st, out, METRIC, false, "busbw_gbps");
+    decimal(out, m.busbw_gbps);
+    key!(st, out, METRIC, false, "wrong");
+    match m.wrong {
+        Some(w) => int(out, w),
+        None => out.extend_from_slice(b"null"),
+    }
+    key!(st, out, METRIC, false, "max_error");
+    decimal(out, m.max_error);
     if m.busbw_not_finite {
-        key!(st, out, METRIC, false, "busbw_not_finite")?;
-        out.write_all(b"true")?;
+        key!(st, out, METRIC, false, "busbw_not_finite");
+        out.extend_from_slice(b"true");
     }
-    st.brk(out, FIELD)?;
-    out.write_all(b"}")
+    st.brk(out, FIELD);
+    out.push(b'}');
 }
 
-/// `rows` as the value of the run's `rows` key.
-fn write_rows(out: &mut impl Write, rows: &[crate::parse::nccl_tests::Row], st: Style) -> io::Result<()> {
-    if rows.is_empty() {
-        return out.write_all(b"[]");
+/// The elements of the run's `devices` list and its `]`.
+fn write_devices<const P: bool>(
+    out: &mut Vec<u8>,
+    devices: &[crate::parse::nccl_tests::Device],
+    st: Style<P>,
+) {
+    for (i, d) in devices.iter().enumerate() {
+        st.element(out, i);
+        key!(st, out, FIELD, true, "rank");
+        int(out, d.rank);
+        key!(st, out, FIELD, false, "host");
+        string(out, &d.host);
+        key!(st, out, FIELD, false, "device");
+        int(out, d.device);
+        key!(st, out, FIELD, false, "name");
+        string(out, &d.name);
+        st.element_end(out);
     }
-    out.write_all(b"[")?;
+    close(out, !devices.is_empty(), st);
+}
+
+/// A list's `]`, on its own line when pretty and the list had elements.
+fn close<const P: bool>(out: &mut Vec<u8>, any: bool, st: Style<P>) {
+    if any {
+        st.list_end(out);
+    } else {
+        out.push(b']');
+    }
+}
+
+/// The elements of the run's `rows` list and its `]`.
+fn write_rows<const P: bool>(out: &mut Vec<u8>, rows: &[crate::parse::nccl_tests::Row], st: Style<P>) {
     for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        st.brk(out, ELEMENT)?;
-        out.write_all(b"{")?;
-        key!(st, out, FIELD, true, "size_bytes")?;
-        scalar(out, &row.size_bytes)?;
-        key!(st, out, FIELD, false, "count")?;
-        scalar(out, &row.count)?;
-        key!(st, out, FIELD, false, "type")?;
-        label(out, &row.dtype)?;
-        key!(st, out, FIELD, false, "redop")?;
-        label(out, &row.redop)?;
-        key!(st, out, FIELD, false, "root")?;
-        scalar(out, &row.root)?;
-        key!(st, out, FIELD, false, "out_of_place")?;
-        metrics(out, &row.out_of_place, st)?;
-        key!(st, out, FIELD, false, "in_place")?;
+        st.element(out, i);
+        key!(st, out, FIELD, true, "size_bytes");
+        int(out, row.size_bytes);
+        key!(st, out, FIELD, false, "count");
+        int(out, row.count);
+        key!(st, out, FIELD, false, "type");
+        string(out, &row.dtype);
+        key!(st, out, FIELD, false, "redop");
+        string(out, &row.redop);
+        key!(st, out, FIELD, false, "root");
+        int(out, row.root);
+        key!(st, out, FIELD, false, "out_of_place");
+        metrics(out, &row.out_of_place, st);
+        key!(st, out, FIELD, false, "in_place");
         match &row.in_place {
-            Some(m) => metrics(out, m, st)?,
-            None => out.write_all(b"null")?,
+            Some(m) => metrics(out, m, st),
+            None => out.extend_from_slice(b"null"),
         }
-        st.brk(out, ELEMENT)?;
-        out.write_all(b"}")?;
+        st.element_end(out);
     }
-    st.brk(out, LIST_END)?;
-    out.write_all(b"]")
+    close(out, !rows.is_empty(), st);
 }
 
-/// `sizes` as the value of the run's `sizes` key.
-fn write_sizes(out: &mut impl Write, sizes: &[crate::bench::SizeVerdict], st: Style) -> io::Result<()> {
-    if sizes.is_empty() {
-        return out.write_all(b"[]");
-    }
-    out.write_all(b"[")?;
+/// The elements of the run's `sizes` list and its `]`.
+fn write_sizes<const P: bool>(
+    out: &mut Vec<u8>,
+    sizes: &[crate::bench::SizeVerdict],
+    st: Style<P>,
+) -> io::Result<()> {
     for (i, v) in sizes.iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        st.brk(out, ELEMENT)?;
-        out.write_all(b"{")?;
-        key!(st, out, FIELD, true, "size_bytes")?;
-        scalar(out, &v.size_bytes)?;
-        key!(st, out, FIELD, false, "busbw_gbps")?;
-        scalar(out, &v.busbw_gbps)?;
-        key!(st, out, FIELD, false, "expected_gbps")?;
-        scalar(out, &v.expected_gbps)?;
-        key!(st, out, FIELD, false, "minimum_gbps")?;
-        scalar(out, &v.minimum_gbps)?;
-        key!(st, out, FIELD, false, "efficiency")?;
-        scalar(out, &v.efficiency)?;
-        key!(st, out, FIELD, false, "status")?;
+        st.element(out, i);
+        key!(st, out, FIELD, true, "size_bytes");
+        int(out, v.size_bytes);
+        key!(st, out, FIELD, false, "busbw_gbps");
+        decimal(out, v.busbw_gbps);
+        key!(st, out, FIELD, false, "expected_gbps");
+        decimal(out, v.expected_gbps);
+        key!(st, out, FIELD, false, "minimum_gbps");
+        decimal(out, v.minimum_gbps);
+        key!(st, out, FIELD, false, "efficiency");
+        decimal(out, v.efficiency);
+        key!(st, out, FIELD, false, "status");
         scalar(out, &v.status)?;
         if !v.causes.is_empty() {
-            key!(st, out, FIELD, false, "causes")?;
-            if st.pretty {
+            key!(st, out, FIELD, false, "causes");
+            if st.pretty() {
                 let mut ser = serde_json::Serializer::with_formatter(
                     &mut *out,
                     Indented {
@@ -414,11 +500,10 @@ fn write_sizes(out: &mut impl Write, sizes: &[crate::bench::SizeVerdict], st: St
                 scalar(out, &v.causes)?;
             }
         }
-        st.brk(out, ELEMENT)?;
-        out.write_all(b"}")?;
+        st.element_end(out);
     }
-    st.brk(out, LIST_END)?;
-    out.write_all(b"]")
+    close(out, !sizes.is_empty(), st);
+    Ok(())
 }
 
 /// The streaming writer. Feed each judged run with [`BenchStream::run`], then
@@ -431,7 +516,9 @@ pub struct BenchStream<W: Write> {
     started: bool,
     findings: usize,
     spool: Spool,
+    /// The run being written (one write per run), and `serde_json`'s part of it.
     scratch: Vec<u8>,
+    head: Vec<u8>,
     /// Table: runs held until it is known whether the log has many.
     held: Vec<Judged>,
     summary: Option<Summary>,
@@ -450,7 +537,8 @@ impl<W: Write> BenchStream<W> {
             started: false,
             findings: 0,
             spool: Spool::default(),
-            scratch: Vec::with_capacity(1 << 14),
+            scratch: Vec::with_capacity(1 << 15),
+            head: Vec::with_capacity(1 << 12),
             held: Vec::new(),
             summary: None,
             every_findings: Vec::new(),
@@ -481,10 +569,12 @@ impl<W: Write> BenchStream<W> {
         self.runs += 1;
         match self.format {
             StreamFormat::Json => {
-                self.out
-                    .write_all(if self.runs == 1 { b"\n    " } else { b",\n    " })?;
+                self.scratch.clear();
+                self.scratch
+                    .extend_from_slice(if self.runs == 1 { b"\n    " } else { b",\n    " });
                 let mut d = d;
-                write_run(&mut self.out, &mut d.report, &mut self.scratch, true)?;
+                write_run(&mut self.scratch, &mut self.head, &mut d.report, true)?;
+                self.out.write_all(&self.scratch)?;
                 for f in &d.findings {
                     self.findings += 1;
                     self.spool
@@ -495,9 +585,11 @@ impl<W: Write> BenchStream<W> {
                 }
             }
             StreamFormat::Jsonl => {
+                self.scratch.clear();
                 let mut d = d;
-                write_run(&mut self.out, &mut d.report, &mut self.scratch, false)?;
-                self.out.write_all(b"\n")?;
+                write_run(&mut self.scratch, &mut self.head, &mut d.report, false)?;
+                self.scratch.push(b'\n');
+                self.out.write_all(&self.scratch)?;
                 for f in &d.findings {
                     self.findings += 1;
                     if self.findings > 1 {
@@ -617,7 +709,7 @@ mod tests {
 
     fn ours(v: Option<f64>) -> String {
         let mut out = Vec::new();
-        decimal(&mut out, v).expect("write");
+        decimal(&mut out, v);
         String::from_utf8(out).expect("utf8")
     }
 
@@ -665,27 +757,51 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_written_as_serde_json_writes_them() {
-        for s in [
+    fn strings_are_written_as_serde_json_writes_them() {
+        let mut cases: Vec<String> = [
             "float",
             "sum",
-            "none",
-            "bfloat16",
-            "f8e4m3",
+            "NVIDIA H100 80GB HBM3",
+            "gpu-h100-017",
             "",
             "a\"b",
             "x\\y",
             "tab\there",
             "ü",
             "\u{1b}[2J",
-        ] {
+            "\u{7f}",
+            "\u{2028}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every single character below U+0100, alone and inside text.
+        for c in (0u32..0x100).filter_map(char::from_u32) {
+            cases.push(c.to_string());
+            cases.push(format!("host{c}name"));
+        }
+        for s in &cases {
             let mut out = Vec::new();
-            super::label(&mut out, s).expect("write");
+            super::string(&mut out, s);
             assert_eq!(
                 String::from_utf8(out).expect("utf8"),
                 serde_json::to_string(s).expect("json"),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_serde_json_writes_them() {
+        for v in [0i64, 1, -1, 9, 10, 99, 100, i64::MAX, i64::MIN, -1_000_000] {
+            let mut out = Vec::new();
+            super::int(&mut out, v);
+            assert_eq!(out, serde_json::to_vec(&v).expect("json"), "{v}");
+        }
+        for v in [0u64, 7, 1 << 40, u64::MAX] {
+            let mut out = Vec::new();
+            super::int(&mut out, v);
+            assert_eq!(out, serde_json::to_vec(&v).expect("json"), "{v}");
         }
     }
 }
