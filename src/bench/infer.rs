@@ -94,7 +94,7 @@ pub fn infer(run: &Run, o: &InferOptions) -> Hardware {
     let mut names: Vec<&str> = run
         .devices
         .iter()
-        .map(|d| d.name.as_str())
+        .map(|d| &*d.name)
         .filter(|n| !n.is_empty())
         .collect();
     names.sort_unstable();
@@ -110,7 +110,7 @@ pub fn infer(run: &Run, o: &InferOptions) -> Hardware {
             many.join(", ")
         )),
     }
-    let mut hosts: Vec<&str> = run.devices.iter().map(|d| d.host.as_str()).collect();
+    let mut hosts: Vec<&str> = run.devices.iter().map(|d| &*d.host).collect();
     hosts.sort_unstable();
     hosts.dedup();
     let log_hosts = (!hosts.is_empty()).then_some(hosts.len() as u32);

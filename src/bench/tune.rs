@@ -201,7 +201,7 @@ struct SizeDecision {
 }
 
 fn shape(run: &Run) -> (usize, Option<u32>) {
-    let mut h: Vec<&str> = run.devices.iter().map(|d| d.host.as_str()).collect();
+    let mut h: Vec<&str> = run.devices.iter().map(|d| &*d.host).collect();
     h.sort_unstable();
     h.dedup();
     (h.len(), run.nranks)

@@ -387,7 +387,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
             || {
                 early_runs.as_ref().is_some_and(|(runs, _)| {
                     runs.iter().any(|r| {
-                        let mut h: Vec<&str> = r.devices.iter().map(|d| d.host.as_str()).collect();
+                        let mut h: Vec<&str> = r.devices.iter().map(|d| &*d.host).collect();
                         h.sort_unstable();
                         h.dedup();
                         h.len() > 1 || r.nranks.is_some_and(|n| n as usize > node.gpus.len().max(1))

@@ -68,10 +68,15 @@ pub fn label(name: &str) -> Label {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Device {
     pub rank: u32,
-    pub host: String,
+    /// Host and GPU names repeat down a device list (eight or more ranks per host, one GPU
+    /// model): the parser shares one allocation among the devices that name the same.
+    pub host: Shared,
     pub device: u32,
-    pub name: String,
+    pub name: Shared,
 }
+
+/// A string shared, not copied, by the devices of a run that name the same host or GPU.
+pub type Shared = std::sync::Arc<str>;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Run {
@@ -227,8 +232,11 @@ pub struct Parser {
     seen_net: NetSeen,
     seen_env: BTreeMap<String, String>,
     /// (host, pid) and ranks of the current run's device lines.
-    pids: Vec<(String, u32)>,
+    pids: Vec<(Shared, u32)>,
     ranks_seen: RankSet,
+    /// The host and GPU names of the previous device line, shared by the next one that repeats
+    /// them.
+    last_names: (Shared, Shared),
 }
 
 /// The ranks of a run's device list: a bit per rank below `RankSet::BITS` (a job's ranks are
@@ -287,6 +295,47 @@ const TYPES: [&str; 13] = [
     "int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float", "double", "bfloat16", "f8e4m3",
     "f8e5m2", "char",
 ];
+
+/// `s` without its leading white space (Unicode's, as `str::trim_start`), by bytes unless what
+/// the ASCII pass stops at may be white space of another kind (a vertical tab, non-ASCII).
+fn trim_lead(s: &str) -> &str {
+    let t = s.trim_ascii_start();
+    match t.as_bytes().first() {
+        Some(&b) if b == 0x0b || b >= 0x80 => t.trim_start(),
+        _ => t,
+    }
+}
+
+/// `s` without its trailing white space, as `str::trim_end`, by bytes as [`trim_lead`].
+fn trim_tail(s: &str) -> &str {
+    let t = s.trim_ascii_end();
+    match t.as_bytes().last() {
+        Some(&b) if b == 0x0b || b >= 0x80 => t.trim_end(),
+        _ => t,
+    }
+}
+
+/// The tokens of `s` between ASCII white space, exactly as `str::split_ascii_whitespace`
+/// yields them, by a plain byte loop (the std iterator, a split then a filter, was most of a
+/// data row's time).
+fn ascii_tokens(s: &str) -> impl Iterator<Item = &str> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == b.len() {
+            return None;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        // ASCII white space never sits inside a UTF-8 sequence: both ends are char boundaries.
+        s.get(start..i)
+    })
+}
 
 /// Strips launcher prefixes: `[1,0]<stdout>:` (Open MPI), `0: ` (srun --label), `[0] `.
 /// Looks only at the head of the line (a prefix is digits and commas in brackets, or up to six
@@ -578,7 +627,7 @@ impl Parser {
         }
         let line = strip_prefix(&raw[..end]);
         // Fast path for the common case, a data row with nothing interleaved.
-        let lead = line.trim_start();
+        let lead = trim_lead(line);
         let m = &*MARKERS;
         // A row holds neither `N` nor `T` (but for `N/A` cells): one scan for both rules
         // out " NCCL " and "Test ".
@@ -586,7 +635,7 @@ impl Parser {
             && (memchr::memchr2(b'N', b'T', line.as_bytes()).is_none()
                 || (m.nccl.find(line.as_bytes()).is_none() && m.test.find(line.as_bytes()).is_none()))
         {
-            self.data_line(lead.trim_end());
+            self.data_line(trim_tail(lead));
             return;
         }
         if let Some((at, msg)) = nccl_marker(line) {
@@ -769,9 +818,21 @@ impl Parser {
             prev = tok;
         }
         let Some(rank) = rank else { return };
-        let host = host.unwrap_or("").to_string();
+        let host = host.unwrap_or("");
+        let host = if *self.last_names.0 == *host {
+            self.last_names.0.clone()
+        } else {
+            self.last_names.0 = Shared::from(host);
+            self.last_names.0.clone()
+        };
         let device = device.and_then(|d| d.parse().ok()).unwrap_or(0);
-        let name = body.split_once(']').map_or("", |(_, n)| n).trim().to_string();
+        let name = memchr::memchr(b']', body.as_bytes()).map_or("", |i| body[i + 1..].trim());
+        let name = if *self.last_names.1 == *name {
+            self.last_names.1.clone()
+        } else {
+            self.last_names.1 = Shared::from(name);
+            self.last_names.1.clone()
+        };
         let pid = pid.and_then(|d| d.parse::<u32>().ok());
         // A set, not a scan of the list: logs of large jobs list tens of thousands of ranks.
         if self.ranks_seen.insert(rank) {
@@ -795,7 +856,7 @@ impl Parser {
         let mut stack: [&str; 32] = [""; 32];
         let mut n = 0;
         let mut heap: Vec<&str> = Vec::new();
-        for tok in t.split_ascii_whitespace() {
+        for tok in ascii_tokens(t) {
             if n < stack.len() {
                 stack[n] = tok;
                 n += 1;
@@ -1241,7 +1302,7 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .trim()
-                        .to_string(),
+                        .into(),
                     device: json_i64(x.get("device"))
                         .and_then(|r| u32::try_from(r).ok())
                         .unwrap_or(0),
@@ -1250,7 +1311,7 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .trim()
-                        .to_string(),
+                        .into(),
                 })
                 .collect()
         })
@@ -1350,6 +1411,30 @@ pub fn parse_json(text: &str, source: &str) -> anyhow::Result<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-level trims and tokeniser give what `str`'s own do, on every kind of white
+    /// space around and between tokens.
+    #[test]
+    fn byte_trims_and_tokens_match_the_std_ones() {
+        let spaces = [
+            "", " ", "\t", "\n", "\r", "\x0b", "\x0c", "\u{a0}", "\u{85}", "\u{2003}", "\u{3000}", " \u{a0} ",
+        ];
+        let words = ["", "8", "float", "ü", "1.5e3", "N/A", "a\u{a0}b"];
+        for a in spaces {
+            for w in words {
+                for b in spaces {
+                    for w2 in words {
+                        let s = format!("{a}{w}{b}{w2}{a}");
+                        assert_eq!(trim_lead(&s), s.trim_start(), "{s:?}");
+                        assert_eq!(trim_tail(&s), s.trim_end(), "{s:?}");
+                        let ours: Vec<&str> = ascii_tokens(&s).collect();
+                        let std: Vec<&str> = s.split_ascii_whitespace().collect();
+                        assert_eq!(ours, std, "{s:?}");
+                    }
+                }
+            }
+        }
+    }
 
     const UNIFIED: &str = "\
 # nccl-tests version 2.17.6 nccl-headers=22105 nccl-library=22105

@@ -347,13 +347,18 @@ fn decimal(out: &mut Vec<u8>, v: Option<f64>) {
         out.extend_from_slice(b"null");
         return;
     };
+    // Zero is common (the bandwidth of small sizes), and positive zero is written `0.0`.
+    if v == 0.0 && v.is_sign_positive() {
+        out.extend_from_slice(b"0.0");
+        return;
+    }
     // `+ 0.5` then truncation rounds a positive value as `round` does, without its call.
-    if !(v > 0.0 && v < 1e13) || (v * 100.0 + 0.5) as u64 as f64 / 100.0 != v {
+    let r = (v * 100.0 + 0.5) as u64;
+    if !(v > 0.0 && v < 1e13) || r as f64 / 100.0 != v {
         // Writing an `f64` to a `Vec` cannot fail.
         let _ = serde_json::to_writer(&mut *out, &v);
         return;
     }
-    let r = (v * 100.0 + 0.5) as u64;
     let (int, frac) = (r / 100, r % 100);
     // Written in place, right to left, into room reserved by a copy of constant length (no
     // `memcpy` call for a handful of bytes): the integer's digits, the point, one or two
@@ -506,6 +511,49 @@ fn write_sizes<const P: bool>(
     Ok(())
 }
 
+/// A finding with its keys in sorted order, as the whole-report line writes it (through a
+/// `serde_json::Value`, whose map sorts them), without building the `Value`: the keys are
+/// listed here in order, and only the nested values that may hold maps of their own (the
+/// evidence, when there is any; `observed` and `expected` are `Value`s already) go through
+/// one. A test holds this to the `Value` path for findings of every shape.
+struct SortedKeys<'a>(&'a Finding);
+
+impl serde::Serialize for SortedKeys<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let f = self.0;
+        // Every field, by name: a field added to `Finding` breaks this destructuring, and so
+        // cannot be left out of the order below.
+        let Finding {
+            code,
+            group,
+            level,
+            subject,
+            message,
+            observed,
+            expected,
+            evidence,
+            fix,
+        } = f;
+        let mut m = s.serialize_map(Some(9))?;
+        m.serialize_entry("code", code)?;
+        if evidence.is_empty() {
+            m.serialize_entry("evidence", evidence)?;
+        } else {
+            let v = serde_json::to_value(evidence).map_err(S::Error::custom)?;
+            m.serialize_entry("evidence", &v)?;
+        }
+        m.serialize_entry("expected", expected)?;
+        m.serialize_entry("fix", fix)?;
+        m.serialize_entry("group", group)?;
+        m.serialize_entry("level", level)?;
+        m.serialize_entry("message", message)?;
+        m.serialize_entry("observed", observed)?;
+        m.serialize_entry("subject", subject)?;
+        m.end()
+    }
+}
+
 /// The streaming writer. Feed each judged run with [`BenchStream::run`], then
 /// [`BenchStream::finish`] with the verdict.
 pub struct BenchStream<W: Write> {
@@ -595,9 +643,7 @@ impl<W: Write> BenchStream<W> {
                     if self.findings > 1 {
                         self.spool.mem.push(b',');
                     }
-                    // Through a `Value`, whose map sorts the keys, as the whole-report line does.
-                    let v = serde_json::to_value(f).map_err(io::Error::other)?;
-                    serde_json::to_writer(&mut self.spool.mem, &v).map_err(io::Error::other)?;
+                    serde_json::to_writer(&mut self.spool.mem, &SortedKeys(f)).map_err(io::Error::other)?;
                     self.spool.spill_if_large()?;
                 }
             }
@@ -788,6 +834,30 @@ mod tests {
                 serde_json::to_string(s).expect("json"),
                 "{s:?}"
             );
+        }
+    }
+
+    /// Findings written with their keys in order match the `Value` path (which sorts them),
+    /// with and without evidence of each kind and with nested observed and expected values.
+    #[test]
+    fn sorted_findings_match_the_value_path() {
+        use crate::finding::{Code, Finding, Level};
+        let mut fs = vec![Finding::new(Code::parse("two-node-tree").expect("code"), Level::Info, "m")];
+        let mut f = Finding::at(Code::parse("no-figure").expect("code"), Level::Warn, "a \"b\"\n", "x");
+        f.observed = Some(serde_json::json!({"z": 1, "a": [1, {"y": 2, "b": null}]}));
+        f.expected = Some(serde_json::json!(4.5));
+        f.fix = "do \\ this".into();
+        f.evidence.push(crate::finding::Evidence::Probe("lspci".into()));
+        f.evidence.push(crate::finding::Evidence::File {
+            path: "/tmp/x".into(),
+            line: Some(3),
+        });
+        f.evidence.push(crate::finding::Evidence::Text("t".into()));
+        fs.push(f);
+        for f in &fs {
+            let ours = serde_json::to_string(&super::SortedKeys(f)).expect("json");
+            let want = serde_json::to_string(&serde_json::to_value(f).expect("value")).expect("json");
+            assert_eq!(ours, want);
         }
     }
 
