@@ -1427,6 +1427,7 @@ mod tests {
                         let s = format!("{a}{w}{b}{w2}{a}");
                         assert_eq!(trim_lead(&s), s.trim_start(), "{s:?}");
                         assert_eq!(trim_tail(&s), s.trim_end(), "{s:?}");
+                        assert_eq!(s.trim(), trim_tail(trim_lead(&s)), "{s:?}");
                         let ours: Vec<&str> = ascii_tokens(&s).collect();
                         let std: Vec<&str> = s.split_ascii_whitespace().collect();
                         assert_eq!(ours, std, "{s:?}");
