@@ -206,17 +206,15 @@ fn terminal_safe(s: &str) -> String {
         .collect()
 }
 
-/// One CSV field: quoted when it holds a separator, quote or line break; text that a spreadsheet
-/// would run as a formula (`=`, `+`, `-`, `@` first) is prefixed with `'`; control characters
-/// are replaced. Hand-written: the fields are few and fixed, and no CSV crate is a dependency.
-fn csv_text(v: &str, out: &mut Vec<u8>) {
-    let plain = !v.starts_with(['=', '+', '-', '@'])
-        && !v
-            .bytes()
-            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r') || b < 0x20 || b == 0x7f || b >= 0x80);
+/// One CSV field's text, made safe for a spreadsheet before the `csv` writer quotes it (RFC
+/// 4180: a field holding a separator, quote or line break goes in quotes, quotes doubled):
+/// text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is prefixed with
+/// `'`, and control characters but the line break are replaced.
+fn csv_safe(v: &str) -> std::borrow::Cow<'_, str> {
+    let plain =
+        !v.starts_with(['=', '+', '-', '@']) && !v.bytes().any(|b| b < 0x20 || b == 0x7f || b >= 0x80);
     if plain {
-        out.extend_from_slice(v.as_bytes());
-        return;
+        return v.into();
     }
     let mut t: String = v
         .chars()
@@ -231,12 +229,87 @@ fn csv_text(v: &str, out: &mut Vec<u8>) {
     if t.starts_with(['=', '+', '-', '@']) {
         t.insert(0, '\'');
     }
-    if t.contains([',', '"', '\n', '\r']) {
-        out.push(b'"');
-        out.extend_from_slice(t.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(t.as_bytes());
+    t.into()
+}
+
+/// One CSV record written through `csv-core`'s writer (the core of the `csv` crate: RFC 4180
+/// quoting, a field in quotes when it holds a separator, quote or line break, quotes doubled;
+/// records end in `\n`) straight into `out`, with no buffer of its own between.
+struct CsvRecord<'a> {
+    w: csv_core::Writer,
+    out: &'a mut Vec<u8>,
+    /// Fields since the record (or its lead) began: a separator goes before all but the first.
+    fields: usize,
+    /// The last field went through the writer (which may have to close its quotes).
+    after_text: bool,
+}
+
+impl<'a> CsvRecord<'a> {
+    fn new(out: &'a mut Vec<u8>) -> CsvRecord<'a> {
+        CsvRecord {
+            w: csv_core::Writer::new(),
+            out,
+            fields: 0,
+            after_text: false,
+        }
+    }
+
+    /// Runs `step` on room at the end of `out` (enough for any field: every byte a doubled
+    /// quote, plus the quotes around and a separator), keeping what it wrote.
+    fn put(&mut self, room: usize, step: impl FnOnce(&mut csv_core::Writer, &mut [u8]) -> usize) {
+        let start = self.out.len();
+        self.out.resize(start + room, 0);
+        let n = step(&mut self.w, &mut self.out[start..]);
+        self.out.truncate(start + n);
+    }
+
+    /// The separator before any field but the first (closing the quotes of the one before).
+    fn separate(&mut self) {
+        if self.fields > 0 {
+            if self.after_text {
+                let mut buf = [0u8; 2];
+                let n = self.w.delimiter(&mut buf).1;
+                self.out.extend_from_slice(&buf[..n]);
+            } else {
+                self.out.push(b',');
+            }
+        }
+        self.fields += 1;
+    }
+
+    /// Fields already written as a whole (closed, each followed by its separator), in front
+    /// of the rest of the record: the next field needs no separator of its own.
+    fn lead(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+        self.fields = 0;
+        self.after_text = false;
+    }
+
+    /// A text field, quoted by the writer when it needs to be.
+    fn field(&mut self, v: &[u8]) {
+        self.separate();
+        self.put(2 * v.len() + 2, |w, o| w.field(v, o).2);
+        self.after_text = true;
+    }
+
+    /// A number as written by `csv_int` or `csv_num` (digits, `-`, `.`, `e`, `inf`, `NaN`):
+    /// nothing the writer would quote, so it is appended as it is.
+    fn number(&mut self, v: &[u8]) {
+        debug_assert!(v.iter().all(|b| !matches!(b, b',' | b'"' | b'\r' | b'\n')));
+        self.separate();
+        self.out.extend_from_slice(v);
+        self.after_text = false;
+    }
+
+    /// Ends the record (and with it a quoted last field).
+    fn end(&mut self) {
+        if self.after_text {
+            self.put(2, |w, o| w.terminator(o).1);
+        } else {
+            self.out.push(b'\n');
+        }
+        self.fields = 0;
+        self.after_text = false;
     }
 }
 
@@ -313,39 +386,46 @@ fn csv_int(v: impl Into<i128>, out: &mut Vec<u8>) {
     out.extend_from_slice(&buf[i..]);
 }
 
-/// The CSV lines of one run (one per size), appended to `out`.
+/// The CSV lines of one run (one per size), appended to `out` through `csv-core`'s writer.
+/// Text goes through [`csv_safe`] first; numbers are formatted here.
 pub fn write_csv_run(run: &RunReport, out: &mut Vec<u8>) {
-    let mut source = Vec::new();
-    csv_text(&run.run.source, &mut source);
-    source.push(b',');
-    csv_text(run.run.collective.as_deref().unwrap_or(""), &mut source);
-    source.push(b',');
+    // The run's source and collective, the same on every line: written once, closed, with
+    // the separator after them.
+    let mut lead = Vec::new();
+    let mut head = CsvRecord::new(&mut lead);
+    head.field(csv_safe(&run.run.source).as_bytes());
+    head.field(csv_safe(run.run.collective.as_deref().unwrap_or("")).as_bytes());
+    head.separate();
+    let mut num = Vec::with_capacity(32);
+    let mut rec = CsvRecord::new(out);
+    let field = |rec: &mut CsvRecord, num: &mut Vec<u8>| {
+        rec.number(num);
+        num.clear();
+    };
     for (row, v) in run.run.rows.iter().zip(&run.sizes) {
-        out.extend_from_slice(&source);
-        csv_int(row.size_bytes, out);
-        out.push(b',');
-        csv_text(&row.dtype, out);
-        out.push(b',');
-        csv_text(&row.redop, out);
-        out.push(b',');
-        csv_int(row.root, out);
-        out.push(b',');
-        csv_num(row.out_of_place.time_us, out);
-        out.push(b',');
-        csv_num(row.out_of_place.algbw_gbps, out);
-        out.push(b',');
-        csv_num(row.out_of_place.busbw_gbps, out);
-        out.push(b',');
-        if let Some(w) = row.out_of_place.wrong {
-            csv_int(w, out);
+        rec.lead(&lead);
+        csv_int(row.size_bytes, &mut num);
+        field(&mut rec, &mut num);
+        rec.field(csv_safe(&row.dtype).as_bytes());
+        rec.field(csv_safe(&row.redop).as_bytes());
+        csv_int(row.root, &mut num);
+        field(&mut rec, &mut num);
+        csv_num(row.out_of_place.time_us, &mut num);
+        field(&mut rec, &mut num);
+        csv_num(row.out_of_place.algbw_gbps, &mut num);
+        field(&mut rec, &mut num);
+        csv_num(row.out_of_place.busbw_gbps, &mut num);
+        field(&mut rec, &mut num);
+        if let Some(x) = row.out_of_place.wrong {
+            csv_int(x, &mut num);
         }
-        out.push(b',');
-        csv_num(v.expected_gbps, out);
-        out.push(b',');
-        csv_num(v.efficiency, out);
-        out.push(b',');
-        out.extend_from_slice(v.status.as_str().as_bytes());
-        out.push(b'\n');
+        field(&mut rec, &mut num);
+        csv_num(v.expected_gbps, &mut num);
+        field(&mut rec, &mut num);
+        csv_num(v.efficiency, &mut num);
+        field(&mut rec, &mut num);
+        rec.field(v.status.as_str().as_bytes());
+        rec.end();
     }
 }
 
@@ -770,10 +850,18 @@ pub fn write_jsonl(r: &BenchReport, out: &mut impl std::io::Write) -> std::io::R
 mod tests {
     use super::*;
 
+    /// `v` as one field of a record written by the CSV writer (without the record's end).
     fn csv(v: &str) -> String {
         let mut out = Vec::new();
-        csv_text(v, &mut out);
-        String::from_utf8(out).expect("utf8")
+        let mut rec = CsvRecord::new(&mut out);
+        rec.field(b"x");
+        rec.field(csv_safe(v).as_bytes());
+        rec.end();
+        let s = String::from_utf8(out).expect("utf8");
+        s.strip_prefix("x,")
+            .and_then(|s| s.strip_suffix('\n'))
+            .expect("record")
+            .to_string()
     }
 
     #[test]

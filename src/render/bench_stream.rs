@@ -842,8 +842,17 @@ mod tests {
     #[test]
     fn sorted_findings_match_the_value_path() {
         use crate::finding::{Code, Finding, Level};
-        let mut fs = vec![Finding::new(Code::parse("two-node-tree").expect("code"), Level::Info, "m")];
-        let mut f = Finding::at(Code::parse("no-figure").expect("code"), Level::Warn, "a \"b\"\n", "x");
+        let mut fs = vec![Finding::new(
+            Code::parse("two-node-tree").expect("code"),
+            Level::Info,
+            "m",
+        )];
+        let mut f = Finding::at(
+            Code::parse("no-figure").expect("code"),
+            Level::Warn,
+            "a \"b\"\n",
+            "x",
+        );
         f.observed = Some(serde_json::json!({"z": 1, "a": [1, {"y": 2, "b": null}]}));
         f.expected = Some(serde_json::json!(4.5));
         f.fix = "do \\ this".into();

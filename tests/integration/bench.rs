@@ -1350,6 +1350,48 @@ fn single_run_json_and_csv_are_byte_identical_to_the_goldens() {
     }
 }
 
+/// `--format csv` read back by the `csv` crate's reader (RFC 4180): hostile text in the file
+/// name, collective and reduction lands in its own field, whole, and a spreadsheet would not
+/// run it as a formula.
+#[test]
+fn csv_reads_back_field_for_field_with_a_reference_reader() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("a,\"b\"\nc.txt");
+    let text = std::fs::read_to_string(nt("h100-2node-allreduce-ring.txt")).expect("read");
+    let text = text
+        .replace("starting: all_reduce_perf", "starting: =HYPERLINK(\"x\")")
+        .replacen("     float     sum  ", "     float  a,\"b\"  ", 1);
+    std::fs::write(&log, &text).expect("write");
+    let out = nccltune()
+        .args(["bench", "--format", "csv", "--parse"])
+        .arg(&log)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rd = csv::Reader::from_reader(&out.stdout[..]);
+    let header: Vec<String> = rd.headers().expect("header").iter().map(str::to_string).collect();
+    assert_eq!(header.len(), 13, "{header:?}");
+    let col = |name: &str| header.iter().position(|h| h == name).expect("column");
+    let records: Vec<csv::StringRecord> = rd.records().map(|r| r.expect("record")).collect();
+    let rows = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .count();
+    assert_eq!(records.len(), rows);
+    for r in &records {
+        assert_eq!(r.len(), 13);
+        assert_eq!(&r[col("source")], log.display().to_string());
+        assert_eq!(&r[col("collective")], "'=HYPERLINK(\"x\")");
+    }
+    assert_eq!(&records[0][col("redop")], "a,\"b\"");
+    assert_eq!(&records[1][col("redop")], "sum");
+    assert_eq!(&records[0][col("size_bytes")], "8");
+}
+
 /// What the whole-report renderers write for `paths` (the reference for the stream).
 fn whole_report(paths: &[PathBuf], format: &str) -> Option<Vec<u8>> {
     let mut runs = Vec::new();
