@@ -29,6 +29,10 @@ pub enum StreamFormat {
     Csv,
 }
 
+/// Runs are gathered up to this many bytes before they are written: as much as the standard
+/// output and `-o` writers buffer (64 KiB), so they write it straight through.
+const WRITE_AT: usize = 1 << 16;
+
 /// Spooled findings beyond this many bytes go to a temporary file.
 const SPOOL_IN_MEMORY: usize = 1 << 20;
 
@@ -564,7 +568,7 @@ pub struct BenchStream<W: Write> {
     started: bool,
     findings: usize,
     spool: Spool,
-    /// The run being written (one write per run), and `serde_json`'s part of it.
+    /// The runs being written (one write per `WRITE_AT` bytes), and `serde_json`'s part of a run.
     scratch: Vec<u8>,
     head: Vec<u8>,
     /// Table: runs held until it is known whether the log has many.
@@ -585,13 +589,23 @@ impl<W: Write> BenchStream<W> {
             started: false,
             findings: 0,
             spool: Spool::default(),
-            scratch: Vec::with_capacity(1 << 15),
+            scratch: Vec::with_capacity(WRITE_AT + (1 << 15)),
             head: Vec::with_capacity(1 << 12),
             held: Vec::new(),
             summary: None,
             every_findings: Vec::new(),
             repeated: RepeatedFindings::default(),
         }
+    }
+
+    /// Hands the runs gathered in `scratch` to the writer once they fill `WRITE_AT`: a write
+    /// that large passes the writer's own buffer by (no copy), where a run at a time was copied.
+    fn write_if_full(&mut self) -> io::Result<()> {
+        if self.scratch.len() >= WRITE_AT {
+            self.out.write_all(&self.scratch)?;
+            self.scratch.clear();
+        }
+        Ok(())
     }
 
     /// Runs written (or held) so far.
@@ -617,12 +631,11 @@ impl<W: Write> BenchStream<W> {
         self.runs += 1;
         match self.format {
             StreamFormat::Json => {
-                self.scratch.clear();
                 self.scratch
                     .extend_from_slice(if self.runs == 1 { b"\n    " } else { b",\n    " });
                 let mut d = d;
                 write_run(&mut self.scratch, &mut self.head, &mut d.report, true)?;
-                self.out.write_all(&self.scratch)?;
+                self.write_if_full()?;
                 for f in &d.findings {
                     self.findings += 1;
                     self.spool
@@ -633,11 +646,10 @@ impl<W: Write> BenchStream<W> {
                 }
             }
             StreamFormat::Jsonl => {
-                self.scratch.clear();
                 let mut d = d;
                 write_run(&mut self.scratch, &mut self.head, &mut d.report, false)?;
                 self.scratch.push(b'\n');
-                self.out.write_all(&self.scratch)?;
+                self.write_if_full()?;
                 for f in &d.findings {
                     self.findings += 1;
                     if self.findings > 1 {
@@ -648,9 +660,8 @@ impl<W: Write> BenchStream<W> {
                 }
             }
             StreamFormat::Csv => {
-                self.scratch.clear();
                 text::write_csv_run(&d.report, &mut self.scratch);
-                self.out.write_all(&self.scratch)?;
+                self.write_if_full()?;
             }
             StreamFormat::Table { every_run: true } => {
                 self.out
@@ -686,6 +697,8 @@ impl<W: Write> BenchStream<W> {
     /// flushes. Returns the writer.
     pub fn finish(mut self, verdict: &str) -> io::Result<W> {
         self.start()?;
+        self.out.write_all(&self.scratch)?;
+        self.scratch.clear();
         let rule = crate::bench::RULE;
         let json_str = |s: &str| serde_json::to_string(s).map_err(io::Error::other);
         match self.format {
