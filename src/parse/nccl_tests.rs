@@ -78,6 +78,15 @@ pub struct Device {
 /// A string shared, not copied, by the devices of a run that name the same host or GPU.
 pub type Shared = std::sync::Arc<str>;
 
+/// `s` as a [`Shared`]: the one in `last` when it names the same (device lines repeat the host
+/// and GPU of the line before), else a new one, kept in `last` for the next line.
+fn shared(last: &mut Shared, s: &str) -> Shared {
+    if **last != *s {
+        *last = Shared::from(s);
+    }
+    last.clone()
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Run {
     pub source: String,
@@ -818,21 +827,10 @@ impl Parser {
             prev = tok;
         }
         let Some(rank) = rank else { return };
-        let host = host.unwrap_or("");
-        let host = if *self.last_names.0 == *host {
-            self.last_names.0.clone()
-        } else {
-            self.last_names.0 = Shared::from(host);
-            self.last_names.0.clone()
-        };
+        let host = shared(&mut self.last_names.0, host.unwrap_or(""));
         let device = device.and_then(|d| d.parse().ok()).unwrap_or(0);
         let name = memchr::memchr(b']', body.as_bytes()).map_or("", |i| body[i + 1..].trim());
-        let name = if *self.last_names.1 == *name {
-            self.last_names.1.clone()
-        } else {
-            self.last_names.1 = Shared::from(name);
-            self.last_names.1.clone()
-        };
+        let name = shared(&mut self.last_names.1, name);
         let pid = pid.and_then(|d| d.parse::<u32>().ok());
         // A set, not a scan of the list: logs of large jobs list tens of thousands of ranks.
         if self.ranks_seen.insert(rank) {

@@ -398,32 +398,33 @@ pub fn write_csv_run(run: &RunReport, out: &mut Vec<u8>) {
     head.separate();
     let mut num = Vec::with_capacity(32);
     let mut rec = CsvRecord::new(out);
-    let field = |rec: &mut CsvRecord, num: &mut Vec<u8>| {
+    // A number formatted into `num`, written as the next field.
+    let number = |rec: &mut CsvRecord, num: &mut Vec<u8>| {
         rec.number(num);
         num.clear();
     };
     for (row, v) in run.run.rows.iter().zip(&run.sizes) {
         rec.lead(&lead);
         csv_int(row.size_bytes, &mut num);
-        field(&mut rec, &mut num);
+        number(&mut rec, &mut num);
         rec.field(csv_safe(&row.dtype).as_bytes());
         rec.field(csv_safe(&row.redop).as_bytes());
         csv_int(row.root, &mut num);
-        field(&mut rec, &mut num);
+        number(&mut rec, &mut num);
         csv_num(row.out_of_place.time_us, &mut num);
-        field(&mut rec, &mut num);
+        number(&mut rec, &mut num);
         csv_num(row.out_of_place.algbw_gbps, &mut num);
-        field(&mut rec, &mut num);
+        number(&mut rec, &mut num);
         csv_num(row.out_of_place.busbw_gbps, &mut num);
-        field(&mut rec, &mut num);
+        number(&mut rec, &mut num);
         if let Some(x) = row.out_of_place.wrong {
             csv_int(x, &mut num);
         }
-        field(&mut rec, &mut num);
+        number(&mut rec, &mut num);
         csv_num(v.expected_gbps, &mut num);
-        field(&mut rec, &mut num);
+        number(&mut rec, &mut num);
         csv_num(v.efficiency, &mut num);
-        field(&mut rec, &mut num);
+        number(&mut rec, &mut num);
         rec.field(v.status.as_str().as_bytes());
         rec.end();
     }

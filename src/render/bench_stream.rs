@@ -1,5 +1,6 @@
-//! `bench --parse` written while it is parsed: each judged run goes straight to the writer, so
-//! memory holds one run, whatever the length of the log. The output is byte for byte what the
+//! `bench --parse` written while it is parsed: each judged run goes to the writer as soon as it
+//! is written (gathered up to `WRITE_AT` bytes, so a write passes the output buffer by), so
+//! memory holds about one run, whatever the length of the log. The output is byte for byte what the
 //! whole-report renderers (`render::json`, `render::bench`) write for the same runs.
 //!
 //! - JSON: one document, written in order: the runs array run by run, then the verdict, the
@@ -221,8 +222,8 @@ fn splice<const P: bool>(
         out.extend_from_slice(&head[from..a + mark.len() - 1]);
         from = a + mark.len();
         match i {
-            0 => write_devices(out, &report.run.devices, st),
-            1 => write_rows(out, &report.run.rows, st),
+            0 => write_devices(out, &report.run.devices, st)?,
+            1 => write_rows(out, &report.run.rows, st)?,
             _ => write_sizes(out, &report.sizes, st)?,
         }
     }
@@ -423,9 +424,8 @@ fn write_devices<const P: bool>(
     out: &mut Vec<u8>,
     devices: &[crate::parse::nccl_tests::Device],
     st: Style<P>,
-) {
-    for (i, d) in devices.iter().enumerate() {
-        st.element(out, i);
+) -> io::Result<()> {
+    list(out, devices, st, |out, d| {
         key!(st, out, FIELD, true, "rank");
         int(out, d.rank);
         key!(st, out, FIELD, false, "host");
@@ -434,24 +434,38 @@ fn write_devices<const P: bool>(
         int(out, d.device);
         key!(st, out, FIELD, false, "name");
         string(out, &d.name);
-        st.element_end(out);
-    }
-    close(out, !devices.is_empty(), st);
+        Ok(())
+    })
 }
 
-/// A list's `]`, on its own line when pretty and the list had elements.
-fn close<const P: bool>(out: &mut Vec<u8>, any: bool, st: Style<P>) {
-    if any {
-        st.list_end(out);
-    } else {
-        out.push(b']');
+/// The elements of a list, each an object whose fields `each` writes, and the list's `]` (on
+/// its own line when pretty and the list had elements).
+fn list<T, const P: bool>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    st: Style<P>,
+    mut each: impl FnMut(&mut Vec<u8>, &T) -> io::Result<()>,
+) -> io::Result<()> {
+    for (i, item) in items.iter().enumerate() {
+        st.element(out, i);
+        each(out, item)?;
+        st.element_end(out);
     }
+    if items.is_empty() {
+        out.push(b']');
+    } else {
+        st.list_end(out);
+    }
+    Ok(())
 }
 
 /// The elements of the run's `rows` list and its `]`.
-fn write_rows<const P: bool>(out: &mut Vec<u8>, rows: &[crate::parse::nccl_tests::Row], st: Style<P>) {
-    for (i, row) in rows.iter().enumerate() {
-        st.element(out, i);
+fn write_rows<const P: bool>(
+    out: &mut Vec<u8>,
+    rows: &[crate::parse::nccl_tests::Row],
+    st: Style<P>,
+) -> io::Result<()> {
+    list(out, rows, st, |out, row| {
         key!(st, out, FIELD, true, "size_bytes");
         int(out, row.size_bytes);
         key!(st, out, FIELD, false, "count");
@@ -469,9 +483,8 @@ fn write_rows<const P: bool>(out: &mut Vec<u8>, rows: &[crate::parse::nccl_tests
             Some(m) => metrics(out, m, st),
             None => out.extend_from_slice(b"null"),
         }
-        st.element_end(out);
-    }
-    close(out, !rows.is_empty(), st);
+        Ok(())
+    })
 }
 
 /// The elements of the run's `sizes` list and its `]`.
@@ -480,8 +493,7 @@ fn write_sizes<const P: bool>(
     sizes: &[crate::bench::SizeVerdict],
     st: Style<P>,
 ) -> io::Result<()> {
-    for (i, v) in sizes.iter().enumerate() {
-        st.element(out, i);
+    list(out, sizes, st, |out, v| {
         key!(st, out, FIELD, true, "size_bytes");
         int(out, v.size_bytes);
         key!(st, out, FIELD, false, "busbw_gbps");
@@ -509,10 +521,8 @@ fn write_sizes<const P: bool>(
                 scalar(out, &v.causes)?;
             }
         }
-        st.element_end(out);
-    }
-    close(out, !sizes.is_empty(), st);
-    Ok(())
+        Ok(())
+    })
 }
 
 /// A finding with its keys in sorted order, as the whole-report line writes it (through a
